@@ -1,0 +1,411 @@
+//! One device's home: its sealed store, its identity and the patient record it holds.
+//!
+//! Every mutation goes through [`Device::write`], which signs the resulting changes and makes
+//! them durable in one store transaction before returning.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::crypto::KdfParams;
+use crate::entry::PATIENT_ENTRY;
+use crate::error::{Error, Result};
+use crate::identity::{DeviceCert, KeyPair, PublicKey, RecordId, RecoveryKit};
+use crate::record::Record;
+use crate::section::Section;
+use crate::store::{COMPACT_AFTER, Store};
+
+/// File name of the store inside a home directory.
+pub const STORE_FILE: &str = "phr.redb";
+
+const DEVICE_KEY: &str = "device_key";
+const ROOT_KEY: &str = "root_key";
+const DEVICE_CERT: &str = "device_cert";
+const RECORD: &str = "record";
+
+/// What `phr init` needs to create a record.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Patient's full name.
+    pub name: String,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub dob: Option<String>,
+    /// Name of this device.
+    pub device_name: String,
+    /// Passphrase key-derivation cost.
+    pub kdf: KdfParams,
+}
+
+/// Facts about a record kept beside it in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordInfo {
+    /// When this home first held the record (RFC 3339).
+    pub added: String,
+}
+
+/// A device home, unlocked.
+pub struct Device {
+    home: PathBuf,
+    store: Store,
+    key: KeyPair,
+    root: Option<KeyPair>,
+    cert: DeviceCert,
+    record: Record,
+    waiting: BTreeMap<Section, usize>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("home", &self.home)
+            .field("device", &self.key.public())
+            .field("record", &self.record.id())
+            .finish()
+    }
+}
+
+impl Device {
+    /// Path of the store file in a home.
+    pub fn store_path(home: &Path) -> PathBuf {
+        home.join(STORE_FILE)
+    }
+
+    /// Create a new record with a fresh root key and device key in an empty home.
+    pub fn init(home: &Path, passphrase: &str, opts: InitOptions) -> Result<Device> {
+        let mut profile = Map::new();
+        profile.insert("name".into(), Value::String(opts.name.clone()));
+        if let Some(dob) = &opts.dob {
+            crate::entry::parse_date(dob)?;
+            profile.insert("dob".into(), Value::String(dob.trim().into()));
+        }
+        // Validate before creating anything on disk.
+        crate::entry::validate(Section::Profile, &profile)?;
+        let root = KeyPair::generate();
+        let mut device = Self::create(home, passphrase, &root, true, &opts.device_name, opts.kdf)?;
+        device.write(|r| r.insert_entry(Section::Profile, PATIENT_ENTRY, profile))?;
+        Ok(device)
+    }
+
+    /// Join an existing record on a new device from its recovery kit; the record's content
+    /// arrives by syncing with another device or node.
+    pub fn restore(home: &Path, passphrase: &str, kit: &RecoveryKit, device_name: &str, kdf: KdfParams) -> Result<Device> {
+        Self::create(home, passphrase, kit.root(), true, device_name, kdf)
+    }
+
+    fn create(home: &Path, passphrase: &str, root: &KeyPair, keep_root: bool, device_name: &str, kdf: KdfParams) -> Result<Device> {
+        let path = Self::store_path(home);
+        let store = Store::create(&path, passphrase, kdf)?;
+        let key = KeyPair::generate();
+        let record_id = root.public();
+        let cert = DeviceCert::issue(root, key.public(), device_name, chrono::Utc::now().timestamp());
+        let setup = (|| -> Result<()> {
+            store.put_secret(DEVICE_KEY, &key.secret_bytes())?;
+            if keep_root {
+                store.put_secret(ROOT_KEY, &root.secret_bytes())?;
+            }
+            store.put_secret(DEVICE_CERT, &json(&cert)?)?;
+            store.put_secret(RECORD, &record_id.0)?;
+            let info = RecordInfo {
+                added: chrono::Utc::now().to_rfc3339(),
+            };
+            store.put_record(&record_id, &json(&info)?)
+        })();
+        if let Err(e) = setup {
+            // A half-initialised home is useless and would block a retry: remove it.
+            drop(store);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(Device {
+            home: home.to_path_buf(),
+            store,
+            record: Record::new(record_id, key.clone()),
+            key,
+            root: keep_root.then(|| root.clone()),
+            cert,
+            waiting: BTreeMap::new(),
+        })
+    }
+
+    /// Unlock an existing home and load its record.
+    pub fn open(home: &Path, passphrase: &str) -> Result<Device> {
+        let store = Store::open(&Self::store_path(home), passphrase)?;
+        let secret32 = |name: &str| -> Result<Option<[u8; 32]>> {
+            match store.secret(name)? {
+                Some(v) => Ok(Some(
+                    v.try_into()
+                        .map_err(|_| Error::Corrupt(format!("stored `{name}` has the wrong length")))?,
+                )),
+                None => Ok(None),
+            }
+        };
+        let key = KeyPair::from_secret(
+            secret32(DEVICE_KEY)?.ok_or_else(|| Error::Corrupt("the device key is missing".into()))?,
+        );
+        let root = secret32(ROOT_KEY)?.map(KeyPair::from_secret);
+        let record_id = RecordId::from(
+            secret32(RECORD)?.ok_or_else(|| Error::Corrupt("the record id is missing".into()))?,
+        );
+        let cert: DeviceCert = serde_json::from_slice(
+            &store
+                .secret(DEVICE_CERT)?
+                .ok_or_else(|| Error::Corrupt("the device certificate is missing".into()))?,
+        )
+        .map_err(|e| Error::Corrupt(format!("the device certificate is unreadable: {e}")))?;
+        let (docs, waiting) = store.load_record(&record_id)?;
+        Ok(Device {
+            home: home.to_path_buf(),
+            record: Record::from_docs(record_id, key.clone(), docs),
+            store,
+            key,
+            root,
+            cert,
+            waiting,
+        })
+    }
+
+    /// Apply `edit` to the record, then sign and durably store every change it made in one
+    /// transaction. If anything fails, nothing is stored and the record is reloaded as it was.
+    pub fn write<T>(&mut self, edit: impl FnOnce(&mut Record) -> Result<T>) -> Result<T> {
+        let result = edit(&mut self.record).and_then(|out| {
+            let pending = self.record.take_pending();
+            let waiting = self.store.append(&self.record.id(), &pending)?;
+            self.waiting.extend(waiting);
+            Ok(out)
+        });
+        match result {
+            Ok(out) => {
+                self.compact_if_due()?;
+                Ok(out)
+            }
+            Err(e) => {
+                self.reload()?;
+                Err(e)
+            }
+        }
+    }
+
+    fn reload(&mut self) -> Result<()> {
+        let (docs, waiting) = self.store.load_record(&self.record.id())?;
+        self.record = Record::from_docs(self.record.id(), self.key.clone(), docs);
+        self.waiting = waiting;
+        Ok(())
+    }
+
+    fn compact_if_due(&mut self) -> Result<()> {
+        let due: Vec<Section> = self
+            .waiting
+            .iter()
+            .filter(|(_, n)| **n >= COMPACT_AFTER)
+            .map(|(s, _)| *s)
+            .collect();
+        for section in due {
+            self.compact_section(section)?;
+        }
+        Ok(())
+    }
+
+    fn compact_section(&mut self, section: Section) -> Result<()> {
+        let id = self.record.id();
+        self.store.compact(&id, section, self.record.doc(section))?;
+        self.waiting.insert(section, 0);
+        Ok(())
+    }
+
+    /// Fold every section's changes into snapshots now.
+    pub fn compact(&mut self) -> Result<()> {
+        for section in Section::ALL {
+            self.compact_section(section)?;
+        }
+        Ok(())
+    }
+
+    /// Changes per section stored since the last snapshot.
+    pub fn uncompacted(&self) -> &BTreeMap<Section, usize> {
+        &self.waiting
+    }
+
+    /// The record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The record, for reads that need `&mut` (history, heads).
+    pub fn record_mut(&mut self) -> &mut Record {
+        &mut self.record
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// This device's key pair (also its iroh identity).
+    pub fn key(&self) -> &KeyPair {
+        &self.key
+    }
+
+    /// This device's public key.
+    pub fn device_id(&self) -> PublicKey {
+        self.key.public()
+    }
+
+    /// The root key's certificate for this device.
+    pub fn cert(&self) -> &DeviceCert {
+        &self.cert
+    }
+
+    /// Whether this device holds the patient's root key.
+    pub fn has_root(&self) -> bool {
+        self.root.is_some()
+    }
+
+    /// The recovery kit for the root key, if this device holds it.
+    pub fn recovery_kit(&self) -> Result<RecoveryKit> {
+        self.root.as_ref().map(RecoveryKit::new).ok_or_else(|| {
+            Error::NotAllowed("this device does not hold the patient's root key, so it cannot export a recovery kit".into())
+        })
+    }
+
+    /// Change the passphrase protecting this home.
+    pub fn change_passphrase(&self, new_passphrase: &str, kdf: KdfParams) -> Result<()> {
+        self.store.change_passphrase(new_passphrase, kdf)
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Io(format!("could not encode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::parse_fields;
+
+    fn fast() -> KdfParams {
+        KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            lanes: 1,
+        }
+    }
+
+    fn opts() -> InitOptions {
+        InitOptions {
+            name: "Mia Lopez".into(),
+            dob: Some("2017-04-12".into()),
+            device_name: "phone".into(),
+            kdf: fast(),
+        }
+    }
+
+    fn args(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn entries_survive_a_reopen_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = Device::init(dir.path(), "pw", opts()).unwrap();
+        let med = parse_fields(Section::Medications, &args(&[("name", "Amoxicillin"), ("dose", "250 mg")])).unwrap();
+        let id = d.write(|r| r.add(Section::Medications, med)).unwrap();
+        d.write(|r| r.stop_medication(&id, chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(), Some("course done")))
+            .unwrap();
+        drop(d);
+
+        let mut d = Device::open(dir.path(), "pw").unwrap();
+        let m = d.record().read_entry(Section::Medications, &id).unwrap().unwrap();
+        assert_eq!(m.fields["status"], "stopped");
+        assert_eq!(m.fields["stopped"], "2024-05-01");
+        assert_eq!(d.record().read_entry(Section::Profile, "patient").unwrap().unwrap().fields["name"], "Mia Lopez");
+
+        d.compact().unwrap();
+        assert_eq!(d.uncompacted()[&Section::Medications], 0);
+        let heads = d.record_mut().heads(Section::Medications);
+        drop(d);
+        let mut d = Device::open(dir.path(), "pw").unwrap();
+        assert_eq!(d.record_mut().heads(Section::Medications), heads);
+        assert_eq!(d.store().signature_count(&d.record().id(), Section::Medications).unwrap(), 2);
+    }
+
+    #[test]
+    fn wrong_passphrase_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Device::init(dir.path(), "right", opts()).unwrap());
+        let err = Device::open(dir.path(), "wrong").unwrap_err();
+        assert!(matches!(err, Error::WrongPassphrase), "{err}");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = Device::init(dir.path(), "pw", opts()).unwrap();
+        let before = d.record().count(Section::Labs);
+        let ok = parse_fields(Section::Labs, &args(&[("test", "Ferritin"), ("value", "30"), ("date", "2024-01-02")])).unwrap();
+        let bad = parse_fields(Section::Labs, &args(&[("test", "Iron"), ("date", "2024-01-02")])).unwrap();
+        let res = d.write(|r| {
+            r.add(Section::Labs, ok)?;
+            r.add(Section::Labs, bad)
+        });
+        assert!(res.is_err());
+        assert_eq!(d.record().count(Section::Labs), before);
+        drop(d);
+        let d = Device::open(dir.path(), "pw").unwrap();
+        assert_eq!(d.record().count(Section::Labs), before);
+    }
+
+    #[test]
+    fn notes_are_amended_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = Device::init(dir.path(), "pw", opts()).unwrap();
+        let note = parse_fields(
+            Section::Notes,
+            &args(&[("discipline", "speech"), ("clinician", "J. Ames"), ("date", "2024-02-01"), ("subjective", "Tired today")]),
+        )
+        .unwrap();
+        let id = d.write(|r| r.add(Section::Notes, note)).unwrap();
+        let mut change = Map::new();
+        change.insert("subjective".into(), Value::String("Rested".into()));
+        assert!(matches!(d.write(|r| r.edit(Section::Notes, &id, change)), Err(Error::NotAllowed(_))));
+        d.write(|r| r.amend_note(&id, "Was tired after school", Some("clarify"))).unwrap();
+        let n = d.record().read_entry(Section::Notes, &id).unwrap().unwrap();
+        assert_eq!(n.fields["subjective"], "Tired today");
+        assert_eq!(n.fields["amendments"][0]["text"], "Was tired after school");
+        let hist = d.record_mut().history(Some(Section::Notes));
+        assert_eq!(hist.len(), 2);
+        assert!(hist[1].message.starts_with("amend notes"));
+    }
+
+    #[test]
+    fn concurrent_edits_of_one_field_are_listed_as_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Device::init(dir.path(), "pw", opts()).unwrap();
+        let med = parse_fields(Section::Medications, &args(&[("name", "Ibuprofen"), ("dose", "100 mg")])).unwrap();
+        let id = a.write(|r| r.add(Section::Medications, med)).unwrap();
+        // A second writer with its own key, starting from the same state.
+        let other = KeyPair::generate();
+        let fork = a.record_mut().doc(Section::Medications).fork();
+        let mut b = Record::from_docs(a.record().id(), other, [(Section::Medications, fork)].into());
+        let dose = |v: &str| {
+            let mut m = Map::new();
+            m.insert("dose".into(), Value::String(v.into()));
+            m
+        };
+        a.write(|r| r.edit(Section::Medications, &id, dose("150 mg"))).unwrap();
+        b.edit(Section::Medications, &id, dose("200 mg")).unwrap();
+        let from_b: Vec<_> = b.take_pending().iter().map(|c| c.decode().unwrap()).collect();
+        a.write(|r| r.apply_verified(Section::Medications, from_b)).unwrap();
+        let conflicts = a.record().conflicts().unwrap();
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert_eq!(conflicts[0].field, "dose");
+        let values: Vec<_> = conflicts[0].values.iter().map(|v| v.value.as_str().unwrap().to_string()).collect();
+        assert!(values.contains(&"150 mg".to_string()) && values.contains(&"200 mg".to_string()));
+    }
+}

@@ -1,0 +1,157 @@
+//! The engine's one error type: every failure a patient or an operator can meet.
+
+use crate::section::Section;
+
+/// Result alias used throughout the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the engine, phrased so the reader knows what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The passphrase did not unlock the store.
+    #[error("wrong passphrase: the store could not be unlocked (nothing was changed)")]
+    WrongPassphrase,
+    /// No store exists at the given home.
+    #[error("no phr record at {0}: run `phr init` first, or point --home / PHR_HOME at an existing home")]
+    NoStore(String),
+    /// A store already exists where a new one was asked for.
+    #[error("a phr record already exists at {0}; refusing to overwrite it")]
+    StoreExists(String),
+    /// The store file is damaged: truncated, altered or not a phr store at all.
+    #[error("the store file is damaged ({0}); it was left untouched: restore it from a backup or another device")]
+    Corrupt(String),
+    /// The store was written by a newer phr.
+    #[error("the store uses format version {found}, but this phr reads up to version {supported}: upgrade phr")]
+    NewerFormat {
+        /// Version found on disk.
+        found: u32,
+        /// Highest version this build understands.
+        supported: u32,
+    },
+    /// Another process holds the store open.
+    #[error("the store is in use by another phr process (is `phr serve` or `phr-node run` running on this home?)")]
+    StoreBusy,
+    /// The disk or filesystem refused a write or read.
+    #[error("storage failure: {0} (nothing was half-written; check free disk space and permissions)")]
+    Io(String),
+    /// A section name that does not exist.
+    #[error("unknown section `{0}`; sections are: {list}", list = Section::names().join(", "))]
+    UnknownSection(String),
+    /// A field that the section does not have.
+    #[error("{section} has no field `{field}`; its fields are: {known}")]
+    UnknownField {
+        /// Section being written.
+        section: Section,
+        /// Field that was given.
+        field: String,
+        /// Comma-separated list of valid fields.
+        known: String,
+    },
+    /// A field value that does not fit the field.
+    #[error("{section}.{field}: {problem}")]
+    InvalidField {
+        /// Section being written.
+        section: Section,
+        /// Field at fault.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An entry that fails validation as a whole.
+    #[error("invalid {section} entry: {0}", section = .1)]
+    InvalidEntry(String, Section),
+    /// No entry with that id.
+    #[error("no entry `{id}` in {section}")]
+    NoSuchEntry {
+        /// Section searched.
+        section: Section,
+        /// Id that was asked for.
+        id: String,
+    },
+    /// An id prefix that matches more than one entry.
+    #[error("`{id}` matches several entries in {section}; give more of the id")]
+    AmbiguousId {
+        /// Section searched.
+        section: Section,
+        /// Prefix that was given.
+        id: String,
+    },
+    /// An operation the record's rules forbid (e.g. rewriting a clinical note).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The recovery kit could not be read.
+    #[error("invalid recovery kit: {0}")]
+    InvalidRecoveryKit(String),
+    /// A signature or certificate that does not verify.
+    #[error("signature check failed: {0}")]
+    BadSignature(String),
+    /// Automerge refused a document or change.
+    #[error("record data could not be decoded: {0}")]
+    Automerge(String),
+    /// A date or time that does not parse.
+    #[error("`{0}` is not a valid date: use YYYY-MM-DD")]
+    InvalidDate(String),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
+}
+
+impl From<automerge::AutomergeError> for Error {
+    fn from(e: automerge::AutomergeError) -> Self {
+        Error::Automerge(e.to_string())
+    }
+}
+
+impl From<redb::StorageError> for Error {
+    fn from(e: redb::StorageError) -> Self {
+        match e {
+            redb::StorageError::Corrupted(m) => Error::Corrupt(m),
+            redb::StorageError::Io(io) => Error::Io(io.to_string()),
+            other => Error::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::TransactionError> for Error {
+    fn from(e: redb::TransactionError) -> Self {
+        match e {
+            redb::TransactionError::Storage(s) => s.into(),
+            other => Error::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::TableError> for Error {
+    fn from(e: redb::TableError) -> Self {
+        match e {
+            redb::TableError::Storage(s) => s.into(),
+            other => Error::Corrupt(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::CommitError> for Error {
+    fn from(e: redb::CommitError) -> Self {
+        match e {
+            redb::CommitError::Storage(s) => s.into(),
+            other => Error::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::DatabaseError> for Error {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::StoreBusy,
+            redb::DatabaseError::UpgradeRequired(v) => Error::NewerFormat {
+                found: u32::from(v),
+                supported: crate::store::FORMAT_VERSION,
+            },
+            redb::DatabaseError::Storage(s) => s.into(),
+            other => Error::Corrupt(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! phr-engine: a patient-owned health record as signed Automerge documents in a sealed store.
+
+pub mod change;
+pub mod crypto;
+pub mod device;
+pub mod entry;
+pub mod error;
+pub mod identity;
+pub mod record;
+pub mod section;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use identity::{KeyPair, PublicKey, RecordId};
+pub use device::{Device, InitOptions};
+pub use record::Record;
+pub use section::Section;

@@ -1,0 +1,629 @@
+//! A patient's record in memory: one Automerge document per section, edited through typed,
+//! validated operations, every local change signed by the writing device.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::change::SignedChange;
+use crate::entry::{self, META_KEYS, PATIENT_ENTRY};
+use crate::error::{Error, Result};
+use crate::identity::{KeyPair, PublicKey, RecordId, change_signing_message};
+use crate::section::Section;
+
+/// Key of the map, at each section document's root, that holds entries by id.
+const ENTRIES: &str = "entries";
+
+/// One entry as read from the record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryView {
+    /// Stable id.
+    pub id: String,
+    /// Section it lives in.
+    pub section: Section,
+    /// Device key that created it.
+    pub author: String,
+    /// Creation time (RFC 3339).
+    pub created: String,
+    /// Last update time (RFC 3339).
+    pub updated: String,
+    /// The entry's fields.
+    pub fields: Map<String, Value>,
+}
+
+impl EntryView {
+    /// Deserialize into the section's typed struct.
+    pub fn typed<K: entry::EntryKind>(&self) -> Result<K> {
+        serde_json::from_value(Value::Object(self.fields.clone()))
+            .map_err(|e| Error::InvalidEntry(e.to_string(), self.section))
+    }
+}
+
+/// Concurrent values of one field, all kept by Automerge until someone resolves them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conflict {
+    /// Section.
+    pub section: Section,
+    /// Entry id.
+    pub entry: String,
+    /// Field path inside the entry.
+    pub field: String,
+    /// Each concurrent value with the device that wrote it.
+    pub values: Vec<ConflictValue>,
+}
+
+/// One side of a conflict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConflictValue {
+    /// The value.
+    pub value: Value,
+    /// Device key (hex) that wrote it.
+    pub author: String,
+}
+
+/// One change in a section's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryItem {
+    /// Section.
+    pub section: Section,
+    /// Change hash (hex).
+    pub hash: String,
+    /// Device key (hex) that made it.
+    pub author: String,
+    /// Unix seconds.
+    pub time: i64,
+    /// What it did.
+    pub message: String,
+}
+
+/// A patient's record: fourteen section documents and the device writing into them.
+pub struct Record {
+    id: RecordId,
+    author: KeyPair,
+    docs: BTreeMap<Section, AutoCommit>,
+    pending: Vec<SignedChange>,
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn new_entry_id() -> String {
+    // 64 random bits: collisions within one record are vanishingly unlikely, and a short
+    // id is easy to read aloud and type.
+    hex::encode(crate::crypto::random_bytes::<8>())
+}
+
+impl Record {
+    /// An empty record written by `author`.
+    pub fn new(id: RecordId, author: KeyPair) -> Self {
+        let actor = ActorId::from(author.public().0);
+        let docs = Section::ALL
+            .iter()
+            .map(|s| (*s, AutoCommit::new().with_actor(actor.clone())))
+            .collect();
+        Record {
+            id,
+            author,
+            docs,
+            pending: Vec::new(),
+        }
+    }
+
+    /// A record whose section documents were loaded elsewhere (from a store).
+    pub fn from_docs(id: RecordId, author: KeyPair, mut loaded: BTreeMap<Section, AutoCommit>) -> Self {
+        let actor = ActorId::from(author.public().0);
+        let docs = Section::ALL
+            .iter()
+            .map(|s| {
+                let doc = loaded.remove(s).unwrap_or_default().with_actor(actor.clone());
+                (*s, doc)
+            })
+            .collect();
+        Record {
+            id,
+            author,
+            docs,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The record's id (the patient's root public key).
+    pub fn id(&self) -> RecordId {
+        self.id
+    }
+
+    /// The device that writes local edits.
+    pub fn author(&self) -> PublicKey {
+        self.author.public()
+    }
+
+    /// A section's document.
+    pub fn doc(&mut self, section: Section) -> &mut AutoCommit {
+        self.docs.entry(section).or_default()
+    }
+
+    /// A section's document, read-only.
+    pub fn doc_ref(&self, section: Section) -> Option<&AutoCommit> {
+        self.docs.get(&section)
+    }
+
+    /// Signed local changes not yet handed to the store.
+    pub fn take_pending(&mut self) -> Vec<SignedChange> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Whether there are local changes not yet persisted.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Apply already-verified changes from elsewhere, in one batch per section.
+    pub fn apply_verified(&mut self, section: Section, changes: Vec<Change>) -> Result<()> {
+        self.doc(section).apply_changes_batch(changes)?;
+        Ok(())
+    }
+
+    fn commit(&mut self, section: Section, message: String) -> Result<()> {
+        let time = chrono::Utc::now().timestamp();
+        let doc = self.docs.entry(section).or_default();
+        if doc.commit_with(CommitOptions::default().with_message(message).with_time(time)).is_none() {
+            return Ok(());
+        }
+        let mut change = doc
+            .get_last_local_change()
+            .ok_or_else(|| Error::Automerge("a committed change went missing".into()))?;
+        let msg = change_signing_message(&self.id, section, &change.hash().0);
+        self.pending.push(SignedChange {
+            section,
+            hash: change.hash().0,
+            bytes: change.bytes().into_owned(),
+            signature: self.author.sign(&msg),
+        });
+        Ok(())
+    }
+
+    fn entries_obj(&mut self, section: Section) -> Result<ObjId> {
+        let doc = self.doc(section);
+        match doc.get(ROOT, ENTRIES)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Ok(doc.put_object(ROOT, ENTRIES, ObjType::Map)?),
+        }
+    }
+
+    fn entry_obj(&self, section: Section, id: &str) -> Result<Option<ObjId>> {
+        let Some(doc) = self.docs.get(&section) else {
+            return Ok(None);
+        };
+        let Some((_, entries)) = doc.get(ROOT, ENTRIES)? else {
+            return Ok(None);
+        };
+        match doc.get(&entries, id)? {
+            Some((automerge::Value::Object(ObjType::Map), obj)) => Ok(Some(obj)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Resolve a full id or a unique prefix of one.
+    pub fn resolve_id(&self, section: Section, prefix: &str) -> Result<String> {
+        let ids = self.ids(section);
+        if ids.iter().any(|i| i == prefix) {
+            return Ok(prefix.to_string());
+        }
+        let matches: Vec<_> = ids.into_iter().filter(|i| i.starts_with(prefix)).collect();
+        match matches.len() {
+            0 => Err(Error::NoSuchEntry {
+                section,
+                id: prefix.into(),
+            }),
+            1 => Ok(matches.into_iter().next().unwrap_or_default()),
+            _ => Err(Error::AmbiguousId {
+                section,
+                id: prefix.into(),
+            }),
+        }
+    }
+
+    fn ids(&self, section: Section) -> Vec<String> {
+        let Some(doc) = self.docs.get(&section) else {
+            return Vec::new();
+        };
+        match doc.get(ROOT, ENTRIES) {
+            Ok(Some((_, entries))) => doc.keys(&entries).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Add a new entry from already-parsed fields; returns its id.
+    pub fn add(&mut self, section: Section, fields: Map<String, Value>) -> Result<String> {
+        let id = if section == Section::Profile {
+            if self.entry_obj(section, PATIENT_ENTRY)?.is_some() {
+                return Err(Error::NotAllowed(
+                    "the record already has its patient profile: change it with `phr edit profile patient --field value`".into(),
+                ));
+            }
+            PATIENT_ENTRY.to_string()
+        } else {
+            new_entry_id()
+        };
+        self.insert_entry(section, &id, fields)?;
+        Ok(id)
+    }
+
+    /// Insert an entry under a chosen id (used for imports that keep a source id).
+    pub fn insert_entry(&mut self, section: Section, id: &str, fields: Map<String, Value>) -> Result<()> {
+        let mut fields = entry::validate(section, &fields)?;
+        let now = now_rfc3339();
+        fields.insert("author".into(), Value::String(self.author.public().to_string()));
+        fields.insert("created".into(), Value::String(now.clone()));
+        fields.insert("updated".into(), Value::String(now));
+        let entries = self.entries_obj(section)?;
+        let doc = self.doc(section);
+        let obj = doc.put_object(&entries, id, ObjType::Map)?;
+        for (k, v) in &fields {
+            put_json(doc, &obj, k, v)?;
+        }
+        self.commit(section, format!("add {section} {id}"))
+    }
+
+    /// Change some fields of an entry; each field merges on its own with concurrent edits.
+    pub fn edit(&mut self, section: Section, id: &str, changes: Map<String, Value>) -> Result<()> {
+        if section == Section::Notes {
+            return Err(Error::NotAllowed(
+                "clinical notes are never rewritten: add a correction with `phr amend notes ID --text …`".into(),
+            ));
+        }
+        if let Some(bad) = changes.keys().find(|k| META_KEYS.contains(&k.as_str())) {
+            return Err(Error::NotAllowed(format!("`{bad}` is kept by phr and cannot be set")));
+        }
+        self.update(section, id, changes, "edit")
+    }
+
+    fn update(&mut self, section: Section, id: &str, changes: Map<String, Value>, verb: &str) -> Result<()> {
+        let obj = self.entry_obj(section, id)?.ok_or_else(|| Error::NoSuchEntry {
+            section,
+            id: id.into(),
+        })?;
+        let current = self.read_entry(section, id)?.map(|e| e.fields).unwrap_or_default();
+        let mut merged = current.clone();
+        for (k, v) in &changes {
+            merged.insert(k.clone(), v.clone());
+        }
+        let normal = entry::validate(section, &merged)?;
+        let mut touched: Vec<String> = Vec::new();
+        let doc = self.doc(section);
+        for (k, v) in &normal {
+            if current.get(k) != Some(v) {
+                put_json(doc, &obj, k, v)?;
+                touched.push(k.clone());
+            }
+        }
+        if touched.is_empty() {
+            return Ok(());
+        }
+        doc.put(&obj, "updated", now_rfc3339())?;
+        self.commit(section, format!("{verb} {section} {id}: {}", touched.join(", ")))
+    }
+
+    /// Mark a medication stopped on a date; it stays in the record.
+    pub fn stop_medication(&mut self, id: &str, date: chrono::NaiveDate, reason: Option<&str>) -> Result<()> {
+        let mut changes = Map::new();
+        changes.insert("status".into(), Value::String("stopped".into()));
+        changes.insert("stopped".into(), Value::String(date.to_string()));
+        if let Some(r) = reason {
+            changes.insert("stop_reason".into(), Value::String(r.into()));
+        }
+        self.update(Section::Medications, id, changes, "stop")
+    }
+
+    fn append_item(&mut self, section: Section, id: &str, list: &str, item: Map<String, Value>, verb: &str) -> Result<()> {
+        let obj = self.entry_obj(section, id)?.ok_or_else(|| Error::NoSuchEntry {
+            section,
+            id: id.into(),
+        })?;
+        // Validate the entry as it will be, before touching the document.
+        let mut after = self.read_entry(section, id)?.map(|e| e.fields).unwrap_or_default();
+        match after.entry(list.to_string()).or_insert_with(|| Value::Array(Vec::new())) {
+            Value::Array(items) => items.push(Value::Object(item.clone())),
+            _ => return Err(Error::Automerge(format!("{section} {id}: `{list}` is not a list"))),
+        }
+        entry::validate(section, &after)?;
+        let doc = self.doc(section);
+        let list_obj = match doc.get(&obj, list)? {
+            Some((automerge::Value::Object(ObjType::List), l)) => l,
+            _ => doc.put_object(&obj, list, ObjType::List)?,
+        };
+        let at = doc.length(&list_obj);
+        let item_obj = doc.insert_object(&list_obj, at, ObjType::Map)?;
+        for (k, v) in &item {
+            put_json(doc, &item_obj, k, v)?;
+        }
+        doc.put(&obj, "updated", now_rfc3339())?;
+        self.commit(section, format!("{verb} {section} {id}"))
+    }
+
+    /// Record a dated, measured step of progress on a goal.
+    pub fn goal_progress(&mut self, id: &str, date: chrono::NaiveDate, value: f64, note: Option<&str>) -> Result<()> {
+        if !value.is_finite() {
+            return Err(Error::InvalidField {
+                section: Section::Goals,
+                field: "value".into(),
+                problem: "must be a finite number".into(),
+            });
+        }
+        let mut item = Map::new();
+        item.insert("date".into(), Value::String(date.to_string()));
+        item.insert("value".into(), Value::from(value));
+        if let Some(n) = note {
+            item.insert("note".into(), Value::String(n.into()));
+        }
+        item.insert("author".into(), Value::String(self.author.public().to_string()));
+        self.append_item(Section::Goals, id, "progress", item, "progress")
+    }
+
+    /// Add a correction to a session note; the original text is kept as written.
+    pub fn amend_note(&mut self, id: &str, text: &str, reason: Option<&str>) -> Result<()> {
+        if text.trim().is_empty() {
+            return Err(Error::InvalidField {
+                section: Section::Notes,
+                field: "text".into(),
+                problem: "an amendment needs text".into(),
+            });
+        }
+        let mut item = Map::new();
+        item.insert("text".into(), Value::String(text.into()));
+        if let Some(r) = reason {
+            item.insert("reason".into(), Value::String(r.into()));
+        }
+        item.insert("author".into(), Value::String(self.author.public().to_string()));
+        item.insert("at".into(), Value::String(now_rfc3339()));
+        self.append_item(Section::Notes, id, "amendments", item, "amend")
+    }
+
+    /// One entry, if present.
+    pub fn read_entry(&self, section: Section, id: &str) -> Result<Option<EntryView>> {
+        let Some(obj) = self.entry_obj(section, id)? else {
+            return Ok(None);
+        };
+        let Some(doc) = self.docs.get(&section) else {
+            return Ok(None);
+        };
+        let Value::Object(mut fields) = read_json(doc, &obj)? else {
+            return Ok(None);
+        };
+        let mut take = |k: &str| match fields.remove(k) {
+            Some(Value::String(s)) => s,
+            _ => String::new(),
+        };
+        let author = take("author");
+        let created = take("created");
+        let updated = take("updated");
+        Ok(Some(EntryView {
+            id: id.to_string(),
+            section,
+            author,
+            created,
+            updated,
+            fields,
+        }))
+    }
+
+    /// Every entry of a section, oldest first.
+    pub fn list(&self, section: Section) -> Result<Vec<EntryView>> {
+        let mut out = Vec::new();
+        for id in self.ids(section) {
+            if let Some(e) = self.read_entry(section, &id)? {
+                out.push(e);
+            }
+        }
+        out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Number of entries in a section.
+    pub fn count(&self, section: Section) -> usize {
+        self.ids(section).len()
+    }
+
+    /// Fields with concurrent values that nobody has resolved yet.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut out = Vec::new();
+        for (section, doc) in &self.docs {
+            let Some((_, entries)) = doc.get(ROOT, ENTRIES)? else {
+                continue;
+            };
+            for id in doc.keys(&entries).collect::<Vec<_>>() {
+                // Concurrent creation of the same id (only `patient`) is itself a conflict.
+                let all = doc.get_all(&entries, id.as_str())?;
+                if all.len() > 1 {
+                    out.push(conflict_of(doc, *section, &id, "(whole entry)", all)?);
+                }
+                if let Some((_, obj)) = doc.get(&entries, id.as_str())? {
+                    collect_conflicts(doc, *section, &id, &obj, "", &mut out)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Who changed what and when, oldest first; one section or all.
+    pub fn history(&mut self, only: Option<Section>) -> Vec<HistoryItem> {
+        let mut out = Vec::new();
+        for (section, doc) in self.docs.iter_mut() {
+            if only.is_some_and(|s| s != *section) {
+                continue;
+            }
+            for meta in doc.get_changes_meta(&[]) {
+                out.push(HistoryItem {
+                    section: *section,
+                    hash: meta.hash.to_string(),
+                    author: hex::encode(meta.actor.to_bytes()),
+                    time: meta.timestamp,
+                    message: meta.message.as_deref().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        out.sort_by_key(|h| h.time);
+        out
+    }
+
+    /// Current heads of a section.
+    pub fn heads(&mut self, section: Section) -> Vec<ChangeHash> {
+        self.doc(section).get_heads()
+    }
+}
+
+fn conflict_of(
+    doc: &AutoCommit,
+    section: Section,
+    entry: &str,
+    field: &str,
+    values: Vec<(automerge::Value<'_>, ObjId)>,
+) -> Result<Conflict> {
+    let mut vals = Vec::new();
+    for (v, id) in values {
+        let author = match &id {
+            ObjId::Id(_, actor, _) => hex::encode(actor.to_bytes()),
+            ObjId::Root => String::new(),
+        };
+        let value = match v {
+            automerge::Value::Scalar(s) => scalar_json(&s),
+            automerge::Value::Object(_) => read_json(doc, &id)?,
+        };
+        vals.push(ConflictValue { value, author });
+    }
+    Ok(Conflict {
+        section,
+        entry: entry.to_string(),
+        field: field.to_string(),
+        values: vals,
+    })
+}
+
+fn collect_conflicts(
+    doc: &AutoCommit,
+    section: Section,
+    entry: &str,
+    obj: &ObjId,
+    path: &str,
+    out: &mut Vec<Conflict>,
+) -> Result<()> {
+    let keys: Vec<String> = match doc.object_type(obj)? {
+        ObjType::Map | ObjType::Table => doc.keys(obj).collect(),
+        _ => (0..doc.length(obj)).map(|i| i.to_string()).collect(),
+    };
+    let is_list = matches!(doc.object_type(obj)?, ObjType::List);
+    for key in keys {
+        let all = if is_list {
+            let idx: usize = key.parse().unwrap_or_default();
+            doc.get_all(obj, idx)?
+        } else {
+            doc.get_all(obj, key.as_str())?
+        };
+        let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        // `updated` is bookkeeping: two devices editing the same entry always race on it.
+        if all.len() > 1 && field != "updated" {
+            out.push(conflict_of(doc, section, entry, &field, all.clone())?);
+        }
+        if let Some((automerge::Value::Object(_), child)) = all.last() {
+            collect_conflicts(doc, section, entry, child, &field, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn scalar_json(s: &ScalarValue) -> Value {
+    match s {
+        ScalarValue::Str(t) => Value::String(t.to_string()),
+        ScalarValue::Int(i) => Value::from(*i),
+        ScalarValue::Uint(u) => Value::from(*u),
+        ScalarValue::F64(f) => Value::from(*f),
+        ScalarValue::Boolean(b) => Value::Bool(*b),
+        ScalarValue::Timestamp(t) => Value::from(*t),
+        ScalarValue::Counter(c) => Value::from(i64::from(c)),
+        ScalarValue::Null => Value::Null,
+        other => Value::String(other.to_string()),
+    }
+}
+
+fn value_json(v: automerge::Value<'static>) -> Value {
+    match v {
+        automerge::Value::Scalar(s) => scalar_json(&s),
+        automerge::Value::Object(_) => Value::Null,
+    }
+}
+
+/// Read an Automerge object as JSON.
+pub(crate) fn read_json<D: ReadDoc>(doc: &D, obj: &ObjId) -> Result<Value> {
+    Ok(match doc.object_type(obj)? {
+        ObjType::Map | ObjType::Table => {
+            let mut m = Map::new();
+            for item in doc.map_range(obj, ..) {
+                let v = match item.value {
+                    automerge::ValueRef::Object(_) => read_json(doc, &item.id())?,
+                    other => value_json(other.into()),
+                };
+                m.insert(item.key.to_string(), v);
+            }
+            Value::Object(m)
+        }
+        ObjType::List => {
+            let mut items = Vec::new();
+            for item in doc.list_range(obj, ..) {
+                items.push(match item.value {
+                    automerge::ValueRef::Object(_) => read_json(doc, &item.id())?,
+                    other => value_json(other.into()),
+                });
+            }
+            Value::Array(items)
+        }
+        ObjType::Text => Value::String(doc.text(obj)?),
+    })
+}
+
+fn put_json(doc: &mut AutoCommit, obj: &ObjId, key: &str, value: &Value) -> Result<()> {
+    match value {
+        Value::Null => doc.delete(obj, key)?,
+        Value::Bool(b) => doc.put(obj, key, *b)?,
+        Value::Number(n) => doc.put(obj, key, n.as_f64().unwrap_or_default())?,
+        Value::String(s) => doc.put(obj, key, s.as_str())?,
+        Value::Array(items) => {
+            let list = doc.put_object(obj, key, ObjType::List)?;
+            for (i, item) in items.iter().enumerate() {
+                insert_json(doc, &list, i, item)?;
+            }
+        }
+        Value::Object(map) => {
+            let child = doc.put_object(obj, key, ObjType::Map)?;
+            for (k, v) in map {
+                put_json(doc, &child, k, v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn insert_json(doc: &mut AutoCommit, list: &ObjId, at: usize, value: &Value) -> Result<()> {
+    match value {
+        Value::Null => doc.insert(list, at, ScalarValue::Null)?,
+        Value::Bool(b) => doc.insert(list, at, *b)?,
+        Value::Number(n) => doc.insert(list, at, n.as_f64().unwrap_or_default())?,
+        Value::String(s) => doc.insert(list, at, s.as_str())?,
+        Value::Array(items) => {
+            let child = doc.insert_object(list, at, ObjType::List)?;
+            for (i, item) in items.iter().enumerate() {
+                insert_json(doc, &child, i, item)?;
+            }
+        }
+        Value::Object(map) => {
+            let child = doc.insert_object(list, at, ObjType::Map)?;
+            for (k, v) in map {
+                put_json(doc, &child, k, v)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,423 @@
+//! The device's sealed on-disk store: one redb file holding every record's signed changes,
+//! compacted snapshots and the device's secrets, all sealed under a passphrase-wrapped key.
+//!
+//! Layout (keys are plaintext and reveal only ids, section codes, sequence numbers and change
+//! hashes; every value is sealed with XChaCha20-Poly1305, its table and key as associated data):
+//!
+//! | table       | key                              | value                               |
+//! |-------------|----------------------------------|-------------------------------------|
+//! | `meta`      | name                             | format version, KDF settings, wrapped store key (not sealed) |
+//! | `secrets`   | name                             | device key, root key, certificates  |
+//! | `records`   | record id                        | record info                         |
+//! | `changes`   | record ‖ section ‖ seq (BE)      | one Automerge change                |
+//! | `sigs`      | record ‖ section ‖ change hash   | the change's ed25519 signature      |
+//! | `snapshots` | record ‖ section                 | seq compacted through ‖ `save()`    |
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use automerge::{AutoCommit, Change};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::change::SignedChange;
+use crate::crypto::{KdfParams, SecretKey, derive_key, random_bytes};
+use crate::error::{Error, Result};
+use crate::identity::RecordId;
+use crate::section::Section;
+
+/// On-disk format version this build writes and the highest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Uncompacted changes in a section after which it is folded into a snapshot.
+pub const COMPACT_AFTER: usize = 2048;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
+const CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
+const SIGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sigs");
+const SNAPSHOTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("snapshots");
+
+const KEY_WRAP_AAD: &[u8] = b"phr/store-key/v1";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KdfSlot {
+    params: KdfParams,
+    salt: [u8; 16],
+}
+
+fn section_key(record: &RecordId, section: Section) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.extend_from_slice(&record.0);
+    k.push(section.code());
+    k
+}
+
+fn change_key(record: &RecordId, section: Section, seq: u64) -> Vec<u8> {
+    let mut k = section_key(record, section);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn sig_key(record: &RecordId, section: Section, hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = section_key(record, section);
+    k.extend_from_slice(hash);
+    k
+}
+
+fn aad(table: &str, key: &[u8]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(table.len() + 1 + key.len());
+    a.extend_from_slice(table.as_bytes());
+    a.push(0);
+    a.extend_from_slice(key);
+    a
+}
+
+/// Run a redb call that may panic on a damaged file, turning the panic into an error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Error::Corrupt(format!("{what} hit damaged data"))))
+}
+
+fn read_meta(txn: &redb::ReadTransaction) -> Result<(u32, KdfSlot, Vec<u8>)> {
+    let meta = txn
+        .open_table(META)
+        .map_err(|_| Error::Corrupt("this file is not a phr store (no metadata table)".into()))?;
+    let get = |name: &str| -> Result<Vec<u8>> {
+        meta.get(name)?
+            .map(|v| v.value().to_vec())
+            .ok_or_else(|| Error::Corrupt(format!("store metadata `{name}` is missing")))
+    };
+    let format_bytes = get("format")?;
+    let format = u32::from_le_bytes(
+        format_bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Corrupt("store format version is unreadable".into()))?,
+    );
+    let kdf: KdfSlot = postcard::from_bytes(&get("kdf")?)
+        .map_err(|_| Error::Corrupt("store key-derivation settings are unreadable".into()))?;
+    Ok((format, kdf, get("wrapped_key")?))
+}
+
+/// The sealed store of one device home.
+pub struct Store {
+    db: Database,
+    key: SecretKey,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Create a new store file protected by `passphrase`. Refuses to overwrite.
+    pub fn create(path: &Path, passphrase: &str, kdf: KdfParams) -> Result<Store> {
+        if path.exists() {
+            return Err(Error::StoreExists(path.display().to_string()));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let salt: [u8; 16] = random_bytes();
+        let kek = derive_key(passphrase, &salt, kdf)?;
+        let key = SecretKey::generate();
+        let wrapped = kek.seal(KEY_WRAP_AAD, key.as_bytes());
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())?;
+            let slot = postcard::to_stdvec(&KdfSlot { params: kdf, salt })
+                .map_err(|e| Error::Io(e.to_string()))?;
+            meta.insert("kdf", slot.as_slice())?;
+            meta.insert("wrapped_key", wrapped.as_slice())?;
+            txn.open_table(SECRETS)?;
+            txn.open_table(RECORDS)?;
+            txn.open_table(CHANGES)?;
+            txn.open_table(SIGS)?;
+            txn.open_table(SNAPSHOTS)?;
+        }
+        txn.commit()?;
+        Ok(Store {
+            db,
+            key,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Open and unlock an existing store. A wrong passphrase or a damaged file is reported
+    /// without writing anything to the file.
+    pub fn open(path: &Path, passphrase: &str) -> Result<Store> {
+        if !path.exists() {
+            return Err(Error::NoStore(path.display().to_string()));
+        }
+        // First look read-only: checks format and passphrase without touching the file.
+        let checked = guarded("opening the store", || {
+            let ro = match redb::Builder::new().open_read_only(path) {
+                Ok(ro) => ro,
+                // Left mid-write by a crash: redb must replay its recovery, which writes.
+                // That is redb's normal crash path, so defer all checks to the writable open.
+                Err(redb::DatabaseError::RepairAborted) => return Ok(None),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(Error::StoreBusy),
+                Err(e) => return Err(Error::from(e)),
+            };
+            let txn = ro.begin_read()?;
+            Ok(Some(read_meta(&txn)?))
+        })?;
+        if let Some((format, kdf, wrapped)) = &checked {
+            Self::check_format(*format)?;
+            Self::unwrap_key(passphrase, kdf, wrapped)?;
+        }
+        let db = guarded("opening the store", || Ok(Database::open(path)?))?;
+        let (format, kdf, wrapped) = guarded("reading the store", || read_meta(&db.begin_read()?))?;
+        Self::check_format(format)?;
+        let key = Self::unwrap_key(passphrase, &kdf, &wrapped)?;
+        Ok(Store {
+            db,
+            key,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn check_format(format: u32) -> Result<()> {
+        if format > FORMAT_VERSION {
+            return Err(Error::NewerFormat {
+                found: format,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(())
+    }
+
+    fn unwrap_key(passphrase: &str, kdf: &KdfSlot, wrapped: &[u8]) -> Result<SecretKey> {
+        let kek = derive_key(passphrase, &kdf.salt, kdf.params)?;
+        let raw = kek.open(KEY_WRAP_AAD, wrapped).map_err(|_| Error::WrongPassphrase)?;
+        let arr: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| Error::Corrupt("the wrapped store key has the wrong length".into()))?;
+        Ok(SecretKey::from_bytes(arr))
+    }
+
+    /// Where the store file lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Change the passphrase: re-wraps the store key; the data is not re-encrypted.
+    pub fn change_passphrase(&self, new_passphrase: &str, kdf: KdfParams) -> Result<()> {
+        let salt: [u8; 16] = random_bytes();
+        let kek = derive_key(new_passphrase, &salt, kdf)?;
+        let wrapped = kek.seal(KEY_WRAP_AAD, self.key.as_bytes());
+        let slot = postcard::to_stdvec(&KdfSlot { params: kdf, salt }).map_err(|e| Error::Io(e.to_string()))?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert("kdf", slot.as_slice())?;
+            meta.insert("wrapped_key", wrapped.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Store a named secret (sealed), durably.
+    pub fn put_secret(&self, name: &str, value: &[u8]) -> Result<()> {
+        let sealed = self.key.seal(&aad("secrets", name.as_bytes()), value);
+        let txn = self.db.begin_write()?;
+        txn.open_table(SECRETS)?.insert(name, sealed.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Read a named secret.
+    pub fn secret(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SECRETS)?;
+        match table.get(name)? {
+            Some(v) => Ok(Some(self.key.open(&aad("secrets", name.as_bytes()), v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Register a record this home holds, with opaque sealed info.
+    pub fn put_record(&self, record: &RecordId, info: &[u8]) -> Result<()> {
+        let sealed = self.key.seal(&aad("records", &record.0), info);
+        let txn = self.db.begin_write()?;
+        txn.open_table(RECORDS)?.insert(record.0.as_slice(), sealed.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Records held in this home, with their info.
+    pub fn records(&self) -> Result<Vec<(RecordId, Vec<u8>)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECORDS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let id: [u8; 32] = k
+                .value()
+                .try_into()
+                .map_err(|_| Error::Corrupt("a record id in the store is malformed".into()))?;
+            out.push((RecordId::from(id), self.key.open(&aad("records", k.value()), v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Durably append signed changes of one record in a single transaction (group commit).
+    ///
+    /// Returns, per section touched, how many changes now wait for compaction.
+    pub fn append(&self, record: &RecordId, changes: &[SignedChange]) -> Result<BTreeMap<Section, usize>> {
+        let mut waiting = BTreeMap::new();
+        if changes.is_empty() {
+            return Ok(waiting);
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut ctable = txn.open_table(CHANGES)?;
+            let mut stable = txn.open_table(SIGS)?;
+            let mut next: BTreeMap<Section, u64> = BTreeMap::new();
+            for sc in changes {
+                let seq = match next.get(&sc.section) {
+                    Some(s) => *s,
+                    None => Self::next_seq(&ctable, record, sc.section)?,
+                };
+                next.insert(sc.section, seq + 1);
+                let ck = change_key(record, sc.section, seq);
+                let sealed = self.key.seal(&aad("changes", &ck), &sc.bytes);
+                ctable.insert(ck.as_slice(), sealed.as_slice())?;
+                let sk = sig_key(record, sc.section, &sc.hash);
+                let sealed_sig = self.key.seal(&aad("sigs", &sk), &sc.signature);
+                stable.insert(sk.as_slice(), sealed_sig.as_slice())?;
+            }
+            for section in next.keys() {
+                let (lo, hi) = section_bounds(record, *section);
+                let n = ctable.range(lo.as_slice()..hi.as_slice())?.count();
+                waiting.insert(*section, n);
+            }
+        }
+        txn.commit()?;
+        Ok(waiting)
+    }
+
+    fn next_seq(table: &impl ReadableTable<&'static [u8], &'static [u8]>, record: &RecordId, section: Section) -> Result<u64> {
+        let (lo, hi) = section_bounds(record, section);
+        let last = table.range(lo.as_slice()..hi.as_slice())?.next_back();
+        match last {
+            Some(row) => {
+                let (k, _) = row?;
+                Ok(seq_of(k.value())? + 1)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Load one section: its snapshot plus the changes after it, applied as one batch.
+    pub fn load_section(&self, record: &RecordId, section: Section) -> Result<(AutoCommit, usize)> {
+        let txn = self.db.begin_read()?;
+        let snaps = txn.open_table(SNAPSHOTS)?;
+        let sk = section_key(record, section);
+        let mut doc = match snaps.get(sk.as_slice())? {
+            Some(v) => {
+                let plain = self.key.open(&aad("snapshots", &sk), v.value())?;
+                if plain.len() < 8 {
+                    return Err(Error::Corrupt(format!("the {section} snapshot is truncated")));
+                }
+                AutoCommit::load(&plain[8..])
+                    .map_err(|e| Error::Corrupt(format!("the {section} snapshot does not load: {e}")))?
+            }
+            None => AutoCommit::new(),
+        };
+        let table = txn.open_table(CHANGES)?;
+        let (lo, hi) = section_bounds(record, section);
+        let mut changes = Vec::new();
+        for row in table.range(lo.as_slice()..hi.as_slice())? {
+            let (k, v) = row?;
+            let bytes = self.key.open(&aad("changes", k.value()), v.value())?;
+            changes.push(
+                Change::from_bytes(bytes)
+                    .map_err(|e| Error::Corrupt(format!("a stored {section} change does not decode: {e}")))?,
+            );
+        }
+        let waiting = changes.len();
+        if !changes.is_empty() {
+            doc.apply_changes_batch(changes)?;
+        }
+        Ok((doc, waiting))
+    }
+
+    /// Load every section of a record.
+    pub fn load_record(&self, record: &RecordId) -> Result<(BTreeMap<Section, AutoCommit>, BTreeMap<Section, usize>)> {
+        let mut docs = BTreeMap::new();
+        let mut waiting = BTreeMap::new();
+        for section in Section::ALL {
+            let (doc, n) = self.load_section(record, section)?;
+            docs.insert(section, doc);
+            waiting.insert(section, n);
+        }
+        Ok((docs, waiting))
+    }
+
+    /// Fold a section's changes into a snapshot of `doc`, which must hold every stored change.
+    pub fn compact(&self, record: &RecordId, section: Section, doc: &mut AutoCommit) -> Result<()> {
+        let saved = doc.save();
+        let txn = self.db.begin_write()?;
+        {
+            let mut ctable = txn.open_table(CHANGES)?;
+            let next = Self::next_seq(&ctable, record, section)?;
+            let sk = section_key(record, section);
+            let mut plain = Vec::with_capacity(8 + saved.len());
+            plain.extend_from_slice(&next.to_be_bytes());
+            plain.extend_from_slice(&saved);
+            let sealed = self.key.seal(&aad("snapshots", &sk), &plain);
+            txn.open_table(SNAPSHOTS)?.insert(sk.as_slice(), sealed.as_slice())?;
+            let (lo, hi) = section_bounds(record, section);
+            ctable.retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The stored signature of a change, if known.
+    pub fn signature(&self, record: &RecordId, section: Section, hash: &[u8; 32]) -> Result<Option<[u8; 64]>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SIGS)?;
+        let k = sig_key(record, section, hash);
+        match table.get(k.as_slice())? {
+            Some(v) => {
+                let raw = self.key.open(&aad("sigs", &k), v.value())?;
+                Ok(Some(raw.try_into().map_err(|_| Error::Corrupt("a stored signature is malformed".into()))?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Number of signatures stored for a section (one per change ever stored).
+    pub fn signature_count(&self, record: &RecordId, section: Section) -> Result<usize> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SIGS)?;
+        let (lo, hi) = section_bounds(record, section);
+        Ok(table.range(lo.as_slice()..hi.as_slice())?.count())
+    }
+}
+
+fn section_bounds(record: &RecordId, section: Section) -> (Vec<u8>, Vec<u8>) {
+    let lo = section_key(record, section);
+    let mut hi = lo.clone();
+    // Section codes are < 255, so bumping the last byte gives the next section's prefix.
+    if let Some(last) = hi.last_mut() {
+        *last += 1;
+    }
+    (lo, hi)
+}
+
+fn seq_of(key: &[u8]) -> Result<u64> {
+    let tail: [u8; 8] = key
+        .get(33..41)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| Error::Corrupt("a change key in the store is malformed".into()))?;
+    Ok(u64::from_be_bytes(tail))
+}
