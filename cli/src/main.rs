@@ -1,1 +1,406 @@
-fn main(){}
+//! `phr`: the patient's command-line client. A thin layer over phr-engine.
+
+mod output;
+mod passphrase;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use phr_engine::crypto::KdfParams;
+use phr_engine::entry::{self, parse_fields};
+use phr_engine::identity::RecoveryKit;
+use phr_engine::{Device, InitOptions, Section};
+
+/// A patient-owned health record that syncs peer to peer.
+#[derive(Parser)]
+#[command(name = "phr", version, about, long_about = None)]
+struct Cli {
+    /// Home directory holding this device's store (default: your data directory /phr).
+    #[arg(long, global = true, env = "PHR_HOME")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new record and this device's identity.
+    Init {
+        /// Patient's full name.
+        #[arg(long)]
+        name: String,
+        /// Date of birth, YYYY-MM-DD.
+        #[arg(long)]
+        dob: Option<String>,
+        /// A name for this device.
+        #[arg(long, default_value = "first device")]
+        device_name: String,
+    },
+    /// Record id, patient, this device, and how much each section holds.
+    Status(JsonFlag),
+    /// Add an entry: `phr add medications --name Amoxicillin --dose "250 mg"`.
+    Add {
+        /// Section to add to (see `phr fields`).
+        section: Section,
+        /// `--field value` pairs.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--FIELD VALUE")]
+        fields: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List a section's entries.
+    List {
+        /// Section to list.
+        section: Section,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show the whole record, or one entry in full.
+    Show {
+        /// Section of the entry.
+        section: Option<Section>,
+        /// Entry id (or a unique prefix).
+        id: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Change fields of an entry: `phr edit medications ID --dose "500 mg"`.
+    Edit {
+        /// Section of the entry.
+        section: Section,
+        /// Entry id (or a unique prefix).
+        id: String,
+        /// `--field value` pairs.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--FIELD VALUE")]
+        fields: Vec<String>,
+    },
+    /// Goal actions.
+    Goal {
+        #[command(subcommand)]
+        action: GoalAction,
+    },
+    /// Mark a medication stopped (it stays in the record, with the date).
+    Stop {
+        /// Only `medications` can be stopped.
+        section: Section,
+        /// Entry id (or a unique prefix).
+        id: String,
+        /// Stop date (default today).
+        #[arg(long)]
+        date: Option<String>,
+        /// Why it was stopped.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Add a correction to a session note; the original stays visible.
+    Amend {
+        /// Only `notes` can be amended.
+        section: Section,
+        /// Entry id (or a unique prefix).
+        id: String,
+        /// The correction.
+        #[arg(long)]
+        text: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Who changed what, and when.
+    History {
+        /// Limit to one section.
+        section: Option<Section>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Fields edited concurrently on different devices, with every value kept.
+    Conflicts(JsonFlag),
+    /// The fields a section's entries have.
+    Fields {
+        /// Section to describe.
+        section: Section,
+    },
+    /// Write the record out.
+    Export {
+        /// json: one readable file per section; automerge: the raw section documents.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Fold stored changes into snapshots now (also happens automatically).
+    Compact,
+    /// The patient's recovery kit.
+    Recovery {
+        #[command(subcommand)]
+        action: RecoveryAction,
+    },
+}
+
+#[derive(Args, Clone, Copy)]
+struct JsonFlag {
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum GoalAction {
+    /// Log a dated measurement towards a goal.
+    Progress {
+        /// Goal id (or a unique prefix).
+        id: String,
+        /// Measured value.
+        #[arg(long)]
+        value: f64,
+        /// Note.
+        #[arg(long)]
+        note: Option<String>,
+        /// Day measured (default today).
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecoveryAction {
+    /// Print the 24-word recovery kit (or write it to a file).
+    Export {
+        /// File to write the kit to instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Set up this home from a recovery kit, as a new device of the same record.
+    Restore {
+        /// The 24 words, in one quoted argument.
+        #[arg(long, conflicts_with = "file")]
+        words: Option<String>,
+        /// A kit file written by `phr recovery export --out`.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// A name for this device.
+        #[arg(long, default_value = "restored device")]
+        device_name: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Json,
+    Automerge,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn home_dir(cli_home: Option<PathBuf>) -> Result<PathBuf> {
+    match cli_home {
+        Some(h) => Ok(h),
+        None => Ok(dirs::data_dir()
+            .context("no data directory on this system: pass --home DIR or set PHR_HOME")?
+            .join("phr")),
+    }
+}
+
+fn kdf() -> KdfParams {
+    KdfParams::default()
+}
+
+fn open(home: &std::path::Path) -> Result<Device> {
+    let pass = passphrase::get(false)?;
+    Ok(Device::open(home, &pass)?)
+}
+
+/// Split `--field value` words into pairs; `--field=value` works too.
+fn pairs(words: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut it = words.iter().peekable();
+    while let Some(w) = it.next() {
+        let Some(name) = w.strip_prefix("--") else {
+            bail!("expected `--field value`, found `{w}`");
+        };
+        if let Some((k, v)) = name.split_once('=') {
+            out.push((k.to_string(), v.to_string()));
+            continue;
+        }
+        match it.next() {
+            Some(v) => out.push((name.to_string(), v.clone())),
+            None => bail!("`--{name}` needs a value"),
+        }
+    }
+    Ok(out)
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let home = home_dir(cli.home)?;
+    match cli.command {
+        Command::Init { name, dob, device_name } => {
+            let pass = passphrase::get(true)?;
+            let device = Device::init(
+                &home,
+                &pass,
+                InitOptions {
+                    name,
+                    dob,
+                    device_name,
+                    kdf: kdf(),
+                },
+            )?;
+            println!("Created the record of {}", output::patient_name(device.record()));
+            println!("  record  {}", device.record().id());
+            println!("  device  {} ({})", device.device_id(), device.cert().name);
+            println!("  home    {}", home.display());
+            println!("Write down the recovery kit now: `phr recovery export`.");
+        }
+        Command::Status(j) => {
+            let device = open(&home)?;
+            output::status(&device, j.json)?;
+        }
+        Command::Add { section, fields, json } => {
+            let parsed = parse_fields(section, &pairs(&fields)?)?;
+            let mut device = open(&home)?;
+            let id = device.write(|r| r.add(section, parsed))?;
+            if json.json {
+                output::print_json(&device.record().read_entry(section, &id)?)?;
+            } else {
+                println!("added {section} {id}");
+            }
+        }
+        Command::List { section, json } => {
+            let device = open(&home)?;
+            output::list(device.record(), section, json.json)?;
+        }
+        Command::Show { section, id, json } => {
+            let device = open(&home)?;
+            match (section, id) {
+                (Some(section), Some(id)) => {
+                    let id = device.record().resolve_id(section, &id)?;
+                    output::entry(device.record(), section, &id, json.json)?;
+                }
+                (Some(section), None) => output::list(device.record(), section, json.json)?,
+                _ => output::record(device.record(), json.json)?,
+            }
+        }
+        Command::Edit { section, id, fields } => {
+            let changes = parse_fields(section, &pairs(&fields)?)?;
+            if changes.is_empty() {
+                bail!("nothing to change: give `--field value` pairs (see `phr fields {section}`)");
+            }
+            let mut device = open(&home)?;
+            let id = device.record().resolve_id(section, &id)?;
+            device.write(|r| r.edit(section, &id, changes))?;
+            println!("updated {section} {id}");
+        }
+        Command::Goal {
+            action: GoalAction::Progress { id, value, note, date },
+        } => {
+            let date = date.map(|d| entry::parse_date(&d)).transpose()?.unwrap_or_else(today);
+            let mut device = open(&home)?;
+            let id = device.record().resolve_id(Section::Goals, &id)?;
+            device.write(|r| r.goal_progress(&id, date, value, note.as_deref()))?;
+            println!("logged progress {value} on goal {id} for {date}");
+        }
+        Command::Stop { section, id, date, reason } => {
+            if section != Section::Medications {
+                bail!("only medications can be stopped; other entries change with `phr edit`");
+            }
+            let date = date.map(|d| entry::parse_date(&d)).transpose()?.unwrap_or_else(today);
+            let mut device = open(&home)?;
+            let id = device.record().resolve_id(section, &id)?;
+            device.write(|r| r.stop_medication(&id, date, reason.as_deref()))?;
+            println!("stopped medication {id} on {date}");
+        }
+        Command::Amend { section, id, text, reason } => {
+            if section != Section::Notes {
+                bail!("only session notes are amended; other entries change with `phr edit`");
+            }
+            let mut device = open(&home)?;
+            let id = device.record().resolve_id(section, &id)?;
+            device.write(|r| r.amend_note(&id, &text, reason.as_deref()))?;
+            println!("amended note {id}; the original text is kept");
+        }
+        Command::History { section, json } => {
+            let mut device = open(&home)?;
+            output::history(&mut device, section, json.json)?;
+        }
+        Command::Conflicts(j) => {
+            let device = open(&home)?;
+            output::conflicts(device.record(), j.json)?;
+        }
+        Command::Fields { section } => output::fields(section),
+        Command::Export { format, out } => {
+            let mut device = open(&home)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let written = match format {
+                ExportFormat::Json => output::export_json(device.record(), &out)?,
+                ExportFormat::Automerge => output::export_automerge(device.record_mut(), &out)?,
+            };
+            println!("wrote {written} files to {}", out.display());
+        }
+        Command::Compact => {
+            let mut device = open(&home)?;
+            device.compact()?;
+            println!("compacted every section into a snapshot");
+        }
+        Command::Recovery { action } => match action {
+            RecoveryAction::Export { out } => {
+                let device = open(&home)?;
+                let kit = device.recovery_kit()?.to_text();
+                match out {
+                    Some(path) => {
+                        write_private(&path, kit.as_bytes())?;
+                        println!("wrote the recovery kit to {}; keep it offline and private", path.display());
+                    }
+                    None => {
+                        println!("{kit}");
+                        println!("Anyone with these words controls this record. Keep them offline.");
+                    }
+                }
+            }
+            RecoveryAction::Restore { words, file, device_name } => {
+                let text = match (words, file) {
+                    (Some(w), _) => w,
+                    (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                    (None, None) => bail!("give the kit with --words \"…\" or --file KIT.txt"),
+                };
+                let kit = RecoveryKit::parse(&text)?;
+                let pass = passphrase::get(true)?;
+                let device = Device::restore(&home, &pass, &kit, &device_name, kdf())?;
+                println!("Restored record {} on this device ({})", device.record().id(), device.device_id());
+                println!("Its content arrives when this device syncs with another of the record's devices.");
+            }
+        },
+    }
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! How records look on the terminal and in exported files.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use phr_engine::entry::{self, FieldKind, PATIENT_ENTRY};
+use phr_engine::record::EntryView;
+use phr_engine::{Device, Record, Section};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Print any value as pretty JSON.
+pub fn print_json<T: Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// The patient's name from the profile, or a placeholder before the profile has synced.
+pub fn patient_name(record: &Record) -> String {
+    record
+        .read_entry(Section::Profile, PATIENT_ENTRY)
+        .ok()
+        .flatten()
+        .and_then(|e| e.fields.get("name").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "(profile not yet synced)".into())
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+            _ => n.to_string(),
+        },
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        Value::Null => String::new(),
+        Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join("; "),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", scalar(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// One-line summary of an entry: its first few fields.
+fn summary(e: &EntryView) -> String {
+    let mut parts = Vec::new();
+    for spec in entry::fields(e.section).iter().take(4) {
+        if matches!(spec.kind, FieldKind::Items(_) | FieldKind::List) {
+            continue;
+        }
+        if let Some(v) = e.fields.get(spec.name) {
+            parts.push(scalar(v));
+        }
+    }
+    if let Some(status) = e.fields.get("status").and_then(Value::as_str)
+        && !parts.iter().any(|p| p == status)
+    {
+        parts.push(format!("[{status}]"));
+    }
+    parts.join(" · ")
+}
+
+/// `phr status`.
+pub fn status(device: &Device, json: bool) -> Result<()> {
+    let record = device.record();
+    let counts: Vec<(Section, usize)> = Section::ALL.iter().map(|s| (*s, record.count(*s))).collect();
+    let conflicts = record.conflicts()?.len();
+    if json {
+        let sections: serde_json::Map<String, Value> =
+            counts.iter().map(|(s, n)| (s.name().to_string(), json!(n))).collect();
+        return print_json(&json!({
+            "record": record.id().to_string(),
+            "patient": patient_name(record),
+            "device": device.device_id().to_string(),
+            "device_name": device.cert().name,
+            "holds_root_key": device.has_root(),
+            "home": device.home().display().to_string(),
+            "sections": sections,
+            "conflicts": conflicts,
+        }));
+    }
+    println!("Patient   {}", patient_name(record));
+    println!("Record    {}", record.id());
+    println!("Device    {} ({})", device.device_id(), device.cert().name);
+    println!("Root key  {}", if device.has_root() { "held on this device" } else { "not on this device" });
+    println!("Home      {}", device.home().display());
+    println!();
+    for (s, n) in counts {
+        println!("  {:<14} {n:>5}", s.name());
+    }
+    if conflicts > 0 {
+        println!("\n{conflicts} field(s) have conflicting edits: see `phr conflicts`");
+    }
+    Ok(())
+}
+
+/// `phr list SECTION`.
+pub fn list(record: &Record, section: Section, json: bool) -> Result<()> {
+    let entries = record.list(section)?;
+    if json {
+        return print_json(&entries);
+    }
+    if entries.is_empty() {
+        println!("no {section} yet");
+        return Ok(());
+    }
+    for e in &entries {
+        println!("{}  {}  {}", &e.id[..e.id.len().min(8)], e.created.get(..10).unwrap_or(&e.created), summary(e));
+    }
+    Ok(())
+}
+
+fn print_entry(e: &EntryView) {
+    println!("{} {}", e.section, e.id);
+    println!("  author      {}", e.author.get(..8).unwrap_or(&e.author));
+    println!("  created     {}", e.created);
+    println!("  updated     {}", e.updated);
+    for (k, v) in &e.fields {
+        match v {
+            Value::Array(items) if !items.is_empty() => {
+                println!("  {k}:");
+                for item in items {
+                    println!("    - {}", scalar(item));
+                }
+            }
+            Value::Array(_) => {}
+            other => println!("  {k:<12}{}", scalar(other)),
+        }
+    }
+}
+
+/// `phr show SECTION ID`.
+pub fn entry(record: &Record, section: Section, id: &str, json: bool) -> Result<()> {
+    let e = record
+        .read_entry(section, id)?
+        .with_context(|| format!("no entry {id} in {section}"))?;
+    if json {
+        return print_json(&e);
+    }
+    print_entry(&e);
+    Ok(())
+}
+
+/// `phr show`: every section with its entries.
+pub fn record(record: &Record, json: bool) -> Result<()> {
+    if json {
+        let mut all = serde_json::Map::new();
+        all.insert("record".into(), json!(record.id().to_string()));
+        for s in Section::ALL {
+            all.insert(s.name().into(), serde_json::to_value(record.list(s)?)?);
+        }
+        return print_json(&all);
+    }
+    println!("Health record of {}\n", patient_name(record));
+    for s in Section::ALL {
+        let entries = record.list(s)?;
+        println!("== {s} ({})", entries.len());
+        for e in &entries {
+            if s == Section::Profile {
+                print_entry(e);
+            } else {
+                println!("  {}  {}", &e.id[..e.id.len().min(8)], summary(e));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `phr history`.
+pub fn history(device: &mut Device, section: Option<Section>, json: bool) -> Result<()> {
+    let items = device.record_mut().history(section);
+    if json {
+        return print_json(&items);
+    }
+    let me = device.device_id().to_string();
+    for h in items {
+        let when = chrono::DateTime::from_timestamp(h.time, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        let who = if h.author == me { "this device".to_string() } else { h.author.chars().take(8).collect() };
+        println!("{when}  {who:<11}  {}", h.message);
+    }
+    Ok(())
+}
+
+/// `phr conflicts`.
+pub fn conflicts(record: &Record, json: bool) -> Result<()> {
+    let list = record.conflicts()?;
+    if json {
+        return print_json(&list);
+    }
+    if list.is_empty() {
+        println!("no conflicts");
+        return Ok(());
+    }
+    for c in list {
+        println!("{} {} `{}` was changed on several devices at once:", c.section, c.entry, c.field);
+        for v in c.values {
+            println!("    {:<30} (by {})", scalar(&v.value), v.author.get(..8).unwrap_or(&v.author));
+        }
+        println!("  resolve with `phr edit {} {} --{} VALUE`", c.section, c.entry, c.field);
+    }
+    Ok(())
+}
+
+/// `phr fields SECTION`.
+pub fn fields(section: Section) {
+    println!("fields of {section}:");
+    for f in entry::fields(section) {
+        let kind = match f.kind {
+            FieldKind::Text => "text".to_string(),
+            FieldKind::Date => "YYYY-MM-DD".into(),
+            FieldKind::DateTime => "YYYY-MM-DD HH:MM".into(),
+            FieldKind::Number => "number".into(),
+            FieldKind::Bool => "yes|no".into(),
+            FieldKind::Choice(c) => c.join("|"),
+            FieldKind::List => "text, repeatable".into(),
+            FieldKind::Items(sub) => format!(
+                "repeatable: {}",
+                sub.iter().map(|s| format!("{}=", s.name)).collect::<Vec<_>>().join("; ")
+            ),
+        };
+        let req = if f.required { " (required)" } else { "" };
+        println!("  --{:<14} {kind}{req}: {}", f.name.replace('_', "-"), f.help);
+    }
+}
+
+/// `phr export --format json`: one file per section plus an index.
+pub fn export_json(record: &Record, out: &Path) -> Result<usize> {
+    let mut n = 0;
+    for s in Section::ALL {
+        let path = out.join(format!("{}.json", s.name()));
+        std::fs::write(&path, serde_json::to_vec_pretty(&record.list(s)?)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        n += 1;
+    }
+    let index = json!({
+        "record": record.id().to_string(),
+        "patient": patient_name(record),
+        "exported": chrono::Utc::now().to_rfc3339(),
+        "sections": Section::names(),
+    });
+    std::fs::write(out.join("record.json"), serde_json::to_vec_pretty(&index)?)?;
+    Ok(n + 1)
+}
+
+/// `phr export --format automerge`: each section document as saved by Automerge.
+pub fn export_automerge(record: &mut Record, out: &Path) -> Result<usize> {
+    for s in Section::ALL {
+        let path = out.join(format!("{}.automerge", s.name()));
+        std::fs::write(&path, record.doc(s).save()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(Section::ALL.len())
+}
