@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::access::{AccessSet, Statement};
+use crate::change::SignedChange;
 use crate::crypto::KdfParams;
 use crate::entry::PATIENT_ENTRY;
 use crate::error::{Error, Result};
@@ -48,12 +50,14 @@ pub struct RecordInfo {
 /// A device home, unlocked.
 pub struct Device {
     home: PathBuf,
-    store: Store,
+    pub(crate) store: Store,
     key: KeyPair,
     root: Option<KeyPair>,
     cert: DeviceCert,
-    record: Record,
+    pub(crate) record: Record,
     waiting: BTreeMap<Section, usize>,
+    pub(crate) access: AccessSet,
+    written: Vec<SignedChange>,
 }
 
 impl std::fmt::Debug for Device {
@@ -94,6 +98,59 @@ impl Device {
         Self::create(home, passphrase, kit.root(), true, device_name, kdf)
     }
 
+    /// Set up a home for a device that was certified by pairing; its content arrives by sync.
+    pub fn create_member(
+        home: &Path,
+        passphrase: &str,
+        key: KeyPair,
+        cert: DeviceCert,
+        statements: Vec<Statement>,
+        kdf: KdfParams,
+    ) -> Result<Device> {
+        if cert.device != key.public() {
+            return Err(Error::BadSignature("the certificate is for another device".into()));
+        }
+        cert.verify()?;
+        let path = Self::store_path(home);
+        let store = Store::create(&path, passphrase, kdf)?;
+        let record_id = cert.record;
+        let mut access = AccessSet::default();
+        let setup = (|| -> Result<()> {
+            store.put_secret(DEVICE_KEY, &key.secret_bytes())?;
+            store.put_secret(DEVICE_CERT, &json(&cert)?)?;
+            store.put_secret(RECORD, &record_id.0)?;
+            let info = RecordInfo {
+                added: chrono::Utc::now().to_rfc3339(),
+            };
+            store.put_record(&record_id, &json(&info)?)?;
+            let mut valid = vec![Statement::Device(cert.clone())];
+            for st in statements {
+                match access.insert(&record_id, st.clone()) {
+                    Ok(_) => valid.push(st),
+                    Err(e) => tracing::warn!("ignored a membership statement from the issuer: {e}"),
+                }
+            }
+            access.insert(&record_id, Statement::Device(cert.clone()))?;
+            store.put_statements(&record_id, &valid)
+        })();
+        if let Err(e) = setup {
+            drop(store);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(Device {
+            home: home.to_path_buf(),
+            store,
+            record: Record::new(record_id, key.clone()),
+            key,
+            root: None,
+            cert,
+            waiting: BTreeMap::new(),
+            access,
+            written: Vec::new(),
+        })
+    }
+
     fn create(home: &Path, passphrase: &str, root: &KeyPair, keep_root: bool, device_name: &str, kdf: KdfParams) -> Result<Device> {
         let path = Self::store_path(home);
         let store = Store::create(&path, passphrase, kdf)?;
@@ -110,7 +167,8 @@ impl Device {
             let info = RecordInfo {
                 added: chrono::Utc::now().to_rfc3339(),
             };
-            store.put_record(&record_id, &json(&info)?)
+            store.put_record(&record_id, &json(&info)?)?;
+            store.put_statements(&record_id, &[Statement::Device(cert.clone())])
         })();
         if let Err(e) = setup {
             // A half-initialised home is useless and would block a retry: remove it.
@@ -118,6 +176,8 @@ impl Device {
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
+        let mut access = AccessSet::default();
+        access.insert(&record_id, Statement::Device(cert.clone()))?;
         Ok(Device {
             home: home.to_path_buf(),
             store,
@@ -126,6 +186,8 @@ impl Device {
             root: keep_root.then(|| root.clone()),
             cert,
             waiting: BTreeMap::new(),
+            access,
+            written: Vec::new(),
         })
     }
 
@@ -155,6 +217,14 @@ impl Device {
         )
         .map_err(|e| Error::Corrupt(format!("the device certificate is unreadable: {e}")))?;
         let (docs, waiting) = store.load_record(&record_id)?;
+        let mut access = AccessSet::default();
+        for st in store.statements(&record_id)? {
+            // Statements were verified before they were stored; a failure here means the
+            // sealed store itself was tampered with.
+            access
+                .insert(&record_id, st)
+                .map_err(|e| Error::Corrupt(format!("a stored membership statement fails its check: {e}")))?;
+        }
         Ok(Device {
             home: home.to_path_buf(),
             record: Record::from_docs(record_id, key.clone(), docs),
@@ -163,6 +233,8 @@ impl Device {
             root,
             cert,
             waiting,
+            access,
+            written: Vec::new(),
         })
     }
 
@@ -173,6 +245,7 @@ impl Device {
             let pending = self.record.take_pending();
             let waiting = self.store.append(&self.record.id(), &pending)?;
             self.waiting.extend(waiting);
+            self.written.extend(pending);
             Ok(out)
         });
         match result {
@@ -187,7 +260,17 @@ impl Device {
         }
     }
 
-    fn reload(&mut self) -> Result<()> {
+    /// Local changes made durable since the last call, for pushing to connected peers.
+    pub fn take_written(&mut self) -> Vec<SignedChange> {
+        std::mem::take(&mut self.written)
+    }
+
+    pub(crate) fn note_received(&mut self, section: Section, n: usize) -> Result<()> {
+        *self.waiting.entry(section).or_default() += n;
+        self.compact_if_due()
+    }
+
+    pub(crate) fn reload(&mut self) -> Result<()> {
         let (docs, waiting) = self.store.load_record(&self.record.id())?;
         self.record = Record::from_docs(self.record.id(), self.key.clone(), docs);
         self.waiting = waiting;
@@ -272,6 +355,29 @@ impl Device {
         self.root.as_ref().map(RecoveryKit::new).ok_or_else(|| {
             Error::NotAllowed("this device does not hold the patient's root key, so it cannot export a recovery kit".into())
         })
+    }
+
+    /// Who belongs to the record.
+    pub fn access(&self) -> &AccessSet {
+        &self.access
+    }
+
+    /// The patient's root key, if this device holds it.
+    pub fn root(&self) -> Option<&KeyPair> {
+        self.root.as_ref()
+    }
+
+    /// Verify and durably add membership statements from a peer; returns how many were new.
+    pub fn merge_statements(&mut self, statements: Vec<Statement>) -> Result<usize> {
+        let record = self.record.id();
+        let mut fresh = Vec::new();
+        for st in statements {
+            if self.access.insert(&record, st.clone())? {
+                fresh.push(st);
+            }
+        }
+        self.store.put_statements(&record, &fresh)?;
+        Ok(fresh.len())
     }
 
     /// Change the passphrase protecting this home.

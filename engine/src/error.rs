@@ -88,6 +88,20 @@ pub enum Error {
     /// Automerge refused a document or change.
     #[error("record data could not be decoded: {0}")]
     Automerge(String),
+    /// A peer could not be reached or the connection failed.
+    #[error("network: {0}")]
+    Network(String),
+    /// A peer refused to sync or broke the protocol.
+    #[error("sync with {peer} failed: {reason}")]
+    Sync {
+        /// Short id of the peer.
+        peer: String,
+        /// What happened.
+        reason: String,
+    },
+    /// A pairing ticket that cannot be used.
+    #[error("pairing ticket refused: {0}")]
+    Ticket(String),
     /// A date or time that does not parse.
     #[error("`{0}` is not a valid date: use YYYY-MM-DD")]
     InvalidDate(String),

@@ -1,15 +1,20 @@
 //! phr-engine: a patient-owned health record as signed Automerge documents in a sealed store.
 
+pub mod access;
 pub mod change;
 pub mod crypto;
 pub mod device;
 pub mod entry;
 pub mod error;
+pub mod exchange;
 pub mod identity;
 pub mod record;
 pub mod section;
 pub mod store;
+pub mod sync;
+pub mod verify;
 
+pub use automerge;
 pub use error::{Error, Result};
 pub use identity::{KeyPair, PublicKey, RecordId};
 pub use device::{Device, InitOptions};

@@ -13,6 +13,7 @@ use crate::entry::{self, META_KEYS, PATIENT_ENTRY};
 use crate::error::{Error, Result};
 use crate::identity::{KeyPair, PublicKey, RecordId, change_signing_message};
 use crate::section::Section;
+use crate::verify::{ChangeInfo, Clock};
 
 /// Key of the map, at each section document's root, that holds entries by id.
 const ENTRIES: &str = "entries";
@@ -85,6 +86,8 @@ pub struct Record {
     author: KeyPair,
     docs: BTreeMap<Section, AutoCommit>,
     pending: Vec<SignedChange>,
+    /// Per section, each author's newest change; computed on first use, then kept current.
+    clocks: BTreeMap<Section, Clock>,
 }
 
 fn now_rfc3339() -> String {
@@ -110,6 +113,7 @@ impl Record {
             author,
             docs,
             pending: Vec::new(),
+            clocks: BTreeMap::new(),
         }
     }
 
@@ -128,6 +132,7 @@ impl Record {
             author,
             docs,
             pending: Vec::new(),
+            clocks: BTreeMap::new(),
         }
     }
 
@@ -163,8 +168,47 @@ impl Record {
 
     /// Apply already-verified changes from elsewhere, in one batch per section.
     pub fn apply_verified(&mut self, section: Section, changes: Vec<Change>) -> Result<()> {
+        let infos: Vec<ChangeInfo> = changes.iter().map(ChangeInfo::of_change).collect();
         self.doc(section).apply_changes_batch(changes)?;
+        if let Some(clock) = self.clocks.get_mut(&section) {
+            for c in infos {
+                if let Some(a) = c.author
+                    && clock.get(&a).is_none_or(|(s, _)| *s < c.seq)
+                {
+                    clock.insert(a, (c.seq, c.hash));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Replace a section's document wholesale (with one received and verified as a whole).
+    pub fn replace_doc(&mut self, section: Section, doc: AutoCommit) {
+        let actor = ActorId::from(self.author.public().0);
+        self.docs.insert(section, doc.with_actor(actor));
+        self.clocks.remove(&section);
+    }
+
+    /// Each author's newest change in a section.
+    pub fn clock(&mut self, section: Section) -> &Clock {
+        if !self.clocks.contains_key(&section) {
+            let mut clock = Clock::new();
+            for m in self.doc(section).get_changes_meta(&[]) {
+                let info = ChangeInfo::of_meta(&m);
+                if let Some(a) = info.author
+                    && clock.get(&a).is_none_or(|(s, _)| *s < info.seq)
+                {
+                    clock.insert(a, (info.seq, info.hash));
+                }
+            }
+            self.clocks.insert(section, clock);
+        }
+        self.clocks.entry(section).or_default()
+    }
+
+    /// Whether a section holds a change.
+    pub fn has_change(&mut self, section: Section, hash: &[u8; 32]) -> bool {
+        self.doc(section).get_change_meta_by_hash(&ChangeHash(*hash)).is_some()
     }
 
     fn commit(&mut self, section: Section, message: String) -> Result<()> {
@@ -177,6 +221,10 @@ impl Record {
             .get_last_local_change()
             .ok_or_else(|| Error::Automerge("a committed change went missing".into()))?;
         let msg = change_signing_message(&self.id, section, &change.hash().0);
+        let me = self.author.public();
+        if let Some(clock) = self.clocks.get_mut(&section) {
+            clock.insert(me, (change.seq(), change.hash().0));
+        }
         self.pending.push(SignedChange {
             section,
             hash: change.hash().0,

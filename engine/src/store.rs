@@ -12,10 +12,18 @@
 //! | `changes`   | record ‖ section ‖ seq (BE)      | one Automerge change                |
 //! | `sigs`      | record ‖ section ‖ change hash   | the change's ed25519 signature      |
 //! | `snapshots` | record ‖ section                 | seq compacted through ‖ `save()`    |
+//! | `access`    | record ‖ statement id            | a signed membership statement       |
+//! | `peers`     | record ‖ device key              | the peer's last known address       |
+//!
+//! A `changes` row holds one local change, or a bundle of changes received from a peer in one
+//! go (kind byte first). Signatures are kept for every local change and for the head change of
+//! each author in every batch received; see docs/PROTOCOL.md for why that suffices.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use automerge::{AutoCommit, Change};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -38,6 +46,12 @@ const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const CHANGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("changes");
 const SIGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sigs");
 const SNAPSHOTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("snapshots");
+const ACCESS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("access");
+const PEERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("peers");
+
+/// Kinds of rows in `changes`: one change, or a bundle of changes received together.
+const ROW_CHANGE: u8 = 0;
+const ROW_BUNDLE: u8 = 1;
 
 const KEY_WRAP_AAD: &[u8] = b"phr/store-key/v1";
 
@@ -74,9 +88,86 @@ fn aad(table: &str, key: &[u8]) -> Vec<u8> {
     a
 }
 
+thread_local! {
+    /// Set while [`guarded`] runs on this thread: a panic there is expected and reported as an error.
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Wrap the process's panic hook once so that panics inside [`guarded`] print nothing: redb
+/// panics on some damaged files, and the user should see our error, not a backtrace. Panics
+/// anywhere else, on any thread, still reach the previous hook unchanged.
+fn quiet_guarded_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(Cell::get) {
+                tracing::debug!("caught a panic reading a damaged store: {info}");
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Run a redb call that may panic on a damaged file, turning the panic into an error.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(Error::Corrupt(format!("{what} hit damaged data"))))
+    quiet_guarded_panics();
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result.unwrap_or_else(|_| Err(Error::Corrupt(format!("{what} hit damaged data"))))
+}
+
+/// Check, reading only, that every table walks in key order and every sealed value opens
+/// under `key`: catches a wrong key, altered values and branch pages of a damaged file that
+/// lead to the wrong (or the same) leaf twice. A missing table is left to the reads that need it.
+fn verify_sealed(txn: &redb::ReadTransaction, key: &SecretKey) -> Result<()> {
+    fn out_of_order(table: &str) -> Error {
+        Error::Corrupt(format!("the `{table}` table is out of order"))
+    }
+    match txn.open_table(SECRETS) {
+        Ok(table) => {
+            let mut last: Option<String> = None;
+            for row in table.iter()? {
+                let (k, v) = row?;
+                let name = k.value();
+                if last.as_deref().is_some_and(|l| l >= name) {
+                    return Err(out_of_order("secrets"));
+                }
+                key.open(&aad("secrets", name.as_bytes()), v.value())?;
+                last = Some(name.to_string());
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let tables = [
+        ("records", RECORDS),
+        ("changes", CHANGES),
+        ("sigs", SIGS),
+        ("snapshots", SNAPSHOTS),
+        ("access", ACCESS),
+        ("peers", PEERS),
+    ];
+    for (name, def) in tables {
+        let table = match txn.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut last: Option<Vec<u8>> = None;
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let k = k.value();
+            if last.as_deref().is_some_and(|l| l >= k) {
+                return Err(out_of_order(name));
+            }
+            key.open(&aad(name, k), v.value())?;
+            last = Some(k.to_vec());
+        }
+    }
+    Ok(())
 }
 
 fn read_meta(txn: &redb::ReadTransaction) -> Result<(u32, KdfSlot, Vec<u8>)> {
@@ -140,6 +231,8 @@ impl Store {
             txn.open_table(CHANGES)?;
             txn.open_table(SIGS)?;
             txn.open_table(SNAPSHOTS)?;
+            txn.open_table(ACCESS)?;
+            txn.open_table(PEERS)?;
         }
         txn.commit()?;
         Ok(Store {
@@ -155,7 +248,10 @@ impl Store {
         if !path.exists() {
             return Err(Error::NoStore(path.display().to_string()));
         }
-        // First look read-only: checks format and passphrase without touching the file.
+        // First look read-only: checks format, passphrase and every sealed value without
+        // touching the file. Opening writable makes redb rewrite its header and allocator
+        // state even if nothing is changed, so a store that will be refused must be refused
+        // here, before that.
         let checked = guarded("opening the store", || {
             let ro = match redb::Builder::new().open_read_only(path) {
                 Ok(ro) => ro,
@@ -166,16 +262,24 @@ impl Store {
                 Err(e) => return Err(Error::from(e)),
             };
             let txn = ro.begin_read()?;
-            Ok(Some(read_meta(&txn)?))
+            let (format, kdf, wrapped) = read_meta(&txn)?;
+            Self::check_format(format)?;
+            let key = Self::unwrap_key(passphrase, &kdf, &wrapped)?;
+            verify_sealed(&txn, &key)?;
+            Ok(Some((kdf, wrapped, key)))
         })?;
-        if let Some((format, kdf, wrapped)) = &checked {
-            Self::check_format(*format)?;
-            Self::unwrap_key(passphrase, kdf, wrapped)?;
-        }
         let db = guarded("opening the store", || Ok(Database::open(path)?))?;
         let (format, kdf, wrapped) = guarded("reading the store", || read_meta(&db.begin_read()?))?;
         Self::check_format(format)?;
-        let key = Self::unwrap_key(passphrase, &kdf, &wrapped)?;
+        let key = match checked {
+            // Same wrapped key under the same salt and settings: same key, no second argon2 run.
+            Some((kdf0, wrapped0, key)) if kdf0.salt == kdf.salt && kdf0.params == kdf.params && wrapped0 == wrapped => key,
+            _ => {
+                let key = Self::unwrap_key(passphrase, &kdf, &wrapped)?;
+                guarded("reading the store", || verify_sealed(&db.begin_read()?, &key))?;
+                key
+            }
+        };
         Ok(Store {
             db,
             key,
@@ -287,7 +391,10 @@ impl Store {
                 };
                 next.insert(sc.section, seq + 1);
                 let ck = change_key(record, sc.section, seq);
-                let sealed = self.key.seal(&aad("changes", &ck), &sc.bytes);
+                let mut row = Vec::with_capacity(1 + sc.bytes.len());
+                row.push(ROW_CHANGE);
+                row.extend_from_slice(&sc.bytes);
+                let sealed = self.key.seal(&aad("changes", &ck), &row);
                 ctable.insert(ck.as_slice(), sealed.as_slice())?;
                 let sk = sig_key(record, sc.section, &sc.hash);
                 let sealed_sig = self.key.seal(&aad("sigs", &sk), &sc.signature);
@@ -336,11 +443,18 @@ impl Store {
         let mut changes = Vec::new();
         for row in table.range(lo.as_slice()..hi.as_slice())? {
             let (k, v) = row?;
-            let bytes = self.key.open(&aad("changes", k.value()), v.value())?;
-            changes.push(
-                Change::from_bytes(bytes)
-                    .map_err(|e| Error::Corrupt(format!("a stored {section} change does not decode: {e}")))?,
-            );
+            let plain = self.key.open(&aad("changes", k.value()), v.value())?;
+            let bad = |e: String| Error::Corrupt(format!("a stored {section} change does not decode: {e}"));
+            match plain.split_first() {
+                Some((&ROW_CHANGE, bytes)) => {
+                    changes.push(Change::from_bytes(bytes.to_vec()).map_err(|e| bad(e.to_string()))?)
+                }
+                Some((&ROW_BUNDLE, bytes)) => {
+                    let bundle = automerge::Bundle::try_from(bytes).map_err(|e| bad(e.to_string()))?;
+                    changes.extend(bundle.to_changes().map_err(|e| bad(e.to_string()))?);
+                }
+                _ => return Err(bad("unknown row kind".into())),
+            }
         }
         let waiting = changes.len();
         if !changes.is_empty() {
@@ -379,6 +493,141 @@ impl Store {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Durably store changes received from a peer: one bundle row plus the authors' head
+    /// signatures, in one transaction.
+    pub fn append_received(
+        &self,
+        record: &RecordId,
+        section: Section,
+        bundle: &[u8],
+        head_sigs: &[crate::verify::HeadSig],
+    ) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut ctable = txn.open_table(CHANGES)?;
+            let seq = Self::next_seq(&ctable, record, section)?;
+            let ck = change_key(record, section, seq);
+            let mut row = Vec::with_capacity(1 + bundle.len());
+            row.push(ROW_BUNDLE);
+            row.extend_from_slice(bundle);
+            ctable.insert(ck.as_slice(), self.key.seal(&aad("changes", &ck), &row).as_slice())?;
+            self.put_sigs(&txn, record, section, head_sigs)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Durably install a whole section received from a peer as its snapshot (the section held
+    /// nothing before), with the authors' head signatures.
+    pub fn install_snapshot(
+        &self,
+        record: &RecordId,
+        section: Section,
+        saved: &[u8],
+        head_sigs: &[crate::verify::HeadSig],
+    ) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut ctable = txn.open_table(CHANGES)?;
+            let next = Self::next_seq(&ctable, record, section)?;
+            let sk = section_key(record, section);
+            let mut plain = Vec::with_capacity(8 + saved.len());
+            plain.extend_from_slice(&next.to_be_bytes());
+            plain.extend_from_slice(saved);
+            let sealed = self.key.seal(&aad("snapshots", &sk), &plain);
+            txn.open_table(SNAPSHOTS)?.insert(sk.as_slice(), sealed.as_slice())?;
+            let (lo, hi) = section_bounds(record, section);
+            ctable.retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+            self.put_sigs(&txn, record, section, head_sigs)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn put_sigs(
+        &self,
+        txn: &redb::WriteTransaction,
+        record: &RecordId,
+        section: Section,
+        sigs: &[crate::verify::HeadSig],
+    ) -> Result<()> {
+        let mut stable = txn.open_table(SIGS)?;
+        for h in sigs {
+            let sk = sig_key(record, section, &h.hash);
+            stable.insert(sk.as_slice(), self.key.seal(&aad("sigs", &sk), &h.sig).as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Durably add membership statements (already verified by the caller).
+    pub fn put_statements(&self, record: &RecordId, statements: &[crate::access::Statement]) -> Result<()> {
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(ACCESS)?;
+            for st in statements {
+                let mut k = record.0.to_vec();
+                k.extend_from_slice(&st.id());
+                let bytes = postcard::to_stdvec(st).map_err(|e| Error::Io(e.to_string()))?;
+                table.insert(k.as_slice(), self.key.seal(&aad("access", &k), &bytes).as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Every membership statement stored for a record (not re-verified).
+    pub fn statements(&self, record: &RecordId) -> Result<Vec<crate::access::Statement>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ACCESS)?;
+        let lo = record.0.to_vec();
+        let mut hi = lo.clone();
+        hi.push(0xff);
+        let mut out = Vec::new();
+        for row in table.range(lo.as_slice()..hi.as_slice())? {
+            let (k, v) = row?;
+            let plain = self.key.open(&aad("access", k.value()), v.value())?;
+            out.push(
+                postcard::from_bytes(&plain)
+                    .map_err(|e| Error::Corrupt(format!("a stored membership statement is unreadable: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Remember how to reach a peer device.
+    pub fn put_peer(&self, record: &RecordId, device: &crate::identity::PublicKey, info: &[u8]) -> Result<()> {
+        let mut k = record.0.to_vec();
+        k.extend_from_slice(&device.0);
+        let txn = self.db.begin_write()?;
+        txn.open_table(PEERS)?
+            .insert(k.as_slice(), self.key.seal(&aad("peers", &k), info).as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Known peers of a record with their stored info.
+    pub fn peers(&self, record: &RecordId) -> Result<Vec<(crate::identity::PublicKey, Vec<u8>)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PEERS)?;
+        let lo = record.0.to_vec();
+        let mut hi = lo.clone();
+        hi.push(0xff);
+        let mut out = Vec::new();
+        for row in table.range(lo.as_slice()..hi.as_slice())? {
+            let (k, v) = row?;
+            let dev: [u8; 32] = k
+                .value()
+                .get(32..64)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| Error::Corrupt("a peer key in the store is malformed".into()))?;
+            out.push((dev.into(), self.key.open(&aad("peers", k.value()), v.value())?));
+        }
+        Ok(out)
     }
 
     /// The stored signature of a change, if known.

@@ -1,0 +1,326 @@
+//! What a device sends a peer, and how it takes in what a peer sent: the record-level half of
+//! sync, independent of any transport.
+
+use automerge::{AutoCommit, Change, ChangeHash};
+use serde::{Deserialize, Serialize};
+
+use crate::change::SignedChange;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::identity::PublicKey;
+use crate::section::Section;
+use crate::verify::{self, ChangeInfo, Clock, Hash, HeadSig};
+
+/// How a batch of changes is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encoding {
+    /// A whole section as `save()` writes it; sent to a peer that holds none of the section.
+    Snapshot,
+    /// An Automerge bundle of the changes the peer lacks.
+    Bundle,
+    /// Individual encoded changes; used for live pushes of a few changes.
+    Raw,
+}
+
+/// A batch of one section's changes for a peer, with each author's head signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// Section.
+    pub section: Section,
+    /// Encoding of `payload`.
+    pub encoding: Encoding,
+    /// Encoded changes (for `Raw`, a postcard list of encoded changes).
+    pub payload: Vec<u8>,
+    /// Signature over each author's newest change in the batch.
+    pub head_sigs: Vec<HeadSig>,
+    /// Number of changes, for progress and accounting.
+    pub count: u32,
+}
+
+impl Batch {
+    /// A live push of just-written local changes of one section.
+    pub fn from_local(section: Section, changes: &[SignedChange]) -> Result<Batch> {
+        let raw: Vec<&[u8]> = changes.iter().map(|c| c.bytes.as_slice()).collect();
+        let payload = postcard::to_stdvec(&raw).map_err(|e| Error::Io(e.to_string()))?;
+        // Every local change is signed; the newest one covers the rest.
+        let head_sigs = changes
+            .last()
+            .map(|c| vec![HeadSig { hash: c.hash, sig: c.signature }])
+            .unwrap_or_default();
+        Ok(Batch {
+            section,
+            encoding: Encoding::Raw,
+            payload,
+            head_sigs,
+            count: changes.len() as u32,
+        })
+    }
+}
+
+/// The result of taking in a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Received {
+    /// Changes newly applied and made durable.
+    pub applied: u32,
+    /// Changes already held.
+    pub duplicates: u32,
+    /// Why each refused change was refused.
+    pub rejected: Vec<String>,
+    /// What was applied, re-encoded for forwarding to other peers (none if nothing applied).
+    #[serde(skip)]
+    pub forward: Option<Batch>,
+}
+
+/// Clock as sent on the wire.
+pub type WireClock = Vec<(PublicKey, u64, Hash)>;
+
+/// Convert a clock for the wire.
+pub fn to_wire(clock: &Clock) -> WireClock {
+    clock.iter().map(|(a, (s, h))| (*a, *s, *h)).collect()
+}
+
+/// Convert a clock from the wire (last entry per author wins; malformed input just
+/// makes us send more than needed).
+pub fn from_wire(w: &WireClock) -> Clock {
+    w.iter().map(|(a, s, h)| (*a, (*s, *h))).collect()
+}
+
+impl Device {
+    /// Each section's clock, for the hello message.
+    pub fn clocks(&mut self) -> Vec<(Section, WireClock)> {
+        Section::ALL
+            .iter()
+            .map(|s| (*s, to_wire(self.record.clock(*s))))
+            .collect()
+    }
+
+    /// The changes of `section` that a peer with `peer` clock lacks, if any.
+    pub fn outgoing(&mut self, section: Section, peer: &Clock) -> Result<Option<Batch>> {
+        let mine = self.record.clock(section).clone();
+        if mine.is_empty() {
+            return Ok(None);
+        }
+        // The peer holds, for each author, a prefix of that author's chain; the intersection
+        // of our histories is the past of each author's change at min(our seq, their seq).
+        let mut have: Vec<ChangeHash> = Vec::new();
+        let mut lacking = false;
+        for (author, (my_seq, my_hash)) in &mine {
+            match peer.get(author) {
+                Some((p_seq, p_hash)) if p_seq >= my_seq => have.push(ChangeHash(*my_hash)),
+                Some((_, p_hash)) => {
+                    lacking = true;
+                    if self.record.has_change(section, p_hash) {
+                        have.push(ChangeHash(*p_hash));
+                    }
+                }
+                None => lacking = true,
+            }
+        }
+        if !lacking {
+            return Ok(None);
+        }
+        let doc = self.record.doc(section);
+        let (encoding, payload, authors, count) = if peer.is_empty() {
+            let n = doc.get_changes_meta(&[]).len();
+            (Encoding::Snapshot, doc.save(), mine.keys().copied().collect::<Vec<_>>(), n)
+        } else {
+            let changes = doc.get_changes(&have);
+            let mut authors: Vec<PublicKey> = Vec::new();
+            for c in &changes {
+                if let Ok(a) = SignedChange::author(c)
+                    && !authors.contains(&a)
+                {
+                    authors.push(a);
+                }
+            }
+            let n = changes.len();
+            let bundle = doc.bundle(changes.iter().map(Change::hash))?;
+            (Encoding::Bundle, bundle.bytes().to_vec(), authors, n)
+        };
+        let record = self.record.id();
+        let mut head_sigs = Vec::new();
+        for a in authors {
+            if let Some((_, hash)) = mine.get(&a) {
+                match self.store.signature(&record, section, hash)? {
+                    Some(sig) => head_sigs.push(HeadSig { hash: *hash, sig }),
+                    None => tracing::warn!(author = %a.short(), %section, "no stored signature for an author's newest change; the peer will refuse it"),
+                }
+            }
+        }
+        Ok(Some(Batch {
+            section,
+            encoding,
+            payload,
+            head_sigs,
+            count: count as u32,
+        }))
+    }
+
+    /// Verify a batch from a peer and durably apply what passes; nothing else enters the record.
+    pub fn incoming(&mut self, batch: Batch) -> Result<Received> {
+        let result = self.incoming_inner(batch);
+        if result.is_err() {
+            // Keep memory and disk in step: drop anything applied but not stored.
+            self.reload()?;
+        }
+        result
+    }
+
+    fn incoming_inner(&mut self, batch: Batch) -> Result<Received> {
+        let section = batch.section;
+        let malformed = |e: String| Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"));
+        let record_id = self.record.id();
+        let section_empty = self.record.clock(section).is_empty();
+        // Decode into changes (or, for a snapshot, a document holding them).
+        let (mut changes, snapshot): (Vec<Change>, Option<AutoCommit>) = match batch.encoding {
+            Encoding::Snapshot => {
+                let mut doc = AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                if section_empty {
+                    (Vec::new(), Some(doc))
+                } else {
+                    (doc.get_changes(&[]), None)
+                }
+            }
+            Encoding::Bundle => {
+                let bundle = automerge::Bundle::try_from(batch.payload.as_slice()).map_err(|e| malformed(e.to_string()))?;
+                (bundle.to_changes().map_err(|e| malformed(e.to_string()))?, None)
+            }
+            Encoding::Raw => {
+                let raw: Vec<Vec<u8>> = postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                let mut out = Vec::with_capacity(raw.len());
+                for r in raw {
+                    out.push(Change::from_bytes(r).map_err(|e| malformed(e.to_string()))?);
+                }
+                (out, None)
+            }
+        };
+
+        let mut infos: Vec<ChangeInfo> = match &snapshot {
+            Some(doc) => {
+                let mut d = doc.clone();
+                d.get_changes_meta(&[]).iter().map(ChangeInfo::of_meta).collect()
+            }
+            None => changes.iter().map(ChangeInfo::of_change).collect(),
+        };
+        // Drop what we already hold (another peer may have delivered it first).
+        let before = infos.len();
+        if snapshot.is_none() {
+            let held: Vec<bool> = infos.iter().map(|c| self.record.has_change(section, &c.hash)).collect();
+            let mut it = held.iter();
+            infos.retain(|_| !*it.next().unwrap_or(&false));
+            let mut it = held.iter();
+            changes.retain(|_| !*it.next().unwrap_or(&false));
+        }
+        let duplicates = (before - infos.len()) as u32;
+        if infos.is_empty() {
+            return Ok(Received {
+                duplicates,
+                ..Received::default()
+            });
+        }
+
+        let held_clock = self.record.clock(section).clone();
+        let verdict = {
+            let record = &mut self.record;
+            let held = |h: &Hash| record.has_change(section, h);
+            // `held` needs &mut for Automerge's lookup; collect the outside deps first.
+            let inside: std::collections::HashSet<Hash> = infos.iter().map(|c| c.hash).collect();
+            let outside: std::collections::HashSet<Hash> = infos
+                .iter()
+                .flat_map(|c| c.deps.iter().copied())
+                .filter(|d| !inside.contains(d))
+                .filter(held)
+                .collect();
+            verify::check(
+                &record_id,
+                section,
+                &held_clock,
+                |h| outside.contains(h),
+                &infos,
+                &batch.head_sigs,
+                &self.access,
+            )
+        };
+        let rejected: Vec<String> = verdict
+            .rejected
+            .iter()
+            .map(|(h, why)| format!("{} change {}: {why}", section, hex::encode(&h[..6])))
+            .collect();
+        for r in &rejected {
+            tracing::warn!(record = %record_id.short(), "rejected {r}");
+        }
+        let applied = verdict.accepted.len() as u32;
+        if applied == 0 {
+            return Ok(Received {
+                applied,
+                duplicates,
+                rejected,
+                forward: None,
+            });
+        }
+
+        let forward;
+        match snapshot {
+            Some(doc) if verdict.rejected.is_empty() => {
+                // The whole section, verified: adopt it as is and store the bytes we got.
+                self.store
+                    .install_snapshot(&record_id, section, &batch.payload, &verdict.head_sigs)?;
+                self.record.replace_doc(section, doc);
+                forward = Some(Batch {
+                    head_sigs: verdict.head_sigs.clone(),
+                    count: applied,
+                    ..batch
+                });
+            }
+            Some(mut doc) => {
+                let mut fresh = AutoCommit::new();
+                let keep: Vec<Change> = doc
+                    .get_changes(&[])
+                    .into_iter()
+                    .filter(|c| verdict.accepted.contains(&c.hash().0))
+                    .collect();
+                fresh.apply_changes_batch(keep)?;
+                let saved = fresh.save();
+                self.store.install_snapshot(&record_id, section, &saved, &verdict.head_sigs)?;
+                self.record.replace_doc(section, fresh);
+                forward = Some(Batch {
+                    section,
+                    encoding: Encoding::Snapshot,
+                    payload: saved,
+                    head_sigs: verdict.head_sigs.clone(),
+                    count: applied,
+                });
+            }
+            None => {
+                let all = verdict.rejected.is_empty() && duplicates == 0;
+                let keep: Vec<Change> = changes
+                    .into_iter()
+                    .filter(|c| verdict.accepted.contains(&c.hash().0))
+                    .collect();
+                let hashes: Vec<ChangeHash> = keep.iter().map(Change::hash).collect();
+                self.record.apply_verified(section, keep)?;
+                let stored = if all && batch.encoding == Encoding::Bundle {
+                    batch.payload.clone()
+                } else {
+                    self.record.doc(section).bundle(hashes)?.bytes().to_vec()
+                };
+                self.store
+                    .append_received(&record_id, section, &stored, &verdict.head_sigs)?;
+                forward = Some(Batch {
+                    section,
+                    encoding: Encoding::Bundle,
+                    payload: stored,
+                    head_sigs: verdict.head_sigs.clone(),
+                    count: applied,
+                });
+            }
+        }
+        self.note_received(section, applied as usize)?;
+        Ok(Received {
+            applied,
+            duplicates,
+            rejected,
+            forward,
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! Peer-to-peer sync over iroh: wire format, sessions, device pairing and the endpoint.
+
+pub mod net;
+pub mod pair;
+pub mod replica;
+pub mod session;
+pub mod wire;
+
+pub use net::{NetConfig, SYNC_ALPN, Service};
+pub use replica::Replica;
+pub use session::{SessionOptions, SessionReport};

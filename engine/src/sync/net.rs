@@ -1,0 +1,257 @@
+//! iroh endpoints for phr: binding with or without relays and discovery, accepting sync
+//! connections, dialing peers with timeouts, and keeping live connections up with backoff.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::endpoint::{ConnectOptions, Connection, PortmapperConfig, QuicTransportConfig, RelayMode, presets};
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::{Endpoint, EndpointAddr, SecretKey};
+use serde::{Deserialize, Serialize};
+
+use super::pair::{self, PairHandler};
+use super::replica::Replica;
+use super::session::{self, SessionOptions, SessionReport};
+use crate::error::{Error, Result};
+use crate::identity::{KeyPair, PublicKey};
+
+/// ALPN of the sync protocol.
+pub const SYNC_ALPN: &[u8] = b"phr/sync/1";
+
+/// Network settings of a device or node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// Local address to listen on (port 0 picks one).
+    pub bind: SocketAddr,
+    /// Use iroh's public relays to reach peers behind NATs (needs the internet).
+    pub relays: bool,
+    /// Publish and look up addresses through iroh's discovery (needs the internet).
+    pub discovery: bool,
+    /// Give up dialing a peer after this long.
+    pub dial_timeout_secs: u64,
+}
+
+impl NetConfig {
+    /// Loopback only: no relays, no discovery. For tests and the demo.
+    pub fn local() -> Self {
+        NetConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            relays: false,
+            discovery: false,
+            dial_timeout_secs: 5,
+        }
+    }
+
+    /// Real deployments: all interfaces, relays and discovery on.
+    pub fn internet() -> Self {
+        NetConfig {
+            bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+            relays: true,
+            discovery: true,
+            dial_timeout_secs: 10,
+        }
+    }
+
+    fn dial_timeout(&self) -> Duration {
+        Duration::from_secs(self.dial_timeout_secs.max(1))
+    }
+}
+
+/// The iroh identity of a device key.
+pub fn secret_key(key: &KeyPair) -> SecretKey {
+    SecretKey::from_bytes(&key.secret_bytes())
+}
+
+/// Bind an endpoint for `key` as configured. Never waits for the internet.
+pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
+    let net = |e: String| Error::Network(format!("could not open the network endpoint on {}: {e}", cfg.bind));
+    let builder = if cfg.discovery {
+        Endpoint::builder(presets::N0)
+    } else {
+        Endpoint::builder(presets::Minimal).clear_address_lookup()
+    };
+    let builder = builder
+        .secret_key(secret_key(key))
+        .relay_mode(if cfg.relays { RelayMode::Default } else { RelayMode::Disabled })
+        .portmapper_config(PortmapperConfig::Disabled)
+        .clear_ip_transports()
+        .bind_addr(cfg.bind)
+        .map_err(|e| net(e.to_string()))?;
+    builder.bind().await.map_err(|e| net(e.to_string()))
+}
+
+/// Dial `addr` on `alpn`, failing after the configured timeout instead of QUIC's 30 s.
+pub async fn connect(endpoint: &Endpoint, addr: EndpointAddr, alpn: &[u8], cfg: &NetConfig) -> Result<Connection> {
+    let who = addr.id.fmt_short().to_string();
+    let unreachable = |e: String| Error::Network(format!("could not reach {who}: {e}"));
+    let transport = QuicTransportConfig::builder()
+        .max_idle_timeout(Some(cfg.dial_timeout().try_into().map_err(|_| unreachable("bad timeout".into()))?))
+        .keep_alive_interval(Duration::from_secs(2))
+        .build();
+    let attempt = async {
+        let connecting = endpoint
+            .connect_with_opts(addr, alpn, ConnectOptions::new().with_transport_config(transport))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        connecting.await.map_err(|e| unreachable(e.to_string()))
+    };
+    match tokio::time::timeout(cfg.dial_timeout() + Duration::from_secs(1), attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(unreachable("timed out".into())),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SyncHandler {
+    replica: Arc<Replica>,
+}
+
+impl ProtocolHandler for SyncHandler {
+    async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
+        let peer = conn.remote_id().fmt_short().to_string();
+        match session::accept(self.replica.clone(), conn).await {
+            Ok(r) => tracing::info!(%peer, applied = r.applied(), rejected = r.rejected(), "sync session ended"),
+            Err(e) => tracing::warn!(%peer, "sync session failed: {e}"),
+        }
+        Ok(())
+    }
+}
+
+/// A running device endpoint: accepts sync and pairing, dials peers.
+pub struct Service {
+    router: Router,
+    replica: Arc<Replica>,
+    cfg: NetConfig,
+    pairing: Arc<PairHandler>,
+}
+
+impl Service {
+    /// Bind and start accepting.
+    pub async fn start(replica: Arc<Replica>, cfg: NetConfig) -> Result<Service> {
+        let key = replica.lock().key().clone();
+        let endpoint = bind(&key, &cfg).await?;
+        let pairing = Arc::new(PairHandler::new(replica.clone()));
+        let router = Router::builder(endpoint)
+            .accept(SYNC_ALPN, SyncHandler { replica: replica.clone() })
+            .accept(pair::PAIR_ALPN, pairing.clone())
+            .spawn();
+        Ok(Service {
+            router,
+            replica,
+            cfg,
+            pairing,
+        })
+    }
+
+    /// This endpoint's address, to give to peers.
+    pub fn addr(&self) -> EndpointAddr {
+        self.router.endpoint().addr()
+    }
+
+    /// The underlying endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        self.router.endpoint()
+    }
+
+    /// The shared device.
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.replica
+    }
+
+    /// Pairing tickets issued by this service.
+    pub fn pairing(&self) -> &Arc<PairHandler> {
+        &self.pairing
+    }
+
+    /// Sync once with a peer, until both sides have everything, then disconnect.
+    pub async fn sync_once(&self, addr: EndpointAddr, opts: SessionOptions) -> Result<SessionReport> {
+        self.remember(&addr);
+        let conn = connect(self.endpoint(), addr, SYNC_ALPN, &self.cfg).await?;
+        session::dial(self.replica.clone(), conn, SessionOptions { live: false, ..opts }).await
+    }
+
+    /// Stay in live sync with a peer: reconnect with exponential backoff whenever the
+    /// connection drops, until the returned task is aborted.
+    pub fn keep_live(&self, addr: EndpointAddr) -> tokio::task::JoinHandle<()> {
+        self.remember(&addr);
+        let (endpoint, replica, cfg) = (self.endpoint().clone(), self.replica.clone(), self.cfg.clone());
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                match connect(&endpoint, addr.clone(), SYNC_ALPN, &cfg).await {
+                    Ok(conn) => {
+                        backoff = Duration::from_millis(250);
+                        let opts = SessionOptions { live: true, progress: None };
+                        match session::dial(replica.clone(), conn, opts).await {
+                            Ok(_) => tracing::info!(peer = %addr.id.fmt_short(), "live sync ended"),
+                            Err(e) => tracing::warn!(peer = %addr.id.fmt_short(), "live sync dropped: {e}"),
+                        }
+                    }
+                    Err(e) => tracing::info!(peer = %addr.id.fmt_short(), "{e}; retrying in {backoff:?}"),
+                }
+                if endpoint.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        })
+    }
+
+    fn remember(&self, addr: &EndpointAddr) {
+        let device = self.replica.lock();
+        let peer = PublicKey(*addr.id.as_bytes());
+        if let Ok(json) = serde_json::to_vec(addr)
+            && let Err(e) = device.store().put_peer(&device.record().id(), &peer, &json)
+        {
+            tracing::warn!("could not remember peer {}: {e}", peer.short());
+        }
+    }
+
+    /// Stop accepting, finish or cut sessions, close the endpoint.
+    pub async fn shutdown(self) {
+        if let Err(e) = self.router.shutdown().await {
+            tracing::warn!("endpoint shutdown: {e}");
+        }
+    }
+}
+
+/// Known peers of the device, with their last known addresses.
+pub fn known_peers(replica: &Replica) -> Result<Vec<EndpointAddr>> {
+    let device = replica.lock();
+    let mut out = Vec::new();
+    for (_, info) in device.store().peers(&device.record().id())? {
+        match serde_json::from_slice::<EndpointAddr>(&info) {
+            Ok(a) => out.push(a),
+            Err(e) => tracing::warn!("skipping an unreadable stored peer address: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// Parse a peer address given on the command line: JSON `EndpointAddr`, or `KEY@IP:PORT`.
+pub fn parse_addr(s: &str) -> Result<EndpointAddr> {
+    let s = s.trim();
+    if s.starts_with('{') {
+        return serde_json::from_str(s).map_err(|e| Error::Network(format!("`{s}` is not a peer address: {e}")));
+    }
+    let (key, sock) = s
+        .split_once('@')
+        .ok_or_else(|| Error::Network(format!("`{s}` is not a peer address: use DEVICE_KEY@IP:PORT")))?;
+    let id: iroh::PublicKey = key
+        .parse()
+        .map_err(|_| Error::Network(format!("`{key}` is not a device key")))?;
+    let sock: SocketAddr = sock
+        .parse()
+        .map_err(|_| Error::Network(format!("`{sock}` is not an IP:PORT address")))?;
+    Ok(EndpointAddr::new(id).with_ip_addr(sock))
+}
+
+/// Format an address as `KEY@IP:PORT` (first direct address), or JSON if it has none.
+pub fn format_addr(addr: &EndpointAddr) -> String {
+    match addr.ip_addrs().next() {
+        Some(ip) => format!("{}@{ip}", addr.id),
+        None => serde_json::to_string(addr).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,102 @@
+//! A device shared between the sync sessions of a running process, with a feed of every
+//! batch that enters it (local writes and changes received from peers) for live forwarding.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::broadcast;
+
+use crate::device::Device;
+use crate::error::Result;
+use crate::exchange::Batch;
+use crate::identity::{PublicKey, RecordId};
+use crate::record::Record;
+use crate::section::Section;
+
+/// A batch that entered the replica, and the peer it came from (none for local writes).
+#[derive(Debug, Clone)]
+pub struct Entered {
+    /// Peer that sent it, so it is not echoed back.
+    pub from: Option<PublicKey>,
+    /// The changes.
+    pub batch: Batch,
+}
+
+/// How many entered batches a slow session may fall behind before it must resync.
+const FEED_CAPACITY: usize = 4096;
+
+/// A device shared by a process's sync sessions.
+pub struct Replica {
+    device: Mutex<Device>,
+    record: RecordId,
+    me: PublicKey,
+    feed: broadcast::Sender<Arc<Entered>>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica").field("record", &self.record).field("me", &self.me).finish()
+    }
+}
+
+impl Replica {
+    /// Share a device.
+    pub fn new(device: Device) -> Arc<Replica> {
+        let (feed, _) = broadcast::channel(FEED_CAPACITY);
+        Arc::new(Replica {
+            record: device.record().id(),
+            me: device.device_id(),
+            device: Mutex::new(device),
+            feed,
+        })
+    }
+
+    /// The record this replica holds.
+    pub fn record_id(&self) -> RecordId {
+        self.record
+    }
+
+    /// This device's key.
+    pub fn device_id(&self) -> PublicKey {
+        self.me
+    }
+
+    /// Exclusive access to the device.
+    pub fn lock(&self) -> MutexGuard<'_, Device> {
+        // A panic while holding the lock cannot leave the store half-written (every write is
+        // one transaction), so the device is still consistent: carry on with it.
+        self.device.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Edit the record durably, then push the new changes to every live session.
+    pub fn write<T>(&self, edit: impl FnOnce(&mut Record) -> Result<T>) -> Result<T> {
+        let mut device = self.lock();
+        let out = device.write(edit)?;
+        let written = device.take_written();
+        drop(device);
+        let mut by_section: BTreeMap<Section, Vec<_>> = BTreeMap::new();
+        for c in written {
+            by_section.entry(c.section).or_default().push(c);
+        }
+        for (section, changes) in by_section {
+            let batch = Batch::from_local(section, &changes)?;
+            self.publish(None, batch);
+        }
+        Ok(out)
+    }
+
+    /// Listen to every batch entering the replica from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Entered>> {
+        self.feed.subscribe()
+    }
+
+    pub(crate) fn publish(&self, from: Option<PublicKey>, batch: Batch) {
+        // No subscribers is fine: nobody is connected.
+        let _ = self.feed.send(Arc::new(Entered { from, batch }));
+    }
+
+    /// Take the device back (when no session uses it any more).
+    pub fn into_device(self: Arc<Self>) -> std::result::Result<Device, Arc<Self>> {
+        Arc::try_unwrap(self).map(|r| r.device.into_inner().unwrap_or_else(|p| p.into_inner()))
+    }
+}

@@ -1,0 +1,268 @@
+//! Deciding which received changes may enter a record.
+//!
+//! A device signs the hash of every change it makes. Automerge makes each change of an author
+//! depend on that author's previous change, so a signature over an author's latest change
+//! authenticates, through the hash chain, every earlier change of that author. A batch
+//! therefore carries one signature per author (over the author's newest change in the batch),
+//! and the receiver checks, before applying anything:
+//!
+//! 1. every change's author is a device allowed to write that section at that change;
+//! 2. each author's changes continue the author's chain from what the receiver already holds:
+//!    sequence numbers without gaps, each depending on the previous one by hash;
+//! 3. the author's signature over the newest change verifies (all authors in one batch
+//!    verification);
+//! 4. every dependency is either accepted in this batch or already held.
+//!
+//! A change failing any check is rejected, and so is everything that depends on it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::access::AccessSet;
+use crate::identity::{PublicKey, RecordId, change_signing_message};
+use crate::section::Section;
+
+/// Change hash bytes.
+pub type Hash = [u8; 32];
+
+/// Per author, the newest change held: (sequence number, hash).
+pub type Clock = BTreeMap<PublicKey, (u64, Hash)>;
+
+/// An author's signature over the newest of its changes in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeadSig {
+    /// Hash of the signed change.
+    pub hash: Hash,
+    /// The ed25519 signature.
+    #[serde(with = "crate::identity::hex_bytes")]
+    pub sig: [u8; 64],
+}
+
+/// What verification needs to know about one received change.
+#[derive(Debug, Clone)]
+pub struct ChangeInfo {
+    /// Hash.
+    pub hash: Hash,
+    /// Author (actor id); `None` if the actor id is not a 32-byte key.
+    pub author: Option<PublicKey>,
+    /// Author's sequence number.
+    pub seq: u64,
+    /// Dependencies.
+    pub deps: Vec<Hash>,
+}
+
+impl ChangeInfo {
+    /// Describe an Automerge change.
+    pub fn of_change(c: &automerge::Change) -> Self {
+        ChangeInfo {
+            hash: c.hash().0,
+            author: c.actor_id().to_bytes().try_into().ok().map(PublicKey),
+            seq: c.seq(),
+            deps: c.deps().iter().map(|h| h.0).collect(),
+        }
+    }
+
+    /// Describe an Automerge change from its metadata.
+    pub fn of_meta(m: &automerge::ChangeMetadata<'_>) -> Self {
+        ChangeInfo {
+            hash: m.hash.0,
+            author: m.actor.to_bytes().try_into().ok().map(PublicKey),
+            seq: m.seq,
+            deps: m.deps.iter().map(|h| h.0).collect(),
+        }
+    }
+}
+
+/// The outcome for a batch.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Hashes that passed every check.
+    pub accepted: HashSet<Hash>,
+    /// Hashes refused, each with why.
+    pub rejected: Vec<(Hash, String)>,
+    /// Each author's newest accepted change with its signature, to keep for forwarding.
+    pub head_sigs: Vec<HeadSig>,
+}
+
+/// Check a batch of received changes of one section; see the module docs for the rules.
+pub fn check(
+    record: &RecordId,
+    section: Section,
+    held: &Clock,
+    is_held: impl Fn(&Hash) -> bool,
+    batch: &[ChangeInfo],
+    signatures: &[HeadSig],
+    access: &AccessSet,
+) -> Verdict {
+    let mut bad: HashMap<Hash, String> = HashMap::new();
+    let sig_of: HashMap<&Hash, &[u8; 64]> = signatures.iter().map(|h| (&h.hash, &h.sig)).collect();
+
+    // Group by author, reject anonymous actors outright.
+    let mut by_author: BTreeMap<PublicKey, Vec<&ChangeInfo>> = BTreeMap::new();
+    for c in batch {
+        match c.author {
+            Some(a) => by_author.entry(a).or_default().push(c),
+            None => {
+                bad.insert(c.hash, "the change's author is not a device key".into());
+            }
+        }
+    }
+
+    // Per author: authorization, chain continuity, and the head to verify.
+    let mut heads: Vec<(PublicKey, Hash, [u8; 64])> = Vec::new();
+    for (author, mut changes) in by_author {
+        changes.sort_by_key(|c| c.seq);
+        let reject_all = |why: String, bad: &mut HashMap<Hash, String>| {
+            for c in &changes {
+                bad.entry(c.hash).or_insert_with(|| why.clone());
+            }
+        };
+        let (mut prev_seq, mut prev_hash) = match held.get(&author) {
+            Some((s, h)) => (*s, Some(*h)),
+            None => (0, None),
+        };
+        let mut chain_ok = None;
+        for c in &changes {
+            if c.seq != prev_seq + 1 {
+                chain_ok = Some(format!(
+                    "change #{} of {} does not follow #{prev_seq}: changes are missing or forged",
+                    c.seq,
+                    author.short()
+                ));
+                break;
+            }
+            if let Some(p) = prev_hash
+                && !c.deps.contains(&p)
+            {
+                chain_ok = Some(format!(
+                    "change #{} of {} does not build on its author's previous change",
+                    c.seq,
+                    author.short()
+                ));
+                break;
+            }
+            prev_seq = c.seq;
+            prev_hash = Some(c.hash);
+        }
+        if let Some(why) = chain_ok {
+            reject_all(why, &mut bad);
+            continue;
+        }
+        for c in &changes {
+            if let Err(why) = access.may_write(&author, section, c.seq) {
+                bad.entry(c.hash).or_insert(why);
+            }
+        }
+        let Some(newest) = changes.last() else { continue };
+        match sig_of.get(&newest.hash) {
+            Some(sig) => heads.push((author, newest.hash, **sig)),
+            None => reject_all(format!("no signature from {} covers its changes", author.short()), &mut bad),
+        }
+    }
+
+    // All authors' signatures in one batch verification; name culprits only if it fails.
+    let mut head_sigs = Vec::new();
+    let mut msgs = Vec::new();
+    let mut sigs = Vec::new();
+    let mut keys: Vec<VerifyingKey> = Vec::new();
+    let mut checked: Vec<(PublicKey, Hash, [u8; 64])> = Vec::new();
+    for (author, hash, sig) in heads {
+        match author.verifying_key() {
+            Ok(vk) => {
+                msgs.push(change_signing_message(record, section, &hash));
+                sigs.push(Signature::from_bytes(&sig));
+                keys.push(vk);
+                checked.push((author, hash, sig));
+            }
+            Err(e) => reject_author(batch, &author, e.to_string(), &mut bad),
+        }
+    }
+    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+    let all_ok = ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok();
+    for (i, (author, hash, sig)) in checked.into_iter().enumerate() {
+        if all_ok || keys[i].verify_strict(refs[i], &sigs[i]).is_ok() {
+            head_sigs.push(HeadSig { hash, sig });
+        } else {
+            reject_author(
+                batch,
+                &author,
+                format!("the signature of {} over its changes does not verify", author.short()),
+                &mut bad,
+            );
+        }
+    }
+
+    // Dependencies, in causal order: a change stands only if everything it builds on does.
+    let index: HashMap<Hash, &ChangeInfo> = batch.iter().map(|c| (c.hash, c)).collect();
+    let mut accepted = HashSet::new();
+    let mut rejected: Vec<(Hash, String)> = Vec::new();
+    for c in topo_order(batch, &index) {
+        if let Some(why) = bad.get(&c.hash) {
+            rejected.push((c.hash, why.clone()));
+            continue;
+        }
+        let missing = c.deps.iter().find(|d| {
+            if index.contains_key(*d) {
+                !accepted.contains(*d)
+            } else {
+                !is_held(d)
+            }
+        });
+        match missing {
+            Some(d) if index.contains_key(d) => {
+                rejected.push((c.hash, "it depends on a rejected change".into()));
+            }
+            Some(_) => rejected.push((c.hash, "it depends on a change this device does not have".into())),
+            None => {
+                accepted.insert(c.hash);
+            }
+        }
+    }
+    // Keep signatures only for authors whose newest change made it in.
+    head_sigs.retain(|h| accepted.contains(&h.hash));
+    Verdict {
+        accepted,
+        rejected,
+        head_sigs,
+    }
+}
+
+fn reject_author(batch: &[ChangeInfo], author: &PublicKey, why: String, bad: &mut HashMap<Hash, String>) {
+    for c in batch.iter().filter(|c| c.author.as_ref() == Some(author)) {
+        bad.entry(c.hash).or_insert_with(|| why.clone());
+    }
+}
+
+/// Changes ordered so that each comes after its dependencies within the batch.
+fn topo_order<'a>(batch: &'a [ChangeInfo], index: &HashMap<Hash, &'a ChangeInfo>) -> Vec<&'a ChangeInfo> {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut done: HashSet<Hash> = HashSet::with_capacity(batch.len());
+    let mut on_path: HashSet<Hash> = HashSet::new();
+    for root in batch {
+        if done.contains(&root.hash) {
+            continue;
+        }
+        // Iterative DFS: (change, next dep index).
+        let mut stack: Vec<(&ChangeInfo, usize)> = vec![(root, 0)];
+        on_path.insert(root.hash);
+        while let Some((c, i)) = stack.pop() {
+            if let Some(dep) = c.deps.get(i) {
+                stack.push((c, i + 1));
+                if let Some(d) = index.get(dep)
+                    && !done.contains(dep)
+                    && !on_path.contains(dep)
+                {
+                    on_path.insert(*dep);
+                    stack.push((d, 0));
+                }
+            } else {
+                on_path.remove(&c.hash);
+                if done.insert(c.hash) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out
+}
