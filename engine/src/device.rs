@@ -367,6 +367,28 @@ impl Device {
         self.root.as_ref()
     }
 
+    /// Remove a device from the record (needs the root key). Its changes this device already
+    /// holds stay valid; anything it writes later is refused everywhere the removal reaches.
+    pub fn remove_device(&mut self, device: &PublicKey) -> Result<crate::access::DeviceRemoval> {
+        let root = self.root.clone().ok_or_else(|| {
+            Error::NotAllowed("only a device holding the patient's root key can remove devices".into())
+        })?;
+        if *device == self.key.public() {
+            return Err(Error::NotAllowed("a device cannot remove itself".into()));
+        }
+        if self.access.cert(device).is_none() {
+            return Err(Error::NotAllowed(format!("device {} is not part of this record", device.short())));
+        }
+        let mut cutoff = BTreeMap::new();
+        for s in Section::ALL {
+            let seq = self.record.clock(s).get(device).map(|(seq, _)| *seq).unwrap_or(0);
+            cutoff.insert(s, seq);
+        }
+        let removal = crate::access::DeviceRemoval::issue(&root, *device, cutoff, chrono::Utc::now().timestamp());
+        self.merge_statements(vec![Statement::Removal(removal.clone())])?;
+        Ok(removal)
+    }
+
     /// Verify and durably add membership statements from a peer; returns how many were new.
     pub fn merge_statements(&mut self, statements: Vec<Statement>) -> Result<usize> {
         let record = self.record.id();

@@ -9,6 +9,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::identity::PublicKey;
 use crate::section::Section;
+use crate::store::Persist;
 use crate::verify::{self, ChangeInfo, Clock, Hash, HeadSig};
 
 /// How a batch of changes is encoded.
@@ -25,6 +26,8 @@ pub enum Encoding {
 /// A batch of one section's changes for a peer, with each author's head signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
+    /// Record.
+    pub record: crate::identity::RecordId,
     /// Section.
     pub section: Section,
     /// Encoding of `payload`.
@@ -39,7 +42,7 @@ pub struct Batch {
 
 impl Batch {
     /// A live push of just-written local changes of one section.
-    pub fn from_local(section: Section, changes: &[SignedChange]) -> Result<Batch> {
+    pub fn from_local(record: crate::identity::RecordId, section: Section, changes: &[SignedChange]) -> Result<Batch> {
         let raw: Vec<&[u8]> = changes.iter().map(|c| c.bytes.as_slice()).collect();
         let payload = postcard::to_stdvec(&raw).map_err(|e| Error::Io(e.to_string()))?;
         // Every local change is signed; the newest one covers the rest.
@@ -48,6 +51,7 @@ impl Batch {
             .map(|c| vec![HeadSig { hash: c.hash, sig: c.signature }])
             .unwrap_or_default();
         Ok(Batch {
+            record,
             section,
             encoding: Encoding::Raw,
             payload,
@@ -148,6 +152,7 @@ impl Device {
             }
         }
         Ok(Some(Batch {
+            record: self.record.id(),
             section,
             encoding,
             payload,
@@ -158,16 +163,40 @@ impl Device {
 
     /// Verify a batch from a peer and durably apply what passes; nothing else enters the record.
     pub fn incoming(&mut self, batch: Batch) -> Result<Received> {
-        let result = self.incoming_inner(batch);
-        if result.is_err() {
-            // Keep memory and disk in step: drop anything applied but not stored.
-            self.reload()?;
-        }
-        result
+        let mut got = self.incoming_many(vec![batch])?;
+        got.pop().ok_or_else(|| Error::Io("no result for a batch".into()))
     }
 
-    fn incoming_inner(&mut self, batch: Batch) -> Result<Received> {
+    /// Verify and apply several batches, then make them durable in one transaction.
+    pub fn incoming_many(&mut self, batches: Vec<Batch>) -> Result<Vec<Received>> {
+        let mut results = Vec::with_capacity(batches.len());
+        let mut persist = Vec::new();
+        let sections: Vec<Section> = batches.iter().map(|b| b.section).collect();
+        let outcome = (|| -> Result<()> {
+            for batch in batches {
+                let (received, p) = self.take_in(batch)?;
+                results.push(received);
+                persist.extend(p);
+            }
+            self.store.persist_received(&persist)
+        })();
+        if let Err(e) = outcome {
+            // Keep memory and disk in step: drop anything applied but not stored.
+            self.reload()?;
+            return Err(e);
+        }
+        for (r, section) in results.iter().zip(sections) {
+            self.note_received(section, r.applied as usize)?;
+        }
+        Ok(results)
+    }
+
+    /// Verify and apply one batch in memory; returns what to persist.
+    fn take_in(&mut self, batch: Batch) -> Result<(Received, Option<Persist>)> {
         let section = batch.section;
+        if batch.record != self.record.id() {
+            return Err(Error::NotAllowed(format!("a batch for record {} reached another record", batch.record.short())));
+        }
         let malformed = |e: String| Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"));
         let record_id = self.record.id();
         let section_empty = self.record.clock(section).is_empty();
@@ -213,10 +242,13 @@ impl Device {
         }
         let duplicates = (before - infos.len()) as u32;
         if infos.is_empty() {
-            return Ok(Received {
-                duplicates,
-                ..Received::default()
-            });
+            return Ok((
+                Received {
+                    duplicates,
+                    ..Received::default()
+                },
+                None,
+            ));
         }
 
         let held_clock = self.record.clock(section).clone();
@@ -251,20 +283,28 @@ impl Device {
         }
         let applied = verdict.accepted.len() as u32;
         if applied == 0 {
-            return Ok(Received {
-                applied,
-                duplicates,
-                rejected,
-                forward: None,
-            });
+            return Ok((
+                Received {
+                    applied,
+                    duplicates,
+                    rejected,
+                    forward: None,
+                },
+                None,
+            ));
         }
 
         let forward;
+        let persist;
         match snapshot {
             Some(doc) if verdict.rejected.is_empty() => {
                 // The whole section, verified: adopt it as is and store the bytes we got.
-                self.store
-                    .install_snapshot(&record_id, section, &batch.payload, &verdict.head_sigs)?;
+                persist = Persist::Snapshot {
+                    record: record_id,
+                    section,
+                    saved: batch.payload.clone(),
+                    head_sigs: verdict.head_sigs.clone(),
+                };
                 self.record.replace_doc(section, doc);
                 forward = Some(Batch {
                     head_sigs: verdict.head_sigs.clone(),
@@ -281,9 +321,15 @@ impl Device {
                     .collect();
                 fresh.apply_changes_batch(keep)?;
                 let saved = fresh.save();
-                self.store.install_snapshot(&record_id, section, &saved, &verdict.head_sigs)?;
+                persist = Persist::Snapshot {
+                    record: record_id,
+                    section,
+                    saved: saved.clone(),
+                    head_sigs: verdict.head_sigs.clone(),
+                };
                 self.record.replace_doc(section, fresh);
                 forward = Some(Batch {
+                    record: record_id,
                     section,
                     encoding: Encoding::Snapshot,
                     payload: saved,
@@ -304,9 +350,14 @@ impl Device {
                 } else {
                     self.record.doc(section).bundle(hashes)?.bytes().to_vec()
                 };
-                self.store
-                    .append_received(&record_id, section, &stored, &verdict.head_sigs)?;
+                persist = Persist::Bundle {
+                    record: record_id,
+                    section,
+                    bundle: stored.clone(),
+                    head_sigs: verdict.head_sigs.clone(),
+                };
                 forward = Some(Batch {
+                    record: record_id,
                     section,
                     encoding: Encoding::Bundle,
                     payload: stored,
@@ -315,12 +366,14 @@ impl Device {
                 });
             }
         }
-        self.note_received(section, applied as usize)?;
-        Ok(Received {
-            applied,
-            duplicates,
-            rejected,
-            forward,
-        })
+        Ok((
+            Received {
+                applied,
+                duplicates,
+                rejected,
+                forward,
+            },
+            Some(persist),
+        ))
     }
 }

@@ -191,6 +191,33 @@ fn read_meta(txn: &redb::ReadTransaction) -> Result<(u32, KdfSlot, Vec<u8>)> {
     Ok((format, kdf, get("wrapped_key")?))
 }
 
+/// Something a sync session took in, to be made durable.
+#[derive(Debug, Clone)]
+pub enum Persist {
+    /// Changes appended as one bundle row.
+    Bundle {
+        /// Record.
+        record: RecordId,
+        /// Section.
+        section: Section,
+        /// Automerge bundle bytes.
+        bundle: Vec<u8>,
+        /// Authors' head signatures.
+        head_sigs: Vec<crate::verify::HeadSig>,
+    },
+    /// A whole section installed as its snapshot.
+    Snapshot {
+        /// Record.
+        record: RecordId,
+        /// Section.
+        section: Section,
+        /// `save()` bytes.
+        saved: Vec<u8>,
+        /// Authors' head signatures.
+        head_sigs: Vec<crate::verify::HeadSig>,
+    },
+}
+
 /// The sealed store of one device home.
 pub struct Store {
     db: Database,
@@ -495,52 +522,50 @@ impl Store {
         Ok(())
     }
 
-    /// Durably store changes received from a peer: one bundle row plus the authors' head
-    /// signatures, in one transaction.
-    pub fn append_received(
-        &self,
-        record: &RecordId,
-        section: Section,
-        bundle: &[u8],
-        head_sigs: &[crate::verify::HeadSig],
-    ) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut ctable = txn.open_table(CHANGES)?;
-            let seq = Self::next_seq(&ctable, record, section)?;
-            let ck = change_key(record, section, seq);
-            let mut row = Vec::with_capacity(1 + bundle.len());
-            row.push(ROW_BUNDLE);
-            row.extend_from_slice(bundle);
-            ctable.insert(ck.as_slice(), self.key.seal(&aad("changes", &ck), &row).as_slice())?;
-            self.put_sigs(&txn, record, section, head_sigs)?;
+    /// Durably store what sync sessions took in, all in one transaction (group commit).
+    pub fn persist_received(&self, items: &[Persist]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
         }
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Durably install a whole section received from a peer as its snapshot (the section held
-    /// nothing before), with the authors' head signatures.
-    pub fn install_snapshot(
-        &self,
-        record: &RecordId,
-        section: Section,
-        saved: &[u8],
-        head_sigs: &[crate::verify::HeadSig],
-    ) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
             let mut ctable = txn.open_table(CHANGES)?;
-            let next = Self::next_seq(&ctable, record, section)?;
-            let sk = section_key(record, section);
-            let mut plain = Vec::with_capacity(8 + saved.len());
-            plain.extend_from_slice(&next.to_be_bytes());
-            plain.extend_from_slice(saved);
-            let sealed = self.key.seal(&aad("snapshots", &sk), &plain);
-            txn.open_table(SNAPSHOTS)?.insert(sk.as_slice(), sealed.as_slice())?;
-            let (lo, hi) = section_bounds(record, section);
-            ctable.retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
-            self.put_sigs(&txn, record, section, head_sigs)?;
+            let mut snaps = txn.open_table(SNAPSHOTS)?;
+            for item in items {
+                match item {
+                    Persist::Bundle {
+                        record,
+                        section,
+                        bundle,
+                        head_sigs,
+                    } => {
+                        let seq = Self::next_seq(&ctable, record, *section)?;
+                        let ck = change_key(record, *section, seq);
+                        let mut row = Vec::with_capacity(1 + bundle.len());
+                        row.push(ROW_BUNDLE);
+                        row.extend_from_slice(bundle);
+                        ctable.insert(ck.as_slice(), self.key.seal(&aad("changes", &ck), &row).as_slice())?;
+                        self.put_sigs(&txn, record, *section, head_sigs)?;
+                    }
+                    Persist::Snapshot {
+                        record,
+                        section,
+                        saved,
+                        head_sigs,
+                    } => {
+                        let next = Self::next_seq(&ctable, record, *section)?;
+                        let sk = section_key(record, *section);
+                        let mut plain = Vec::with_capacity(8 + saved.len());
+                        plain.extend_from_slice(&next.to_be_bytes());
+                        plain.extend_from_slice(saved);
+                        let sealed = self.key.seal(&aad("snapshots", &sk), &plain);
+                        snaps.insert(sk.as_slice(), sealed.as_slice())?;
+                        let (lo, hi) = section_bounds(record, *section);
+                        ctable.retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+                        self.put_sigs(&txn, record, *section, head_sigs)?;
+                    }
+                }
+            }
         }
         txn.commit()?;
         Ok(())

@@ -1,5 +1,6 @@
 //! Peer-to-peer sync over iroh: wire format, sessions, device pairing and the endpoint.
 
+pub mod host;
 pub mod net;
 pub mod pair;
 pub mod replica;
@@ -7,5 +8,6 @@ pub mod session;
 pub mod wire;
 
 pub use net::{NetConfig, SYNC_ALPN, Service};
+pub use host::Host;
 pub use replica::Replica;
 pub use session::{SessionOptions, SessionReport};

@@ -182,7 +182,10 @@ impl Service {
                 match connect(&endpoint, addr.clone(), SYNC_ALPN, &cfg).await {
                     Ok(conn) => {
                         backoff = Duration::from_millis(250);
-                        let opts = SessionOptions { live: true, progress: None };
+                        let opts = SessionOptions {
+                            live: true,
+                            ..SessionOptions::default()
+                        };
                         match session::dial(replica.clone(), conn, opts).await {
                             Ok(_) => tracing::info!(peer = %addr.id.fmt_short(), "live sync ended"),
                             Err(e) => tracing::warn!(peer = %addr.id.fmt_short(), "live sync dropped: {e}"),

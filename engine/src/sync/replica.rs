@@ -79,7 +79,7 @@ impl Replica {
             by_section.entry(c.section).or_default().push(c);
         }
         for (section, changes) in by_section {
-            let batch = Batch::from_local(section, &changes)?;
+            let batch = Batch::from_local(self.record, section, &changes)?;
             self.publish(None, batch);
         }
         Ok(out)

@@ -1,7 +1,7 @@
-//! One sync session over one iroh connection: handshake, catch-up both ways, then (if asked)
-//! live forwarding until either side leaves.
+//! One sync session over one iroh connection: handshake for a set of records, catch-up both
+//! ways, then (if the dialer asked) live forwarding until either side leaves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,18 +9,19 @@ use iroh::endpoint::{Connection, RecvStream, SendStream};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
-use super::replica::Replica;
+use super::host::{Host, clocks_of};
 use super::wire::{self, Hello, Msg, ReadError, Reassembly, Traffic};
-use crate::access::Statement;
 use crate::error::{Error, Result};
-use crate::exchange::{self, Received};
-use crate::identity::PublicKey;
+use crate::exchange::{Batch, Received};
+use crate::identity::{PublicKey, RecordId};
 use crate::section::Section;
 
 /// How long a peer may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long to wait for the peer to finish its side once we are done.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most batches taken in together (one durable commit for all of them).
+const GROUP: usize = 512;
 
 /// Progress of a session, reported as batches arrive.
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +42,8 @@ pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 pub struct SessionOptions {
     /// Stay connected after catching up, pushing changes both ways as they happen.
     pub live: bool,
+    /// Sync only these records (default: every record both sides hold).
+    pub records: Option<Vec<RecordId>>,
     /// Called after each batch is applied.
     pub progress: Option<ProgressFn>,
 }
@@ -50,6 +53,10 @@ pub struct SessionOptions {
 pub struct SessionReport {
     /// The peer device.
     pub peer: Option<PublicKey>,
+    /// Records synced.
+    pub records: Vec<RecordId>,
+    /// Records the peer would not sync, with why.
+    pub refused: Vec<(RecordId, String)>,
     /// Changes sent, per section.
     pub sent: BTreeMap<Section, u32>,
     /// What arrived, per section.
@@ -70,6 +77,11 @@ impl SessionReport {
     pub fn rejected(&self) -> usize {
         self.received.values().map(|r| r.rejected.len()).sum()
     }
+
+    /// Total changes sent.
+    pub fn sent_total(&self) -> u32 {
+        self.sent.values().sum()
+    }
 }
 
 fn sync_err(peer: &PublicKey, reason: impl Into<String>) -> Error {
@@ -86,66 +98,134 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 /// Run a session as the side that dialed.
-pub async fn dial(replica: Arc<Replica>, conn: Connection, opts: SessionOptions) -> Result<SessionReport> {
+pub async fn dial<H: Host>(host: Arc<H>, conn: Connection, opts: SessionOptions) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
     let (send, recv) = conn.open_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
-    let result = run(replica, peer, send, recv, true, opts).await;
+    let result = run(host, peer, send, recv, true, opts).await;
     conn.close(0u32.into(), b"done");
     result
 }
 
 /// Run a session as the side that accepted.
-pub async fn accept(replica: Arc<Replica>, conn: Connection) -> Result<SessionReport> {
+pub async fn accept<H: Host>(host: Arc<H>, conn: Connection) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
     let (send, recv) = conn.accept_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
-    let result = run(replica, peer, send, recv, false, SessionOptions::default()).await;
+    let result = run(host, peer, send, recv, false, SessionOptions::default()).await;
     // Let the dialer read our last frames; it closes the connection when it has them.
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.closed()).await;
     result
-}
-
-fn my_hello(replica: &Replica, live: bool) -> Hello {
-    let mut device = replica.lock();
-    Hello {
-        version: wire::VERSION,
-        record: replica.record_id(),
-        cert: device.cert().clone(),
-        clocks: device.clocks(),
-        live,
-    }
-}
-
-/// Check the peer's hello; on success its certificate joins our membership set.
-fn admit(replica: &Replica, peer: &PublicKey, hello: &Hello) -> std::result::Result<(), String> {
-    if hello.version != wire::VERSION {
-        return Err(format!("protocol version {} is not supported (this device speaks {})", hello.version, wire::VERSION));
-    }
-    if hello.record != replica.record_id() {
-        return Err(format!("this device does not hold record {}", hello.record.short()));
-    }
-    if hello.cert.device != *peer || hello.cert.record != hello.record {
-        return Err("the device certificate is not for this device and record".into());
-    }
-    hello.cert.verify().map_err(|e| e.to_string())?;
-    let mut device = replica.lock();
-    if device.access().removal(peer).is_some() {
-        return Err(format!("device {} was removed from this record", peer.short()));
-    }
-    device
-        .merge_statements(vec![Statement::Device(hello.cert.clone())])
-        .map_err(|e| e.to_string())?;
-    Ok(())
 }
 
 async fn send(tx: &mpsc::Sender<Msg>, msg: Msg, peer: &PublicKey) -> Result<()> {
     tx.send(msg).await.map_err(|_| sync_err(peer, "the connection closed while sending"))
 }
 
-async fn run(
-    replica: Arc<Replica>,
+/// Exchange hellos; returns the peer's hello and the records both sides agreed to sync.
+async fn handshake<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    send_stream: &mut SendStream,
+    recv: &mut RecvStream,
+    dialer: bool,
+    opts: &SessionOptions,
+    report: &mut SessionReport,
+) -> Result<(Hello, BTreeSet<RecordId>)> {
+    if dialer {
+        let (h, only) = (host.clone(), opts.records.clone());
+        let records = blocking(move || h.offer(only.as_deref())).await?;
+        let hello = Hello {
+            version: wire::VERSION,
+            records,
+            refused: Vec::new(),
+            live: opts.live,
+        };
+        report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(hello)).await?;
+        let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
+        report.traffic.received += n;
+        let answer = match msg {
+            Msg::Hello(h) => h,
+            Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
+            _ => return Err(sync_err(&peer, "the peer did not answer with hello")),
+        };
+        report.refused.extend(answer.refused.iter().cloned());
+        let mut agreed = BTreeSet::new();
+        for rh in &answer.records {
+            let (h, rh2) = (host.clone(), rh.clone());
+            match blocking(move || Ok(h.admit(&peer, &rh2))).await? {
+                Ok(()) => {
+                    agreed.insert(rh.record);
+                }
+                Err(reason) => {
+                    tracing::warn!(peer = %peer.short(), "not syncing {}: {reason}", rh.record.short());
+                    report.refused.push((rh.record, reason));
+                }
+            }
+        }
+        if agreed.is_empty() {
+            let why = report
+                .refused
+                .first()
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| "the peer holds none of these records".into());
+            return Err(sync_err(&peer, format!("refused: {why}")));
+        }
+        Ok((answer, agreed))
+    } else {
+        let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
+        report.traffic.received += n;
+        let asked = match msg {
+            Msg::Hello(h) if h.version == wire::VERSION => h,
+            Msg::Hello(h) => {
+                let why = format!("protocol version {} is not supported (this side speaks {})", h.version, wire::VERSION);
+                refuse(send_stream, &why).await;
+                return Err(sync_err(&peer, why));
+            }
+            _ => {
+                refuse(send_stream, "expected hello").await;
+                return Err(sync_err(&peer, "the peer did not start with hello"));
+            }
+        };
+        let mut agreed = BTreeSet::new();
+        let mut refused = Vec::new();
+        for rh in &asked.records {
+            let (h, rh2) = (host.clone(), rh.clone());
+            match blocking(move || Ok(h.admit(&peer, &rh2))).await? {
+                Ok(()) => {
+                    agreed.insert(rh.record);
+                }
+                Err(reason) => {
+                    tracing::warn!(peer = %peer.short(), "refusing {}: {reason}", rh.record.short());
+                    refused.push((rh.record, reason));
+                }
+            }
+        }
+        if agreed.is_empty() {
+            let why = refused
+                .first()
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| "no record was offered".into());
+            refuse(send_stream, &why).await;
+            return Err(sync_err(&peer, format!("refused: {why}")));
+        }
+        let (h, only) = (host.clone(), agreed.iter().copied().collect::<Vec<_>>());
+        let records = blocking(move || h.offer(Some(&only))).await?;
+        let answer = Hello {
+            version: wire::VERSION,
+            records,
+            refused: refused.clone(),
+            live: asked.live,
+        };
+        report.refused.extend(refused);
+        report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(answer)).await?;
+        Ok((asked, agreed))
+    }
+}
+
+async fn run<H: Host>(
+    host: Arc<H>,
     peer: PublicKey,
     mut send_stream: SendStream,
-    mut recv: RecvStream,
+    recv: RecvStream,
     dialer: bool,
     opts: SessionOptions,
 ) -> Result<SessionReport> {
@@ -153,49 +233,14 @@ async fn run(
         peer: Some(peer),
         ..SessionReport::default()
     };
-    let hello = {
-        let r = replica.clone();
-        blocking(move || Ok(my_hello(&r, opts.live))).await?
-    };
-
-    // Handshake. The dialer speaks first; either side may refuse with a reason.
-    let peer_hello = if dialer {
-        report.traffic.sent += wire::write_msg(&mut send_stream, &Msg::Hello(hello.clone())).await?;
-        let (msg, n) = read_or_fail(&mut recv, &peer, HELLO_TIMEOUT).await?;
-        report.traffic.received += n;
-        match msg {
-            Msg::Hello(h) => h,
-            Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
-            _ => return Err(sync_err(&peer, "the peer did not start with hello")),
-        }
-    } else {
-        let (msg, n) = read_or_fail(&mut recv, &peer, HELLO_TIMEOUT).await?;
-        report.traffic.received += n;
-        match msg {
-            Msg::Hello(h) => h,
-            _ => {
-                refuse(&mut send_stream, "expected hello").await;
-                return Err(sync_err(&peer, "the peer did not start with hello"));
-            }
-        }
-    };
-    let admitted = {
-        let (r, h) = (replica.clone(), peer_hello.clone());
-        blocking(move || Ok(admit(&r, &peer, &h))).await?
-    };
-    if let Err(reason) = admitted {
-        tracing::warn!(peer = %peer.short(), "refusing sync: {reason}");
-        refuse(&mut send_stream, &reason).await;
-        return Err(sync_err(&peer, format!("refused: {reason}")));
-    }
-    if !dialer {
-        report.traffic.sent += wire::write_msg(&mut send_stream, &Msg::Hello(hello)).await?;
-    }
-    let live = if dialer { opts.live } else { peer_hello.live };
+    let mut recv = recv;
+    let (peer_hello, agreed) = handshake(&host, peer, &mut send_stream, &mut recv, dialer, &opts, &mut report).await?;
+    report.records = agreed.iter().copied().collect();
+    let live = peer_hello.live || opts.live;
 
     // Subscribe before computing what to send, so nothing written meanwhile is missed
     // (anything sent twice is recognised and dropped by the receiver).
-    let mut feed = replica.subscribe();
+    let mut feed = host.subscribe();
 
     let (tx, mut rx) = mpsc::channel::<Msg>(64);
     let writer = tokio::spawn(async move {
@@ -206,136 +251,33 @@ async fn run(
         let _ = send_stream.finish();
         Ok::<u64, Error>(sent)
     });
-
-    let statements: Vec<Statement> = replica.lock().access().statements().cloned().collect();
-    send(&tx, Msg::Access { statements }, &peer).await?;
-    let peer_clocks: BTreeMap<Section, _> = peer_hello
-        .clocks
-        .iter()
-        .map(|(s, c)| (*s, exchange::from_wire(c)))
-        .collect();
-    let mut awaiting_acks = 0usize;
-    for section in Section::ALL {
-        let peer_clock = peer_clocks.get(&section).cloned().unwrap_or_default();
-        let r = replica.clone();
-        let batch = blocking(move || r.lock().outgoing(section, &peer_clock)).await?;
-        if let Some(b) = batch {
-            *report.sent.entry(section).or_default() += b.count;
-            awaiting_acks += 1;
-            send(&tx, Msg::Batch(b), &peer).await?;
-        }
-    }
-    send(&tx, Msg::CaughtUp, &peer).await?;
-
-    let mut peer_caught_up = false;
-    let mut parts = Reassembly::default();
-    let outcome: Result<()> = loop {
-        if !live && peer_caught_up && awaiting_acks == 0 {
-            break Ok(());
-        }
-        tokio::select! {
-            read = wire::read_msg(&mut recv) => {
-                let (msg, n) = match read {
-                    Ok(x) => x,
-                    Err(ReadError::Closed) if live => break Ok(()),
-                    Err(ReadError::Closed) => break Err(sync_err(&peer, "the peer left before the sync finished")),
-                    Err(ReadError::Protocol(why)) => {
-                        tracing::warn!(peer = %peer.short(), "protocol violation: {why}");
-                        break Err(sync_err(&peer, why));
-                    }
-                };
-                report.traffic.received += n;
-                let batch = match msg {
-                    Msg::Batch(b) => Some(b),
-                    Msg::BatchPart { section, bytes, last } => match parts.push(section, bytes, last) {
-                        Ok(b) => b,
-                        Err(e) => break Err(sync_err(&peer, e.to_string())),
-                    },
-                    Msg::Access { statements } => {
-                        let r = replica.clone();
-                        let still_member = blocking(move || {
-                            let mut d = r.lock();
-                            for st in statements {
-                                // A forged statement is logged and skipped; the rest still count.
-                                if let Err(e) = d.merge_statements(vec![st]) {
-                                    tracing::warn!(peer = %peer.short(), "ignored a membership statement: {e}");
-                                }
-                            }
-                            Ok(d.access().is_member(&peer))
-                        }).await?;
-                        if !still_member {
-                            let _ = tx.send(Msg::Refused { reason: "this device was removed from the record".into() }).await;
-                            break Err(sync_err(&peer, "the peer's device was removed from the record"));
-                        }
-                        None
-                    }
-                    Msg::Ack { section, received } => {
-                        awaiting_acks = awaiting_acks.saturating_sub(1);
-                        for r in &received.rejected {
-                            tracing::warn!(peer = %peer.short(), %section, "peer rejected: {r}");
-                        }
-                        report.rejected_by_peer.extend(received.rejected);
-                        None
-                    }
-                    Msg::CaughtUp => {
-                        peer_caught_up = true;
-                        None
-                    }
-                    Msg::Refused { reason } => break Err(sync_err(&peer, format!("refused: {reason}"))),
-                    Msg::Hello(_) => break Err(sync_err(&peer, "the peer said hello twice")),
-                };
-                if let Some(batch) = batch {
-                    let section = batch.section;
-                    let r = replica.clone();
-                    let got = blocking(move || r.lock().incoming(batch)).await;
-                    let mut got = match got {
-                        Ok(g) => g,
-                        Err(e) => {
-                            tracing::warn!(peer = %peer.short(), %section, "could not take a batch: {e}");
-                            let _ = tx.send(Msg::Refused { reason: e.to_string() }).await;
-                            break Err(sync_err(&peer, e.to_string()));
-                        }
-                    };
-                    if let Some(fwd) = got.forward.take() {
-                        replica.publish(Some(peer), fwd);
-                    }
-                    if let Some(p) = &opts.progress {
-                        p(&Progress { section, applied: got.applied, bytes: report.traffic.received });
-                    }
-                    let entry = report.received.entry(section).or_default();
-                    entry.applied += got.applied;
-                    entry.duplicates += got.duplicates;
-                    entry.rejected.extend(got.rejected.iter().cloned());
-                    send(&tx, Msg::Ack { section, received: got }, &peer).await?;
-                }
-            }
-            entered = feed.recv(), if live => {
-                match entered {
-                    Ok(e) if e.from != Some(peer) => {
-                        awaiting_acks += 1;
-                        *report.sent.entry(e.batch.section).or_default() += e.batch.count;
-                        send(&tx, Msg::Batch(e.batch.clone()), &peer).await?;
-                    }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        break Err(sync_err(&peer, format!("fell {n} batches behind; reconnect to catch up")));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break Ok(()),
-                }
+    // Reading in its own task keeps frames whole however the main loop is interrupted.
+    let (in_tx, mut inbox) = mpsc::channel::<std::result::Result<(Msg, u64), ReadError>>(GROUP);
+    let reader = tokio::spawn(async move {
+        loop {
+            let r = wire::read_msg(&mut recv).await;
+            let stop = r.is_err();
+            if in_tx.send(r).await.is_err() || stop {
+                return;
             }
         }
-    };
+    });
+
+    let outcome = exchange(&host, peer, &peer_hello, &agreed, live, &opts, &tx, &mut inbox, &mut feed, &mut report).await;
     drop(tx);
     match writer.await {
         Ok(Ok(n)) => report.traffic.sent += n,
         Ok(Err(e)) if outcome.is_ok() => return Err(e),
         _ => {}
     }
-    outcome?;
+    if let Err(e) = outcome {
+        reader.abort();
+        return Err(e);
+    }
     // Wait for the peer to finish its side, so our last frames (acks) are read before close.
     let drain = async {
-        loop {
-            match wire::read_msg(&mut recv).await {
+        while let Some(r) = inbox.recv().await {
+            match r {
                 Ok((Msg::Ack { received, .. }, n)) => {
                     report.traffic.received += n;
                     report.rejected_by_peer.extend(received.rejected);
@@ -346,7 +288,182 @@ async fn run(
         }
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
+    reader.abort();
     Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn exchange<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    peer_hello: &Hello,
+    agreed: &BTreeSet<RecordId>,
+    live: bool,
+    opts: &SessionOptions,
+    tx: &mpsc::Sender<Msg>,
+    inbox: &mut mpsc::Receiver<std::result::Result<(Msg, u64), ReadError>>,
+    feed: &mut broadcast::Receiver<Arc<crate::sync::replica::Entered>>,
+    report: &mut SessionReport,
+) -> Result<()> {
+    // Membership first: the peer needs it to judge the changes that follow.
+    for record in agreed {
+        let (h, r) = (host.clone(), *record);
+        let statements = blocking(move || h.statements(&r)).await?;
+        send(tx, Msg::Access { record: *record, statements }, &peer).await?;
+    }
+    let mut awaiting_acks = 0usize;
+    for rh in peer_hello.records.iter().filter(|rh| agreed.contains(&rh.record)) {
+        let clocks = clocks_of(rh);
+        for section in Section::ALL {
+            let clock = clocks.get(&section).cloned().unwrap_or_default();
+            let (h, record) = (host.clone(), rh.record);
+            if let Some(b) = blocking(move || h.outgoing(&record, section, &clock)).await? {
+                *report.sent.entry(section).or_default() += b.count;
+                awaiting_acks += 1;
+                send(tx, Msg::Batch(b), &peer).await?;
+            }
+        }
+    }
+    send(tx, Msg::CaughtUp, &peer).await?;
+
+    let mut peer_caught_up = false;
+    let mut parts = Reassembly::default();
+    let mut pending: Option<std::result::Result<(Msg, u64), ReadError>> = None;
+    loop {
+        if !live && peer_caught_up && awaiting_acks == 0 {
+            return Ok(());
+        }
+        let next = match pending.take() {
+            Some(m) => Some(m),
+            None => tokio::select! {
+                m = inbox.recv() => Some(m.unwrap_or(Err(ReadError::Closed))),
+                entered = feed.recv(), if live => {
+                    match entered {
+                        Ok(e) if e.from != Some(peer) && agreed.contains(&e.batch.record) => {
+                            awaiting_acks += 1;
+                            *report.sent.entry(e.batch.section).or_default() += e.batch.count;
+                            send(tx, Msg::Batch(e.batch.clone()), &peer).await?;
+                        }
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            return Err(sync_err(&peer, format!("fell {n} batches behind; reconnect to catch up")));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    }
+                    None
+                }
+            },
+        };
+        let Some(read) = next else { continue };
+        let (msg, n) = match read {
+            Ok(x) => x,
+            Err(ReadError::Closed) if live => return Ok(()),
+            Err(ReadError::Closed) => return Err(sync_err(&peer, "the peer left before the sync finished")),
+            Err(ReadError::Protocol(why)) => {
+                tracing::warn!(peer = %peer.short(), "protocol violation: {why}");
+                let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
+                return Err(sync_err(&peer, why));
+            }
+        };
+        report.traffic.received += n;
+        // Gather every batch already waiting, so they are taken in with one durable commit.
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut msg = Some(msg);
+        while let Some(m) = msg.take() {
+            let batch = match m {
+                Msg::Batch(b) => Some(b),
+                Msg::BatchPart { record, section, bytes, last } => {
+                    parts.push(record, section, bytes, last).map_err(|e| sync_err(&peer, e.to_string()))?
+                }
+                other => {
+                    pending = Some(Ok((other, 0)));
+                    break;
+                }
+            };
+            if let Some(b) = batch {
+                if !agreed.contains(&b.record) {
+                    let why = format!("the peer sent changes of record {} outside this session", b.record.short());
+                    let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
+                    return Err(sync_err(&peer, why));
+                }
+                batches.push(b);
+            }
+            if batches.len() < GROUP
+                && let Ok(r) = inbox.try_recv()
+            {
+                match r {
+                    Ok((m, n)) => {
+                        report.traffic.received += n;
+                        msg = Some(m);
+                    }
+                    Err(e) => pending = Some(Err(e)),
+                }
+            }
+        }
+        if !batches.is_empty() {
+            let keys: Vec<(RecordId, Section)> = batches.iter().map(|b| (b.record, b.section)).collect();
+            let h = host.clone();
+            let results = match blocking(move || h.incoming(batches)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(peer = %peer.short(), "could not take changes in: {e}");
+                    let _ = tx.send(Msg::Refused { reason: e.to_string() }).await;
+                    return Err(sync_err(&peer, e.to_string()));
+                }
+            };
+            for ((record, section), mut got) in keys.into_iter().zip(results) {
+                if let Some(fwd) = got.forward.take() {
+                    host.publish(Some(peer), fwd);
+                }
+                if let Some(p) = &opts.progress {
+                    p(&Progress {
+                        section,
+                        applied: got.applied,
+                        bytes: report.traffic.received,
+                    });
+                }
+                let entry = report.received.entry(section).or_default();
+                entry.applied += got.applied;
+                entry.duplicates += got.duplicates;
+                entry.rejected.extend(got.rejected.iter().cloned());
+                send(tx, Msg::Ack { record, section, received: got }, &peer).await?;
+            }
+            continue;
+        }
+        let msg = match pending.take() {
+            Some(Ok((msg, _))) => msg,
+            Some(Err(e)) => {
+                pending = Some(Err(e));
+                continue;
+            }
+            None => continue,
+        };
+        match msg {
+            Msg::Access { record, statements } => {
+                if !agreed.contains(&record) {
+                    continue;
+                }
+                let h = host.clone();
+                let still_member = blocking(move || h.merge(&record, &peer, statements)).await?;
+                if !still_member {
+                    let why = "this device was removed from the record";
+                    let _ = tx.send(Msg::Refused { reason: why.into() }).await;
+                    return Err(sync_err(&peer, "the peer's device was removed from the record"));
+                }
+            }
+            Msg::Ack { section, received, .. } => {
+                awaiting_acks = awaiting_acks.saturating_sub(1);
+                for r in &received.rejected {
+                    tracing::warn!(peer = %peer.short(), %section, "peer rejected: {r}");
+                }
+                report.rejected_by_peer.extend(received.rejected);
+            }
+            Msg::CaughtUp => peer_caught_up = true,
+            Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
+            Msg::Hello(_) => return Err(sync_err(&peer, "the peer said hello twice")),
+            Msg::Batch(_) | Msg::BatchPart { .. } => {}
+        }
+    }
 }
 
 async fn read_or_fail(recv: &mut RecvStream, peer: &PublicKey, limit: Duration) -> Result<(Msg, u64)> {

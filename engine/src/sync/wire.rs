@@ -18,18 +18,27 @@ pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Largest batch reassembled from parts (bounds memory per section in flight).
 pub const MAX_BATCH: usize = 512 * 1024 * 1024;
 
+/// One record a side offers to sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordHello {
+    /// Record.
+    pub record: RecordId,
+    /// The sender's certificate for this record (its key must be the connection's key).
+    pub cert: DeviceCert,
+    /// Per section, the sender's newest change of each author.
+    pub clocks: Vec<(Section, WireClock)>,
+}
+
 /// First message on a sync stream, from each side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// Protocol version.
     pub version: u32,
-    /// Record to sync.
-    pub record: RecordId,
-    /// The sender's device certificate (its key must be the connection's key).
-    pub cert: DeviceCert,
-    /// Per section, the sender's newest change of each author.
-    pub clocks: Vec<(Section, WireClock)>,
-    /// Whether the sender stays connected for live updates.
+    /// Records to sync (the answer lists those accepted).
+    pub records: Vec<RecordHello>,
+    /// Records the answering side will not sync, with why.
+    pub refused: Vec<(RecordId, String)>,
+    /// Whether the dialer stays connected for live updates.
     pub live: bool,
 }
 
@@ -43,8 +52,10 @@ pub enum Msg {
         /// Human-readable reason.
         reason: String,
     },
-    /// All membership statements the sender knows.
+    /// All membership statements the sender knows for a record.
     Access {
+        /// Record.
+        record: RecordId,
         /// Root-signed statements.
         statements: Vec<Statement>,
     },
@@ -52,6 +63,8 @@ pub enum Msg {
     Batch(Batch),
     /// One piece of a batch too large for one frame: a postcard-encoded `Batch`, split.
     BatchPart {
+        /// Record, so parts of different batches cannot mix.
+        record: RecordId,
         /// Section, so parts of different sections cannot mix.
         section: Section,
         /// Bytes of this part.
@@ -61,6 +74,8 @@ pub enum Msg {
     },
     /// Receipt for a batch: applied and durable, with any rejections.
     Ack {
+        /// Record of the batch.
+        record: RecordId,
         /// Section of the batch.
         section: Section,
         /// Outcome.
@@ -94,6 +109,7 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<u6
     let pieces: Vec<&[u8]> = body.chunks(chunk).collect();
     for (i, piece) in pieces.iter().enumerate() {
         let part = Msg::BatchPart {
+            record: batch.record,
             section: batch.section,
             bytes: piece.to_vec(),
             last: i + 1 == pieces.len(),
@@ -148,17 +164,18 @@ pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> std::result::Result<(M
 /// Reassembles `BatchPart`s into a `Batch`, bounded by [`MAX_BATCH`].
 #[derive(Default)]
 pub struct Reassembly {
-    section: Option<Section>,
+    section: Option<(RecordId, Section)>,
     buf: Vec<u8>,
 }
 
 impl Reassembly {
     /// Add a part; returns the batch when the last part arrives.
-    pub fn push(&mut self, section: Section, bytes: Vec<u8>, last: bool) -> std::result::Result<Option<Batch>, ReadError> {
-        if self.section.is_some_and(|s| s != section) {
+    pub fn push(&mut self, record: RecordId, section: Section, bytes: Vec<u8>, last: bool) -> std::result::Result<Option<Batch>, ReadError> {
+        let section_id = (record, section);
+        if self.section.is_some_and(|s| s != section_id) {
             return Err(ReadError::Protocol("the peer interleaved parts of two batches".into()));
         }
-        self.section = Some(section);
+        self.section = Some(section_id);
         if self.buf.len() + bytes.len() > MAX_BATCH {
             return Err(ReadError::Protocol(format!("the peer's batch exceeds {MAX_BATCH} bytes")));
         }
@@ -169,7 +186,7 @@ impl Reassembly {
         let body = std::mem::take(&mut self.buf);
         self.section = None;
         match postcard::from_bytes::<Msg>(&body) {
-            Ok(Msg::Batch(b)) if b.section == section => Ok(Some(b)),
+            Ok(Msg::Batch(b)) if b.section == section && b.record == record => Ok(Some(b)),
             _ => Err(ReadError::Protocol("the peer's batch parts do not form a batch".into())),
         }
     }
@@ -184,6 +201,7 @@ mod tests {
     async fn frames_round_trip_and_oversized_batches_split() {
         let (mut a, mut b) = tokio::io::duplex(64 * 1024);
         let big = Batch {
+            record: crate::identity::KeyPair::generate().public(),
             section: Section::Notes,
             encoding: Encoding::Bundle,
             payload: vec![7u8; MAX_FRAME + 1000],
@@ -200,8 +218,8 @@ mod tests {
         let mut re = Reassembly::default();
         let got = loop {
             match read_msg(&mut b).await.unwrap().0 {
-                Msg::BatchPart { section, bytes, last } => {
-                    if let Some(batch) = re.push(section, bytes, last).unwrap() {
+                Msg::BatchPart { record, section, bytes, last } => {
+                    if let Some(batch) = re.push(record, section, bytes, last).unwrap() {
                         break batch;
                     }
                 }
