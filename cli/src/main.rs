@@ -1,7 +1,9 @@
 //! `phr`: the patient's command-line client. A thin layer over phr-engine.
 
+mod net;
 mod output;
 mod passphrase;
+mod qr;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +22,8 @@ struct Cli {
     /// Home directory holding this device's store (default: your data directory /phr).
     #[arg(long, global = true, env = "PHR_HOME")]
     home: Option<PathBuf>,
+    #[command(flatten)]
+    net: net::NetArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -137,6 +141,27 @@ enum Command {
         #[command(subcommand)]
         action: RecoveryAction,
     },
+    /// Pair, list and remove this record's devices.
+    Devices {
+        #[command(subcommand)]
+        action: net::DevicesCmd,
+    },
+    /// Sync once with known peers (or the given ones), then exit.
+    Sync {
+        /// A peer to sync with, as DEVICE_KEY@IP:PORT (repeatable; default: known peers).
+        #[arg(long = "peer")]
+        peers: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Run this device's endpoint: accept peers and stay in live sync until Ctrl-C.
+    Serve {
+        /// Also keep a live connection to this peer (repeatable).
+        #[arg(long = "peer")]
+        peers: Vec<String>,
+    },
+    /// Devices this one knows how to reach.
+    Peers(JsonFlag),
 }
 
 #[derive(Args, Clone, Copy)]
@@ -194,6 +219,12 @@ enum ExportFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PHR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -247,6 +278,7 @@ fn today() -> chrono::NaiveDate {
 
 fn run(cli: Cli) -> Result<()> {
     let home = home_dir(cli.home)?;
+    let net_args = cli.net;
     match cli.command {
         Command::Init { name, dob, device_name } => {
             let pass = passphrase::get(true)?;
@@ -384,6 +416,12 @@ fn run(cli: Cli) -> Result<()> {
                 println!("Its content arrives when this device syncs with another of the record's devices.");
             }
         },
+        Command::Devices { action } => {
+            net::devices(action, &home, &net_args, || open(&home), || passphrase::get(true), kdf())?
+        }
+        Command::Sync { peers, json } => net::sync_once(open(&home)?, peers, &net_args, json.json)?,
+        Command::Serve { peers } => net::serve(open(&home)?, peers, &net_args)?,
+        Command::Peers(j) => net::peers(open(&home)?, j.json)?,
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use iroh::endpoint::{ConnectOptions, Connection, PortmapperConfig, QuicTransport
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, SecretKey};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use super::pair::{self, PairHandler};
 use super::replica::Replica;
@@ -102,18 +103,60 @@ pub async fn connect(endpoint: &Endpoint, addr: EndpointAddr, alpn: &[u8], cfg: 
     }
 }
 
+/// A finished sync session, for whoever watches the service.
+#[derive(Debug, Clone)]
+pub struct SessionEvent {
+    /// The peer.
+    pub peer: PublicKey,
+    /// Whether it completed.
+    pub ok: bool,
+    /// Changes sent.
+    pub sent: u32,
+    /// Changes applied from the peer.
+    pub applied: u32,
+    /// One line for a log.
+    pub detail: String,
+}
+
+fn event_of(peer: PublicKey, r: &Result<SessionReport>) -> SessionEvent {
+    match r {
+        Ok(rep) => SessionEvent {
+            peer,
+            ok: true,
+            sent: rep.sent_total(),
+            applied: rep.applied(),
+            detail: format!(
+                "synced: received {}, sent {}, rejected {}",
+                rep.applied(),
+                rep.sent_total(),
+                rep.rejected()
+            ),
+        },
+        Err(e) => SessionEvent {
+            peer,
+            ok: false,
+            sent: 0,
+            applied: 0,
+            detail: e.to_string(),
+        },
+    }
+}
+
 #[derive(Debug, Clone)]
 struct SyncHandler {
     replica: Arc<Replica>,
+    events: broadcast::Sender<SessionEvent>,
 }
 
 impl ProtocolHandler for SyncHandler {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
-        let peer = conn.remote_id().fmt_short().to_string();
-        match session::accept(self.replica.clone(), conn).await {
-            Ok(r) => tracing::info!(%peer, applied = r.applied(), rejected = r.rejected(), "sync session ended"),
-            Err(e) => tracing::warn!(%peer, "sync session failed: {e}"),
+        let peer = PublicKey(*conn.remote_id().as_bytes());
+        let result = session::accept(self.replica.clone(), conn).await;
+        match &result {
+            Ok(r) => tracing::info!(peer = %peer.short(), applied = r.applied(), rejected = r.rejected(), "sync session ended"),
+            Err(e) => tracing::warn!(peer = %peer.short(), "sync session failed: {e}"),
         }
+        let _ = self.events.send(event_of(peer, &result));
         Ok(())
     }
 }
@@ -124,6 +167,7 @@ pub struct Service {
     replica: Arc<Replica>,
     cfg: NetConfig,
     pairing: Arc<PairHandler>,
+    events: broadcast::Sender<SessionEvent>,
 }
 
 impl Service {
@@ -132,8 +176,15 @@ impl Service {
         let key = replica.lock().key().clone();
         let endpoint = bind(&key, &cfg).await?;
         let pairing = Arc::new(PairHandler::new(replica.clone()));
+        let (events, _) = broadcast::channel(256);
         let router = Router::builder(endpoint)
-            .accept(SYNC_ALPN, SyncHandler { replica: replica.clone() })
+            .accept(
+                SYNC_ALPN,
+                SyncHandler {
+                    replica: replica.clone(),
+                    events: events.clone(),
+                },
+            )
             .accept(pair::PAIR_ALPN, pairing.clone())
             .spawn();
         Ok(Service {
@@ -141,6 +192,7 @@ impl Service {
             replica,
             cfg,
             pairing,
+            events,
         })
     }
 
@@ -164,11 +216,19 @@ impl Service {
         &self.pairing
     }
 
+    /// Finished sessions, accepted or dialed, from now on.
+    pub fn session_events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.events.subscribe()
+    }
+
     /// Sync once with a peer, until both sides have everything, then disconnect.
     pub async fn sync_once(&self, addr: EndpointAddr, opts: SessionOptions) -> Result<SessionReport> {
         self.remember(&addr);
+        let peer = PublicKey(*addr.id.as_bytes());
         let conn = connect(self.endpoint(), addr, SYNC_ALPN, &self.cfg).await?;
-        session::dial(self.replica.clone(), conn, SessionOptions { live: false, ..opts }).await
+        let result = session::dial(self.replica.clone(), conn, SessionOptions { live: false, ..opts }).await;
+        let _ = self.events.send(event_of(peer, &result));
+        result
     }
 
     /// Stay in live sync with a peer: reconnect with exponential backoff whenever the
@@ -176,6 +236,8 @@ impl Service {
     pub fn keep_live(&self, addr: EndpointAddr) -> tokio::task::JoinHandle<()> {
         self.remember(&addr);
         let (endpoint, replica, cfg) = (self.endpoint().clone(), self.replica.clone(), self.cfg.clone());
+        let events = self.events.clone();
+        let peer = PublicKey(*addr.id.as_bytes());
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(250);
             loop {
@@ -186,10 +248,19 @@ impl Service {
                             live: true,
                             ..SessionOptions::default()
                         };
-                        match session::dial(replica.clone(), conn, opts).await {
+                        let _ = events.send(SessionEvent {
+                            peer,
+                            ok: true,
+                            sent: 0,
+                            applied: 0,
+                            detail: "connected, live".into(),
+                        });
+                        let result = session::dial(replica.clone(), conn, opts).await;
+                        match &result {
                             Ok(_) => tracing::info!(peer = %addr.id.fmt_short(), "live sync ended"),
                             Err(e) => tracing::warn!(peer = %addr.id.fmt_short(), "live sync dropped: {e}"),
                         }
+                        let _ = events.send(event_of(peer, &result));
                     }
                     Err(e) => tracing::info!(peer = %addr.id.fmt_short(), "{e}; retrying in {backoff:?}"),
                 }

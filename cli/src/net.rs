@@ -1,0 +1,401 @@
+//! The networked commands: pairing devices, one-shot sync, serving, peers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use phr_engine::crypto::KdfParams;
+use phr_engine::sync::net::{self, NetConfig, Service};
+use phr_engine::sync::pair::{self, PairTicket};
+use phr_engine::sync::{Replica, SessionOptions, SessionReport};
+use phr_engine::{Device, KeyPair, PublicKey};
+
+use crate::qr;
+
+/// Which networks to use.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NetMode {
+    /// Relays and discovery on: reach devices anywhere.
+    Internet,
+    /// Direct addresses only, no relays or discovery: LAN and loopback, works offline.
+    Local,
+}
+
+/// Network flags shared by networked commands.
+#[derive(Args, Clone, Debug)]
+pub struct NetArgs {
+    /// internet: relays and discovery on; local: direct addresses only, no internet needed.
+    #[arg(long, value_enum, env = "PHR_NET", default_value = "internet", global = true)]
+    pub net: NetMode,
+    /// Address to listen on, e.g. 0.0.0.0:7780 (default: any free port).
+    #[arg(long, env = "PHR_BIND", global = true)]
+    pub bind: Option<std::net::SocketAddr>,
+}
+
+impl NetArgs {
+    fn config(&self) -> NetConfig {
+        let mut cfg = match self.net {
+            NetMode::Internet => NetConfig::internet(),
+            NetMode::Local => NetConfig::local(),
+        };
+        if let Some(b) = self.bind {
+            cfg.bind = b;
+        }
+        cfg
+    }
+}
+
+/// `phr devices …`
+#[derive(Subcommand)]
+pub enum DevicesCmd {
+    /// Print a one-time pairing ticket (text and QR) and wait for the new device to join.
+    Add {
+        /// How long the ticket stays valid, e.g. 10m, 1h.
+        #[arg(long, default_value = "10m")]
+        expires: String,
+        /// Also write the QR code as a PNG image.
+        #[arg(long)]
+        qr: Option<PathBuf>,
+    },
+    /// Join a record from a pairing ticket, on a fresh home.
+    Join {
+        /// The ticket text.
+        ticket: Option<String>,
+        /// Read the ticket from a QR code image instead.
+        #[arg(long, conflicts_with = "ticket")]
+        qr: Option<PathBuf>,
+        /// A name for this device.
+        #[arg(long, default_value = "new device")]
+        name: String,
+    },
+    /// The record's devices.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a device: it can no longer sync, and its later changes are refused.
+    Remove {
+        /// Device key (or a unique prefix).
+        id: String,
+    },
+}
+
+/// Parse `90d`, `10m`, `1h`, `30s`.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().with_context(|| format!("`{s}` is not a duration like 10m, 2h or 90d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" | "" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => bail!("`{s}` is not a duration like 10m, 2h or 90d"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the network runtime")
+}
+
+fn describe(report: &SessionReport) -> String {
+    let mut parts = vec![format!("received {} change(s)", report.applied())];
+    if report.applied() > 0 {
+        let sections: Vec<String> = report
+            .received
+            .iter()
+            .filter(|(_, r)| r.applied > 0)
+            .map(|(s, r)| format!("{s} {}", r.applied))
+            .collect();
+        parts[0].push_str(&format!(" ({})", sections.join(", ")));
+    }
+    parts.push(format!("sent {}", report.sent_total()));
+    if report.rejected() > 0 {
+        parts.push(format!("REJECTED {} (see `phr history` and the log)", report.rejected()));
+    }
+    if !report.rejected_by_peer.is_empty() {
+        parts.push(format!("the peer rejected {}", report.rejected_by_peer.len()));
+    }
+    parts.join(", ")
+}
+
+fn progress_bar() -> (indicatif::ProgressBar, phr_engine::sync::session::ProgressFn) {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let b = bar.clone();
+    let f: phr_engine::sync::session::ProgressFn = Arc::new(move |p| {
+        b.set_message(format!("{} KiB received, last: {} ({} changes)", p.bytes / 1024, p.section, p.applied));
+    });
+    (bar, f)
+}
+
+/// `phr devices add|list|remove` on an unlocked device; `join` runs before any home exists.
+pub fn devices(cmd: DevicesCmd, home: &std::path::Path, net_args: &NetArgs, open: impl FnOnce() -> Result<Device>, new_pass: impl FnOnce() -> Result<String>, kdf: KdfParams) -> Result<()> {
+    match cmd {
+        DevicesCmd::Add { expires, qr } => {
+            let ttl = parse_duration(&expires)?;
+            let device = open()?;
+            if !device.has_root() {
+                bail!("only a device holding the patient's root key can add devices");
+            }
+            let rt = runtime()?;
+            rt.block_on(async {
+                let service = Service::start(Replica::new(device), net_args.config()).await?;
+                let ticket = service.pairing().issue(service.addr(), ttl)?;
+                let text = ticket.to_text();
+                println!("Pairing ticket (valid for {expires}, one use):\n\n{text}\n");
+                println!("{}", qr::terminal(&text)?);
+                if let Some(path) = qr {
+                    qr::write_png(&text, &path)?;
+                    println!("QR code written to {}", path.display());
+                }
+                println!("On the new device run: phr devices join <ticket>   (or --qr FILE.png)");
+                println!("Waiting for the new device (Ctrl-C to give up)…");
+                let mut events = service.session_events();
+                let joined = tokio::select! {
+                    c = service.pairing().wait_joined() => Some(c),
+                    _ = tokio::time::sleep(ttl) => None,
+                    _ = tokio::signal::ctrl_c() => None,
+                };
+                let Some(cert) = joined else {
+                    service.shutdown().await;
+                    bail!("no device joined before the ticket expired");
+                };
+                println!("Device {} ({}) joined; sending it the record…", cert.device.short(), cert.name);
+                let done = tokio::time::timeout(Duration::from_secs(300), async {
+                    while let Ok(e) = events.recv().await {
+                        if e.peer == cert.device {
+                            return Some(e);
+                        }
+                    }
+                    None
+                })
+                .await;
+                match done {
+                    Ok(Some(e)) if e.ok => println!("The new device has the record ({} changes sent).", e.sent),
+                    Ok(Some(e)) => println!("The first sync with the new device failed: {}", e.detail),
+                    _ => println!("The new device has not synced yet; it will catch up on its next `phr sync`."),
+                }
+                service.shutdown().await;
+                Ok(())
+            })
+        }
+        DevicesCmd::Join { ticket, qr, name } => {
+            let text = match (ticket, qr) {
+                (Some(t), _) => t,
+                (None, Some(path)) => qr::read_png(&path)?,
+                (None, None) => bail!("give the ticket text, or --qr FILE.png"),
+            };
+            let ticket = PairTicket::parse(&text)?;
+            if Device::store_path(home).exists() {
+                bail!("{} already holds a record; join from a fresh home (--home DIR)", home.display());
+            }
+            let pass = new_pass()?;
+            let rt = runtime()?;
+            rt.block_on(async {
+                let key = KeyPair::generate();
+                let cfg = net_args.config();
+                let (cert, statements) = pair::join(&ticket, &key, &name, &cfg).await?;
+                let device = Device::create_member(home, &pass, key, cert, statements, kdf)?;
+                println!("Paired as {} ({name}); fetching the record…", device.device_id().short());
+                let service = Service::start(Replica::new(device), cfg).await?;
+                let (bar, progress) = progress_bar();
+                let result = service
+                    .sync_once(ticket.addr.clone(), SessionOptions { progress: Some(progress), ..Default::default() })
+                    .await;
+                bar.finish_and_clear();
+                let report = result?;
+                println!("Joined record {}: {}", ticket.record.short(), describe(&report));
+                service.shutdown().await;
+                Ok(())
+            })
+        }
+        DevicesCmd::List { json } => {
+            let device = open()?;
+            let me = device.device_id();
+            let list = device.access().devices();
+            if json {
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|(c, r)| {
+                        serde_json::json!({
+                            "device": c.device.to_string(),
+                            "name": c.name,
+                            "added": c.issued_at,
+                            "removed": r.as_ref().map(|r| r.removed_at),
+                            "this_device": c.device == me,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            for (c, r) in list {
+                let when = chrono::DateTime::from_timestamp(c.issued_at, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default();
+                let status = if r.is_some() { "removed" } else if c.device == me { "this device" } else { "" };
+                println!("{}  {:<20} added {when}  {status}", c.device.short(), c.name);
+            }
+            Ok(())
+        }
+        DevicesCmd::Remove { id } => {
+            let mut device = open()?;
+            let matches: Vec<PublicKey> = device
+                .access()
+                .devices()
+                .into_iter()
+                .map(|(c, _)| c.device)
+                .filter(|d| d.to_string().starts_with(&id.to_ascii_lowercase()))
+                .collect();
+            let target = match matches.as_slice() {
+                [one] => *one,
+                [] => bail!("no device matches `{id}`; see `phr devices list`"),
+                _ => bail!("`{id}` matches several devices; give more of the key"),
+            };
+            device.remove_device(&target)?;
+            println!("Removed device {}. Other devices learn of it when they next sync with this one.", target.short());
+            Ok(())
+        }
+    }
+}
+
+/// `phr sync`: sync once with the given or known peers.
+pub fn sync_once(device: Device, peers: Vec<String>, net_args: &NetArgs, json: bool) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let replica = Replica::new(device);
+        let mut addrs = Vec::new();
+        for p in &peers {
+            addrs.push(net::parse_addr(p)?);
+        }
+        if addrs.is_empty() {
+            addrs = net::known_peers(&replica)?;
+        }
+        if addrs.is_empty() {
+            bail!("no known peers: pair a device first (`phr devices add`) or pass --peer KEY@IP:PORT");
+        }
+        let service = Service::start(replica, net_args.config()).await?;
+        let mut ok = 0;
+        let mut reports = Vec::new();
+        for addr in addrs {
+            let who = addr.id.fmt_short().to_string();
+            let (bar, progress) = progress_bar();
+            let r = service.sync_once(addr, SessionOptions { progress: Some(progress), ..Default::default() }).await;
+            bar.finish_and_clear();
+            match r {
+                Ok(report) => {
+                    ok += 1;
+                    if !json {
+                        println!("{who}: {}", describe(&report));
+                    }
+                    reports.push(serde_json::json!({"peer": who, "ok": true, "report": report}));
+                }
+                Err(e) => {
+                    eprintln!("{who}: {e}");
+                    reports.push(serde_json::json!({"peer": who, "ok": false, "error": e.to_string()}));
+                }
+            }
+        }
+        service.shutdown().await;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+        }
+        if ok == 0 {
+            bail!("no peer could be reached; your record is unchanged and still works offline");
+        }
+        Ok(())
+    })
+}
+
+/// `phr serve`: accept peers and stay in live sync with known ones until Ctrl-C.
+pub fn serve(device: Device, peers: Vec<String>, net_args: &NetArgs) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let replica = Replica::new(device);
+        let mut addrs = net::known_peers(&replica)?;
+        for p in &peers {
+            addrs.push(net::parse_addr(p)?);
+        }
+        let service = Service::start(replica, net_args.config()).await?;
+        println!("Serving record {} as {}", service.replica().record_id().short(), net::format_addr(&service.addr()));
+        println!("Other devices reach this one with: phr sync --peer {}", net::format_addr(&service.addr()));
+        let tasks: Vec<_> = addrs.into_iter().map(|a| service.keep_live(a)).collect();
+        let mut events = service.session_events();
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                e = events.recv() => match e {
+                    Ok(e) => println!("{} {}: {}", chrono::Local::now().format("%H:%M:%S"), e.peer.short(), e.detail),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                },
+            }
+        }
+        println!("Stopping…");
+        for t in tasks {
+            t.abort();
+        }
+        service.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `phr peers`: devices this one knows how to reach.
+pub fn peers(device: Device, json: bool) -> Result<()> {
+    let replica = Replica::new(device);
+    let addrs = net::known_peers(&replica)?;
+    let device = replica.lock();
+    let names: std::collections::BTreeMap<PublicKey, String> =
+        device.access().devices().into_iter().map(|(c, _)| (c.device, c.name)).collect();
+    if json {
+        let rows: Vec<_> = addrs
+            .iter()
+            .map(|a| {
+                let k = PublicKey(*a.id.as_bytes());
+                serde_json::json!({"device": k.to_string(), "name": names.get(&k), "addr": net::format_addr(a)})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if addrs.is_empty() {
+        println!("no known peers yet");
+    }
+    for a in addrs {
+        let k = PublicKey(*a.id.as_bytes());
+        println!("{}  {:<20} {}", k.short(), names.get(&k).map(String::as_str).unwrap_or("?"), net::format_addr(&a));
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! QR codes for tickets: shown in the terminal, written as PNG, and read back from an image.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use qrcode::QrCode;
+use qrcode::render::unicode;
+
+/// The ticket as a QR code drawn with Unicode half blocks, for the terminal.
+pub fn terminal(text: &str) -> Result<String> {
+    let code = QrCode::new(text.as_bytes()).context("the ticket is too long for a QR code")?;
+    Ok(code
+        .render::<unicode::Dense1x2>()
+        .dark_color(unicode::Dense1x2::Light)
+        .light_color(unicode::Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
+}
+
+/// Write the ticket as a PNG that any ordinary QR scanner decodes to the same text.
+pub fn write_png(text: &str, path: &Path) -> Result<()> {
+    let code = QrCode::new(text.as_bytes()).context("the ticket is too long for a QR code")?;
+    let img = code.render::<image::Luma<u8>>().min_dimensions(400, 400).build();
+    img.save(path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Read the text of the first QR code in an image file.
+pub fn read_png(path: &Path) -> Result<String> {
+    let img = image::open(path)
+        .with_context(|| format!("{} is not a readable image", path.display()))?
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    let grid = grids
+        .first()
+        .ok_or_else(|| anyhow!("no QR code found in {}", path.display()))?;
+    let (_, content) = grid
+        .decode()
+        .map_err(|e| anyhow!("the QR code in {} could not be read: {e}", path.display()))?;
+    Ok(content)
+}
