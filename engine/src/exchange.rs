@@ -4,12 +4,15 @@
 use automerge::{AutoCommit, Change, ChangeHash};
 use serde::{Deserialize, Serialize};
 
+use crate::access::AccessSet;
 use crate::change::SignedChange;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::identity::PublicKey;
+use crate::record::Record;
 use crate::section::Section;
 use crate::store::Persist;
+use crate::store::Store;
 use crate::verify::{self, ChangeInfo, Clock, Hash, HeadSig};
 
 /// How a batch of changes is encoded.
@@ -42,13 +45,22 @@ pub struct Batch {
 
 impl Batch {
     /// A live push of just-written local changes of one section.
-    pub fn from_local(record: crate::identity::RecordId, section: Section, changes: &[SignedChange]) -> Result<Batch> {
+    pub fn from_local(
+        record: crate::identity::RecordId,
+        section: Section,
+        changes: &[SignedChange],
+    ) -> Result<Batch> {
         let raw: Vec<&[u8]> = changes.iter().map(|c| c.bytes.as_slice()).collect();
         let payload = postcard::to_stdvec(&raw).map_err(|e| Error::Io(e.to_string()))?;
         // Every local change is signed; the newest one covers the rest.
         let head_sigs = changes
             .last()
-            .map(|c| vec![HeadSig { hash: c.hash, sig: c.signature }])
+            .map(|c| {
+                vec![HeadSig {
+                    hash: c.hash,
+                    sig: c.signature,
+                }]
+            })
             .unwrap_or_default();
         Ok(Batch {
             record,
@@ -89,17 +101,32 @@ pub fn from_wire(w: &WireClock) -> Clock {
     w.iter().map(|(a, s, h)| (*a, (*s, *h))).collect()
 }
 
-impl Device {
-    /// Each section's clock, for the hello message.
-    pub fn clocks(&mut self) -> Vec<(Section, WireClock)> {
-        Section::ALL
-            .iter()
-            .map(|s| (*s, to_wire(self.record.clock(*s))))
-            .collect()
-    }
+/// Each section's clock of a record, for the hello message.
+pub fn clocks(record: &mut Record) -> Vec<(Section, WireClock)> {
+    Section::ALL
+        .iter()
+        .map(|s| (*s, to_wire(record.clock(*s))))
+        .collect()
+}
 
-    /// The changes of `section` that a peer with `peer` clock lacks, if any.
-    pub fn outgoing(&mut self, section: Section, peer: &Clock) -> Result<Option<Batch>> {
+/// The changes of `section` that a peer with `peer` clock lacks, if any, with the head
+/// signatures (read from `store`) that prove them.
+pub fn outgoing(
+    record: &mut Record,
+    store: &Store,
+    section: Section,
+    peer: &Clock,
+) -> Result<Option<Batch>> {
+    Outgoing { record, store }.run(section, peer)
+}
+
+struct Outgoing<'a> {
+    record: &'a mut Record,
+    store: &'a Store,
+}
+
+impl Outgoing<'_> {
+    fn run(self, section: Section, peer: &Clock) -> Result<Option<Batch>> {
         let mine = self.record.clock(section).clone();
         if mine.is_empty() {
             return Ok(None);
@@ -126,7 +153,12 @@ impl Device {
         let doc = self.record.doc(section);
         let (encoding, payload, authors, count) = if peer.is_empty() {
             let n = doc.get_changes_meta(&[]).len();
-            (Encoding::Snapshot, doc.save(), mine.keys().copied().collect::<Vec<_>>(), n)
+            (
+                Encoding::Snapshot,
+                doc.save(),
+                mine.keys().copied().collect::<Vec<_>>(),
+                n,
+            )
         } else {
             let changes = doc.get_changes(&have);
             let mut authors: Vec<PublicKey> = Vec::new();
@@ -147,7 +179,9 @@ impl Device {
             if let Some((_, hash)) = mine.get(&a) {
                 match self.store.signature(&record, section, hash)? {
                     Some(sig) => head_sigs.push(HeadSig { hash: *hash, sig }),
-                    None => tracing::warn!(author = %a.short(), %section, "no stored signature for an author's newest change; the peer will refuse it"),
+                    None => {
+                        tracing::warn!(author = %a.short(), %section, "no stored signature for an author's newest change; the peer will refuse it")
+                    }
                 }
             }
         }
@@ -160,11 +194,24 @@ impl Device {
             count: count as u32,
         }))
     }
+}
+
+impl Device {
+    /// Each section's clock, for the hello message.
+    pub fn clocks(&mut self) -> Vec<(Section, WireClock)> {
+        clocks(&mut self.record)
+    }
+
+    /// The changes of `section` that a peer with `peer` clock lacks, if any.
+    pub fn outgoing(&mut self, section: Section, peer: &Clock) -> Result<Option<Batch>> {
+        outgoing(&mut self.record, &self.store, section, peer)
+    }
 
     /// Verify a batch from a peer and durably apply what passes; nothing else enters the record.
     pub fn incoming(&mut self, batch: Batch) -> Result<Received> {
         let mut got = self.incoming_many(vec![batch])?;
-        got.pop().ok_or_else(|| Error::Io("no result for a batch".into()))
+        got.pop()
+            .ok_or_else(|| Error::Io("no result for a batch".into()))
     }
 
     /// Verify and apply several batches, then make them durable in one transaction.
@@ -174,7 +221,7 @@ impl Device {
         let sections: Vec<Section> = batches.iter().map(|b| b.section).collect();
         let outcome = (|| -> Result<()> {
             for batch in batches {
-                let (received, p) = self.take_in(batch)?;
+                let (received, p) = take_in(&mut self.record, &self.access, batch)?;
                 results.push(received);
                 persist.extend(p);
             }
@@ -190,20 +237,42 @@ impl Device {
         }
         Ok(results)
     }
+}
 
-    /// Verify and apply one batch in memory; returns what to persist.
-    fn take_in(&mut self, batch: Batch) -> Result<(Received, Option<Persist>)> {
+/// Verify one batch against a record's membership and apply what passes, in memory only;
+/// returns the outcome and what the caller must make durable before acknowledging.
+pub fn take_in(
+    record: &mut Record,
+    access: &AccessSet,
+    batch: Batch,
+) -> Result<(Received, Option<Persist>)> {
+    TakeIn { record, access }.run(batch)
+}
+
+struct TakeIn<'a> {
+    record: &'a mut Record,
+    access: &'a AccessSet,
+}
+
+impl TakeIn<'_> {
+    fn run(mut self, batch: Batch) -> Result<(Received, Option<Persist>)> {
         let section = batch.section;
         if batch.record != self.record.id() {
-            return Err(Error::NotAllowed(format!("a batch for record {} reached another record", batch.record.short())));
+            return Err(Error::NotAllowed(format!(
+                "a batch for record {} reached another record",
+                batch.record.short()
+            )));
         }
-        let malformed = |e: String| Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"));
+        let malformed = |e: String| {
+            Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"))
+        };
         let record_id = self.record.id();
         let section_empty = self.record.clock(section).is_empty();
         // Decode into changes (or, for a snapshot, a document holding them).
         let (mut changes, snapshot): (Vec<Change>, Option<AutoCommit>) = match batch.encoding {
             Encoding::Snapshot => {
-                let mut doc = AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                let mut doc =
+                    AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
                 if section_empty {
                     (Vec::new(), Some(doc))
                 } else {
@@ -211,11 +280,16 @@ impl Device {
                 }
             }
             Encoding::Bundle => {
-                let bundle = automerge::Bundle::try_from(batch.payload.as_slice()).map_err(|e| malformed(e.to_string()))?;
-                (bundle.to_changes().map_err(|e| malformed(e.to_string()))?, None)
+                let bundle = automerge::Bundle::try_from(batch.payload.as_slice())
+                    .map_err(|e| malformed(e.to_string()))?;
+                (
+                    bundle.to_changes().map_err(|e| malformed(e.to_string()))?,
+                    None,
+                )
             }
             Encoding::Raw => {
-                let raw: Vec<Vec<u8>> = postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                let raw: Vec<Vec<u8>> =
+                    postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
                 let mut out = Vec::with_capacity(raw.len());
                 for r in raw {
                     out.push(Change::from_bytes(r).map_err(|e| malformed(e.to_string()))?);
@@ -227,14 +301,20 @@ impl Device {
         let mut infos: Vec<ChangeInfo> = match &snapshot {
             Some(doc) => {
                 let mut d = doc.clone();
-                d.get_changes_meta(&[]).iter().map(ChangeInfo::of_meta).collect()
+                d.get_changes_meta(&[])
+                    .iter()
+                    .map(ChangeInfo::of_meta)
+                    .collect()
             }
             None => changes.iter().map(ChangeInfo::of_change).collect(),
         };
         // Drop what we already hold (another peer may have delivered it first).
         let before = infos.len();
         if snapshot.is_none() {
-            let held: Vec<bool> = infos.iter().map(|c| self.record.has_change(section, &c.hash)).collect();
+            let held: Vec<bool> = infos
+                .iter()
+                .map(|c| self.record.has_change(section, &c.hash))
+                .collect();
             let mut it = held.iter();
             infos.retain(|_| !*it.next().unwrap_or(&false));
             let mut it = held.iter();

@@ -8,6 +8,7 @@ pub mod entry;
 pub mod error;
 pub mod exchange;
 pub mod identity;
+pub mod library;
 pub mod record;
 pub mod section;
 pub mod store;
@@ -15,8 +16,8 @@ pub mod sync;
 pub mod verify;
 
 pub use automerge;
+pub use device::{Device, InitOptions};
 pub use error::{Error, Result};
 pub use identity::{KeyPair, PublicKey, RecordId};
-pub use device::{Device, InitOptions};
 pub use record::Record;
 pub use section::Section;

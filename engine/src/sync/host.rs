@@ -1,13 +1,14 @@
 //! What a sync session needs from the process that holds records: one patient device
 //! ([`Replica`]) or a node hosting many records.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
 use super::replica::{Entered, Replica};
 use super::wire::RecordHello;
-use crate::access::Statement;
+use crate::access::{AccessSet, Statement};
+use crate::library::Library;
 use crate::error::Result;
 use crate::exchange::{self, Batch, Received};
 use crate::identity::{KeyPair, PublicKey, RecordId};
@@ -25,15 +26,23 @@ pub trait Host: Send + Sync + 'static {
     /// Membership statements of a record, to send.
     fn statements(&self, record: &RecordId) -> Result<Vec<Statement>>;
     /// Merge statements from a peer; returns whether `peer` is still a member afterwards.
-    fn merge(&self, record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool>;
+    fn merge(
+        &self,
+        record: &RecordId,
+        peer: &PublicKey,
+        statements: Vec<Statement>,
+    ) -> Result<bool>;
     /// Changes of a section that a peer with `clock` lacks.
-    fn outgoing(&self, record: &RecordId, section: Section, clock: &Clock) -> Result<Option<Batch>>;
+    fn outgoing(&self, record: &RecordId, section: Section, clock: &Clock)
+    -> Result<Option<Batch>>;
     /// Verify, apply and durably store batches (one transaction where possible).
     fn incoming(&self, batches: Vec<Batch>) -> Result<Vec<Received>>;
     /// Batches entering the host from now on.
     fn subscribe(&self) -> broadcast::Receiver<Arc<Entered>>;
     /// Announce a batch that entered from `from`.
     fn publish(&self, from: Option<PublicKey>, batch: Batch);
+    /// Remember how to reach a peer (default: forget it).
+    fn remember(&self, _addr: &iroh::EndpointAddr) {}
 }
 
 impl Host for Replica {
@@ -56,7 +65,10 @@ impl Host for Replica {
 
     fn admit(&self, peer: &PublicKey, hello: &RecordHello) -> std::result::Result<(), String> {
         if hello.record != self.record_id() {
-            return Err(format!("this device does not hold record {}", hello.record.short()));
+            return Err(format!(
+                "this device does not hold record {}",
+                hello.record.short()
+            ));
         }
         if hello.cert.device != *peer || hello.cert.record != hello.record {
             return Err("the device certificate is not for this device and record".into());
@@ -64,7 +76,10 @@ impl Host for Replica {
         hello.cert.verify().map_err(|e| e.to_string())?;
         let mut device = self.lock();
         if device.access().removal(peer).is_some() {
-            return Err(format!("device {} was removed from this record", peer.short()));
+            return Err(format!(
+                "device {} was removed from this record",
+                peer.short()
+            ));
         }
         device
             .merge_statements(vec![Statement::Device(hello.cert.clone())])
@@ -76,7 +91,12 @@ impl Host for Replica {
         Ok(self.lock().access().statements().cloned().collect())
     }
 
-    fn merge(&self, _record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
+    fn merge(
+        &self,
+        _record: &RecordId,
+        peer: &PublicKey,
+        statements: Vec<Statement>,
+    ) -> Result<bool> {
         let mut d = self.lock();
         for st in statements {
             // A forged statement is logged and skipped; the rest still count.
@@ -87,7 +107,12 @@ impl Host for Replica {
         Ok(d.access().is_member(peer))
     }
 
-    fn outgoing(&self, _record: &RecordId, section: Section, clock: &Clock) -> Result<Option<Batch>> {
+    fn outgoing(
+        &self,
+        _record: &RecordId,
+        section: Section,
+        clock: &Clock,
+    ) -> Result<Option<Batch>> {
         self.lock().outgoing(section, clock)
     }
 
@@ -102,9 +127,146 @@ impl Host for Replica {
     fn publish(&self, from: Option<PublicKey>, batch: Batch) {
         Replica::publish(self, from, batch)
     }
+
+    fn remember(&self, addr: &iroh::EndpointAddr) {
+        let device = self.lock();
+        let peer = PublicKey(*addr.id.as_bytes());
+        if let Ok(json) = serde_json::to_vec(addr)
+            && let Err(e) = device.store().put_peer(&device.record().id(), &peer, &json)
+        {
+            tracing::warn!("could not remember peer {}: {e}", peer.short());
+        }
+    }
+}
+
+/// The checks every host makes of a peer's claim to a record: its certificate is for the
+/// connection's key and this record, is signed by the record's root, and was not revoked.
+pub fn check_peer(peer: &PublicKey, hello: &RecordHello, access: &AccessSet) -> std::result::Result<(), String> {
+    if hello.cert.device != *peer || hello.cert.record != hello.record {
+        return Err("the device certificate is not for this device and record".into());
+    }
+    hello.cert.verify().map_err(|e| e.to_string())?;
+    if access.removal(peer).is_some() {
+        return Err(format!("device {} was removed from this record", peer.short()));
+    }
+    Ok(())
+}
+
+/// Many records under one identity, shared by a process's sync sessions.
+pub struct LibraryHost {
+    library: Mutex<Library>,
+    feed: broadcast::Sender<Arc<Entered>>,
+}
+
+impl std::fmt::Debug for LibraryHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LibraryHost").finish()
+    }
+}
+
+impl LibraryHost {
+    /// Share a library.
+    pub fn new(library: Library) -> Arc<LibraryHost> {
+        let (feed, _) = broadcast::channel(4096);
+        Arc::new(LibraryHost {
+            library: Mutex::new(library),
+            feed,
+        })
+    }
+
+    /// Exclusive access to the library.
+    pub fn lock(&self) -> MutexGuard<'_, Library> {
+        // Every store write is one transaction, so a panic elsewhere leaves it consistent.
+        self.library.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Edit a record durably and push the new changes to live sessions.
+    pub fn write<T>(&self, id: &RecordId, edit: impl FnOnce(&mut crate::record::Record) -> Result<T>) -> Result<T> {
+        let (out, written) = self.lock().write(id, edit)?;
+        let mut by_section: std::collections::BTreeMap<Section, Vec<_>> = Default::default();
+        for c in written {
+            by_section.entry(c.section).or_default().push(c);
+        }
+        for (section, changes) in by_section {
+            let batch = Batch::from_local(*id, section, &changes)?;
+            let _ = self.feed.send(Arc::new(Entered { from: None, batch }));
+        }
+        Ok(out)
+    }
+}
+
+impl Host for LibraryHost {
+    fn key(&self) -> KeyPair {
+        self.lock().key().clone()
+    }
+
+    fn offer(&self, only: Option<&[RecordId]>) -> Result<Vec<RecordHello>> {
+        let mut lib = self.lock();
+        let me = lib.key().public();
+        let ids = match only {
+            Some(o) => o.to_vec(),
+            None => lib.records()?,
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            if !lib.holds(&id)? {
+                continue;
+            }
+            let cert = match lib.get(&id)?.access.cert(&me) {
+                Some(c) => c.clone(),
+                None => continue,
+            };
+            out.push(RecordHello {
+                record: id,
+                cert,
+                clocks: lib.clocks(&id)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn admit(&self, peer: &PublicKey, hello: &RecordHello) -> std::result::Result<(), String> {
+        let mut lib = self.lock();
+        if !lib.holds(&hello.record).map_err(|e| e.to_string())? {
+            return Err(format!("this node does not hold record {}", hello.record.short()));
+        }
+        let loaded = lib.get(&hello.record).map_err(|e| e.to_string())?;
+        check_peer(peer, hello, &loaded.access)?;
+        lib.merge(&hello.record, peer, vec![Statement::Device(hello.cert.clone())])
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn statements(&self, record: &RecordId) -> Result<Vec<Statement>> {
+        Ok(self.lock().get(record)?.access.statements().cloned().collect())
+    }
+
+    fn merge(&self, record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
+        self.lock().merge(record, peer, statements)
+    }
+
+    fn outgoing(&self, record: &RecordId, section: Section, clock: &Clock) -> Result<Option<Batch>> {
+        self.lock().outgoing(record, section, clock)
+    }
+
+    fn incoming(&self, batches: Vec<Batch>) -> Result<Vec<Received>> {
+        self.lock().incoming(batches)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Entered>> {
+        self.feed.subscribe()
+    }
+
+    fn publish(&self, from: Option<PublicKey>, batch: Batch) {
+        let _ = self.feed.send(Arc::new(Entered { from, batch }));
+    }
 }
 
 /// Decode a hello's clocks.
 pub fn clocks_of(hello: &RecordHello) -> std::collections::BTreeMap<Section, Clock> {
-    hello.clocks.iter().map(|(s, c)| (*s, exchange::from_wire(c))).collect()
+    hello
+        .clocks
+        .iter()
+        .map(|(s, c)| (*s, exchange::from_wire(c)))
+        .collect()
 }

@@ -7,7 +7,7 @@ pub mod replica;
 pub mod session;
 pub mod wire;
 
-pub use net::{NetConfig, SYNC_ALPN, Service};
-pub use host::Host;
+pub use host::{Host, LibraryHost};
+pub use net::{HostService, NetConfig, SYNC_ALPN, Service};
 pub use replica::Replica;
 pub use session::{SessionOptions, SessionReport};

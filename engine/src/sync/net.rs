@@ -5,13 +5,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iroh::endpoint::{ConnectOptions, Connection, PortmapperConfig, QuicTransportConfig, RelayMode, presets};
+use iroh::endpoint::{
+    ConnectOptions, Connection, PortmapperConfig, QuicTransportConfig, RelayMode, presets,
+};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, SecretKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::pair::{self, PairHandler};
+use super::host::Host;
 use super::replica::Replica;
 use super::session::{self, SessionOptions, SessionReport};
 use crate::error::{Error, Result};
@@ -66,7 +69,12 @@ pub fn secret_key(key: &KeyPair) -> SecretKey {
 
 /// Bind an endpoint for `key` as configured. Never waits for the internet.
 pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
-    let net = |e: String| Error::Network(format!("could not open the network endpoint on {}: {e}", cfg.bind));
+    let net = |e: String| {
+        Error::Network(format!(
+            "could not open the network endpoint on {}: {e}",
+            cfg.bind
+        ))
+    };
     let builder = if cfg.discovery {
         Endpoint::builder(presets::N0)
     } else {
@@ -74,7 +82,11 @@ pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
     };
     let builder = builder
         .secret_key(secret_key(key))
-        .relay_mode(if cfg.relays { RelayMode::Default } else { RelayMode::Disabled })
+        .relay_mode(if cfg.relays {
+            RelayMode::Default
+        } else {
+            RelayMode::Disabled
+        })
         .portmapper_config(PortmapperConfig::Disabled)
         .clear_ip_transports()
         .bind_addr(cfg.bind)
@@ -83,16 +95,29 @@ pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
 }
 
 /// Dial `addr` on `alpn`, failing after the configured timeout instead of QUIC's 30 s.
-pub async fn connect(endpoint: &Endpoint, addr: EndpointAddr, alpn: &[u8], cfg: &NetConfig) -> Result<Connection> {
+pub async fn connect(
+    endpoint: &Endpoint,
+    addr: EndpointAddr,
+    alpn: &[u8],
+    cfg: &NetConfig,
+) -> Result<Connection> {
     let who = addr.id.fmt_short().to_string();
     let unreachable = |e: String| Error::Network(format!("could not reach {who}: {e}"));
     let transport = QuicTransportConfig::builder()
-        .max_idle_timeout(Some(cfg.dial_timeout().try_into().map_err(|_| unreachable("bad timeout".into()))?))
+        .max_idle_timeout(Some(
+            cfg.dial_timeout()
+                .try_into()
+                .map_err(|_| unreachable("bad timeout".into()))?,
+        ))
         .keep_alive_interval(Duration::from_secs(2))
         .build();
     let attempt = async {
         let connecting = endpoint
-            .connect_with_opts(addr, alpn, ConnectOptions::new().with_transport_config(transport))
+            .connect_with_opts(
+                addr,
+                alpn,
+                ConnectOptions::new().with_transport_config(transport),
+            )
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         connecting.await.map_err(|e| unreachable(e.to_string()))
@@ -142,16 +167,21 @@ fn event_of(peer: PublicKey, r: &Result<SessionReport>) -> SessionEvent {
     }
 }
 
-#[derive(Debug, Clone)]
-struct SyncHandler {
-    replica: Arc<Replica>,
+struct SyncHandler<H: Host> {
+    host: Arc<H>,
     events: broadcast::Sender<SessionEvent>,
 }
 
-impl ProtocolHandler for SyncHandler {
+impl<H: Host> std::fmt::Debug for SyncHandler<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncHandler")
+    }
+}
+
+impl<H: Host> ProtocolHandler for SyncHandler<H> {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let peer = PublicKey(*conn.remote_id().as_bytes());
-        let result = session::accept(self.replica.clone(), conn).await;
+        let result = session::accept(self.host.clone(), conn).await;
         match &result {
             Ok(r) => tracing::info!(peer = %peer.short(), applied = r.applied(), rejected = r.rejected(), "sync session ended"),
             Err(e) => tracing::warn!(peer = %peer.short(), "sync session failed: {e}"),
@@ -161,39 +191,42 @@ impl ProtocolHandler for SyncHandler {
     }
 }
 
-/// A running device endpoint: accepts sync and pairing, dials peers.
-pub struct Service {
+/// A running endpoint serving any [`Host`]: accepts sync, dials peers.
+pub struct HostService<H: Host> {
     router: Router,
-    replica: Arc<Replica>,
+    host: Arc<H>,
     cfg: NetConfig,
-    pairing: Arc<PairHandler>,
     events: broadcast::Sender<SessionEvent>,
 }
 
-impl Service {
-    /// Bind and start accepting.
-    pub async fn start(replica: Arc<Replica>, cfg: NetConfig) -> Result<Service> {
-        let key = replica.lock().key().clone();
-        let endpoint = bind(&key, &cfg).await?;
-        let pairing = Arc::new(PairHandler::new(replica.clone()));
-        let (events, _) = broadcast::channel(256);
-        let router = Router::builder(endpoint)
-            .accept(
-                SYNC_ALPN,
-                SyncHandler {
-                    replica: replica.clone(),
-                    events: events.clone(),
-                },
-            )
-            .accept(pair::PAIR_ALPN, pairing.clone())
-            .spawn();
-        Ok(Service {
+impl<H: Host> HostService<H> {
+    /// Bind and start accepting sync; `more` may register further protocols.
+    pub async fn start_with(
+        host: Arc<H>,
+        cfg: NetConfig,
+        more: impl FnOnce(iroh::protocol::RouterBuilder) -> iroh::protocol::RouterBuilder,
+    ) -> Result<Self> {
+        let endpoint = bind(&host.key(), &cfg).await?;
+        let (events, _) = broadcast::channel(1024);
+        let builder = Router::builder(endpoint).accept(
+            SYNC_ALPN,
+            SyncHandler {
+                host: host.clone(),
+                events: events.clone(),
+            },
+        );
+        let router = more(builder).spawn();
+        Ok(HostService {
             router,
-            replica,
+            host,
             cfg,
-            pairing,
             events,
         })
+    }
+
+    /// Bind and start accepting sync.
+    pub async fn start(host: Arc<H>, cfg: NetConfig) -> Result<Self> {
+        Self::start_with(host, cfg, |b| b).await
     }
 
     /// This endpoint's address, to give to peers.
@@ -206,14 +239,9 @@ impl Service {
         self.router.endpoint()
     }
 
-    /// The shared device.
-    pub fn replica(&self) -> &Arc<Replica> {
-        &self.replica
-    }
-
-    /// Pairing tickets issued by this service.
-    pub fn pairing(&self) -> &Arc<PairHandler> {
-        &self.pairing
+    /// The host.
+    pub fn host(&self) -> &Arc<H> {
+        &self.host
     }
 
     /// Finished sessions, accepted or dialed, from now on.
@@ -223,10 +251,10 @@ impl Service {
 
     /// Sync once with a peer, until both sides have everything, then disconnect.
     pub async fn sync_once(&self, addr: EndpointAddr, opts: SessionOptions) -> Result<SessionReport> {
-        self.remember(&addr);
+        self.host.remember(&addr);
         let peer = PublicKey(*addr.id.as_bytes());
         let conn = connect(self.endpoint(), addr, SYNC_ALPN, &self.cfg).await?;
-        let result = session::dial(self.replica.clone(), conn, SessionOptions { live: false, ..opts }).await;
+        let result = session::dial(self.host.clone(), conn, SessionOptions { live: false, ..opts }).await;
         let _ = self.events.send(event_of(peer, &result));
         result
     }
@@ -234,8 +262,8 @@ impl Service {
     /// Stay in live sync with a peer: reconnect with exponential backoff whenever the
     /// connection drops, until the returned task is aborted.
     pub fn keep_live(&self, addr: EndpointAddr) -> tokio::task::JoinHandle<()> {
-        self.remember(&addr);
-        let (endpoint, replica, cfg) = (self.endpoint().clone(), self.replica.clone(), self.cfg.clone());
+        self.host.remember(&addr);
+        let (endpoint, host, cfg) = (self.endpoint().clone(), self.host.clone(), self.cfg.clone());
         let events = self.events.clone();
         let peer = PublicKey(*addr.id.as_bytes());
         tokio::spawn(async move {
@@ -255,7 +283,7 @@ impl Service {
                             applied: 0,
                             detail: "connected, live".into(),
                         });
-                        let result = session::dial(replica.clone(), conn, opts).await;
+                        let result = session::dial(host.clone(), conn, opts).await;
                         match &result {
                             Ok(_) => tracing::info!(peer = %addr.id.fmt_short(), "live sync ended"),
                             Err(e) => tracing::warn!(peer = %addr.id.fmt_short(), "live sync dropped: {e}"),
@@ -273,21 +301,67 @@ impl Service {
         })
     }
 
-    fn remember(&self, addr: &EndpointAddr) {
-        let device = self.replica.lock();
-        let peer = PublicKey(*addr.id.as_bytes());
-        if let Ok(json) = serde_json::to_vec(addr)
-            && let Err(e) = device.store().put_peer(&device.record().id(), &peer, &json)
-        {
-            tracing::warn!("could not remember peer {}: {e}", peer.short());
-        }
-    }
-
     /// Stop accepting, finish or cut sessions, close the endpoint.
     pub async fn shutdown(self) {
         if let Err(e) = self.router.shutdown().await {
             tracing::warn!("endpoint shutdown: {e}");
         }
+    }
+}
+
+/// A patient device's endpoint: sync plus pairing of new devices.
+pub struct Service {
+    inner: HostService<Replica>,
+    pairing: Arc<PairHandler>,
+}
+
+impl Service {
+    /// Bind and start accepting sync and pairing.
+    pub async fn start(replica: Arc<Replica>, cfg: NetConfig) -> Result<Service> {
+        let pairing = Arc::new(PairHandler::new(replica.clone()));
+        let p = pairing.clone();
+        let inner = HostService::start_with(replica, cfg, move |b| b.accept(pair::PAIR_ALPN, p)).await?;
+        Ok(Service { inner, pairing })
+    }
+
+    /// This endpoint's address, to give to peers.
+    pub fn addr(&self) -> EndpointAddr {
+        self.inner.addr()
+    }
+
+    /// The underlying endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        self.inner.endpoint()
+    }
+
+    /// The shared device.
+    pub fn replica(&self) -> &Arc<Replica> {
+        self.inner.host()
+    }
+
+    /// Pairing tickets issued by this service.
+    pub fn pairing(&self) -> &Arc<PairHandler> {
+        &self.pairing
+    }
+
+    /// Finished sessions, accepted or dialed, from now on.
+    pub fn session_events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.inner.session_events()
+    }
+
+    /// Sync once with a peer, until both sides have everything, then disconnect.
+    pub async fn sync_once(&self, addr: EndpointAddr, opts: SessionOptions) -> Result<SessionReport> {
+        self.inner.sync_once(addr, opts).await
+    }
+
+    /// Stay in live sync with a peer, reconnecting with backoff.
+    pub fn keep_live(&self, addr: EndpointAddr) -> tokio::task::JoinHandle<()> {
+        self.inner.keep_live(addr)
+    }
+
+    /// Stop accepting, finish or cut sessions, close the endpoint.
+    pub async fn shutdown(self) {
+        self.inner.shutdown().await
     }
 }
 
@@ -308,11 +382,14 @@ pub fn known_peers(replica: &Replica) -> Result<Vec<EndpointAddr>> {
 pub fn parse_addr(s: &str) -> Result<EndpointAddr> {
     let s = s.trim();
     if s.starts_with('{') {
-        return serde_json::from_str(s).map_err(|e| Error::Network(format!("`{s}` is not a peer address: {e}")));
+        return serde_json::from_str(s)
+            .map_err(|e| Error::Network(format!("`{s}` is not a peer address: {e}")));
     }
-    let (key, sock) = s
-        .split_once('@')
-        .ok_or_else(|| Error::Network(format!("`{s}` is not a peer address: use DEVICE_KEY@IP:PORT")))?;
+    let (key, sock) = s.split_once('@').ok_or_else(|| {
+        Error::Network(format!(
+            "`{s}` is not a peer address: use DEVICE_KEY@IP:PORT"
+        ))
+    })?;
     let id: iroh::PublicKey = key
         .parse()
         .map_err(|_| Error::Network(format!("`{key}` is not a device key")))?;

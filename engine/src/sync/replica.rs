@@ -35,7 +35,10 @@ pub struct Replica {
 
 impl std::fmt::Debug for Replica {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Replica").field("record", &self.record).field("me", &self.me).finish()
+        f.debug_struct("Replica")
+            .field("record", &self.record)
+            .field("me", &self.me)
+            .finish()
     }
 }
 

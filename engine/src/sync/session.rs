@@ -98,9 +98,16 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 /// Run a session as the side that dialed.
-pub async fn dial<H: Host>(host: Arc<H>, conn: Connection, opts: SessionOptions) -> Result<SessionReport> {
+pub async fn dial<H: Host>(
+    host: Arc<H>,
+    conn: Connection,
+    opts: SessionOptions,
+) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
-    let (send, recv) = conn.open_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
+    let (send, recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| sync_err(&peer, e.to_string()))?;
     let result = run(host, peer, send, recv, true, opts).await;
     conn.close(0u32.into(), b"done");
     result
@@ -109,7 +116,10 @@ pub async fn dial<H: Host>(host: Arc<H>, conn: Connection, opts: SessionOptions)
 /// Run a session as the side that accepted.
 pub async fn accept<H: Host>(host: Arc<H>, conn: Connection) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
-    let (send, recv) = conn.accept_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
+    let (send, recv) = conn
+        .accept_bi()
+        .await
+        .map_err(|e| sync_err(&peer, e.to_string()))?;
     let result = run(host, peer, send, recv, false, SessionOptions::default()).await;
     // Let the dialer read our last frames; it closes the connection when it has them.
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.closed()).await;
@@ -117,7 +127,9 @@ pub async fn accept<H: Host>(host: Arc<H>, conn: Connection) -> Result<SessionRe
 }
 
 async fn send(tx: &mpsc::Sender<Msg>, msg: Msg, peer: &PublicKey) -> Result<()> {
-    tx.send(msg).await.map_err(|_| sync_err(peer, "the connection closed while sending"))
+    tx.send(msg)
+        .await
+        .map_err(|_| sync_err(peer, "the connection closed while sending"))
 }
 
 /// Exchange hellos; returns the peer's hello and the records both sides agreed to sync.
@@ -176,7 +188,11 @@ async fn handshake<H: Host>(
         let asked = match msg {
             Msg::Hello(h) if h.version == wire::VERSION => h,
             Msg::Hello(h) => {
-                let why = format!("protocol version {} is not supported (this side speaks {})", h.version, wire::VERSION);
+                let why = format!(
+                    "protocol version {} is not supported (this side speaks {})",
+                    h.version,
+                    wire::VERSION
+                );
                 refuse(send_stream, &why).await;
                 return Err(sync_err(&peer, why));
             }
@@ -234,7 +250,16 @@ async fn run<H: Host>(
         ..SessionReport::default()
     };
     let mut recv = recv;
-    let (peer_hello, agreed) = handshake(&host, peer, &mut send_stream, &mut recv, dialer, &opts, &mut report).await?;
+    let (peer_hello, agreed) = handshake(
+        &host,
+        peer,
+        &mut send_stream,
+        &mut recv,
+        dialer,
+        &opts,
+        &mut report,
+    )
+    .await?;
     report.records = agreed.iter().copied().collect();
     let live = peer_hello.live || opts.live;
 
@@ -263,7 +288,19 @@ async fn run<H: Host>(
         }
     });
 
-    let outcome = exchange(&host, peer, &peer_hello, &agreed, live, &opts, &tx, &mut inbox, &mut feed, &mut report).await;
+    let outcome = exchange(
+        &host,
+        peer,
+        &peer_hello,
+        &agreed,
+        live,
+        &opts,
+        &tx,
+        &mut inbox,
+        &mut feed,
+        &mut report,
+    )
+    .await;
     drop(tx);
     match writer.await {
         Ok(Ok(n)) => report.traffic.sent += n,
@@ -309,10 +346,22 @@ async fn exchange<H: Host>(
     for record in agreed {
         let (h, r) = (host.clone(), *record);
         let statements = blocking(move || h.statements(&r)).await?;
-        send(tx, Msg::Access { record: *record, statements }, &peer).await?;
+        send(
+            tx,
+            Msg::Access {
+                record: *record,
+                statements,
+            },
+            &peer,
+        )
+        .await?;
     }
     let mut awaiting_acks = 0usize;
-    for rh in peer_hello.records.iter().filter(|rh| agreed.contains(&rh.record)) {
+    for rh in peer_hello
+        .records
+        .iter()
+        .filter(|rh| agreed.contains(&rh.record))
+    {
         let clocks = clocks_of(rh);
         for section in Section::ALL {
             let clock = clocks.get(&section).cloned().unwrap_or_default();
@@ -358,10 +407,16 @@ async fn exchange<H: Host>(
         let (msg, n) = match read {
             Ok(x) => x,
             Err(ReadError::Closed) if live => return Ok(()),
-            Err(ReadError::Closed) => return Err(sync_err(&peer, "the peer left before the sync finished")),
+            Err(ReadError::Closed) => {
+                return Err(sync_err(&peer, "the peer left before the sync finished"));
+            }
             Err(ReadError::Protocol(why)) => {
                 tracing::warn!(peer = %peer.short(), "protocol violation: {why}");
-                let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
+                let _ = tx
+                    .send(Msg::Refused {
+                        reason: why.clone(),
+                    })
+                    .await;
                 return Err(sync_err(&peer, why));
             }
         };
@@ -372,9 +427,14 @@ async fn exchange<H: Host>(
         while let Some(m) = msg.take() {
             let batch = match m {
                 Msg::Batch(b) => Some(b),
-                Msg::BatchPart { record, section, bytes, last } => {
-                    parts.push(record, section, bytes, last).map_err(|e| sync_err(&peer, e.to_string()))?
-                }
+                Msg::BatchPart {
+                    record,
+                    section,
+                    bytes,
+                    last,
+                } => parts
+                    .push(record, section, bytes, last)
+                    .map_err(|e| sync_err(&peer, e.to_string()))?,
                 other => {
                     pending = Some(Ok((other, 0)));
                     break;
@@ -382,8 +442,15 @@ async fn exchange<H: Host>(
             };
             if let Some(b) = batch {
                 if !agreed.contains(&b.record) {
-                    let why = format!("the peer sent changes of record {} outside this session", b.record.short());
-                    let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
+                    let why = format!(
+                        "the peer sent changes of record {} outside this session",
+                        b.record.short()
+                    );
+                    let _ = tx
+                        .send(Msg::Refused {
+                            reason: why.clone(),
+                        })
+                        .await;
                     return Err(sync_err(&peer, why));
                 }
                 batches.push(b);
@@ -401,13 +468,18 @@ async fn exchange<H: Host>(
             }
         }
         if !batches.is_empty() {
-            let keys: Vec<(RecordId, Section)> = batches.iter().map(|b| (b.record, b.section)).collect();
+            let keys: Vec<(RecordId, Section)> =
+                batches.iter().map(|b| (b.record, b.section)).collect();
             let h = host.clone();
             let results = match blocking(move || h.incoming(batches)).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(peer = %peer.short(), "could not take changes in: {e}");
-                    let _ = tx.send(Msg::Refused { reason: e.to_string() }).await;
+                    let _ = tx
+                        .send(Msg::Refused {
+                            reason: e.to_string(),
+                        })
+                        .await;
                     return Err(sync_err(&peer, e.to_string()));
                 }
             };
@@ -426,7 +498,16 @@ async fn exchange<H: Host>(
                 entry.applied += got.applied;
                 entry.duplicates += got.duplicates;
                 entry.rejected.extend(got.rejected.iter().cloned());
-                send(tx, Msg::Ack { record, section, received: got }, &peer).await?;
+                send(
+                    tx,
+                    Msg::Ack {
+                        record,
+                        section,
+                        received: got,
+                    },
+                    &peer,
+                )
+                .await?;
             }
             continue;
         }
@@ -448,10 +529,15 @@ async fn exchange<H: Host>(
                 if !still_member {
                     let why = "this device was removed from the record";
                     let _ = tx.send(Msg::Refused { reason: why.into() }).await;
-                    return Err(sync_err(&peer, "the peer's device was removed from the record"));
+                    return Err(sync_err(
+                        &peer,
+                        "the peer's device was removed from the record",
+                    ));
                 }
             }
-            Msg::Ack { section, received, .. } => {
+            Msg::Ack {
+                section, received, ..
+            } => {
                 awaiting_acks = awaiting_acks.saturating_sub(1);
                 for r in &received.rejected {
                     tracing::warn!(peer = %peer.short(), %section, "peer rejected: {r}");
@@ -466,7 +552,11 @@ async fn exchange<H: Host>(
     }
 }
 
-async fn read_or_fail(recv: &mut RecvStream, peer: &PublicKey, limit: Duration) -> Result<(Msg, u64)> {
+async fn read_or_fail(
+    recv: &mut RecvStream,
+    peer: &PublicKey,
+    limit: Duration,
+) -> Result<(Msg, u64)> {
     match tokio::time::timeout(limit, wire::read_msg(recv)).await {
         Ok(Ok(x)) => Ok(x),
         Ok(Err(e)) => Err(sync_err(peer, e.to_string())),
@@ -475,6 +565,12 @@ async fn read_or_fail(recv: &mut RecvStream, peer: &PublicKey, limit: Duration) 
 }
 
 async fn refuse(send: &mut SendStream, reason: &str) {
-    let _ = wire::write_msg(send, &Msg::Refused { reason: reason.to_string() }).await;
+    let _ = wire::write_msg(
+        send,
+        &Msg::Refused {
+            reason: reason.to_string(),
+        },
+    )
+    .await;
     let _ = send.finish();
 }

@@ -1,0 +1,264 @@
+//! Many records held by one identity in one store, loaded on demand and evicted when idle:
+//! what a clinic node hosts, or a family device holding several children's records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::access::{AccessSet, Statement};
+use crate::change::SignedChange;
+use crate::crypto::KdfParams;
+use crate::error::{Error, Result};
+use crate::exchange::{self, Batch, Received, WireClock};
+use crate::identity::{KeyPair, PublicKey, RecordId};
+use crate::record::Record;
+use crate::section::Section;
+use crate::store::{COMPACT_AFTER, Store};
+use crate::verify::Clock;
+
+const LIBRARY_KEY: &str = "library_key";
+
+/// One record held in memory.
+pub struct Loaded {
+    /// The record's documents.
+    pub record: Record,
+    /// Its membership.
+    pub access: AccessSet,
+    waiting: BTreeMap<Section, usize>,
+    last_used: Instant,
+}
+
+/// Records of many patients under one identity.
+pub struct Library {
+    store: Store,
+    key: KeyPair,
+    loaded: HashMap<RecordId, Loaded>,
+}
+
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library")
+            .field("key", &self.key.public())
+            .field("loaded", &self.loaded.len())
+            .finish()
+    }
+}
+
+impl Library {
+    /// Create a new library store for `key`.
+    pub fn create(path: &Path, passphrase: &str, key: KeyPair, kdf: KdfParams) -> Result<Library> {
+        let store = Store::create(path, passphrase, kdf)?;
+        store.put_secret(LIBRARY_KEY, &key.secret_bytes())?;
+        Ok(Library {
+            store,
+            key,
+            loaded: HashMap::new(),
+        })
+    }
+
+    /// Open an existing library store.
+    pub fn open(path: &Path, passphrase: &str) -> Result<Library> {
+        let store = Store::open(path, passphrase)?;
+        let raw = store
+            .secret(LIBRARY_KEY)?
+            .ok_or_else(|| Error::Corrupt("this store holds no library key (is it a device home?)".into()))?;
+        let secret: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| Error::Corrupt("the library key has the wrong length".into()))?;
+        Ok(Library {
+            store,
+            key: KeyPair::from_secret(secret),
+            loaded: HashMap::new(),
+        })
+    }
+
+    /// The identity records are synced under.
+    pub fn key(&self) -> &KeyPair {
+        &self.key
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every record held, loaded or not.
+    pub fn records(&self) -> Result<Vec<RecordId>> {
+        Ok(self.store.records()?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// How many records are in memory now.
+    pub fn loaded_count(&self) -> usize {
+        self.loaded.len()
+    }
+
+    /// Start holding a record, given its membership statements (which must certify this
+    /// library's key). Its content arrives by sync.
+    pub fn add_record(&mut self, record: RecordId, statements: Vec<Statement>) -> Result<()> {
+        let mut access = AccessSet::default();
+        let mut valid = Vec::new();
+        for st in statements {
+            if access.insert(&record, st.clone())? {
+                valid.push(st);
+            }
+        }
+        if !access.is_member(&self.key.public()) {
+            return Err(Error::NotAllowed(format!(
+                "record {} has not granted this node access",
+                record.short()
+            )));
+        }
+        self.store.put_statements(&record, &valid)?;
+        let info = serde_json::to_vec(&serde_json::json!({ "added": chrono::Utc::now().to_rfc3339() }))
+            .map_err(|e| Error::Io(e.to_string()))?;
+        self.store.put_record(&record, &info)?;
+        self.loaded.remove(&record);
+        Ok(())
+    }
+
+    /// Whether the library holds a record.
+    pub fn holds(&self, record: &RecordId) -> Result<bool> {
+        Ok(self.loaded.contains_key(record) || self.records()?.contains(record))
+    }
+
+    /// A record, loaded from the store if it is not in memory.
+    pub fn get(&mut self, id: &RecordId) -> Result<&mut Loaded> {
+        if !self.loaded.contains_key(id) {
+            if !self.records()?.contains(id) {
+                return Err(Error::NotAllowed(format!("this node does not hold record {}", id.short())));
+            }
+            let (docs, waiting) = self.store.load_record(id)?;
+            let mut access = AccessSet::default();
+            for st in self.store.statements(id)? {
+                access
+                    .insert(id, st)
+                    .map_err(|e| Error::Corrupt(format!("a stored membership statement fails its check: {e}")))?;
+            }
+            let record = Record::from_docs(*id, self.key.clone(), docs);
+            self.loaded.insert(
+                *id,
+                Loaded {
+                    record,
+                    access,
+                    waiting,
+                    last_used: Instant::now(),
+                },
+            );
+        }
+        let loaded = self
+            .loaded
+            .get_mut(id)
+            .ok_or_else(|| Error::Io("a loaded record went missing".into()))?;
+        loaded.last_used = Instant::now();
+        Ok(loaded)
+    }
+
+    /// Drop records unused for `idle` from memory; returns how many were evicted.
+    pub fn evict_idle(&mut self, idle: Duration) -> usize {
+        let before = self.loaded.len();
+        self.loaded.retain(|_, l| l.last_used.elapsed() < idle);
+        before - self.loaded.len()
+    }
+
+    /// Edit a record as this library's identity, durably; returns the signed changes made.
+    pub fn write<T>(&mut self, id: &RecordId, edit: impl FnOnce(&mut Record) -> Result<T>) -> Result<(T, Vec<SignedChange>)> {
+        let loaded = self.get(id)?;
+        let out = edit(&mut loaded.record).and_then(|out| {
+            let pending = loaded.record.take_pending();
+            Ok((out, pending))
+        });
+        let result = out.and_then(|(out, pending)| {
+            let waiting = self.store.append(id, &pending)?;
+            Ok((out, pending, waiting))
+        });
+        match result {
+            Ok((out, pending, waiting)) => {
+                if let Some(l) = self.loaded.get_mut(id) {
+                    l.waiting.extend(waiting);
+                }
+                self.compact_due(id)?;
+                Ok((out, pending))
+            }
+            Err(e) => {
+                self.loaded.remove(id);
+                Err(e)
+            }
+        }
+    }
+
+    fn compact_due(&mut self, id: &RecordId) -> Result<()> {
+        let Some(l) = self.loaded.get_mut(id) else {
+            return Ok(());
+        };
+        let due: Vec<Section> = l.waiting.iter().filter(|(_, n)| **n >= COMPACT_AFTER).map(|(s, _)| *s).collect();
+        for s in due {
+            self.store.compact(id, s, l.record.doc(s))?;
+            l.waiting.insert(s, 0);
+        }
+        Ok(())
+    }
+
+    /// Clocks of a record, for a hello.
+    pub fn clocks(&mut self, id: &RecordId) -> Result<Vec<(Section, WireClock)>> {
+        Ok(exchange::clocks(&mut self.get(id)?.record))
+    }
+
+    /// What a peer with `clock` lacks of a section.
+    pub fn outgoing(&mut self, id: &RecordId, section: Section, clock: &Clock) -> Result<Option<Batch>> {
+        self.get(id)?;
+        let Library { store, loaded, .. } = self;
+        let l = loaded
+            .get_mut(id)
+            .ok_or_else(|| Error::Io("a loaded record went missing".into()))?;
+        exchange::outgoing(&mut l.record, store, section, clock)
+    }
+
+    /// Verify and apply batches of any records, then make all of them durable in one
+    /// transaction.
+    pub fn incoming(&mut self, batches: Vec<Batch>) -> Result<Vec<Received>> {
+        let mut results = Vec::with_capacity(batches.len());
+        let mut persist = Vec::new();
+        let mut touched: Vec<(RecordId, Section, usize)> = Vec::new();
+        let outcome = (|| -> Result<()> {
+            for batch in batches {
+                let (id, section) = (batch.record, batch.section);
+                let l = self.get(&id)?;
+                let (received, p) = exchange::take_in(&mut l.record, &l.access, batch)?;
+                touched.push((id, section, received.applied as usize));
+                results.push(received);
+                persist.extend(p);
+            }
+            self.store.persist_received(&persist)
+        })();
+        if let Err(e) = outcome {
+            // Drop every touched record from memory; it reloads from what is stored.
+            for (id, _, _) in &touched {
+                self.loaded.remove(id);
+            }
+            return Err(e);
+        }
+        for (id, section, n) in touched {
+            if let Some(l) = self.loaded.get_mut(&id) {
+                *l.waiting.entry(section).or_default() += n;
+            }
+            self.compact_due(&id)?;
+        }
+        Ok(results)
+    }
+
+    /// Merge membership statements of a record; returns whether `peer` is still a member.
+    pub fn merge(&mut self, id: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
+        let l = self.get(id)?;
+        let mut fresh = Vec::new();
+        for st in statements {
+            match l.access.insert(id, st.clone()) {
+                Ok(true) => fresh.push(st),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(peer = %peer.short(), "ignored a membership statement: {e}"),
+            }
+        }
+        let member = l.access.is_member(peer);
+        self.store.put_statements(id, &fresh)?;
+        Ok(member)
+    }
+}
