@@ -58,23 +58,46 @@ async fn main() -> Res<()> {
             kdf,
         },
     )?;
-    println!("    record {}  (the record id is the patient's root public key)", phone_dev.record().id().short());
+    println!(
+        "    record {}  (the record id is the patient's root public key)",
+        phone_dev.record().id().short()
+    );
     let phone = Service::start(Replica::new(phone_dev), net.clone()).await?;
-    let med = add(&phone, Section::Medications, &[("name", "Amoxicillin"), ("dose", "250 mg"), ("schedule", "twice daily")])?;
+    let med = add(
+        &phone,
+        Section::Medications,
+        &[("name", "Amoxicillin"), ("dose", "250 mg"), ("schedule", "twice daily")],
+    )?;
     add(
         &phone,
         Section::Goals,
-        &[("goal", "Produce /s/ in single words"), ("discipline", "speech"), ("milestone", "10 words"), ("unit", "% correct")],
+        &[
+            ("goal", "Produce /s/ in single words"),
+            ("discipline", "speech"),
+            ("milestone", "10 words"),
+            ("unit", "% correct"),
+        ],
     )?;
     println!("    added a medication and a speech goal; every change is signed by the phone's key");
 
     step(2, "The laptop pairs by scanning the phone's one-time ticket");
     let ticket = phone.pairing().issue(phone.addr(), Duration::from_secs(600))?;
     let text = ticket.to_text();
-    println!("    ticket: {}…  ({} chars, also shown as a QR code by `phr devices add`)", &text[..40], text.len());
+    println!(
+        "    ticket: {}…  ({} chars, also shown as a QR code by `phr devices add`)",
+        &text[..40],
+        text.len()
+    );
     let laptop_key = KeyPair::generate();
     let (cert, statements) = pair::join(&PairTicket::parse(&text)?, &laptop_key, "Ana's laptop", &net).await?;
-    let laptop_dev = Device::create_member(laptop_home.path(), "another passphrase", laptop_key, cert, statements, kdf)?;
+    let laptop_dev = Device::create_member(
+        laptop_home.path(),
+        "another passphrase",
+        laptop_key,
+        cert,
+        statements,
+        kdf,
+    )?;
     let laptop = Service::start(Replica::new(laptop_dev), net.clone()).await?;
     let report = laptop.sync_once(phone.addr(), SessionOptions::default()).await?;
     println!(
@@ -84,9 +107,31 @@ async fn main() -> Res<()> {
     );
     show("laptop", &laptop, Section::Medications)?;
 
-    step(3, "Both are used offline: different sections, and the same field at the same time");
-    add(&phone, Section::Labs, &[("test", "Ferritin"), ("value", "31"), ("unit", "ng/mL"), ("date", "2024-03-02"), ("low", "12"), ("high", "150")])?;
-    add(&laptop, Section::CaregiverLog, &[("date", "2024-03-02"), ("text", "Practised /s/ words at dinner, 7 of 10"), ("category", "practice")])?;
+    step(
+        3,
+        "Both are used offline: different sections, and the same field at the same time",
+    );
+    add(
+        &phone,
+        Section::Labs,
+        &[
+            ("test", "Ferritin"),
+            ("value", "31"),
+            ("unit", "ng/mL"),
+            ("date", "2024-03-02"),
+            ("low", "12"),
+            ("high", "150"),
+        ],
+    )?;
+    add(
+        &laptop,
+        Section::CaregiverLog,
+        &[
+            ("date", "2024-03-02"),
+            ("text", "Practised /s/ words at dinner, 7 of 10"),
+            ("category", "practice"),
+        ],
+    )?;
     let dose = |v: &str| parse_fields(Section::Medications, &[("dose".to_string(), v.to_string())]);
     let (d1, d2) = (dose("500 mg")?, dose("125 mg")?);
     phone.replica().write(|r| r.edit(Section::Medications, &med, d1))?;
@@ -95,7 +140,12 @@ async fn main() -> Res<()> {
 
     step(4, "They meet again and sync");
     let report = laptop.sync_once(phone.addr(), SessionOptions::default()).await?;
-    println!("    laptop received {}, sent {}, rejected {}", report.applied(), report.sent_total(), report.rejected());
+    println!(
+        "    laptop received {}, sent {}, rejected {}",
+        report.applied(),
+        report.sent_total(),
+        report.rejected()
+    );
     let converged = Section::ALL.iter().all(|s| {
         let a = phone.replica().lock().record_mut().heads(*s);
         let b = laptop.replica().lock().record_mut().heads(*s);
@@ -104,21 +154,39 @@ async fn main() -> Res<()> {
     println!("    identical history on both devices: {converged}");
     for c in phone.replica().lock().record().conflicts()? {
         let values: Vec<String> = c.values.iter().map(|v| v.value.to_string()).collect();
-        println!("    conflict kept, not hidden: {} `{}` = {}", c.section, c.field, values.join(" vs "));
+        println!(
+            "    conflict kept, not hidden: {} `{}` = {}",
+            c.section,
+            c.field,
+            values.join(" vs ")
+        );
     }
     show("phone", &phone, Section::CaregiverLog)?;
     show("laptop", &laptop, Section::Labs)?;
 
-    step(5, "Live: while connected, an edit on the phone reaches the laptop without a command");
+    step(
+        5,
+        "Live: while connected, an edit on the phone reaches the laptop without a command",
+    );
     let live = laptop.keep_live(phone.addr());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let goal = phone.replica().lock().record().list(Section::Goals)?[0].id.clone();
     let start = Instant::now();
-    phone
-        .replica()
-        .write(|r| r.goal_progress(&goal, chrono::NaiveDate::from_ymd_opt(2024, 3, 9).unwrap_or_default(), 60.0, Some("6 of 10 words")))?;
+    phone.replica().write(|r| {
+        r.goal_progress(
+            &goal,
+            chrono::NaiveDate::from_ymd_opt(2024, 3, 9).unwrap_or_default(),
+            60.0,
+            Some("6 of 10 words"),
+        )
+    })?;
     let arrived = loop {
-        let n = laptop.replica().lock().record().read_entry(Section::Goals, &goal)?.and_then(|g| g.fields.get("progress").and_then(|p| p.as_array().map(Vec::len)));
+        let n = laptop
+            .replica()
+            .lock()
+            .record()
+            .read_entry(Section::Goals, &goal)?
+            .and_then(|g| g.fields.get("progress").and_then(|p| p.as_array().map(Vec::len)));
         if n == Some(1) {
             break true;
         }
@@ -127,7 +195,10 @@ async fn main() -> Res<()> {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    println!("    progress entry on the laptop: {arrived} (after {:?}, signed, verified and durable)", start.elapsed());
+    println!(
+        "    progress entry on the laptop: {arrived} (after {:?}, signed, verified and durable)",
+        start.elapsed()
+    );
     live.abort();
 
     step(6, "Done");

@@ -75,7 +75,10 @@ async fn pair_new_device(issuer: &Phone, name: &str) -> Phone {
     let dir = tempfile::tempdir().unwrap();
     let device = Device::create_member(dir.path(), "pw", key, cert, statements, fast()).unwrap();
     let service = Service::start(Replica::new(device), NetConfig::local()).await.unwrap();
-    let report = service.sync_once(issuer.service.addr(), SessionOptions::default()).await.unwrap();
+    let report = service
+        .sync_once(issuer.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
     assert!(report.applied() > 0, "the new device receives the record");
     Phone { _dir: dir, service }
 }
@@ -89,15 +92,30 @@ async fn a_paired_laptop_receives_the_record_and_offline_edits_converge() {
     assert_eq!(laptop.heads(Section::Profile), phone.heads(Section::Profile));
 
     // Both edit while apart: different sections, and the same field of the same entry.
-    let med = phone.replica().lock().record().list(Section::Medications).unwrap()[0].id.clone();
-    phone.add(Section::Labs, &[("test", "Ferritin"), ("value", "30"), ("date", "2024-01-02")]);
+    let med = phone.replica().lock().record().list(Section::Medications).unwrap()[0]
+        .id
+        .clone();
+    phone.add(
+        Section::Labs,
+        &[("test", "Ferritin"), ("value", "30"), ("date", "2024-01-02")],
+    );
     laptop.add(Section::CaregiverLog, &[("date", "2024-01-02"), ("text", "Slept well")]);
     let dose = |v: &str| fields(Section::Medications, &[("dose", v)]);
     let (d1, d2) = (dose("500 mg"), dose("125 mg"));
-    phone.replica().write(|r| r.edit(Section::Medications, &med, d1)).unwrap();
-    laptop.replica().write(|r| r.edit(Section::Medications, &med, d2)).unwrap();
+    phone
+        .replica()
+        .write(|r| r.edit(Section::Medications, &med, d1))
+        .unwrap();
+    laptop
+        .replica()
+        .write(|r| r.edit(Section::Medications, &med, d2))
+        .unwrap();
 
-    let report = laptop.service.sync_once(phone.service.addr(), SessionOptions::default()).await.unwrap();
+    let report = laptop
+        .service
+        .sync_once(phone.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.rejected(), 0);
     for s in Section::ALL {
         assert_eq!(laptop.heads(s), phone.heads(s), "{s} converged");

@@ -221,7 +221,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PHR_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+            tracing_subscriber::EnvFilter::try_from_env("PHR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -346,7 +347,12 @@ fn run(cli: Cli) -> Result<()> {
             device.write(|r| r.goal_progress(&id, date, value, note.as_deref()))?;
             println!("logged progress {value} on goal {id} for {date}");
         }
-        Command::Stop { section, id, date, reason } => {
+        Command::Stop {
+            section,
+            id,
+            date,
+            reason,
+        } => {
             if section != Section::Medications {
                 bail!("only medications can be stopped; other entries change with `phr edit`");
             }
@@ -356,7 +362,12 @@ fn run(cli: Cli) -> Result<()> {
             device.write(|r| r.stop_medication(&id, date, reason.as_deref()))?;
             println!("stopped medication {id} on {date}");
         }
-        Command::Amend { section, id, text, reason } => {
+        Command::Amend {
+            section,
+            id,
+            text,
+            reason,
+        } => {
             if section != Section::Notes {
                 bail!("only session notes are amended; other entries change with `phr edit`");
             }
@@ -395,7 +406,10 @@ fn run(cli: Cli) -> Result<()> {
                 match out {
                     Some(path) => {
                         write_private(&path, kit.as_bytes())?;
-                        println!("wrote the recovery kit to {}; keep it offline and private", path.display());
+                        println!(
+                            "wrote the recovery kit to {}; keep it offline and private",
+                            path.display()
+                        );
                     }
                     None => {
                         println!("{kit}");
@@ -403,22 +417,37 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
             }
-            RecoveryAction::Restore { words, file, device_name } => {
+            RecoveryAction::Restore {
+                words,
+                file,
+                device_name,
+            } => {
                 let text = match (words, file) {
                     (Some(w), _) => w,
-                    (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                    (None, Some(f)) => {
+                        std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?
+                    }
                     (None, None) => bail!("give the kit with --words \"…\" or --file KIT.txt"),
                 };
                 let kit = RecoveryKit::parse(&text)?;
                 let pass = passphrase::get(true)?;
                 let device = Device::restore(&home, &pass, &kit, &device_name, kdf())?;
-                println!("Restored record {} on this device ({})", device.record().id(), device.device_id());
+                println!(
+                    "Restored record {} on this device ({})",
+                    device.record().id(),
+                    device.device_id()
+                );
                 println!("Its content arrives when this device syncs with another of the record's devices.");
             }
         },
-        Command::Devices { action } => {
-            net::devices(action, &home, &net_args, || open(&home), || passphrase::get(true), kdf())?
-        }
+        Command::Devices { action } => net::devices(
+            action,
+            &home,
+            &net_args,
+            || open(&home),
+            || passphrase::get(true),
+            kdf(),
+        )?,
         Command::Sync { peers, json } => net::sync_once(open(&home)?, peers, &net_args, json.json)?,
         Command::Serve { peers } => net::serve(open(&home)?, peers, &net_args)?,
         Command::Peers(j) => net::peers(open(&home)?, j.json)?,

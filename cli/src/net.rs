@@ -87,7 +87,9 @@ pub enum DevicesCmd {
 pub fn parse_duration(s: &str) -> Result<Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().with_context(|| format!("`{s}` is not a duration like 10m, 2h or 90d"))?;
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("`{s}` is not a duration like 10m, 2h or 90d"))?;
     let secs = match unit {
         "s" => n,
         "m" | "" => n * 60,
@@ -118,7 +120,10 @@ fn describe(report: &SessionReport) -> String {
     }
     parts.push(format!("sent {}", report.sent_total()));
     if report.rejected() > 0 {
-        parts.push(format!("REJECTED {} (see `phr history` and the log)", report.rejected()));
+        parts.push(format!(
+            "REJECTED {} (see `phr history` and the log)",
+            report.rejected()
+        ));
     }
     if !report.rejected_by_peer.is_empty() {
         parts.push(format!("the peer rejected {}", report.rejected_by_peer.len()));
@@ -129,18 +134,31 @@ fn describe(report: &SessionReport) -> String {
 fn progress_bar() -> (indicatif::ProgressBar, phr_engine::sync::session::ProgressFn) {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        indicatif::ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     let b = bar.clone();
     let f: phr_engine::sync::session::ProgressFn = Arc::new(move |p| {
-        b.set_message(format!("{} KiB received, last: {} ({} changes)", p.bytes / 1024, p.section, p.applied));
+        b.set_message(format!(
+            "{} KiB received, last: {} ({} changes)",
+            p.bytes / 1024,
+            p.section,
+            p.applied
+        ));
     });
     (bar, f)
 }
 
 /// `phr devices add|list|remove` on an unlocked device; `join` runs before any home exists.
-pub fn devices(cmd: DevicesCmd, home: &std::path::Path, net_args: &NetArgs, open: impl FnOnce() -> Result<Device>, new_pass: impl FnOnce() -> Result<String>, kdf: KdfParams) -> Result<()> {
+pub fn devices(
+    cmd: DevicesCmd,
+    home: &std::path::Path,
+    net_args: &NetArgs,
+    open: impl FnOnce() -> Result<Device>,
+    new_pass: impl FnOnce() -> Result<String>,
+    kdf: KdfParams,
+) -> Result<()> {
     match cmd {
         DevicesCmd::Add { expires, qr } => {
             let ttl = parse_duration(&expires)?;
@@ -171,7 +189,11 @@ pub fn devices(cmd: DevicesCmd, home: &std::path::Path, net_args: &NetArgs, open
                     service.shutdown().await;
                     bail!("no device joined before the ticket expired");
                 };
-                println!("Device {} ({}) joined; sending it the record…", cert.device.short(), cert.name);
+                println!(
+                    "Device {} ({}) joined; sending it the record…",
+                    cert.device.short(),
+                    cert.name
+                );
                 let done = tokio::time::timeout(Duration::from_secs(300), async {
                     while let Ok(e) = events.recv().await {
                         if e.peer == cert.device {
@@ -198,7 +220,10 @@ pub fn devices(cmd: DevicesCmd, home: &std::path::Path, net_args: &NetArgs, open
             };
             let ticket = PairTicket::parse(&text)?;
             if Device::store_path(home).exists() {
-                bail!("{} already holds a record; join from a fresh home (--home DIR)", home.display());
+                bail!(
+                    "{} already holds a record; join from a fresh home (--home DIR)",
+                    home.display()
+                );
             }
             let pass = new_pass()?;
             let rt = runtime()?;
@@ -207,11 +232,20 @@ pub fn devices(cmd: DevicesCmd, home: &std::path::Path, net_args: &NetArgs, open
                 let cfg = net_args.config();
                 let (cert, statements) = pair::join(&ticket, &key, &name, &cfg).await?;
                 let device = Device::create_member(home, &pass, key, cert, statements, kdf)?;
-                println!("Paired as {} ({name}); fetching the record…", device.device_id().short());
+                println!(
+                    "Paired as {} ({name}); fetching the record…",
+                    device.device_id().short()
+                );
                 let service = Service::start(Replica::new(device), cfg).await?;
                 let (bar, progress) = progress_bar();
                 let result = service
-                    .sync_once(ticket.addr.clone(), SessionOptions { progress: Some(progress), ..Default::default() })
+                    .sync_once(
+                        ticket.addr.clone(),
+                        SessionOptions {
+                            progress: Some(progress),
+                            ..Default::default()
+                        },
+                    )
                     .await;
                 bar.finish_and_clear();
                 let report = result?;
@@ -241,8 +275,16 @@ pub fn devices(cmd: DevicesCmd, home: &std::path::Path, net_args: &NetArgs, open
                 return Ok(());
             }
             for (c, r) in list {
-                let when = chrono::DateTime::from_timestamp(c.issued_at, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default();
-                let status = if r.is_some() { "removed" } else if c.device == me { "this device" } else { "" };
+                let when = chrono::DateTime::from_timestamp(c.issued_at, 0)
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default();
+                let status = if r.is_some() {
+                    "removed"
+                } else if c.device == me {
+                    "this device"
+                } else {
+                    ""
+                };
                 println!("{}  {:<20} added {when}  {status}", c.device.short(), c.name);
             }
             Ok(())
@@ -262,7 +304,10 @@ pub fn devices(cmd: DevicesCmd, home: &std::path::Path, net_args: &NetArgs, open
                 _ => bail!("`{id}` matches several devices; give more of the key"),
             };
             device.remove_device(&target)?;
-            println!("Removed device {}. Other devices learn of it when they next sync with this one.", target.short());
+            println!(
+                "Removed device {}. Other devices learn of it when they next sync with this one.",
+                target.short()
+            );
             Ok(())
         }
     }
@@ -289,7 +334,15 @@ pub fn sync_once(device: Device, peers: Vec<String>, net_args: &NetArgs, json: b
         for addr in addrs {
             let who = addr.id.fmt_short().to_string();
             let (bar, progress) = progress_bar();
-            let r = service.sync_once(addr, SessionOptions { progress: Some(progress), ..Default::default() }).await;
+            let r = service
+                .sync_once(
+                    addr,
+                    SessionOptions {
+                        progress: Some(progress),
+                        ..Default::default()
+                    },
+                )
+                .await;
             bar.finish_and_clear();
             match r {
                 Ok(report) => {
@@ -326,8 +379,15 @@ pub fn serve(device: Device, peers: Vec<String>, net_args: &NetArgs) -> Result<(
             addrs.push(net::parse_addr(p)?);
         }
         let service = Service::start(replica, net_args.config()).await?;
-        println!("Serving record {} as {}", service.replica().record_id().short(), net::format_addr(&service.addr()));
-        println!("Other devices reach this one with: phr sync --peer {}", net::format_addr(&service.addr()));
+        println!(
+            "Serving record {} as {}",
+            service.replica().record_id().short(),
+            net::format_addr(&service.addr())
+        );
+        println!(
+            "Other devices reach this one with: phr sync --peer {}",
+            net::format_addr(&service.addr())
+        );
         let tasks: Vec<_> = addrs.into_iter().map(|a| service.keep_live(a)).collect();
         let mut events = service.session_events();
         let stop = shutdown_signal();
@@ -377,8 +437,12 @@ pub fn peers(device: Device, json: bool) -> Result<()> {
     let replica = Replica::new(device);
     let addrs = net::known_peers(&replica)?;
     let device = replica.lock();
-    let names: std::collections::BTreeMap<PublicKey, String> =
-        device.access().devices().into_iter().map(|(c, _)| (c.device, c.name)).collect();
+    let names: std::collections::BTreeMap<PublicKey, String> = device
+        .access()
+        .devices()
+        .into_iter()
+        .map(|(c, _)| (c.device, c.name))
+        .collect();
     if json {
         let rows: Vec<_> = addrs
             .iter()
@@ -395,7 +459,12 @@ pub fn peers(device: Device, json: bool) -> Result<()> {
     }
     for a in addrs {
         let k = PublicKey(*a.id.as_bytes());
-        println!("{}  {:<20} {}", k.short(), names.get(&k).map(String::as_str).unwrap_or("?"), net::format_addr(&a));
+        println!(
+            "{}  {:<20} {}",
+            k.short(),
+            names.get(&k).map(String::as_str).unwrap_or("?"),
+            net::format_addr(&a)
+        );
     }
     Ok(())
 }

@@ -84,7 +84,14 @@ pub fn status(device: &Device, json: bool) -> Result<()> {
     println!("Patient   {}", patient_name(record));
     println!("Record    {}", record.id());
     println!("Device    {} ({})", device.device_id(), device.cert().name);
-    println!("Root key  {}", if device.has_root() { "held on this device" } else { "not on this device" });
+    println!(
+        "Root key  {}",
+        if device.has_root() {
+            "held on this device"
+        } else {
+            "not on this device"
+        }
+    );
     println!("Home      {}", device.home().display());
     println!();
     for (s, n) in counts {
@@ -107,7 +114,12 @@ pub fn list(record: &Record, section: Section, json: bool) -> Result<()> {
         return Ok(());
     }
     for e in &entries {
-        println!("{}  {}  {}", &e.id[..e.id.len().min(8)], e.created.get(..10).unwrap_or(&e.created), summary(e));
+        println!(
+            "{}  {}  {}",
+            &e.id[..e.id.len().min(8)],
+            e.created.get(..10).unwrap_or(&e.created),
+            summary(e)
+        );
     }
     Ok(())
 }
@@ -179,7 +191,11 @@ pub fn history(device: &mut Device, section: Option<Section>, json: bool) -> Res
         let when = chrono::DateTime::from_timestamp(h.time, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
-        let who = if h.author == me { "this device".to_string() } else { h.author.chars().take(8).collect() };
+        let who = if h.author == me {
+            "this device".to_string()
+        } else {
+            h.author.chars().take(8).collect()
+        };
         println!("{when}  {who:<11}  {}", h.message);
     }
     Ok(())
@@ -196,11 +212,21 @@ pub fn conflicts(record: &Record, json: bool) -> Result<()> {
         return Ok(());
     }
     for c in list {
-        println!("{} {} `{}` was changed on several devices at once:", c.section, c.entry, c.field);
+        println!(
+            "{} {} `{}` was changed on several devices at once:",
+            c.section, c.entry, c.field
+        );
         for v in c.values {
-            println!("    {:<30} (by {})", scalar(&v.value), v.author.get(..8).unwrap_or(&v.author));
+            println!(
+                "    {:<30} (by {})",
+                scalar(&v.value),
+                v.author.get(..8).unwrap_or(&v.author)
+            );
         }
-        println!("  resolve with `phr edit {} {} --{} VALUE`", c.section, c.entry, c.field);
+        println!(
+            "  resolve with `phr edit {} {} --{} VALUE`",
+            c.section, c.entry, c.field
+        );
     }
     Ok(())
 }
@@ -219,7 +245,10 @@ pub fn fields(section: Section) {
             FieldKind::List => "text, repeatable".into(),
             FieldKind::Items(sub) => format!(
                 "repeatable: {}",
-                sub.iter().map(|s| format!("{}=", s.name)).collect::<Vec<_>>().join("; ")
+                sub.iter()
+                    .map(|s| format!("{}=", s.name))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         };
         let req = if f.required { " (required)" } else { "" };

@@ -108,7 +108,9 @@ impl AccessSet {
     /// Add a statement after checking it belongs to `record` and verifies. Returns true if new.
     pub fn insert(&mut self, record: &RecordId, st: Statement) -> Result<bool> {
         if st.record() != *record {
-            return Err(Error::BadSignature("a membership statement is for another record".into()));
+            return Err(Error::BadSignature(
+                "a membership statement is for another record".into(),
+            ));
         }
         st.verify()?;
         Ok(self.statements.insert(st.id(), st).is_none())

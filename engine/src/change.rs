@@ -30,9 +30,9 @@ impl SignedChange {
     /// The public key that wrote the change: its Automerge actor id, which must be a key.
     pub fn author(change: &Change) -> Result<PublicKey> {
         let actor = change.actor_id().to_bytes();
-        let arr: [u8; 32] = actor.try_into().map_err(|_| {
-            Error::BadSignature("the change's actor id is not a device key".into())
-        })?;
+        let arr: [u8; 32] = actor
+            .try_into()
+            .map_err(|_| Error::BadSignature("the change's actor id is not a device key".into()))?;
         Ok(PublicKey(arr))
     }
 }

@@ -144,7 +144,10 @@ mod tests {
         let mut flipped = sealed.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert!(key.open(b"changes/1", &flipped).is_err(), "tampered value must not open");
+        assert!(
+            key.open(b"changes/1", &flipped).is_err(),
+            "tampered value must not open"
+        );
         assert!(key.open(b"changes/1", &sealed[..10]).is_err());
     }
 

@@ -94,7 +94,13 @@ impl Device {
 
     /// Join an existing record on a new device from its recovery kit; the record's content
     /// arrives by syncing with another device or node.
-    pub fn restore(home: &Path, passphrase: &str, kit: &RecoveryKit, device_name: &str, kdf: KdfParams) -> Result<Device> {
+    pub fn restore(
+        home: &Path,
+        passphrase: &str,
+        kit: &RecoveryKit,
+        device_name: &str,
+        kdf: KdfParams,
+    ) -> Result<Device> {
         Self::create(home, passphrase, kit.root(), true, device_name, kdf)
     }
 
@@ -151,7 +157,14 @@ impl Device {
         })
     }
 
-    fn create(home: &Path, passphrase: &str, root: &KeyPair, keep_root: bool, device_name: &str, kdf: KdfParams) -> Result<Device> {
+    fn create(
+        home: &Path,
+        passphrase: &str,
+        root: &KeyPair,
+        keep_root: bool,
+        device_name: &str,
+        kdf: KdfParams,
+    ) -> Result<Device> {
         let path = Self::store_path(home);
         let store = Store::create(&path, passphrase, kdf)?;
         let key = KeyPair::generate();
@@ -196,10 +209,11 @@ impl Device {
         let store = Store::open(&Self::store_path(home), passphrase)?;
         let secret32 = |name: &str| -> Result<Option<[u8; 32]>> {
             match store.secret(name)? {
-                Some(v) => Ok(Some(
-                    v.try_into()
-                        .map_err(|_| Error::Corrupt(format!("stored `{name}` has the wrong length")))?,
-                )),
+                Some(v) => {
+                    Ok(Some(v.try_into().map_err(|_| {
+                        Error::Corrupt(format!("stored `{name}` has the wrong length"))
+                    })?))
+                }
                 None => Ok(None),
             }
         };
@@ -207,9 +221,8 @@ impl Device {
             secret32(DEVICE_KEY)?.ok_or_else(|| Error::Corrupt("the device key is missing".into()))?,
         );
         let root = secret32(ROOT_KEY)?.map(KeyPair::from_secret);
-        let record_id = RecordId::from(
-            secret32(RECORD)?.ok_or_else(|| Error::Corrupt("the record id is missing".into()))?,
-        );
+        let record_id =
+            RecordId::from(secret32(RECORD)?.ok_or_else(|| Error::Corrupt("the record id is missing".into()))?);
         let cert: DeviceCert = serde_json::from_slice(
             &store
                 .secret(DEVICE_CERT)?
@@ -353,7 +366,9 @@ impl Device {
     /// The recovery kit for the root key, if this device holds it.
     pub fn recovery_kit(&self) -> Result<RecoveryKit> {
         self.root.as_ref().map(RecoveryKit::new).ok_or_else(|| {
-            Error::NotAllowed("this device does not hold the patient's root key, so it cannot export a recovery kit".into())
+            Error::NotAllowed(
+                "this device does not hold the patient's root key, so it cannot export a recovery kit".into(),
+            )
         })
     }
 
@@ -377,7 +392,10 @@ impl Device {
             return Err(Error::NotAllowed("a device cannot remove itself".into()));
         }
         if self.access.cert(device).is_none() {
-            return Err(Error::NotAllowed(format!("device {} is not part of this record", device.short())));
+            return Err(Error::NotAllowed(format!(
+                "device {} is not part of this record",
+                device.short()
+            )));
         }
         let mut cutoff = BTreeMap::new();
         for s in Section::ALL {
@@ -442,17 +460,34 @@ mod tests {
     fn entries_survive_a_reopen_and_compaction() {
         let dir = tempfile::tempdir().unwrap();
         let mut d = Device::init(dir.path(), "pw", opts()).unwrap();
-        let med = parse_fields(Section::Medications, &args(&[("name", "Amoxicillin"), ("dose", "250 mg")])).unwrap();
+        let med = parse_fields(
+            Section::Medications,
+            &args(&[("name", "Amoxicillin"), ("dose", "250 mg")]),
+        )
+        .unwrap();
         let id = d.write(|r| r.add(Section::Medications, med)).unwrap();
-        d.write(|r| r.stop_medication(&id, chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(), Some("course done")))
-            .unwrap();
+        d.write(|r| {
+            r.stop_medication(
+                &id,
+                chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
+                Some("course done"),
+            )
+        })
+        .unwrap();
         drop(d);
 
         let mut d = Device::open(dir.path(), "pw").unwrap();
         let m = d.record().read_entry(Section::Medications, &id).unwrap().unwrap();
         assert_eq!(m.fields["status"], "stopped");
         assert_eq!(m.fields["stopped"], "2024-05-01");
-        assert_eq!(d.record().read_entry(Section::Profile, "patient").unwrap().unwrap().fields["name"], "Mia Lopez");
+        assert_eq!(
+            d.record()
+                .read_entry(Section::Profile, "patient")
+                .unwrap()
+                .unwrap()
+                .fields["name"],
+            "Mia Lopez"
+        );
 
         d.compact().unwrap();
         assert_eq!(d.uncompacted()[&Section::Medications], 0);
@@ -460,7 +495,12 @@ mod tests {
         drop(d);
         let mut d = Device::open(dir.path(), "pw").unwrap();
         assert_eq!(d.record_mut().heads(Section::Medications), heads);
-        assert_eq!(d.store().signature_count(&d.record().id(), Section::Medications).unwrap(), 2);
+        assert_eq!(
+            d.store()
+                .signature_count(&d.record().id(), Section::Medications)
+                .unwrap(),
+            2
+        );
     }
 
     #[test]
@@ -476,7 +516,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut d = Device::init(dir.path(), "pw", opts()).unwrap();
         let before = d.record().count(Section::Labs);
-        let ok = parse_fields(Section::Labs, &args(&[("test", "Ferritin"), ("value", "30"), ("date", "2024-01-02")])).unwrap();
+        let ok = parse_fields(
+            Section::Labs,
+            &args(&[("test", "Ferritin"), ("value", "30"), ("date", "2024-01-02")]),
+        )
+        .unwrap();
         let bad = parse_fields(Section::Labs, &args(&[("test", "Iron"), ("date", "2024-01-02")])).unwrap();
         let res = d.write(|r| {
             r.add(Section::Labs, ok)?;
@@ -495,14 +539,23 @@ mod tests {
         let mut d = Device::init(dir.path(), "pw", opts()).unwrap();
         let note = parse_fields(
             Section::Notes,
-            &args(&[("discipline", "speech"), ("clinician", "J. Ames"), ("date", "2024-02-01"), ("subjective", "Tired today")]),
+            &args(&[
+                ("discipline", "speech"),
+                ("clinician", "J. Ames"),
+                ("date", "2024-02-01"),
+                ("subjective", "Tired today"),
+            ]),
         )
         .unwrap();
         let id = d.write(|r| r.add(Section::Notes, note)).unwrap();
         let mut change = Map::new();
         change.insert("subjective".into(), Value::String("Rested".into()));
-        assert!(matches!(d.write(|r| r.edit(Section::Notes, &id, change)), Err(Error::NotAllowed(_))));
-        d.write(|r| r.amend_note(&id, "Was tired after school", Some("clarify"))).unwrap();
+        assert!(matches!(
+            d.write(|r| r.edit(Section::Notes, &id, change)),
+            Err(Error::NotAllowed(_))
+        ));
+        d.write(|r| r.amend_note(&id, "Was tired after school", Some("clarify")))
+            .unwrap();
         let n = d.record().read_entry(Section::Notes, &id).unwrap().unwrap();
         assert_eq!(n.fields["subjective"], "Tired today");
         assert_eq!(n.fields["amendments"][0]["text"], "Was tired after school");
@@ -515,7 +568,11 @@ mod tests {
     fn concurrent_edits_of_one_field_are_listed_as_conflicts() {
         let dir = tempfile::tempdir().unwrap();
         let mut a = Device::init(dir.path(), "pw", opts()).unwrap();
-        let med = parse_fields(Section::Medications, &args(&[("name", "Ibuprofen"), ("dose", "100 mg")])).unwrap();
+        let med = parse_fields(
+            Section::Medications,
+            &args(&[("name", "Ibuprofen"), ("dose", "100 mg")]),
+        )
+        .unwrap();
         let id = a.write(|r| r.add(Section::Medications, med)).unwrap();
         // A second writer with its own key, starting from the same state.
         let other = KeyPair::generate();
@@ -533,7 +590,11 @@ mod tests {
         let conflicts = a.record().conflicts().unwrap();
         assert_eq!(conflicts.len(), 1, "{conflicts:?}");
         assert_eq!(conflicts[0].field, "dose");
-        let values: Vec<_> = conflicts[0].values.iter().map(|v| v.value.as_str().unwrap().to_string()).collect();
+        let values: Vec<_> = conflicts[0]
+            .values
+            .iter()
+            .map(|v| v.value.as_str().unwrap().to_string())
+            .collect();
         assert!(values.contains(&"150 mg".to_string()) && values.contains(&"200 mg".to_string()));
     }
 }

@@ -90,7 +90,12 @@ const MILESTONE_FIELDS: &[FieldSpec] = &[
 const QUESTION_FIELDS: &[FieldSpec] = &[
     f("text", Text, true, "the question"),
     f("id", Text, false, "short key for the answer"),
-    f("kind", Choice(&["text", "yesno", "number", "date"]), false, "answer type"),
+    f(
+        "kind",
+        Choice(&["text", "yesno", "number", "date"]),
+        false,
+        "answer type",
+    ),
 ];
 
 const ANSWER_FIELDS: &[FieldSpec] = &[
@@ -115,7 +120,12 @@ const PROFILE: &[FieldSpec] = &[
 const CONDITIONS: &[FieldSpec] = &[
     f("name", Text, true, "diagnosis or condition"),
     f("code", Text, false, "ICD-10 or SNOMED code"),
-    f("status", Choice(&["active", "resolved", "inactive"]), false, "clinical status (default active)"),
+    f(
+        "status",
+        Choice(&["active", "resolved", "inactive"]),
+        false,
+        "clinical status (default active)",
+    ),
     f("onset", Date, false, "when it started"),
     f("resolved", Date, false, "when it resolved"),
     f("notes", Text, false, "notes"),
@@ -125,7 +135,12 @@ const ALLERGIES: &[FieldSpec] = &[
     f("substance", Text, true, "what the patient reacts to"),
     f("reaction", Text, false, "what happens"),
     f("severity", Choice(&["mild", "moderate", "severe"]), false, "severity"),
-    f("status", Choice(&["active", "inactive", "resolved"]), false, "status (default active)"),
+    f(
+        "status",
+        Choice(&["active", "inactive", "resolved"]),
+        false,
+        "status (default active)",
+    ),
     f("recorded", Date, false, "when it was noted"),
     f("notes", Text, false, "notes"),
 ];
@@ -150,7 +165,12 @@ const LABS: &[FieldSpec] = &[
     f("range", Text, false, "reference range as text, when not numeric"),
     f("date", Date, true, "collection date"),
     f("code", Text, false, "LOINC code"),
-    f("interpretation", Choice(&["normal", "low", "high", "abnormal", "critical"]), false, "flag"),
+    f(
+        "interpretation",
+        Choice(&["normal", "low", "high", "abnormal", "critical"]),
+        false,
+        "flag",
+    ),
     f("notes", Text, false, "notes"),
 ];
 
@@ -169,7 +189,12 @@ const GOALS: &[FieldSpec] = &[
     f("goal", Text, true, "the goal"),
     f("discipline", Choice(DISCIPLINES), false, "therapy discipline"),
     f("target_date", Date, false, "when it should be met"),
-    f("status", Choice(&["active", "met", "discontinued", "on-hold"]), false, "status (default active)"),
+    f(
+        "status",
+        Choice(&["active", "met", "discontinued", "on-hold"]),
+        false,
+        "status (default active)",
+    ),
     f("baseline", Number, false, "starting measure"),
     f("target", Number, false, "target measure"),
     f("unit", Text, false, "unit of measure, e.g. % correct"),
@@ -182,14 +207,24 @@ const PLANS: &[FieldSpec] = &[
     f("start", Date, false, "start date"),
     f("end", Date, false, "end date"),
     f("frequency", Text, false, "e.g. 2x weekly, 45 min"),
-    f("status", Choice(&["draft", "active", "completed", "revoked"]), false, "status (default active)"),
+    f(
+        "status",
+        Choice(&["draft", "active", "completed", "revoked"]),
+        false,
+        "status (default active)",
+    ),
     f("goal", List, false, "id of a goal this plan serves"),
     f("description", Text, false, "the plan"),
 ];
 
 const DOCUMENTS: &[FieldSpec] = &[
     f("title", Text, true, "document title"),
-    f("kind", Choice(&["iep", "assessment", "insurance-card", "report", "other"]), false, "kind (default other)"),
+    f(
+        "kind",
+        Choice(&["iep", "assessment", "insurance-card", "report", "other"]),
+        false,
+        "kind (default other)",
+    ),
     f("date", Date, false, "document date"),
     f("description", Text, false, "what it is"),
     f("media_type", Text, false, "MIME type of the attached file"),
@@ -210,7 +245,12 @@ const APPOINTMENTS: &[FieldSpec] = &[
     f("reason", Text, true, "what the visit is for"),
     f("start", DateTime, true, "date and time"),
     f("minutes", Number, false, "length"),
-    f("status", Choice(&["requested", "scheduled", "confirmed", "cancelled", "completed"]), false, "status (default requested)"),
+    f(
+        "status",
+        Choice(&["requested", "scheduled", "confirmed", "cancelled", "completed"]),
+        false,
+        "status (default requested)",
+    ),
     f("discipline", Choice(DISCIPLINES), false, "therapy discipline"),
     f("clinician", Text, false, "with whom"),
     f("location", Text, false, "where"),
@@ -226,7 +266,12 @@ const MESSAGES: &[FieldSpec] = &[
 
 const FORMS: &[FieldSpec] = &[
     f("title", Text, true, "form title"),
-    f("kind", Choice(&["template", "response"]), false, "template or response (default template)"),
+    f(
+        "kind",
+        Choice(&["template", "response"]),
+        false,
+        "template or response (default template)",
+    ),
     f("template", Text, false, "id of the template a response answers"),
     f("status", Choice(&["sent", "in-progress", "completed"]), false, "status"),
     f("question", Items(QUESTION_FIELDS), false, "a question of a template"),
@@ -236,7 +281,12 @@ const FORMS: &[FieldSpec] = &[
 const CAREGIVER_LOG: &[FieldSpec] = &[
     f("date", Date, true, "day of the observation"),
     f("text", Text, true, "what happened"),
-    f("category", Choice(&["behavior", "sleep", "meals", "practice", "medication", "mood", "other"]), false, "category"),
+    f(
+        "category",
+        Choice(&["behavior", "sleep", "meals", "practice", "medication", "mood", "other"]),
+        false,
+        "category",
+    ),
     f("minutes", Number, false, "duration"),
     f("by", Text, false, "who logged it"),
 ];
@@ -883,8 +933,8 @@ impl EntryKind for LogEntry {
 }
 
 fn check_as<K: EntryKind>(fields: &Map<String, Value>) -> Result<Map<String, Value>> {
-    let typed: K = serde_json::from_value(Value::Object(fields.clone()))
-        .map_err(|e| invalid(K::SECTION, e.to_string()))?;
+    let typed: K =
+        serde_json::from_value(Value::Object(fields.clone())).map_err(|e| invalid(K::SECTION, e.to_string()))?;
     typed.validate()?;
     match serde_json::to_value(&typed) {
         Ok(Value::Object(mut normal)) => {
@@ -1013,17 +1063,18 @@ pub fn parse_fields(section: Section, args: &[(String, String)]) -> Result<Map<S
     let mut out = Map::new();
     for (name, raw) in args {
         let wanted = name.trim_start_matches('-').replace('-', "_");
-        let spec = specs.iter().find(|s| s.name == wanted).ok_or_else(|| Error::UnknownField {
-            section,
-            field: wanted.clone(),
-            known: specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
-        })?;
+        let spec = specs
+            .iter()
+            .find(|s| s.name == wanted)
+            .ok_or_else(|| Error::UnknownField {
+                section,
+                field: wanted.clone(),
+                known: specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
+            })?;
         let value = parse_value(section, spec, raw)?;
         match spec.kind {
             List | Items(_) => {
-                let slot = out
-                    .entry(storage_key(spec))
-                    .or_insert_with(|| Value::Array(Vec::new()));
+                let slot = out.entry(storage_key(spec)).or_insert_with(|| Value::Array(Vec::new()));
                 if let Value::Array(items) = slot {
                     items.push(value);
                 }
@@ -1097,7 +1148,11 @@ mod tests {
     fn a_note_needs_some_soap_text() {
         let m = parse_fields(
             Section::Notes,
-            &args(&[("discipline", "speech"), ("clinician", "Dr. Ames"), ("date", "2024-05-02")]),
+            &args(&[
+                ("discipline", "speech"),
+                ("clinician", "Dr. Ames"),
+                ("date", "2024-05-02"),
+            ]),
         )
         .unwrap();
         assert!(validate(Section::Notes, &m).is_err());

@@ -45,11 +45,7 @@ pub struct Batch {
 
 impl Batch {
     /// A live push of just-written local changes of one section.
-    pub fn from_local(
-        record: crate::identity::RecordId,
-        section: Section,
-        changes: &[SignedChange],
-    ) -> Result<Batch> {
+    pub fn from_local(record: crate::identity::RecordId, section: Section, changes: &[SignedChange]) -> Result<Batch> {
         let raw: Vec<&[u8]> = changes.iter().map(|c| c.bytes.as_slice()).collect();
         let payload = postcard::to_stdvec(&raw).map_err(|e| Error::Io(e.to_string()))?;
         // Every local change is signed; the newest one covers the rest.
@@ -103,20 +99,12 @@ pub fn from_wire(w: &WireClock) -> Clock {
 
 /// Each section's clock of a record, for the hello message.
 pub fn clocks(record: &mut Record) -> Vec<(Section, WireClock)> {
-    Section::ALL
-        .iter()
-        .map(|s| (*s, to_wire(record.clock(*s))))
-        .collect()
+    Section::ALL.iter().map(|s| (*s, to_wire(record.clock(*s)))).collect()
 }
 
 /// The changes of `section` that a peer with `peer` clock lacks, if any, with the head
 /// signatures (read from `store`) that prove them.
-pub fn outgoing(
-    record: &mut Record,
-    store: &Store,
-    section: Section,
-    peer: &Clock,
-) -> Result<Option<Batch>> {
+pub fn outgoing(record: &mut Record, store: &Store, section: Section, peer: &Clock) -> Result<Option<Batch>> {
     Outgoing { record, store }.run(section, peer)
 }
 
@@ -210,8 +198,7 @@ impl Device {
     /// Verify a batch from a peer and durably apply what passes; nothing else enters the record.
     pub fn incoming(&mut self, batch: Batch) -> Result<Received> {
         let mut got = self.incoming_many(vec![batch])?;
-        got.pop()
-            .ok_or_else(|| Error::Io("no result for a batch".into()))
+        got.pop().ok_or_else(|| Error::Io("no result for a batch".into()))
     }
 
     /// Verify and apply several batches, then make them durable in one transaction.
@@ -241,11 +228,7 @@ impl Device {
 
 /// Verify one batch against a record's membership and apply what passes, in memory only;
 /// returns the outcome and what the caller must make durable before acknowledging.
-pub fn take_in(
-    record: &mut Record,
-    access: &AccessSet,
-    batch: Batch,
-) -> Result<(Received, Option<Persist>)> {
+pub fn take_in(record: &mut Record, access: &AccessSet, batch: Batch) -> Result<(Received, Option<Persist>)> {
     TakeIn { record, access }.run(batch)
 }
 
@@ -263,16 +246,13 @@ impl TakeIn<'_> {
                 batch.record.short()
             )));
         }
-        let malformed = |e: String| {
-            Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"))
-        };
+        let malformed = |e: String| Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"));
         let record_id = self.record.id();
         let section_empty = self.record.clock(section).is_empty();
         // Decode into changes (or, for a snapshot, a document holding them).
         let (mut changes, snapshot): (Vec<Change>, Option<AutoCommit>) = match batch.encoding {
             Encoding::Snapshot => {
-                let mut doc =
-                    AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                let mut doc = AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
                 if section_empty {
                     (Vec::new(), Some(doc))
                 } else {
@@ -280,16 +260,12 @@ impl TakeIn<'_> {
                 }
             }
             Encoding::Bundle => {
-                let bundle = automerge::Bundle::try_from(batch.payload.as_slice())
-                    .map_err(|e| malformed(e.to_string()))?;
-                (
-                    bundle.to_changes().map_err(|e| malformed(e.to_string()))?,
-                    None,
-                )
+                let bundle =
+                    automerge::Bundle::try_from(batch.payload.as_slice()).map_err(|e| malformed(e.to_string()))?;
+                (bundle.to_changes().map_err(|e| malformed(e.to_string()))?, None)
             }
             Encoding::Raw => {
-                let raw: Vec<Vec<u8>> =
-                    postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                let raw: Vec<Vec<u8>> = postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
                 let mut out = Vec::with_capacity(raw.len());
                 for r in raw {
                     out.push(Change::from_bytes(r).map_err(|e| malformed(e.to_string()))?);
@@ -301,20 +277,14 @@ impl TakeIn<'_> {
         let mut infos: Vec<ChangeInfo> = match &snapshot {
             Some(doc) => {
                 let mut d = doc.clone();
-                d.get_changes_meta(&[])
-                    .iter()
-                    .map(ChangeInfo::of_meta)
-                    .collect()
+                d.get_changes_meta(&[]).iter().map(ChangeInfo::of_meta).collect()
             }
             None => changes.iter().map(ChangeInfo::of_change).collect(),
         };
         // Drop what we already hold (another peer may have delivered it first).
         let before = infos.len();
         if snapshot.is_none() {
-            let held: Vec<bool> = infos
-                .iter()
-                .map(|c| self.record.has_change(section, &c.hash))
-                .collect();
+            let held: Vec<bool> = infos.iter().map(|c| self.record.has_change(section, &c.hash)).collect();
             let mut it = held.iter();
             infos.retain(|_| !*it.next().unwrap_or(&false));
             let mut it = held.iter();

@@ -61,8 +61,7 @@ impl FromStr for PublicKey {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bytes = hex::decode(s.trim())
-            .map_err(|_| Error::BadSignature(format!("`{s}` is not a hex public key")))?;
+        let bytes = hex::decode(s.trim()).map_err(|_| Error::BadSignature(format!("`{s}` is not a hex public key")))?;
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|_| Error::BadSignature(format!("`{s}` is not 32 bytes long")))?;
@@ -208,9 +207,10 @@ impl RecoveryKit {
                 continue;
             }
             if let Some(id) = line.strip_prefix("record ") {
-                record = Some(id.parse().map_err(|_| {
-                    Error::InvalidRecoveryKit("the record line is not a valid record id".into())
-                })?);
+                record = Some(
+                    id.parse()
+                        .map_err(|_| Error::InvalidRecoveryKit("the record line is not a valid record id".into()))?,
+                );
                 continue;
             }
             for token in line.split_whitespace() {
@@ -231,7 +231,9 @@ impl RecoveryKit {
             .map_err(|e| Error::InvalidRecoveryKit(format!("{e} (check the spelling of each word)")))?;
         let (entropy, len) = mnemonic.to_entropy_array();
         if len != 32 {
-            return Err(Error::InvalidRecoveryKit("the words do not encode a 32-byte key".into()));
+            return Err(Error::InvalidRecoveryKit(
+                "the words do not encode a 32-byte key".into(),
+            ));
         }
         let mut secret = [0u8; 32];
         secret.copy_from_slice(&entropy[..32]);

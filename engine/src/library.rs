@@ -125,7 +125,10 @@ impl Library {
     pub fn get(&mut self, id: &RecordId) -> Result<&mut Loaded> {
         if !self.loaded.contains_key(id) {
             if !self.records()?.contains(id) {
-                return Err(Error::NotAllowed(format!("this node does not hold record {}", id.short())));
+                return Err(Error::NotAllowed(format!(
+                    "this node does not hold record {}",
+                    id.short()
+                )));
             }
             let (docs, waiting) = self.store.load_record(id)?;
             let mut access = AccessSet::default();
@@ -161,7 +164,11 @@ impl Library {
     }
 
     /// Edit a record as this library's identity, durably; returns the signed changes made.
-    pub fn write<T>(&mut self, id: &RecordId, edit: impl FnOnce(&mut Record) -> Result<T>) -> Result<(T, Vec<SignedChange>)> {
+    pub fn write<T>(
+        &mut self,
+        id: &RecordId,
+        edit: impl FnOnce(&mut Record) -> Result<T>,
+    ) -> Result<(T, Vec<SignedChange>)> {
         let loaded = self.get(id)?;
         let out = edit(&mut loaded.record).and_then(|out| {
             let pending = loaded.record.take_pending();
@@ -190,7 +197,12 @@ impl Library {
         let Some(l) = self.loaded.get_mut(id) else {
             return Ok(());
         };
-        let due: Vec<Section> = l.waiting.iter().filter(|(_, n)| **n >= COMPACT_AFTER).map(|(s, _)| *s).collect();
+        let due: Vec<Section> = l
+            .waiting
+            .iter()
+            .filter(|(_, n)| **n >= COMPACT_AFTER)
+            .map(|(s, _)| *s)
+            .collect();
         for s in due {
             self.store.compact(id, s, l.record.doc(s))?;
             l.waiting.insert(s, 0);

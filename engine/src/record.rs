@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ROOT};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -214,7 +214,10 @@ impl Record {
     fn commit(&mut self, section: Section, message: String) -> Result<()> {
         let time = chrono::Utc::now().timestamp();
         let doc = self.docs.entry(section).or_default();
-        if doc.commit_with(CommitOptions::default().with_message(message).with_time(time)).is_none() {
+        if doc
+            .commit_with(CommitOptions::default().with_message(message).with_time(time))
+            .is_none()
+        {
             return Ok(());
         }
         let mut change = doc
@@ -331,10 +334,9 @@ impl Record {
     }
 
     fn update(&mut self, section: Section, id: &str, changes: Map<String, Value>, verb: &str) -> Result<()> {
-        let obj = self.entry_obj(section, id)?.ok_or_else(|| Error::NoSuchEntry {
-            section,
-            id: id.into(),
-        })?;
+        let obj = self
+            .entry_obj(section, id)?
+            .ok_or_else(|| Error::NoSuchEntry { section, id: id.into() })?;
         let current = self.read_entry(section, id)?.map(|e| e.fields).unwrap_or_default();
         let mut merged = current.clone();
         for (k, v) in &changes {
@@ -367,16 +369,27 @@ impl Record {
         self.update(Section::Medications, id, changes, "stop")
     }
 
-    fn append_item(&mut self, section: Section, id: &str, list: &str, item: Map<String, Value>, verb: &str) -> Result<()> {
-        let obj = self.entry_obj(section, id)?.ok_or_else(|| Error::NoSuchEntry {
-            section,
-            id: id.into(),
-        })?;
+    fn append_item(
+        &mut self,
+        section: Section,
+        id: &str,
+        list: &str,
+        item: Map<String, Value>,
+        verb: &str,
+    ) -> Result<()> {
+        let obj = self
+            .entry_obj(section, id)?
+            .ok_or_else(|| Error::NoSuchEntry { section, id: id.into() })?;
         // Validate the entry as it will be, before touching the document.
         let mut after = self.read_entry(section, id)?.map(|e| e.fields).unwrap_or_default();
-        match after.entry(list.to_string()).or_insert_with(|| Value::Array(Vec::new())) {
+        match after
+            .entry(list.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
             Value::Array(items) => items.push(Value::Object(item.clone())),
-            _ => return Err(Error::Automerge(format!("{section} {id}: `{list}` is not a list"))),
+            _ => {
+                return Err(Error::Automerge(format!("{section} {id}: `{list}` is not a list")));
+            }
         }
         entry::validate(section, &after)?;
         let doc = self.doc(section);
@@ -571,7 +584,11 @@ fn collect_conflicts(
         } else {
             doc.get_all(obj, key.as_str())?
         };
-        let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        let field = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
         // `updated` is bookkeeping: two devices editing the same entry always race on it.
         if all.len() > 1 && field != "updated" {
             out.push(conflict_of(doc, section, entry, &field, all.clone())?);

@@ -154,10 +154,15 @@ pub fn check(
                 bad.entry(c.hash).or_insert(why);
             }
         }
-        let Some(newest) = changes.last() else { continue };
+        let Some(newest) = changes.last() else {
+            continue;
+        };
         match sig_of.get(&newest.hash) {
             Some(sig) => heads.push((author, newest.hash, **sig)),
-            None => reject_all(format!("no signature from {} covers its changes", author.short()), &mut bad),
+            None => reject_all(
+                format!("no signature from {} covers its changes", author.short()),
+                &mut bad,
+            ),
         }
     }
 

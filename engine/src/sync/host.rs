@@ -8,10 +8,10 @@ use tokio::sync::broadcast;
 use super::replica::{Entered, Replica};
 use super::wire::RecordHello;
 use crate::access::{AccessSet, Statement};
-use crate::library::Library;
 use crate::error::Result;
 use crate::exchange::{self, Batch, Received};
 use crate::identity::{KeyPair, PublicKey, RecordId};
+use crate::library::Library;
 use crate::section::Section;
 use crate::verify::Clock;
 
@@ -26,15 +26,9 @@ pub trait Host: Send + Sync + 'static {
     /// Membership statements of a record, to send.
     fn statements(&self, record: &RecordId) -> Result<Vec<Statement>>;
     /// Merge statements from a peer; returns whether `peer` is still a member afterwards.
-    fn merge(
-        &self,
-        record: &RecordId,
-        peer: &PublicKey,
-        statements: Vec<Statement>,
-    ) -> Result<bool>;
+    fn merge(&self, record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool>;
     /// Changes of a section that a peer with `clock` lacks.
-    fn outgoing(&self, record: &RecordId, section: Section, clock: &Clock)
-    -> Result<Option<Batch>>;
+    fn outgoing(&self, record: &RecordId, section: Section, clock: &Clock) -> Result<Option<Batch>>;
     /// Verify, apply and durably store batches (one transaction where possible).
     fn incoming(&self, batches: Vec<Batch>) -> Result<Vec<Received>>;
     /// Batches entering the host from now on.
@@ -65,10 +59,7 @@ impl Host for Replica {
 
     fn admit(&self, peer: &PublicKey, hello: &RecordHello) -> std::result::Result<(), String> {
         if hello.record != self.record_id() {
-            return Err(format!(
-                "this device does not hold record {}",
-                hello.record.short()
-            ));
+            return Err(format!("this device does not hold record {}", hello.record.short()));
         }
         if hello.cert.device != *peer || hello.cert.record != hello.record {
             return Err("the device certificate is not for this device and record".into());
@@ -76,10 +67,7 @@ impl Host for Replica {
         hello.cert.verify().map_err(|e| e.to_string())?;
         let mut device = self.lock();
         if device.access().removal(peer).is_some() {
-            return Err(format!(
-                "device {} was removed from this record",
-                peer.short()
-            ));
+            return Err(format!("device {} was removed from this record", peer.short()));
         }
         device
             .merge_statements(vec![Statement::Device(hello.cert.clone())])
@@ -91,12 +79,7 @@ impl Host for Replica {
         Ok(self.lock().access().statements().cloned().collect())
     }
 
-    fn merge(
-        &self,
-        _record: &RecordId,
-        peer: &PublicKey,
-        statements: Vec<Statement>,
-    ) -> Result<bool> {
+    fn merge(&self, _record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
         let mut d = self.lock();
         for st in statements {
             // A forged statement is logged and skipped; the rest still count.
@@ -107,12 +90,7 @@ impl Host for Replica {
         Ok(d.access().is_member(peer))
     }
 
-    fn outgoing(
-        &self,
-        _record: &RecordId,
-        section: Section,
-        clock: &Clock,
-    ) -> Result<Option<Batch>> {
+    fn outgoing(&self, _record: &RecordId, section: Section, clock: &Clock) -> Result<Option<Batch>> {
         self.lock().outgoing(section, clock)
     }
 
@@ -264,9 +242,5 @@ impl Host for LibraryHost {
 
 /// Decode a hello's clocks.
 pub fn clocks_of(hello: &RecordHello) -> std::collections::BTreeMap<Section, Clock> {
-    hello
-        .clocks
-        .iter()
-        .map(|(s, c)| (*s, exchange::from_wire(c)))
-        .collect()
+    hello.clocks.iter().map(|(s, c)| (*s, exchange::from_wire(c))).collect()
 }

@@ -5,16 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iroh::endpoint::{
-    ConnectOptions, Connection, PortmapperConfig, QuicTransportConfig, RelayMode, presets,
-};
+use iroh::endpoint::{ConnectOptions, Connection, PortmapperConfig, QuicTransportConfig, RelayMode, presets};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, SecretKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use super::pair::{self, PairHandler};
 use super::host::Host;
+use super::pair::{self, PairHandler};
 use super::replica::Replica;
 use super::session::{self, SessionOptions, SessionReport};
 use crate::error::{Error, Result};
@@ -69,12 +67,7 @@ pub fn secret_key(key: &KeyPair) -> SecretKey {
 
 /// Bind an endpoint for `key` as configured. Never waits for the internet.
 pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
-    let net = |e: String| {
-        Error::Network(format!(
-            "could not open the network endpoint on {}: {e}",
-            cfg.bind
-        ))
-    };
+    let net = |e: String| Error::Network(format!("could not open the network endpoint on {}: {e}", cfg.bind));
     let builder = if cfg.discovery {
         Endpoint::builder(presets::N0)
     } else {
@@ -95,12 +88,7 @@ pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
 }
 
 /// Dial `addr` on `alpn`, failing after the configured timeout instead of QUIC's 30 s.
-pub async fn connect(
-    endpoint: &Endpoint,
-    addr: EndpointAddr,
-    alpn: &[u8],
-    cfg: &NetConfig,
-) -> Result<Connection> {
+pub async fn connect(endpoint: &Endpoint, addr: EndpointAddr, alpn: &[u8], cfg: &NetConfig) -> Result<Connection> {
     let who = addr.id.fmt_short().to_string();
     let unreachable = |e: String| Error::Network(format!("could not reach {who}: {e}"));
     let transport = QuicTransportConfig::builder()
@@ -113,11 +101,7 @@ pub async fn connect(
         .build();
     let attempt = async {
         let connecting = endpoint
-            .connect_with_opts(
-                addr,
-                alpn,
-                ConnectOptions::new().with_transport_config(transport),
-            )
+            .connect_with_opts(addr, alpn, ConnectOptions::new().with_transport_config(transport))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         connecting.await.map_err(|e| unreachable(e.to_string()))
@@ -183,7 +167,9 @@ impl<H: Host> ProtocolHandler for SyncHandler<H> {
         let peer = PublicKey(*conn.remote_id().as_bytes());
         let result = session::accept(self.host.clone(), conn).await;
         match &result {
-            Ok(r) => tracing::info!(peer = %peer.short(), applied = r.applied(), rejected = r.rejected(), "sync session ended"),
+            Ok(r) => {
+                tracing::info!(peer = %peer.short(), applied = r.applied(), rejected = r.rejected(), "sync session ended")
+            }
             Err(e) => tracing::warn!(peer = %peer.short(), "sync session failed: {e}"),
         }
         let _ = self.events.send(event_of(peer, &result));
@@ -382,14 +368,11 @@ pub fn known_peers(replica: &Replica) -> Result<Vec<EndpointAddr>> {
 pub fn parse_addr(s: &str) -> Result<EndpointAddr> {
     let s = s.trim();
     if s.starts_with('{') {
-        return serde_json::from_str(s)
-            .map_err(|e| Error::Network(format!("`{s}` is not a peer address: {e}")));
+        return serde_json::from_str(s).map_err(|e| Error::Network(format!("`{s}` is not a peer address: {e}")));
     }
-    let (key, sock) = s.split_once('@').ok_or_else(|| {
-        Error::Network(format!(
-            "`{s}` is not a peer address: use DEVICE_KEY@IP:PORT"
-        ))
-    })?;
+    let (key, sock) = s
+        .split_once('@')
+        .ok_or_else(|| Error::Network(format!("`{s}` is not a peer address: use DEVICE_KEY@IP:PORT")))?;
     let id: iroh::PublicKey = key
         .parse()
         .map_err(|_| Error::Network(format!("`{key}` is not a device key")))?;

@@ -41,10 +41,7 @@ impl PairTicket {
     /// Text form: upper-case base32, so a QR code can use its compact alphanumeric mode.
     pub fn to_text(&self) -> String {
         let bytes = postcard::to_stdvec(self).unwrap_or_default();
-        format!(
-            "{TICKET_PREFIX}{}",
-            data_encoding::BASE32_NOPAD.encode(&bytes)
-        )
+        format!("{TICKET_PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes))
     }
 
     /// Read a ticket from its text form.
@@ -55,12 +52,9 @@ impl PairTicket {
             .ok_or_else(|| Error::Ticket("this is not a phr pairing ticket".into()))?;
         let bytes = data_encoding::BASE32_NOPAD
             .decode(body.to_ascii_uppercase().as_bytes())
-            .map_err(|_| {
-                Error::Ticket("the ticket text is damaged (check it was copied whole)".into())
-            })?;
-        postcard::from_bytes(&bytes).map_err(|_| {
-            Error::Ticket("the ticket text is damaged (check it was copied whole)".into())
-        })
+            .map_err(|_| Error::Ticket("the ticket text is damaged (check it was copied whole)".into()))?;
+        postcard::from_bytes(&bytes)
+            .map_err(|_| Error::Ticket("the ticket text is damaged (check it was copied whole)".into()))
     }
 
     fn proof(&self, joiner: &PublicKey, issuer: &PublicKey) -> [u8; 32] {
@@ -129,13 +123,10 @@ impl PairHandler {
             secret: random_bytes(),
             expires: chrono::Utc::now().timestamp() + ttl.as_secs() as i64,
         };
-        self.issued
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Issued {
-                ticket: ticket.clone(),
-                used: false,
-            });
+        self.issued.lock().unwrap_or_else(|p| p.into_inner()).push(Issued {
+            ticket: ticket.clone(),
+            used: false,
+        });
         Ok(ticket)
     }
 
@@ -143,23 +134,14 @@ impl PairHandler {
     pub async fn wait_joined(&self) -> DeviceCert {
         loop {
             let notified = self.joined.notified();
-            if let Some(c) = self
-                .last_joined
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-            {
+            if let Some(c) = self.last_joined.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return c;
             }
             notified.await;
         }
     }
 
-    fn decide(
-        &self,
-        joiner: &PublicKey,
-        req: &JoinRequest,
-    ) -> std::result::Result<DeviceCert, String> {
+    fn decide(&self, joiner: &PublicKey, req: &JoinRequest) -> std::result::Result<DeviceCert, String> {
         if req.version != wire::VERSION {
             return Err(format!("pairing version {} is not supported", req.version));
         }
@@ -181,10 +163,7 @@ impl PairHandler {
             return Err("the device name must be 1 to 100 characters".into());
         }
         let mut device = self.replica.lock();
-        let root = device
-            .root()
-            .ok_or("this device no longer holds the root key")?
-            .clone();
+        let root = device.root().ok_or("this device no longer holds the root key")?.clone();
         let cert = DeviceCert::issue(&root, *joiner, name, now);
         device
             .merge_statements(vec![Statement::Device(cert.clone())])
@@ -198,17 +177,11 @@ impl ProtocolHandler for PairHandler {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let joiner = PublicKey(*conn.remote_id().as_bytes());
         let (mut send, mut recv) = conn.accept_bi().await?;
-        let reply = match tokio::time::timeout(
-            Duration::from_secs(15),
-            read_json::<JoinRequest>(&mut recv),
-        )
-        .await
-        {
+        let reply = match tokio::time::timeout(Duration::from_secs(15), read_json::<JoinRequest>(&mut recv)).await {
             Ok(Ok(req)) => match self.decide(&joiner, &req) {
                 Ok(cert) => {
                     let statements = self.replica.lock().access().statements().cloned().collect();
-                    *self.last_joined.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(cert.clone());
+                    *self.last_joined.lock().unwrap_or_else(|p| p.into_inner()) = Some(cert.clone());
                     self.joined.notify_waiters();
                     tracing::info!(device = %joiner.short(), name = %cert.name, "device paired");
                     JoinReply::Accepted { cert, statements }
@@ -218,9 +191,7 @@ impl ProtocolHandler for PairHandler {
                     JoinReply::Refused { reason }
                 }
             },
-            Ok(Err(e)) => JoinReply::Refused {
-                reason: e.to_string(),
-            },
+            Ok(Err(e)) => JoinReply::Refused { reason: e.to_string() },
             Err(_) => JoinReply::Refused {
                 reason: "no pairing request arrived in time".into(),
             },
@@ -237,15 +208,11 @@ async fn write_json<T: Serialize>(send: &mut iroh::endpoint::SendStream, v: &T) 
     send.write_all(&(body.len() as u32).to_be_bytes())
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
-    send.write_all(&body)
-        .await
-        .map_err(|e| Error::Network(e.to_string()))?;
+    send.write_all(&body).await.map_err(|e| Error::Network(e.to_string()))?;
     Ok(())
 }
 
-async fn read_json<T: for<'de> Deserialize<'de>>(
-    recv: &mut iroh::endpoint::RecvStream,
-) -> Result<T> {
+async fn read_json<T: for<'de> Deserialize<'de>>(recv: &mut iroh::endpoint::RecvStream) -> Result<T> {
     let mut len = [0u8; 4];
     recv.read_exact(&mut len)
         .await
@@ -278,10 +245,7 @@ pub async fn join(
     let result = async {
         let conn = net::connect(&endpoint, ticket.addr.clone(), PAIR_ALPN, cfg).await?;
         let issuer = PublicKey(*conn.remote_id().as_bytes());
-        let (mut send, mut recv) = conn
-            .open_bi()
-            .await
-            .map_err(|e| Error::Network(e.to_string()))?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| Error::Network(e.to_string()))?;
         let req = JoinRequest {
             version: wire::VERSION,
             record: ticket.record,
@@ -295,9 +259,7 @@ pub async fn join(
         match reply {
             JoinReply::Accepted { cert, statements } => {
                 if cert.device != key.public() || cert.record != ticket.record {
-                    return Err(Error::Ticket(
-                        "the issuer sent a certificate for someone else".into(),
-                    ));
+                    return Err(Error::Ticket("the issuer sent a certificate for someone else".into()));
                 }
                 cert.verify()?;
                 Ok((cert, statements))

@@ -98,16 +98,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 /// Run a session as the side that dialed.
-pub async fn dial<H: Host>(
-    host: Arc<H>,
-    conn: Connection,
-    opts: SessionOptions,
-) -> Result<SessionReport> {
+pub async fn dial<H: Host>(host: Arc<H>, conn: Connection, opts: SessionOptions) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
-    let (send, recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| sync_err(&peer, e.to_string()))?;
+    let (send, recv) = conn.open_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
     let result = run(host, peer, send, recv, true, opts).await;
     conn.close(0u32.into(), b"done");
     result
@@ -116,10 +109,7 @@ pub async fn dial<H: Host>(
 /// Run a session as the side that accepted.
 pub async fn accept<H: Host>(host: Arc<H>, conn: Connection) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
-    let (send, recv) = conn
-        .accept_bi()
-        .await
-        .map_err(|e| sync_err(&peer, e.to_string()))?;
+    let (send, recv) = conn.accept_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
     let result = run(host, peer, send, recv, false, SessionOptions::default()).await;
     // Let the dialer read our last frames; it closes the connection when it has them.
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.closed()).await;
@@ -250,16 +240,7 @@ async fn run<H: Host>(
         ..SessionReport::default()
     };
     let mut recv = recv;
-    let (peer_hello, agreed) = handshake(
-        &host,
-        peer,
-        &mut send_stream,
-        &mut recv,
-        dialer,
-        &opts,
-        &mut report,
-    )
-    .await?;
+    let (peer_hello, agreed) = handshake(&host, peer, &mut send_stream, &mut recv, dialer, &opts, &mut report).await?;
     report.records = agreed.iter().copied().collect();
     let live = peer_hello.live || opts.live;
 
@@ -357,11 +338,7 @@ async fn exchange<H: Host>(
         .await?;
     }
     let mut awaiting_acks = 0usize;
-    for rh in peer_hello
-        .records
-        .iter()
-        .filter(|rh| agreed.contains(&rh.record))
-    {
+    for rh in peer_hello.records.iter().filter(|rh| agreed.contains(&rh.record)) {
         let clocks = clocks_of(rh);
         for section in Section::ALL {
             let clock = clocks.get(&section).cloned().unwrap_or_default();
@@ -412,11 +389,7 @@ async fn exchange<H: Host>(
             }
             Err(ReadError::Protocol(why)) => {
                 tracing::warn!(peer = %peer.short(), "protocol violation: {why}");
-                let _ = tx
-                    .send(Msg::Refused {
-                        reason: why.clone(),
-                    })
-                    .await;
+                let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
                 return Err(sync_err(&peer, why));
             }
         };
@@ -446,11 +419,7 @@ async fn exchange<H: Host>(
                         "the peer sent changes of record {} outside this session",
                         b.record.short()
                     );
-                    let _ = tx
-                        .send(Msg::Refused {
-                            reason: why.clone(),
-                        })
-                        .await;
+                    let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
                     return Err(sync_err(&peer, why));
                 }
                 batches.push(b);
@@ -468,18 +437,13 @@ async fn exchange<H: Host>(
             }
         }
         if !batches.is_empty() {
-            let keys: Vec<(RecordId, Section)> =
-                batches.iter().map(|b| (b.record, b.section)).collect();
+            let keys: Vec<(RecordId, Section)> = batches.iter().map(|b| (b.record, b.section)).collect();
             let h = host.clone();
             let results = match blocking(move || h.incoming(batches)).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(peer = %peer.short(), "could not take changes in: {e}");
-                    let _ = tx
-                        .send(Msg::Refused {
-                            reason: e.to_string(),
-                        })
-                        .await;
+                    let _ = tx.send(Msg::Refused { reason: e.to_string() }).await;
                     return Err(sync_err(&peer, e.to_string()));
                 }
             };
@@ -529,15 +493,10 @@ async fn exchange<H: Host>(
                 if !still_member {
                     let why = "this device was removed from the record";
                     let _ = tx.send(Msg::Refused { reason: why.into() }).await;
-                    return Err(sync_err(
-                        &peer,
-                        "the peer's device was removed from the record",
-                    ));
+                    return Err(sync_err(&peer, "the peer's device was removed from the record"));
                 }
             }
-            Msg::Ack {
-                section, received, ..
-            } => {
+            Msg::Ack { section, received, .. } => {
                 awaiting_acks = awaiting_acks.saturating_sub(1);
                 for r in &received.rejected {
                     tracing::warn!(peer = %peer.short(), %section, "peer rejected: {r}");
@@ -552,11 +511,7 @@ async fn exchange<H: Host>(
     }
 }
 
-async fn read_or_fail(
-    recv: &mut RecvStream,
-    peer: &PublicKey,
-    limit: Duration,
-) -> Result<(Msg, u64)> {
+async fn read_or_fail(recv: &mut RecvStream, peer: &PublicKey, limit: Duration) -> Result<(Msg, u64)> {
     match tokio::time::timeout(limit, wire::read_msg(recv)).await {
         Ok(Ok(x)) => Ok(x),
         Ok(Err(e)) => Err(sync_err(peer, e.to_string())),

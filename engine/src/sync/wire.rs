@@ -96,16 +96,12 @@ pub struct Traffic {
 
 /// Write one message as a frame; oversized batches go out as parts.
 pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<u64> {
-    let body =
-        postcard::to_stdvec(msg).map_err(|e| Error::Io(format!("encoding a message: {e}")))?;
+    let body = postcard::to_stdvec(msg).map_err(|e| Error::Io(format!("encoding a message: {e}")))?;
     if body.len() <= MAX_FRAME {
         return write_frame(w, &body).await;
     }
     let Msg::Batch(batch) = msg else {
-        return Err(Error::Io(format!(
-            "a {} byte message is too large to send",
-            body.len()
-        )));
+        return Err(Error::Io(format!("a {} byte message is too large to send", body.len())));
     };
     // Leave room for the part's own framing fields.
     let chunk = MAX_FRAME - 64;
@@ -118,8 +114,7 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<u6
             bytes: piece.to_vec(),
             last: i + 1 == pieces.len(),
         };
-        let enc = postcard::to_stdvec(&part)
-            .map_err(|e| Error::Io(format!("encoding a message: {e}")))?;
+        let enc = postcard::to_stdvec(&part).map_err(|e| Error::Io(format!("encoding a message: {e}")))?;
         total += write_frame(w, &enc).await?;
     }
     Ok(total)
@@ -144,9 +139,7 @@ pub enum ReadError {
 }
 
 /// Read one frame and decode it. Enforces [`MAX_FRAME`] before allocating.
-pub async fn read_msg<R: AsyncRead + Unpin>(
-    r: &mut R,
-) -> std::result::Result<(Msg, u64), ReadError> {
+pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> std::result::Result<(Msg, u64), ReadError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -186,9 +179,7 @@ impl Reassembly {
     ) -> std::result::Result<Option<Batch>, ReadError> {
         let section_id = (record, section);
         if self.section.is_some_and(|s| s != section_id) {
-            return Err(ReadError::Protocol(
-                "the peer interleaved parts of two batches".into(),
-            ));
+            return Err(ReadError::Protocol("the peer interleaved parts of two batches".into()));
         }
         self.section = Some(section_id);
         if self.buf.len() + bytes.len() > MAX_BATCH {
@@ -204,9 +195,7 @@ impl Reassembly {
         self.section = None;
         match postcard::from_bytes::<Msg>(&body) {
             Ok(Msg::Batch(b)) if b.section == section && b.record == record => Ok(Some(b)),
-            _ => Err(ReadError::Protocol(
-                "the peer's batch parts do not form a batch".into(),
-            )),
+            _ => Err(ReadError::Protocol("the peer's batch parts do not form a batch".into())),
         }
     }
 }
