@@ -1,5 +1,6 @@
 //! `phr`: the patient's command-line client. A thin layer over phr-engine.
 
+mod control;
 mod net;
 mod output;
 mod passphrase;
@@ -13,7 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use phr_engine::crypto::KdfParams;
 use phr_engine::entry::{self, parse_fields};
 use phr_engine::identity::RecoveryKit;
+use phr_engine::sync::Replica;
 use phr_engine::{Device, InitOptions, Section};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
 
 /// A patient-owned health record that syncs peer to peer.
 #[derive(Parser)]
@@ -28,8 +32,8 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand)]
-enum Command {
+#[derive(Subcommand, Serialize, Deserialize)]
+pub(crate) enum Command {
     /// Create a new record and this device's identity.
     Init {
         /// Patient's full name.
@@ -164,15 +168,15 @@ enum Command {
     Peers(JsonFlag),
 }
 
-#[derive(Args, Clone, Copy)]
-struct JsonFlag {
+#[derive(Args, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct JsonFlag {
     /// Machine-readable JSON output.
     #[arg(long)]
     json: bool,
 }
 
-#[derive(Subcommand)]
-enum GoalAction {
+#[derive(Subcommand, Serialize, Deserialize)]
+pub(crate) enum GoalAction {
     /// Log a dated measurement towards a goal.
     Progress {
         /// Goal id (or a unique prefix).
@@ -189,8 +193,8 @@ enum GoalAction {
     },
 }
 
-#[derive(Subcommand)]
-enum RecoveryAction {
+#[derive(Subcommand, Serialize, Deserialize)]
+pub(crate) enum RecoveryAction {
     /// Print the 24-word recovery kit (or write it to a file).
     Export {
         /// File to write the kit to instead of printing it.
@@ -211,8 +215,8 @@ enum RecoveryAction {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ExportFormat {
+#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
+pub(crate) enum ExportFormat {
     Json,
     Automerge,
 }
@@ -299,33 +303,103 @@ fn run(cli: Cli) -> Result<()> {
             println!("  home    {}", home.display());
             println!("Write down the recovery kit now: `phr recovery export`.");
         }
-        Command::Status(j) => {
-            let device = open(&home)?;
-            output::status(&device, j.json)?;
+        Command::Fields { section } => output::fields(&mut std::io::stdout(), section)?,
+        Command::Recovery {
+            action:
+                RecoveryAction::Restore {
+                    words,
+                    file,
+                    device_name,
+                },
+        } => {
+            let text = match (words, file) {
+                (Some(w), _) => w,
+                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
+                (None, None) => bail!("give the kit with --words \"…\" or --file KIT.txt"),
+            };
+            let kit = RecoveryKit::parse(&text)?;
+            let pass = passphrase::get(true)?;
+            let device = Device::restore(&home, &pass, &kit, &device_name, kdf())?;
+            println!(
+                "Restored record {} on this device ({})",
+                device.record().id(),
+                device.device_id()
+            );
+            println!("Its content arrives when this device syncs with another of the record's devices.");
         }
-        Command::Add { section, fields, json } => {
-            let parsed = parse_fields(section, &pairs(&fields)?)?;
-            let mut device = open(&home)?;
-            let id = device.write(|r| r.add(section, parsed))?;
-            if json.json {
-                output::print_json(&device.record().read_entry(section, &id)?)?;
-            } else {
-                println!("added {section} {id}");
+        Command::Devices {
+            action: action @ (net::DevicesCmd::Add { .. } | net::DevicesCmd::Join { .. }),
+        } => net::devices(
+            action,
+            &home,
+            &net_args,
+            || open(&home),
+            || passphrase::get(true),
+            kdf(),
+        )?,
+        Command::Sync { peers, json } => net::sync_once(open(&home)?, &home, peers, &net_args, json.json)?,
+        Command::Serve { peers } => {
+            let pass = passphrase::get(false)?;
+            let device = Device::open(&home, &pass)?;
+            net::serve(device, &home, pass, peers, &net_args)?
+        }
+        mut command => {
+            let pass = passphrase::get(false)?;
+            match Device::open(&home, &pass) {
+                Ok(device) => execute(command, &Replica::new(device), &mut std::io::stdout())?,
+                Err(phr_engine::Error::StoreBusy) if control::socket_path(&home).exists() => {
+                    let cwd = std::env::current_dir()?;
+                    command.absolutize(&cwd);
+                    control::forward(&home, pass, command)?
+                }
+                Err(e) => return Err(e.into()),
             }
         }
-        Command::List { section, json } => {
-            let device = open(&home)?;
-            output::list(device.record(), section, json.json)?;
+    }
+    Ok(())
+}
+
+impl Command {
+    /// Make file paths absolute, so a serving process writes where the user meant.
+    fn absolutize(&mut self, cwd: &std::path::Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = cwd.join(&*p);
+            }
+        };
+        match self {
+            Command::Export { out, .. } => fix(out),
+            Command::Recovery {
+                action: RecoveryAction::Export { out: Some(out) },
+            } => fix(out),
+            _ => {}
         }
+    }
+}
+
+/// Carry out a command on an unlocked record, here or in the process serving it.
+pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) -> Result<()> {
+    match command {
+        Command::Status(j) => output::status(out, &replica.lock(), j.json)?,
+        Command::Add { section, fields, json } => {
+            let parsed = parse_fields(section, &pairs(&fields)?)?;
+            let id = replica.write(|r| r.add(section, parsed))?;
+            if json.json {
+                output::print_json(out, &replica.lock().record().read_entry(section, &id)?)?;
+            } else {
+                writeln!(out, "added {section} {id}")?;
+            }
+        }
+        Command::List { section, json } => output::list(out, replica.lock().record(), section, json.json)?,
         Command::Show { section, id, json } => {
-            let device = open(&home)?;
+            let device = replica.lock();
             match (section, id) {
                 (Some(section), Some(id)) => {
                     let id = device.record().resolve_id(section, &id)?;
-                    output::entry(device.record(), section, &id, json.json)?;
+                    output::entry(out, device.record(), section, &id, json.json)?;
                 }
-                (Some(section), None) => output::list(device.record(), section, json.json)?,
-                _ => output::record(device.record(), json.json)?,
+                (Some(section), None) => output::list(out, device.record(), section, json.json)?,
+                _ => output::record(out, device.record(), json.json)?,
             }
         }
         Command::Edit { section, id, fields } => {
@@ -333,19 +407,17 @@ fn run(cli: Cli) -> Result<()> {
             if changes.is_empty() {
                 bail!("nothing to change: give `--field value` pairs (see `phr fields {section}`)");
             }
-            let mut device = open(&home)?;
-            let id = device.record().resolve_id(section, &id)?;
-            device.write(|r| r.edit(section, &id, changes))?;
-            println!("updated {section} {id}");
+            let id = replica.lock().record().resolve_id(section, &id)?;
+            replica.write(|r| r.edit(section, &id, changes))?;
+            writeln!(out, "updated {section} {id}")?;
         }
         Command::Goal {
             action: GoalAction::Progress { id, value, note, date },
         } => {
             let date = date.map(|d| entry::parse_date(&d)).transpose()?.unwrap_or_else(today);
-            let mut device = open(&home)?;
-            let id = device.record().resolve_id(Section::Goals, &id)?;
-            device.write(|r| r.goal_progress(&id, date, value, note.as_deref()))?;
-            println!("logged progress {value} on goal {id} for {date}");
+            let id = replica.lock().record().resolve_id(Section::Goals, &id)?;
+            replica.write(|r| r.goal_progress(&id, date, value, note.as_deref()))?;
+            writeln!(out, "logged progress {value} on goal {id} for {date}")?;
         }
         Command::Stop {
             section,
@@ -357,10 +429,9 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("only medications can be stopped; other entries change with `phr edit`");
             }
             let date = date.map(|d| entry::parse_date(&d)).transpose()?.unwrap_or_else(today);
-            let mut device = open(&home)?;
-            let id = device.record().resolve_id(section, &id)?;
-            device.write(|r| r.stop_medication(&id, date, reason.as_deref()))?;
-            println!("stopped medication {id} on {date}");
+            let id = replica.lock().record().resolve_id(section, &id)?;
+            replica.write(|r| r.stop_medication(&id, date, reason.as_deref()))?;
+            writeln!(out, "stopped medication {id} on {date}")?;
         }
         Command::Amend {
             section,
@@ -371,86 +442,50 @@ fn run(cli: Cli) -> Result<()> {
             if section != Section::Notes {
                 bail!("only session notes are amended; other entries change with `phr edit`");
             }
-            let mut device = open(&home)?;
-            let id = device.record().resolve_id(section, &id)?;
-            device.write(|r| r.amend_note(&id, &text, reason.as_deref()))?;
-            println!("amended note {id}; the original text is kept");
+            let id = replica.lock().record().resolve_id(section, &id)?;
+            replica.write(|r| r.amend_note(&id, &text, reason.as_deref()))?;
+            writeln!(out, "amended note {id}; the original text is kept")?;
         }
-        Command::History { section, json } => {
-            let mut device = open(&home)?;
-            output::history(&mut device, section, json.json)?;
-        }
-        Command::Conflicts(j) => {
-            let device = open(&home)?;
-            output::conflicts(device.record(), j.json)?;
-        }
-        Command::Fields { section } => output::fields(section),
-        Command::Export { format, out } => {
-            let mut device = open(&home)?;
-            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        Command::History { section, json } => output::history(out, &mut replica.lock(), section, json.json)?,
+        Command::Conflicts(j) => output::conflicts(out, replica.lock().record(), j.json)?,
+        Command::Fields { section } => output::fields(out, section)?,
+        Command::Export { format, out: dir } => {
+            let mut device = replica.lock();
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let written = match format {
-                ExportFormat::Json => output::export_json(device.record(), &out)?,
-                ExportFormat::Automerge => output::export_automerge(device.record_mut(), &out)?,
+                ExportFormat::Json => output::export_json(device.record(), &dir)?,
+                ExportFormat::Automerge => output::export_automerge(device.record_mut(), &dir)?,
             };
-            println!("wrote {written} files to {}", out.display());
+            writeln!(out, "wrote {written} files to {}", dir.display())?;
         }
         Command::Compact => {
-            let mut device = open(&home)?;
-            device.compact()?;
-            println!("compacted every section into a snapshot");
+            replica.lock().compact()?;
+            writeln!(out, "compacted every section into a snapshot")?;
         }
-        Command::Recovery { action } => match action {
-            RecoveryAction::Export { out } => {
-                let device = open(&home)?;
-                let kit = device.recovery_kit()?.to_text();
-                match out {
-                    Some(path) => {
-                        write_private(&path, kit.as_bytes())?;
-                        println!(
-                            "wrote the recovery kit to {}; keep it offline and private",
-                            path.display()
-                        );
-                    }
-                    None => {
-                        println!("{kit}");
-                        println!("Anyone with these words controls this record. Keep them offline.");
-                    }
+        Command::Recovery {
+            action: RecoveryAction::Export { out: file },
+        } => {
+            let kit = replica.lock().recovery_kit()?.to_text();
+            match file {
+                Some(path) => {
+                    write_private(&path, kit.as_bytes())?;
+                    writeln!(
+                        out,
+                        "wrote the recovery kit to {}; keep it offline and private",
+                        path.display()
+                    )?;
+                }
+                None => {
+                    writeln!(out, "{kit}")?;
+                    writeln!(out, "Anyone with these words controls this record. Keep them offline.")?;
                 }
             }
-            RecoveryAction::Restore {
-                words,
-                file,
-                device_name,
-            } => {
-                let text = match (words, file) {
-                    (Some(w), _) => w,
-                    (None, Some(f)) => {
-                        std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?
-                    }
-                    (None, None) => bail!("give the kit with --words \"…\" or --file KIT.txt"),
-                };
-                let kit = RecoveryKit::parse(&text)?;
-                let pass = passphrase::get(true)?;
-                let device = Device::restore(&home, &pass, &kit, &device_name, kdf())?;
-                println!(
-                    "Restored record {} on this device ({})",
-                    device.record().id(),
-                    device.device_id()
-                );
-                println!("Its content arrives when this device syncs with another of the record's devices.");
-            }
-        },
-        Command::Devices { action } => net::devices(
-            action,
-            &home,
-            &net_args,
-            || open(&home),
-            || passphrase::get(true),
-            kdf(),
-        )?,
-        Command::Sync { peers, json } => net::sync_once(open(&home)?, peers, &net_args, json.json)?,
-        Command::Serve { peers } => net::serve(open(&home)?, peers, &net_args)?,
-        Command::Peers(j) => net::peers(open(&home)?, j.json)?,
+        }
+        Command::Devices { action } => net::devices_local(action, replica, out)?,
+        Command::Peers(j) => net::peers(out, replica, j.json)?,
+        Command::Init { .. } | Command::Sync { .. } | Command::Serve { .. } | Command::Recovery { .. } => {
+            bail!("this command cannot run while `phr serve` holds the record; stop it first")
+        }
     }
     Ok(())
 }

@@ -12,6 +12,8 @@ use phr_engine::sync::pair::{self, PairTicket};
 use phr_engine::sync::{Replica, SessionOptions, SessionReport};
 use phr_engine::{Device, KeyPair, PublicKey};
 
+use std::io::Write;
+
 use crate::qr;
 
 /// Which networks to use.
@@ -34,6 +36,32 @@ pub struct NetArgs {
     pub bind: Option<std::net::SocketAddr>,
 }
 
+/// Start the device's endpoint on the port it used last time (so peers that remember this
+/// device can reach it again), or on any free port if that one is taken.
+async fn start(replica: Arc<Replica>, net_args: &NetArgs, home: &std::path::Path) -> Result<Service> {
+    let mut cfg = net_args.config();
+    let port_file = home.join("port");
+    let saved: Option<u16> = std::fs::read_to_string(&port_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    if net_args.bind.is_none()
+        && let Some(port) = saved
+    {
+        let mut preferred = cfg.clone();
+        preferred.bind.set_port(port);
+        if let Ok(service) = Service::start(replica.clone(), preferred).await {
+            return Ok(service);
+        }
+    }
+    cfg.bind.set_port(cfg.bind.port());
+    let service = Service::start(replica, cfg).await?;
+    if let Some(port) = service.addr().ip_addrs().next().map(|a| a.port()) {
+        // Best effort: a home on a read-only disk still syncs, only on a new port next time.
+        let _ = std::fs::write(&port_file, port.to_string());
+    }
+    Ok(service)
+}
+
 impl NetArgs {
     fn config(&self) -> NetConfig {
         let mut cfg = match self.net {
@@ -48,7 +76,7 @@ impl NetArgs {
 }
 
 /// `phr devices …`
-#[derive(Subcommand)]
+#[derive(Subcommand, serde::Serialize, serde::Deserialize)]
 pub enum DevicesCmd {
     /// Print a one-time pairing ticket (text and QR) and wait for the new device to join.
     Add {
@@ -168,7 +196,7 @@ pub fn devices(
             }
             let rt = runtime()?;
             rt.block_on(async {
-                let service = Service::start(Replica::new(device), net_args.config()).await?;
+                let service = start(Replica::new(device), net_args, home).await?;
                 let ticket = service.pairing().issue(service.addr(), ttl)?;
                 let text = ticket.to_text();
                 println!("Pairing ticket (valid for {expires}, one use):\n\n{text}\n");
@@ -236,7 +264,7 @@ pub fn devices(
                     "Paired as {} ({name}); fetching the record…",
                     device.device_id().short()
                 );
-                let service = Service::start(Replica::new(device), cfg).await?;
+                let service = start(Replica::new(device), net_args, home).await?;
                 let (bar, progress) = progress_bar();
                 let result = service
                     .sync_once(
@@ -254,8 +282,15 @@ pub fn devices(
                 Ok(())
             })
         }
+        other => devices_local(other, &Replica::new(open()?), &mut std::io::stdout()),
+    }
+}
+
+/// `phr devices list|remove` on an unlocked record (here or in a serving process).
+pub fn devices_local(cmd: DevicesCmd, replica: &Replica, out: &mut dyn Write) -> Result<()> {
+    match cmd {
         DevicesCmd::List { json } => {
-            let device = open()?;
+            let device = replica.lock();
             let me = device.device_id();
             let list = device.access().devices();
             if json {
@@ -271,7 +306,7 @@ pub fn devices(
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
                 return Ok(());
             }
             for (c, r) in list {
@@ -285,12 +320,12 @@ pub fn devices(
                 } else {
                     ""
                 };
-                println!("{}  {:<20} added {when}  {status}", c.device.short(), c.name);
+                writeln!(out, "{}  {:<20} added {when}  {status}", c.device.short(), c.name)?;
             }
             Ok(())
         }
         DevicesCmd::Remove { id } => {
-            let mut device = open()?;
+            let mut device = replica.lock();
             let matches: Vec<PublicKey> = device
                 .access()
                 .devices()
@@ -304,17 +339,27 @@ pub fn devices(
                 _ => bail!("`{id}` matches several devices; give more of the key"),
             };
             device.remove_device(&target)?;
-            println!(
+            writeln!(
+                out,
                 "Removed device {}. Other devices learn of it when they next sync with this one.",
                 target.short()
-            );
+            )?;
             Ok(())
+        }
+        DevicesCmd::Add { .. } | DevicesCmd::Join { .. } => {
+            bail!("pairing cannot run while `phr serve` holds the record; stop it first")
         }
     }
 }
 
 /// `phr sync`: sync once with the given or known peers.
-pub fn sync_once(device: Device, peers: Vec<String>, net_args: &NetArgs, json: bool) -> Result<()> {
+pub fn sync_once(
+    device: Device,
+    home: &std::path::Path,
+    peers: Vec<String>,
+    net_args: &NetArgs,
+    json: bool,
+) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let replica = Replica::new(device);
@@ -328,7 +373,7 @@ pub fn sync_once(device: Device, peers: Vec<String>, net_args: &NetArgs, json: b
         if addrs.is_empty() {
             bail!("no known peers: pair a device first (`phr devices add`) or pass --peer KEY@IP:PORT");
         }
-        let service = Service::start(replica, net_args.config()).await?;
+        let service = start(replica, net_args, home).await?;
         let mut ok = 0;
         let mut reports = Vec::new();
         for addr in addrs {
@@ -369,16 +414,24 @@ pub fn sync_once(device: Device, peers: Vec<String>, net_args: &NetArgs, json: b
     })
 }
 
-/// `phr serve`: accept peers and stay in live sync with known ones until Ctrl-C.
-pub fn serve(device: Device, peers: Vec<String>, net_args: &NetArgs) -> Result<()> {
+/// `phr serve`: accept peers and stay in live sync with known ones until Ctrl-C. Other `phr`
+/// commands on this home meanwhile run in this process, so their edits go out live.
+pub fn serve(
+    device: Device,
+    home: &std::path::Path,
+    passphrase: String,
+    peers: Vec<String>,
+    net_args: &NetArgs,
+) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let replica = Replica::new(device);
+        let _control = crate::control::listen(home, passphrase, replica.clone())?;
         let mut addrs = net::known_peers(&replica)?;
         for p in &peers {
             addrs.push(net::parse_addr(p)?);
         }
-        let service = Service::start(replica, net_args.config()).await?;
+        let service = start(replica, net_args, home).await?;
         println!(
             "Serving record {} as {}",
             service.replica().record_id().short(),
@@ -433,9 +486,8 @@ async fn shutdown_signal() {
 }
 
 /// `phr peers`: devices this one knows how to reach.
-pub fn peers(device: Device, json: bool) -> Result<()> {
-    let replica = Replica::new(device);
-    let addrs = net::known_peers(&replica)?;
+pub fn peers(out: &mut dyn Write, replica: &Replica, json: bool) -> Result<()> {
+    let addrs = net::known_peers(replica)?;
     let device = replica.lock();
     let names: std::collections::BTreeMap<PublicKey, String> = device
         .access()
@@ -451,20 +503,21 @@ pub fn peers(device: Device, json: bool) -> Result<()> {
                 serde_json::json!({"device": k.to_string(), "name": names.get(&k), "addr": net::format_addr(a)})
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
     if addrs.is_empty() {
-        println!("no known peers yet");
+        writeln!(out, "no known peers yet")?;
     }
     for a in addrs {
         let k = PublicKey(*a.id.as_bytes());
-        println!(
+        writeln!(
+            out,
             "{}  {:<20} {}",
             k.short(),
             names.get(&k).map(String::as_str).unwrap_or("?"),
             net::format_addr(&a)
-        );
+        )?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! How records look on the terminal and in exported files.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -10,8 +11,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 /// Print any value as pretty JSON.
-pub fn print_json<T: Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+pub fn print_json<T: Serialize>(out: &mut dyn Write, v: &T) -> Result<()> {
+    writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
     Ok(())
 }
 
@@ -63,117 +64,126 @@ fn summary(e: &EntryView) -> String {
 }
 
 /// `phr status`.
-pub fn status(device: &Device, json: bool) -> Result<()> {
+pub fn status(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
     let record = device.record();
     let counts: Vec<(Section, usize)> = Section::ALL.iter().map(|s| (*s, record.count(*s))).collect();
     let conflicts = record.conflicts()?.len();
     if json {
         let sections: serde_json::Map<String, Value> =
             counts.iter().map(|(s, n)| (s.name().to_string(), json!(n))).collect();
-        return print_json(&json!({
-            "record": record.id().to_string(),
-            "patient": patient_name(record),
-            "device": device.device_id().to_string(),
-            "device_name": device.cert().name,
-            "holds_root_key": device.has_root(),
-            "home": device.home().display().to_string(),
-            "sections": sections,
-            "conflicts": conflicts,
-        }));
+        return print_json(
+            out,
+            &json!({
+                "record": record.id().to_string(),
+                "patient": patient_name(record),
+                "device": device.device_id().to_string(),
+                "device_name": device.cert().name,
+                "holds_root_key": device.has_root(),
+                "home": device.home().display().to_string(),
+                "sections": sections,
+                "conflicts": conflicts,
+            }),
+        );
     }
-    println!("Patient   {}", patient_name(record));
-    println!("Record    {}", record.id());
-    println!("Device    {} ({})", device.device_id(), device.cert().name);
-    println!(
+    writeln!(out, "Patient   {}", patient_name(record))?;
+    writeln!(out, "Record    {}", record.id())?;
+    writeln!(out, "Device    {} ({})", device.device_id(), device.cert().name)?;
+    writeln!(
+        out,
         "Root key  {}",
         if device.has_root() {
             "held on this device"
         } else {
             "not on this device"
         }
-    );
-    println!("Home      {}", device.home().display());
-    println!();
+    )?;
+    writeln!(out, "Home      {}", device.home().display())?;
+    writeln!(out)?;
     for (s, n) in counts {
-        println!("  {:<14} {n:>5}", s.name());
+        writeln!(out, "  {:<14} {n:>5}", s.name())?;
     }
     if conflicts > 0 {
-        println!("\n{conflicts} field(s) have conflicting edits: see `phr conflicts`");
+        writeln!(
+            out,
+            "\n{conflicts} field(s) have conflicting edits: see `phr conflicts`"
+        )?;
     }
     Ok(())
 }
 
 /// `phr list SECTION`.
-pub fn list(record: &Record, section: Section, json: bool) -> Result<()> {
+pub fn list(out: &mut dyn Write, record: &Record, section: Section, json: bool) -> Result<()> {
     let entries = record.list(section)?;
     if json {
-        return print_json(&entries);
+        return print_json(out, &entries);
     }
     if entries.is_empty() {
-        println!("no {section} yet");
+        writeln!(out, "no {section} yet")?;
         return Ok(());
     }
     for e in &entries {
-        println!(
+        writeln!(
+            out,
             "{}  {}  {}",
             &e.id[..e.id.len().min(8)],
             e.created.get(..10).unwrap_or(&e.created),
             summary(e)
-        );
+        )?;
     }
     Ok(())
 }
 
-fn print_entry(e: &EntryView) {
-    println!("{} {}", e.section, e.id);
-    println!("  author      {}", e.author.get(..8).unwrap_or(&e.author));
-    println!("  created     {}", e.created);
-    println!("  updated     {}", e.updated);
+fn print_entry(out: &mut dyn Write, e: &EntryView) -> Result<()> {
+    writeln!(out, "{} {}", e.section, e.id)?;
+    writeln!(out, "  author      {}", e.author.get(..8).unwrap_or(&e.author))?;
+    writeln!(out, "  created     {}", e.created)?;
+    writeln!(out, "  updated     {}", e.updated)?;
     for (k, v) in &e.fields {
         match v {
             Value::Array(items) if !items.is_empty() => {
-                println!("  {k}:");
+                writeln!(out, "  {k}:")?;
                 for item in items {
-                    println!("    - {}", scalar(item));
+                    writeln!(out, "    - {}", scalar(item))?;
                 }
             }
             Value::Array(_) => {}
-            other => println!("  {k:<12}{}", scalar(other)),
+            other => writeln!(out, "  {k:<12}{}", scalar(other))?,
         }
     }
+    Ok(())
 }
 
 /// `phr show SECTION ID`.
-pub fn entry(record: &Record, section: Section, id: &str, json: bool) -> Result<()> {
+pub fn entry(out: &mut dyn Write, record: &Record, section: Section, id: &str, json: bool) -> Result<()> {
     let e = record
         .read_entry(section, id)?
         .with_context(|| format!("no entry {id} in {section}"))?;
     if json {
-        return print_json(&e);
+        return print_json(out, &e);
     }
-    print_entry(&e);
+    print_entry(out, &e)?;
     Ok(())
 }
 
 /// `phr show`: every section with its entries.
-pub fn record(record: &Record, json: bool) -> Result<()> {
+pub fn record(out: &mut dyn Write, record: &Record, json: bool) -> Result<()> {
     if json {
         let mut all = serde_json::Map::new();
         all.insert("record".into(), json!(record.id().to_string()));
         for s in Section::ALL {
             all.insert(s.name().into(), serde_json::to_value(record.list(s)?)?);
         }
-        return print_json(&all);
+        return print_json(out, &all);
     }
-    println!("Health record of {}\n", patient_name(record));
+    writeln!(out, "Health record of {}\n", patient_name(record))?;
     for s in Section::ALL {
         let entries = record.list(s)?;
-        println!("== {s} ({})", entries.len());
+        writeln!(out, "== {s} ({})", entries.len())?;
         for e in &entries {
             if s == Section::Profile {
-                print_entry(e);
+                print_entry(out, e)?;
             } else {
-                println!("  {}  {}", &e.id[..e.id.len().min(8)], summary(e));
+                writeln!(out, "  {}  {}", &e.id[..e.id.len().min(8)], summary(e))?;
             }
         }
     }
@@ -181,10 +191,10 @@ pub fn record(record: &Record, json: bool) -> Result<()> {
 }
 
 /// `phr history`.
-pub fn history(device: &mut Device, section: Option<Section>, json: bool) -> Result<()> {
+pub fn history(out: &mut dyn Write, device: &mut Device, section: Option<Section>, json: bool) -> Result<()> {
     let items = device.record_mut().history(section);
     if json {
-        return print_json(&items);
+        return print_json(out, &items);
     }
     let me = device.device_id().to_string();
     for h in items {
@@ -196,44 +206,47 @@ pub fn history(device: &mut Device, section: Option<Section>, json: bool) -> Res
         } else {
             h.author.chars().take(8).collect()
         };
-        println!("{when}  {who:<11}  {}", h.message);
+        writeln!(out, "{when}  {who:<11}  {}", h.message)?;
     }
     Ok(())
 }
 
 /// `phr conflicts`.
-pub fn conflicts(record: &Record, json: bool) -> Result<()> {
+pub fn conflicts(out: &mut dyn Write, record: &Record, json: bool) -> Result<()> {
     let list = record.conflicts()?;
     if json {
-        return print_json(&list);
+        return print_json(out, &list);
     }
     if list.is_empty() {
-        println!("no conflicts");
+        writeln!(out, "no conflicts")?;
         return Ok(());
     }
     for c in list {
-        println!(
+        writeln!(
+            out,
             "{} {} `{}` was changed on several devices at once:",
             c.section, c.entry, c.field
-        );
+        )?;
         for v in c.values {
-            println!(
+            writeln!(
+                out,
                 "    {:<30} (by {})",
                 scalar(&v.value),
                 v.author.get(..8).unwrap_or(&v.author)
-            );
+            )?;
         }
-        println!(
+        writeln!(
+            out,
             "  resolve with `phr edit {} {} --{} VALUE`",
             c.section, c.entry, c.field
-        );
+        )?;
     }
     Ok(())
 }
 
 /// `phr fields SECTION`.
-pub fn fields(section: Section) {
-    println!("fields of {section}:");
+pub fn fields(out: &mut dyn Write, section: Section) -> Result<()> {
+    writeln!(out, "fields of {section}:")?;
     for f in entry::fields(section) {
         let kind = match f.kind {
             FieldKind::Text => "text".to_string(),
@@ -252,8 +265,9 @@ pub fn fields(section: Section) {
             ),
         };
         let req = if f.required { " (required)" } else { "" };
-        println!("  --{:<14} {kind}{req}: {}", f.name.replace('_', "-"), f.help);
+        writeln!(out, "  --{:<14} {kind}{req}: {}", f.name.replace('_', "-"), f.help)?;
     }
+    Ok(())
 }
 
 /// `phr export --format json`: one file per section plus an index.

@@ -154,6 +154,7 @@ fn event_of(peer: PublicKey, r: &Result<SessionReport>) -> SessionEvent {
 struct SyncHandler<H: Host> {
     host: Arc<H>,
     events: broadcast::Sender<SessionEvent>,
+    addrs: Vec<SocketAddr>,
 }
 
 impl<H: Host> std::fmt::Debug for SyncHandler<H> {
@@ -165,7 +166,7 @@ impl<H: Host> std::fmt::Debug for SyncHandler<H> {
 impl<H: Host> ProtocolHandler for SyncHandler<H> {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let peer = PublicKey(*conn.remote_id().as_bytes());
-        let result = session::accept(self.host.clone(), conn).await;
+        let result = session::accept(self.host.clone(), conn, self.addrs.clone()).await;
         match &result {
             Ok(r) => {
                 tracing::info!(peer = %peer.short(), applied = r.applied(), rejected = r.rejected(), "sync session ended")
@@ -194,11 +195,13 @@ impl<H: Host> HostService<H> {
     ) -> Result<Self> {
         let endpoint = bind(&host.key(), &cfg).await?;
         let (events, _) = broadcast::channel(1024);
+        let addrs: Vec<SocketAddr> = endpoint.addr().ip_addrs().copied().collect();
         let builder = Router::builder(endpoint).accept(
             SYNC_ALPN,
             SyncHandler {
                 host: host.clone(),
                 events: events.clone(),
+                addrs,
             },
         );
         let router = more(builder).spawn();
@@ -225,6 +228,10 @@ impl<H: Host> HostService<H> {
         self.router.endpoint()
     }
 
+    fn my_addrs(&self) -> Vec<SocketAddr> {
+        self.endpoint().addr().ip_addrs().copied().collect()
+    }
+
     /// The host.
     pub fn host(&self) -> &Arc<H> {
         &self.host
@@ -240,7 +247,12 @@ impl<H: Host> HostService<H> {
         self.host.remember(&addr);
         let peer = PublicKey(*addr.id.as_bytes());
         let conn = connect(self.endpoint(), addr, SYNC_ALPN, &self.cfg).await?;
-        let result = session::dial(self.host.clone(), conn, SessionOptions { live: false, ..opts }).await;
+        let opts = SessionOptions {
+            live: false,
+            addrs: self.my_addrs(),
+            ..opts
+        };
+        let result = session::dial(self.host.clone(), conn, opts).await;
         let _ = self.events.send(event_of(peer, &result));
         result
     }
@@ -251,6 +263,7 @@ impl<H: Host> HostService<H> {
         self.host.remember(&addr);
         let (endpoint, host, cfg) = (self.endpoint().clone(), self.host.clone(), self.cfg.clone());
         let events = self.events.clone();
+        let my_addrs = self.my_addrs();
         let peer = PublicKey(*addr.id.as_bytes());
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(250);
@@ -260,6 +273,7 @@ impl<H: Host> HostService<H> {
                         backoff = Duration::from_millis(250);
                         let opts = SessionOptions {
                             live: true,
+                            addrs: my_addrs.clone(),
                             ..SessionOptions::default()
                         };
                         let _ = events.send(SessionEvent {

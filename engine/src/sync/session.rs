@@ -46,6 +46,8 @@ pub struct SessionOptions {
     pub records: Option<Vec<RecordId>>,
     /// Called after each batch is applied.
     pub progress: Option<ProgressFn>,
+    /// Direct addresses this side listens on, told to the peer.
+    pub addrs: Vec<std::net::SocketAddr>,
 }
 
 /// What a session did.
@@ -106,11 +108,19 @@ pub async fn dial<H: Host>(host: Arc<H>, conn: Connection, opts: SessionOptions)
     result
 }
 
-/// Run a session as the side that accepted.
-pub async fn accept<H: Host>(host: Arc<H>, conn: Connection) -> Result<SessionReport> {
+/// Run a session as the side that accepted; `addrs` are this side's listening addresses.
+pub async fn accept<H: Host>(
+    host: Arc<H>,
+    conn: Connection,
+    addrs: Vec<std::net::SocketAddr>,
+) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
     let (send, recv) = conn.accept_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
-    let result = run(host, peer, send, recv, false, SessionOptions::default()).await;
+    let opts = SessionOptions {
+        addrs,
+        ..SessionOptions::default()
+    };
+    let result = run(host, peer, send, recv, false, opts).await;
     // Let the dialer read our last frames; it closes the connection when it has them.
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.closed()).await;
     result
@@ -140,6 +150,7 @@ async fn handshake<H: Host>(
             records,
             refused: Vec::new(),
             live: opts.live,
+            addrs: opts.addrs.clone(),
         };
         report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(hello)).await?;
         let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
@@ -220,6 +231,7 @@ async fn handshake<H: Host>(
             records,
             refused: refused.clone(),
             live: asked.live,
+            addrs: opts.addrs.clone(),
         };
         report.refused.extend(refused);
         report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(answer)).await?;
@@ -242,6 +254,16 @@ async fn run<H: Host>(
     let mut recv = recv;
     let (peer_hello, agreed) = handshake(&host, peer, &mut send_stream, &mut recv, dialer, &opts, &mut report).await?;
     report.records = agreed.iter().copied().collect();
+    if !peer_hello.addrs.is_empty() {
+        let id = iroh::PublicKey::from_bytes(&peer.0).map_err(|e| sync_err(&peer, e.to_string()))?;
+        let addr = iroh::EndpointAddr::from_parts(id, peer_hello.addrs.iter().map(|a| iroh::TransportAddr::Ip(*a)));
+        let h = host.clone();
+        blocking(move || {
+            h.remember(&addr);
+            Ok(())
+        })
+        .await?;
+    }
     let live = peer_hello.live || opts.live;
 
     // Subscribe before computing what to send, so nothing written meanwhile is missed

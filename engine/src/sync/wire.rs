@@ -40,6 +40,8 @@ pub struct Hello {
     pub refused: Vec<(RecordId, String)>,
     /// Whether the dialer stays connected for live updates.
     pub live: bool,
+    /// Direct addresses the sender listens on, so the peer can dial it later.
+    pub addrs: Vec<std::net::SocketAddr>,
 }
 
 /// Everything that travels on a sync stream.
