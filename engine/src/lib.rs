@@ -1,6 +1,7 @@
 //! phr-engine: a patient-owned health record as signed Automerge documents in a sealed store.
 
 pub mod access;
+pub mod capability;
 pub mod change;
 pub mod crypto;
 pub mod device;
