@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::capability::{Capability, Revocation, Right, Scope};
 use crate::identity::{DeviceCert, KeyPair, PublicKey, RecordId};
 use crate::section::Section;
 
@@ -72,6 +73,69 @@ pub enum Statement {
     Device(DeviceCert),
     /// A device leaves.
     Removal(DeviceRemoval),
+    /// Someone outside the family's devices is granted scoped access.
+    Capability(Capability),
+    /// A grant is withdrawn.
+    Revocation(Revocation),
+}
+
+/// How a key proves its right to a record: as one of the patient's devices, or by a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Credential {
+    /// One of the patient's own devices (full access).
+    Device(DeviceCert),
+    /// A holder of a capability (scoped access).
+    Capability(Capability),
+}
+
+impl Credential {
+    /// The key the credential empowers.
+    pub fn holder(&self) -> PublicKey {
+        match self {
+            Credential::Device(c) => c.device,
+            Credential::Capability(c) => c.audience,
+        }
+    }
+
+    /// The record it opens.
+    pub fn record(&self) -> RecordId {
+        match self {
+            Credential::Device(c) => c.record,
+            Credential::Capability(c) => c.record,
+        }
+    }
+
+    /// Check its signatures.
+    pub fn verify(&self) -> Result<()> {
+        match self {
+            Credential::Device(c) => c.verify(),
+            Credential::Capability(c) => c.check_chain(),
+        }
+    }
+
+    /// The membership statement that carries it.
+    pub fn statement(&self) -> Statement {
+        match self {
+            Credential::Device(c) => Statement::Device(c.clone()),
+            Credential::Capability(c) => Statement::Capability(c.clone()),
+        }
+    }
+
+    /// A name for the holder.
+    pub fn name(&self) -> &str {
+        match self {
+            Credential::Device(c) => &c.name,
+            Credential::Capability(c) => &c.label,
+        }
+    }
+
+    /// The holder's rights, or `None` for a full device.
+    pub fn scope(&self) -> Option<&Scope> {
+        match self {
+            Credential::Device(_) => None,
+            Credential::Capability(c) => Some(&c.scope),
+        }
+    }
 }
 
 impl Statement {
@@ -80,14 +144,28 @@ impl Statement {
         match self {
             Statement::Device(c) => c.record,
             Statement::Removal(r) => r.record,
+            Statement::Capability(c) => c.record,
+            Statement::Revocation(r) => r.record,
         }
     }
 
-    /// Check its signature.
+    /// Check its signature (and, for a capability, its whole chain).
     pub fn verify(&self) -> Result<()> {
         match self {
             Statement::Device(c) => c.verify(),
             Statement::Removal(r) => r.verify(),
+            Statement::Capability(c) => c.check_chain(),
+            Statement::Revocation(r) => r.verify(),
+        }
+    }
+
+    /// Order in which statements are taken in, so a revocation can find its capability.
+    fn rank(&self) -> u8 {
+        match self {
+            Statement::Device(_) => 0,
+            Statement::Capability(_) => 1,
+            Statement::Removal(_) => 2,
+            Statement::Revocation(_) => 3,
         }
     }
 
@@ -104,16 +182,162 @@ pub struct AccessSet {
     statements: BTreeMap<[u8; 32], Statement>,
 }
 
+/// Sort statements so that each can be checked against those it refers to.
+pub fn in_order(mut statements: Vec<Statement>) -> Vec<Statement> {
+    statements.sort_by_key(Statement::rank);
+    statements
+}
+
 impl AccessSet {
     /// Add a statement after checking it belongs to `record` and verifies. Returns true if new.
     pub fn insert(&mut self, record: &RecordId, st: Statement) -> Result<bool> {
         if st.record() != *record {
-            return Err(Error::BadSignature(
-                "a membership statement is for another record".into(),
-            ));
+            return Err(Error::BadSignature("a membership statement is for another record".into()));
+        }
+        let id = st.id();
+        if self.statements.contains_key(&id) {
+            // Same content, signature included: already checked when it was first added.
+            return Ok(false);
         }
         st.verify()?;
-        Ok(self.statements.insert(st.id(), st).is_none())
+        if let Statement::Revocation(r) = &st
+            && r.by != *record
+            && !self.granted_by(&r.capability, &r.by)
+        {
+            // Besides the root, only whoever granted an access (or a grant above it) may revoke it.
+            return Err(Error::BadSignature(
+                "a revocation was signed by someone who did not grant that access".into(),
+            ));
+        }
+        Ok(self.statements.insert(id, st).is_none())
+    }
+
+    /// Whether `by` issued the capability `id` or one of the grants it was delegated from.
+    fn granted_by(&self, id: &[u8; 16], by: &PublicKey) -> bool {
+        self.capabilities().any(|c| {
+            let mut cur = Some(c);
+            let mut seen = false;
+            while let Some(x) = cur {
+                seen |= x.id == *id;
+                if seen && x.issuer == *by {
+                    return true;
+                }
+                cur = x.parent.as_deref();
+            }
+            false
+        })
+    }
+
+    fn capabilities(&self) -> impl Iterator<Item = &Capability> {
+        self.statements.values().filter_map(|s| match s {
+            Statement::Capability(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    fn revocations(&self) -> impl Iterator<Item = &Revocation> {
+        self.statements.values().filter_map(|s| match s {
+            Statement::Revocation(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// Revocations that cover a capability (of it or of any grant above it).
+    fn revocations_of<'a>(&'a self, cap: &'a Capability) -> impl Iterator<Item = &'a Revocation> + 'a {
+        let ids = cap.chain_ids();
+        self.revocations().filter(move |r| ids.contains(&r.capability))
+    }
+
+    /// Every grant, with its revocation if any.
+    pub fn grants(&self) -> Vec<(Capability, Option<Revocation>)> {
+        self.capabilities()
+            .map(|c| (c.clone(), self.revocations_of(c).next().cloned()))
+            .collect()
+    }
+
+    /// A grant by (a prefix of) its id.
+    pub fn grant(&self, id_prefix: &str) -> Vec<Capability> {
+        let p = id_prefix.to_ascii_lowercase();
+        self.capabilities()
+            .filter(|c| hex::encode(c.id).starts_with(&p))
+            .cloned()
+            .collect()
+    }
+
+    /// Grants of `holder` usable at time `now`: whole chain in its validity, none revoked.
+    fn live_grants(&self, holder: &PublicKey, now: i64) -> impl Iterator<Item = &Capability> {
+        self.capabilities().filter(move |c| {
+            if c.audience != *holder {
+                return false;
+            }
+            let mut cur = Some(*c);
+            while let Some(x) = cur {
+                if !x.valid_at(now) {
+                    return false;
+                }
+                cur = x.parent.as_deref();
+            }
+            self.revocations_of(c).next().is_none()
+        })
+    }
+
+    /// The credential `peer` may use now: its device certificate, or its widest live grant.
+    pub fn credential(&self, peer: &PublicKey, now: i64) -> Option<Credential> {
+        if let Some(c) = self.cert(peer)
+            && self.removal(peer).is_none()
+        {
+            return Some(Credential::Device(c.clone()));
+        }
+        self.live_grants(peer, now)
+            .max_by_key(|c| c.scope.len())
+            .map(|c| Credential::Capability(c.clone()))
+    }
+
+    /// Whether `peer` may see `section` now.
+    pub fn may_read(&self, peer: &PublicKey, section: Section, now: i64) -> bool {
+        if self.cert(peer).is_some() && self.removal(peer).is_none() {
+            return true;
+        }
+        self.live_grants(peer, now).any(|c| c.right(section).is_some())
+    }
+
+    /// The best right `author` held on `section` for its change number `seq`, made at `time`.
+    pub fn write_right(&self, author: &PublicKey, section: Section, seq: u64, time: i64) -> std::result::Result<Right, String> {
+        if self.cert(author).is_some() {
+            return self.may_write(author, section, seq).map(|()| Right::Write);
+        }
+        let mut best: Option<Right> = None;
+        let mut why = format!("{} holds no access to this record", author.short());
+        for cap in self.capabilities().filter(|c| c.audience == *author) {
+            let Some(right) = cap.right(section).filter(|r| r.writes()) else {
+                why = format!("`{}` may not write {section}", cap.label);
+                continue;
+            };
+            let mut cur = Some(cap);
+            let mut in_time = true;
+            while let Some(x) = cur {
+                in_time &= x.valid_at(time);
+                cur = x.parent.as_deref();
+            }
+            if !in_time {
+                why = format!("`{}`'s access was not valid when the change was made", cap.label);
+                continue;
+            }
+            if let Some(last) = self.revocations_of(cap).map(|r| r.cutoff_for(author, section)).min()
+                && seq > last
+            {
+                why = format!(
+                    "`{}`'s access was revoked; its {section} change #{seq} came after its cutoff #{last}",
+                    cap.label
+                );
+                continue;
+            }
+            best = Some(match best {
+                Some(b) if b.covers(right) => b,
+                _ => right,
+            });
+        }
+        best.ok_or(why)
     }
 
     /// Every statement, for sending to a peer.
@@ -142,7 +366,7 @@ impl AccessSet {
                         // Two removals: keep, per section, the lower cutoff, so the result does
                         // not depend on the order they arrived in.
                         let mut cutoff = prev.cutoff.clone();
-                        for s in Section::ALL {
+                        for s in Section::SYNCED {
                             let a = prev.cutoff.get(&s).copied().unwrap_or(0);
                             let b = r.cutoff.get(&s).copied().unwrap_or(0);
                             cutoff.insert(s, a.min(b));
@@ -155,9 +379,10 @@ impl AccessSet {
         found
     }
 
-    /// Whether a device is certified and not removed: may connect and sync.
+    /// Whether a device is certified and not removed, or a key holds a live grant: may
+    /// connect and sync.
     pub fn is_member(&self, device: &PublicKey) -> bool {
-        self.cert(device).is_some() && self.removal(device).is_none()
+        self.credential(device, chrono::Utc::now().timestamp()).is_some()
     }
 
     /// Whether `device` may have written change number `seq` of `section`.

@@ -397,8 +397,8 @@ pub struct Revocation {
     pub capability: [u8; 16],
     /// Key that signed: the root, or the issuer of the capability.
     pub by: PublicKey,
-    /// Holder's last valid change per section.
-    pub cutoff: BTreeMap<Section, u64>,
+    /// For each affected holder and section, the holder's last change that stays valid.
+    pub cutoff: Vec<(PublicKey, Section, u64)>,
     /// Unix seconds.
     pub revoked_at: i64,
     /// Signature by `by`.
@@ -408,7 +408,13 @@ pub struct Revocation {
 
 impl Revocation {
     /// Sign a revocation.
-    pub fn issue(signer: &KeyPair, record: RecordId, capability: [u8; 16], cutoff: BTreeMap<Section, u64>, revoked_at: i64) -> Revocation {
+    pub fn issue(
+        signer: &KeyPair,
+        record: RecordId,
+        capability: [u8; 16],
+        cutoff: Vec<(PublicKey, Section, u64)>,
+        revoked_at: i64,
+    ) -> Revocation {
         let mut r = Revocation {
             record,
             capability,
@@ -427,11 +433,21 @@ impl Revocation {
         m.extend_from_slice(&self.capability);
         m.extend_from_slice(&self.by.0);
         m.extend_from_slice(&self.revoked_at.to_le_bytes());
-        for (s, seq) in &self.cutoff {
+        for (k, s, seq) in &self.cutoff {
+            m.extend_from_slice(&k.0);
             m.push(s.code());
             m.extend_from_slice(&seq.to_le_bytes());
         }
         m
+    }
+
+    /// The holder's last valid change of a section (0: none stays valid).
+    pub fn cutoff_for(&self, holder: &PublicKey, section: Section) -> u64 {
+        self.cutoff
+            .iter()
+            .find(|(k, s, _)| k == holder && *s == section)
+            .map(|(_, _, n)| *n)
+            .unwrap_or(0)
     }
 
     /// Check the signature (who may revoke is checked against the capability by the caller).

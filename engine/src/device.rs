@@ -312,7 +312,7 @@ impl Device {
 
     /// Fold every section's changes into snapshots now.
     pub fn compact(&mut self) -> Result<()> {
-        for section in Section::ALL {
+        for section in Section::SYNCED {
             self.compact_section(section)?;
         }
         Ok(())
@@ -398,7 +398,7 @@ impl Device {
             )));
         }
         let mut cutoff = BTreeMap::new();
-        for s in Section::ALL {
+        for s in Section::SYNCED {
             let seq = self.record.clock(s).get(device).map(|(seq, _)| *seq).unwrap_or(0);
             cutoff.insert(s, seq);
         }

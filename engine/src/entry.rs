@@ -291,6 +291,13 @@ const CAREGIVER_LOG: &[FieldSpec] = &[
     f("by", Text, false, "who logged it"),
 ];
 
+const AUDIT: &[FieldSpec] = &[
+    f("kind", Text, true, "what happened: grant, revoke, join, sync, reject, export, remove"),
+    f("detail", Text, true, "in words"),
+    f("subject", Text, false, "key or id the event concerns"),
+    f("section", List, false, "sections involved"),
+];
+
 /// The settable fields of a section, in help order.
 pub fn fields(section: Section) -> &'static [FieldSpec] {
     match section {
@@ -308,6 +315,7 @@ pub fn fields(section: Section) -> &'static [FieldSpec] {
         Section::Messages => MESSAGES,
         Section::Forms => FORMS,
         Section::CaregiverLog => CAREGIVER_LOG,
+        Section::Audit => AUDIT,
     }
 }
 
@@ -768,6 +776,28 @@ pub struct LogEntry {
     pub by: Option<String>,
 }
 
+/// One event in the record's audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// grant, revoke, join, sync, reject, export, remove.
+    pub kind: String,
+    /// In words.
+    pub detail: String,
+    /// Key or id concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Sections involved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<String>,
+}
+
+impl EntryKind for AuditEvent {
+    const SECTION: Section = Section::Audit;
+    fn validate(&self) -> Result<()> {
+        non_empty(Self::SECTION, "kind", &self.kind)
+    }
+}
+
 fn active() -> String {
     "active".into()
 }
@@ -967,6 +997,7 @@ pub fn validate(section: Section, fields: &Map<String, Value>) -> Result<Map<Str
         Section::Messages => check_as::<Message>(fields),
         Section::Forms => check_as::<Form>(fields),
         Section::CaregiverLog => check_as::<LogEntry>(fields),
+        Section::Audit => check_as::<AuditEvent>(fields),
     }
 }
 

@@ -99,7 +99,7 @@ pub fn from_wire(w: &WireClock) -> Clock {
 
 /// Each section's clock of a record, for the hello message.
 pub fn clocks(record: &mut Record) -> Vec<(Section, WireClock)> {
-    Section::ALL.iter().map(|s| (*s, to_wire(record.clock(*s)))).collect()
+    Section::SYNCED.iter().map(|s| (*s, to_wire(record.clock(*s)))).collect()
 }
 
 /// The changes of `section` that a peer with `peer` clock lacks, if any, with the head
@@ -250,7 +250,7 @@ impl TakeIn<'_> {
         let record_id = self.record.id();
         let section_empty = self.record.clock(section).is_empty();
         // Decode into changes (or, for a snapshot, a document holding them).
-        let (mut changes, snapshot): (Vec<Change>, Option<AutoCommit>) = match batch.encoding {
+        let (mut changes, mut snapshot): (Vec<Change>, Option<AutoCommit>) = match batch.encoding {
             Encoding::Snapshot => {
                 let mut doc = AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
                 if section_empty {
@@ -274,11 +274,8 @@ impl TakeIn<'_> {
             }
         };
 
-        let mut infos: Vec<ChangeInfo> = match &snapshot {
-            Some(doc) => {
-                let mut d = doc.clone();
-                d.get_changes_meta(&[]).iter().map(ChangeInfo::of_meta).collect()
-            }
+        let mut infos: Vec<ChangeInfo> = match snapshot.as_mut() {
+            Some(doc) => doc.get_changes_meta(&[]).iter().map(ChangeInfo::of_meta).collect(),
             None => changes.iter().map(ChangeInfo::of_change).collect(),
         };
         // Drop what we already hold (another peer may have delivered it first).
@@ -302,6 +299,40 @@ impl TakeIn<'_> {
         }
 
         let held_clock = self.record.clock(section).clone();
+        // Changes made under a limited right (and every audit change) are also checked op by
+        // op, against a document that holds every object they touch.
+        let may_be_limited = section == Section::Audit
+            || (matches!(section, Section::Goals | Section::Appointments)
+                && infos
+                    .iter()
+                    .any(|c| c.author.is_none_or(|a| self.access.cert(&a).is_none())));
+        let probe: Option<std::cell::RefCell<AutoCommit>> = if !may_be_limited {
+            None
+        } else if let Some(doc) = snapshot.as_ref() {
+            Some(std::cell::RefCell::new(doc.clone()))
+        } else {
+            let mut p = self.record.doc(section).fork();
+            p.apply_changes_batch(changes.clone()).map_err(|e| malformed(e.to_string()))?;
+            Some(std::cell::RefCell::new(p))
+        };
+        let by_hash: std::collections::HashMap<Hash, &Change> = changes.iter().map(|c| (c.hash().0, c)).collect();
+        let limited = |info: &ChangeInfo, right: crate::capability::Right| -> std::result::Result<(), String> {
+            let Some(probe) = probe.as_ref() else {
+                return Ok(());
+            };
+            let mut doc = probe.borrow_mut();
+            let owned;
+            let change = match by_hash.get(&info.hash) {
+                Some(c) => *c,
+                None => {
+                    owned = doc
+                        .get_change_by_hash(&ChangeHash(info.hash))
+                        .ok_or_else(|| "the change went missing".to_string())?;
+                    &owned
+                }
+            };
+            crate::limits::check(&doc, change, section, right)
+        };
         let verdict = {
             let record = &mut self.record;
             let held = |h: &Hash| record.has_change(section, h);
@@ -320,7 +351,8 @@ impl TakeIn<'_> {
                 |h| outside.contains(h),
                 &infos,
                 &batch.head_sigs,
-                &self.access,
+                self.access,
+                &limited,
             )
         };
         let rejected: Vec<String> = verdict

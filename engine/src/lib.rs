@@ -10,6 +10,7 @@ pub mod error;
 pub mod exchange;
 pub mod identity;
 pub mod library;
+pub mod limits;
 pub mod record;
 pub mod section;
 pub mod store;

@@ -15,8 +15,9 @@ use crate::identity::{KeyPair, PublicKey, RecordId, change_signing_message};
 use crate::section::Section;
 use crate::verify::{ChangeInfo, Clock};
 
-/// Key of the map, at each section document's root, that holds entries by id.
-const ENTRIES: &str = "entries";
+/// Lists appended to after an entry exists, created empty with the entry so that two devices
+/// appending concurrently share one list instead of racing to create it.
+const APPEND_LISTS: [(Section, &str); 2] = [(Section::Goals, "progress"), (Section::Notes, "amendments")];
 
 /// One entry as read from the record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -104,7 +105,7 @@ impl Record {
     /// An empty record written by `author`.
     pub fn new(id: RecordId, author: KeyPair) -> Self {
         let actor = ActorId::from(author.public().0);
-        let docs = Section::ALL
+        let docs = Section::SYNCED
             .iter()
             .map(|s| (*s, AutoCommit::new().with_actor(actor.clone())))
             .collect();
@@ -120,7 +121,7 @@ impl Record {
     /// A record whose section documents were loaded elsewhere (from a store).
     pub fn from_docs(id: RecordId, author: KeyPair, mut loaded: BTreeMap<Section, AutoCommit>) -> Self {
         let actor = ActorId::from(author.public().0);
-        let docs = Section::ALL
+        let docs = Section::SYNCED
             .iter()
             .map(|s| {
                 let doc = loaded.remove(s).unwrap_or_default().with_actor(actor.clone());
@@ -237,22 +238,13 @@ impl Record {
         Ok(())
     }
 
-    fn entries_obj(&mut self, section: Section) -> Result<ObjId> {
-        let doc = self.doc(section);
-        match doc.get(ROOT, ENTRIES)? {
-            Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
-            _ => Ok(doc.put_object(ROOT, ENTRIES, ObjType::Map)?),
-        }
-    }
-
+    // Entries live directly in each section document's root map, keyed by id: the root exists
+    // in every replica from the start, so entries added on two devices always merge.
     fn entry_obj(&self, section: Section, id: &str) -> Result<Option<ObjId>> {
         let Some(doc) = self.docs.get(&section) else {
             return Ok(None);
         };
-        let Some((_, entries)) = doc.get(ROOT, ENTRIES)? else {
-            return Ok(None);
-        };
-        match doc.get(&entries, id)? {
+        match doc.get(ROOT, id)? {
             Some((automerge::Value::Object(ObjType::Map), obj)) => Ok(Some(obj)),
             _ => Ok(None),
         }
@@ -282,10 +274,7 @@ impl Record {
         let Some(doc) = self.docs.get(&section) else {
             return Vec::new();
         };
-        match doc.get(ROOT, ENTRIES) {
-            Ok(Some((_, entries))) => doc.keys(&entries).collect(),
-            _ => Vec::new(),
-        }
+        doc.keys(ROOT).collect()
     }
 
     /// Add a new entry from already-parsed fields; returns its id.
@@ -311,11 +300,15 @@ impl Record {
         fields.insert("author".into(), Value::String(self.author.public().to_string()));
         fields.insert("created".into(), Value::String(now.clone()));
         fields.insert("updated".into(), Value::String(now));
-        let entries = self.entries_obj(section)?;
         let doc = self.doc(section);
-        let obj = doc.put_object(&entries, id, ObjType::Map)?;
+        let obj = doc.put_object(ROOT, id, ObjType::Map)?;
         for (k, v) in &fields {
             put_json(doc, &obj, k, v)?;
+        }
+        for (s, list) in APPEND_LISTS {
+            if s == section && !fields.contains_key(list) {
+                doc.put_object(&obj, list, ObjType::List)?;
+            }
         }
         self.commit(section, format!("add {section} {id}"))
     }
@@ -493,16 +486,13 @@ impl Record {
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();
         for (section, doc) in &self.docs {
-            let Some((_, entries)) = doc.get(ROOT, ENTRIES)? else {
-                continue;
-            };
-            for id in doc.keys(&entries).collect::<Vec<_>>() {
+            for id in doc.keys(ROOT).collect::<Vec<_>>() {
                 // Concurrent creation of the same id (only `patient`) is itself a conflict.
-                let all = doc.get_all(&entries, id.as_str())?;
+                let all = doc.get_all(ROOT, id.as_str())?;
                 if all.len() > 1 {
                     out.push(conflict_of(doc, *section, &id, "(whole entry)", all)?);
                 }
-                if let Some((_, obj)) = doc.get(&entries, id.as_str())? {
+                if let Some((_, obj)) = doc.get(ROOT, id.as_str())? {
                     collect_conflicts(doc, *section, &id, &obj, "", &mut out)?;
                 }
             }

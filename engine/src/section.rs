@@ -37,6 +37,9 @@ pub enum Section {
     Forms,
     /// Caregivers' daily log.
     CaregiverLog,
+    /// The record's accounting of disclosures and changes of access; written by phr itself,
+    /// seen only by the patient's own devices.
+    Audit,
 }
 
 impl Section {
@@ -58,6 +61,25 @@ impl Section {
         Section::CaregiverLog,
     ];
 
+    /// Every section that syncs: the patient-facing ones and the audit log.
+    pub const SYNCED: [Section; 15] = [
+        Section::Profile,
+        Section::Conditions,
+        Section::Allergies,
+        Section::Medications,
+        Section::Labs,
+        Section::Notes,
+        Section::Goals,
+        Section::Plans,
+        Section::Documents,
+        Section::Insurance,
+        Section::Appointments,
+        Section::Messages,
+        Section::Forms,
+        Section::CaregiverLog,
+        Section::Audit,
+    ];
+
     /// The section's name as typed on the command line and on the wire.
     pub fn name(self) -> &'static str {
         match self {
@@ -75,6 +97,7 @@ impl Section {
             Section::Messages => "messages",
             Section::Forms => "forms",
             Section::CaregiverLog => "caregiver_log",
+            Section::Audit => "audit",
         }
     }
 
@@ -85,7 +108,7 @@ impl Section {
 
     /// The section with the given code, if any.
     pub fn from_code(code: u8) -> Option<Section> {
-        Section::ALL.get(usize::from(code)).copied()
+        Section::SYNCED.get(usize::from(code)).copied()
     }
 
     /// All section names, for help and error messages.

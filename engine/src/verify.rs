@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::access::AccessSet;
+use crate::capability::Right;
 use crate::identity::{PublicKey, RecordId, change_signing_message};
 use crate::section::Section;
 
@@ -50,6 +51,8 @@ pub struct ChangeInfo {
     pub seq: u64,
     /// Dependencies.
     pub deps: Vec<Hash>,
+    /// When the author says it made the change (unix seconds).
+    pub time: i64,
 }
 
 impl ChangeInfo {
@@ -60,6 +63,7 @@ impl ChangeInfo {
             author: c.actor_id().to_bytes().try_into().ok().map(PublicKey),
             seq: c.seq(),
             deps: c.deps().iter().map(|h| h.0).collect(),
+            time: c.timestamp(),
         }
     }
 
@@ -70,6 +74,7 @@ impl ChangeInfo {
             author: m.actor.to_bytes().try_into().ok().map(PublicKey),
             seq: m.seq,
             deps: m.deps.iter().map(|h| h.0).collect(),
+            time: m.timestamp,
         }
     }
 }
@@ -94,6 +99,7 @@ pub fn check(
     batch: &[ChangeInfo],
     signatures: &[HeadSig],
     access: &AccessSet,
+    limited: &dyn Fn(&ChangeInfo, Right) -> std::result::Result<(), String>,
 ) -> Verdict {
     let mut bad: HashMap<Hash, String> = HashMap::new();
     let sig_of: HashMap<&Hash, &[u8; 64]> = signatures.iter().map(|h| (&h.hash, &h.sig)).collect();
@@ -150,8 +156,16 @@ pub fn check(
             continue;
         }
         for c in &changes {
-            if let Err(why) = access.may_write(&author, section, c.seq) {
-                bad.entry(c.hash).or_insert(why);
+            match access.write_right(&author, section, c.seq, c.time) {
+                Ok(right) if crate::limits::restricted(section, right) => {
+                    if let Err(why) = limited(c, right) {
+                        bad.entry(c.hash).or_insert(why);
+                    }
+                }
+                Ok(_) => {}
+                Err(why) => {
+                    bad.entry(c.hash).or_insert(why);
+                }
             }
         }
         let Some(newest) = changes.last() else {

@@ -362,7 +362,7 @@ async fn exchange<H: Host>(
     let mut awaiting_acks = 0usize;
     for rh in peer_hello.records.iter().filter(|rh| agreed.contains(&rh.record)) {
         let clocks = clocks_of(rh);
-        for section in Section::ALL {
+        for section in Section::SYNCED {
             let clock = clocks.get(&section).cloned().unwrap_or_default();
             let (h, record) = (host.clone(), rh.record);
             if let Some(b) = blocking(move || h.outgoing(&record, section, &clock)).await? {
