@@ -138,13 +138,36 @@ async fn three_devices_in_a_line_converge_through_the_middle_one() {
     let b = pair_new_device(&a, "tablet").await;
     // Only a holds the root key, so a pairs c; from then on c only talks to b, and a only to b.
     let c = pair_new_device(&a, "laptop").await;
-    a.add(Section::Notes, &[("discipline", "speech"), ("clinician", "J. Ames"), ("date", "2024-05-02"), ("plan", "Continue /s/ drills")]);
-    c.add(Section::CaregiverLog, &[("date", "2024-05-02"), ("text", "Did homework")]);
-    b.add(Section::Appointments, &[("reason", "Re-evaluation"), ("start", "2024-06-01 10:00")]);
+    a.add(
+        Section::Notes,
+        &[
+            ("discipline", "speech"),
+            ("clinician", "J. Ames"),
+            ("date", "2024-05-02"),
+            ("plan", "Continue /s/ drills"),
+        ],
+    );
+    c.add(
+        Section::CaregiverLog,
+        &[("date", "2024-05-02"), ("text", "Did homework")],
+    );
+    b.add(
+        Section::Appointments,
+        &[("reason", "Re-evaluation"), ("start", "2024-06-01 10:00")],
+    );
 
-    b.service.sync_once(a.service.addr(), SessionOptions::default()).await.unwrap();
-    c.service.sync_once(b.service.addr(), SessionOptions::default()).await.unwrap();
-    b.service.sync_once(a.service.addr(), SessionOptions::default()).await.unwrap();
+    b.service
+        .sync_once(a.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
+    c.service
+        .sync_once(b.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
+    b.service
+        .sync_once(a.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
 
     assert!(converged(&a, &b).await);
     assert!(converged(&b, &c).await);
@@ -161,7 +184,10 @@ async fn while_connected_an_edit_reaches_the_other_device_without_a_command() {
     let mut feed = laptop.replica().subscribe();
     // Give the live session a moment to come up; then edits flow both ways on their own.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = phone.add(Section::Messages, &[("thread", "Schedule"), ("body", "Can we move Tuesday?")]);
+    let id = phone.add(
+        Section::Messages,
+        &[("thread", "Schedule"), ("body", "Can we move Tuesday?")],
+    );
     let arrived = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match feed.recv().await {
@@ -173,11 +199,22 @@ async fn while_connected_an_edit_reaches_the_other_device_without_a_command() {
     })
     .await;
     assert!(arrived.is_ok(), "the phone's message reached the laptop");
-    assert!(laptop.replica().lock().record().read_entry(Section::Messages, &id).unwrap().is_some());
+    assert!(
+        laptop
+            .replica()
+            .lock()
+            .record()
+            .read_entry(Section::Messages, &id)
+            .unwrap()
+            .is_some()
+    );
 
     // And the other way round, on the same connection.
     let mut phone_feed = phone.replica().subscribe();
-    laptop.add(Section::Messages, &[("thread", "Schedule"), ("body", "Tuesday 4pm works")]);
+    laptop.add(
+        Section::Messages,
+        &[("thread", "Schedule"), ("body", "Tuesday 4pm works")],
+    );
     let back = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Ok(e) = phone_feed.recv().await
@@ -198,8 +235,41 @@ async fn an_unreachable_peer_is_reported_not_waited_on() {
     let phone = first_device().await;
     let ghost = phr::sync::net::parse_addr(&format!("{}@127.0.0.1:9", KeyPair::generate().public())).unwrap();
     let started = std::time::Instant::now();
-    let err = phone.service.sync_once(ghost, SessionOptions::default()).await.unwrap_err();
+    let err = phone
+        .service
+        .sync_once(ghost, SessionOptions::default())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("could not reach"), "{err}");
     // Bounded by the dial timeout, not QUIC's default 30 s idle timeout.
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_after_a_removal_leave_every_replica_even_ones_that_took_them_first() {
+    // a removes b; b, not yet told, hands a new change to c; c builds on it. When c hears of
+    // the removal (from a), it drops b's late change and what depends on it, and a and c end
+    // up with the same history: the rule decides alike wherever the removal arrives.
+    let a = first_device().await;
+    let b = pair_new_device(&a, "old tablet").await;
+    let c = pair_new_device(&a, "laptop").await;
+    b.service.sync_once(c.service.addr(), SessionOptions::default()).await.unwrap();
+    let b_key = b.replica().device_id();
+    a.replica().lock().remove_device(&b_key).unwrap();
+
+    b.add(Section::CaregiverLog, &[("date", "2024-06-01"), ("text", "written after removal")]);
+    let report = c.service.sync_once(b.service.addr(), SessionOptions::default()).await.unwrap();
+    assert_eq!(report.applied(), 1, "c has not heard of the removal yet");
+    let late = c.replica().lock().record().list(Section::CaregiverLog).unwrap()[0].id.clone();
+    let mut edit = Map::new();
+    edit.insert("text".into(), Value::String("c edits b's late entry".into()));
+    c.replica().write(|r| r.edit(Section::CaregiverLog, &late, edit)).unwrap();
+    c.add(Section::Labs, &[("test", "Iron"), ("value", "60"), ("date", "2024-06-02")]);
+
+    c.service.sync_once(a.service.addr(), SessionOptions::default()).await.unwrap();
+    assert_eq!(c.count(Section::CaregiverLog), 0, "b's late entry and c's edit of it are gone from c");
+    assert_eq!(a.count(Section::CaregiverLog), 0, "and never reached a");
+    c.service.sync_once(a.service.addr(), SessionOptions::default()).await.unwrap();
+    assert!(converged(&a, &c).await, "a and c hold the same history");
+    assert_eq!(a.count(Section::Labs), 1, "c's unrelated work still arrives");
 }

@@ -379,6 +379,29 @@ impl AccessSet {
         found
     }
 
+    /// The last change of `author` in `section` that stays valid, if the author was removed or
+    /// every grant it wrote under was revoked; `None` while its writes stand.
+    pub fn cutoff(&self, author: &PublicKey, section: Section) -> Option<u64> {
+        if self.cert(author).is_some() {
+            return self.removal(author).map(|r| r.cutoff.get(&section).copied().unwrap_or(0));
+        }
+        let mut cutoff: Option<u64> = None;
+        for cap in self.capabilities().filter(|c| c.audience == *author) {
+            match self.revocations_of(cap).map(|r| r.cutoff_for(author, section)).min() {
+                None => return None,
+                Some(c) => cutoff = Some(cutoff.map_or(c, |x: u64| x.max(c))),
+            }
+        }
+        cutoff.or(Some(0))
+    }
+
+    /// Whether the set holds removals or revocations.
+    pub fn has_withdrawals(&self) -> bool {
+        self.statements
+            .values()
+            .any(|s| matches!(s, Statement::Removal(_) | Statement::Revocation(_)))
+    }
+
     /// Whether a device is certified and not removed, or a key holds a live grant: may
     /// connect and sync.
     pub fn is_member(&self, device: &PublicKey) -> bool {

@@ -411,13 +411,30 @@ impl Device {
     pub fn merge_statements(&mut self, statements: Vec<Statement>) -> Result<usize> {
         let record = self.record.id();
         let mut fresh = Vec::new();
-        for st in statements {
+        for st in crate::access::in_order(statements) {
             if self.access.insert(&record, st.clone())? {
                 fresh.push(st);
             }
         }
         self.store.put_statements(&record, &fresh)?;
+        if fresh
+            .iter()
+            .any(|s| matches!(s, Statement::Removal(_) | Statement::Revocation(_)))
+        {
+            self.apply_cutoffs()?;
+        }
         Ok(fresh.len())
+    }
+
+    /// Drop held changes that removals and revocations invalidate (see
+    /// [`crate::exchange::enforce_cutoffs`]); returns how many per section.
+    pub fn apply_cutoffs(&mut self) -> Result<Vec<(Section, usize)>> {
+        let outcome = crate::exchange::enforce_cutoffs(&mut self.record, &self.access)
+            .and_then(|(persist, dropped)| self.store.persist_received(&persist).map(|()| dropped));
+        if outcome.is_err() {
+            self.reload()?;
+        }
+        outcome
     }
 
     /// Change the passphrase protecting this home.

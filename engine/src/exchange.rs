@@ -459,3 +459,55 @@ impl TakeIn<'_> {
         ))
     }
 }
+
+/// Apply the cutoffs of removals and revocations to what a record already holds.
+///
+/// The rule, the same on every device: a removed device's or revoked holder's changes beyond
+/// its cutoff are not part of the record, nor is anything built on them. A device that had
+/// already applied such changes (because it heard of them before it heard of the removal)
+/// rebuilds the section without them, so every replica converges on the same history.
+/// Returns what to persist and, per section, how many changes were dropped.
+pub fn enforce_cutoffs(record: &mut Record, access: &AccessSet) -> Result<(Vec<Persist>, Vec<(Section, usize)>)> {
+    let mut persist = Vec::new();
+    let mut dropped = Vec::new();
+    if !access.has_withdrawals() {
+        return Ok((persist, dropped));
+    }
+    for section in Section::SYNCED {
+        let over = record
+            .clock(section)
+            .iter()
+            .any(|(a, (seq, _))| access.cutoff(a, section).is_some_and(|c| *seq > c));
+        if !over {
+            continue;
+        }
+        let all = record.doc(section).get_changes(&[]);
+        let infos: Vec<ChangeInfo> = all.iter().map(ChangeInfo::of_change).collect();
+        let index: std::collections::HashMap<Hash, &ChangeInfo> = infos.iter().map(|c| (c.hash, c)).collect();
+        let mut invalid: std::collections::HashSet<Hash> = std::collections::HashSet::new();
+        for c in verify::topo_order(&infos, &index) {
+            let beyond = c
+                .author
+                .as_ref()
+                .and_then(|a| access.cutoff(a, section))
+                .is_some_and(|cut| c.seq > cut);
+            if beyond || c.deps.iter().any(|d| invalid.contains(d)) {
+                invalid.insert(c.hash);
+            }
+        }
+        let keep: Vec<Change> = all.into_iter().filter(|c| !invalid.contains(&c.hash().0)).collect();
+        let mut fresh = AutoCommit::new();
+        fresh.apply_changes_batch(keep)?;
+        let saved = fresh.save();
+        tracing::warn!(%section, dropped = invalid.len(), "removed changes made after their author lost access");
+        record.replace_doc(section, fresh);
+        persist.push(Persist::Snapshot {
+            record: record.id(),
+            section,
+            saved,
+            head_sigs: Vec::new(),
+        });
+        dropped.push((section, invalid.len()));
+    }
+    Ok((persist, dropped))
+}

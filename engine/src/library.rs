@@ -262,7 +262,7 @@ impl Library {
     pub fn merge(&mut self, id: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
         let l = self.get(id)?;
         let mut fresh = Vec::new();
-        for st in statements {
+        for st in crate::access::in_order(statements) {
             match l.access.insert(id, st.clone()) {
                 Ok(true) => fresh.push(st),
                 Ok(false) => {}
@@ -270,7 +270,19 @@ impl Library {
             }
         }
         let member = l.access.is_member(peer);
+        let withdrawn = fresh
+            .iter()
+            .any(|s| matches!(s, Statement::Removal(_) | Statement::Revocation(_)));
+        let (persist, _) = if withdrawn {
+            exchange::enforce_cutoffs(&mut l.record, &l.access)?
+        } else {
+            Default::default()
+        };
         self.store.put_statements(id, &fresh)?;
+        if let Err(e) = self.store.persist_received(&persist) {
+            self.loaded.remove(id);
+            return Err(e);
+        }
         Ok(member)
     }
 }

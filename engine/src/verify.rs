@@ -254,7 +254,7 @@ fn reject_author(batch: &[ChangeInfo], author: &PublicKey, why: String, bad: &mu
 }
 
 /// Changes ordered so that each comes after its dependencies within the batch.
-fn topo_order<'a>(batch: &'a [ChangeInfo], index: &HashMap<Hash, &'a ChangeInfo>) -> Vec<&'a ChangeInfo> {
+pub(crate) fn topo_order<'a>(batch: &'a [ChangeInfo], index: &HashMap<Hash, &'a ChangeInfo>) -> Vec<&'a ChangeInfo> {
     let mut out = Vec::with_capacity(batch.len());
     let mut done: HashSet<Hash> = HashSet::with_capacity(batch.len());
     let mut on_path: HashSet<Hash> = HashSet::new();

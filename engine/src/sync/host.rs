@@ -81,7 +81,7 @@ impl Host for Replica {
 
     fn merge(&self, _record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
         let mut d = self.lock();
-        for st in statements {
+        for st in crate::access::in_order(statements) {
             // A forged statement is logged and skipped; the rest still count.
             if let Err(e) = d.merge_statements(vec![st]) {
                 tracing::warn!(peer = %peer.short(), "ignored a membership statement: {e}");
