@@ -2,6 +2,7 @@
 //! 127.0.0.1: forged, unauthorised and malformed input must be refused, must leave the record
 //! untouched, and must not stop the device from serving its legitimate peers.
 
+use phr::access::Credential;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -197,7 +198,11 @@ async fn hear<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, ReadError> {
 fn hello(record: RecordId, cert: DeviceCert, clocks: Vec<(Section, phr::exchange::WireClock)>) -> Msg {
     Msg::Hello(Hello {
         version: wire::VERSION,
-        records: vec![RecordHello { record, cert, clocks }],
+        records: vec![RecordHello {
+            record,
+            credential: Credential::Device(cert),
+            clocks,
+        }],
         refused: Vec::new(),
         live: false,
         addrs: Vec::new(),
@@ -207,7 +212,7 @@ fn hello(record: RecordId, cert: DeviceCert, clocks: Vec<(Section, phr::exchange
 /// Say hello as a certified device whose clocks are the device's own (so it sends nothing
 /// back but membership), and expect a hello in return.
 async fn greet<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(w: &mut W, r: &mut R, member: &mut Device) {
-    let (record, cert, clocks) = (member.record().id(), member.cert().clone(), member.clocks());
+    let (record, cert, clocks) = (member.record().id(), member.cert().cloned().expect("a member device"), member.clocks());
     say(w, hello(record, cert, clocks)).await;
     match hear(r).await.unwrap() {
         Msg::Hello(h) => assert_eq!(h.records.len(), 1, "the device accepts to sync its record"),
@@ -480,7 +485,7 @@ async fn an_uncertified_device_cannot_connect() {
     let mut forged = foreign.clone();
     forged.record = record;
     // ...and B's genuine certificate, presented by someone who is not B.
-    let stolen = b.cert().clone();
+    let stolen = b.cert().cloned().expect("a member device");
     let attempts = [
         (foreign, "not for this device and record"),
         (forged, "forged"),
@@ -549,7 +554,7 @@ async fn a_removed_device_is_refused() {
     // Dialing by hand with its still-valid certificate changes nothing.
     let b_key = b.replica().lock().key().clone();
     let (endpoint, conn, mut send, mut recv) = dial!(&b_key, a.service.addr());
-    let (record, cert) = (a.record_id(), b.replica().lock().cert().clone());
+    let (record, cert) = (a.record_id(), b.replica().lock().cert().cloned().expect("a member device"));
     say(&mut send, hello(record, cert, Vec::new())).await;
     match hear(&mut recv).await {
         Ok(Msg::Refused { reason }) => assert!(reason.contains("removed"), "{reason}"),

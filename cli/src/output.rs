@@ -77,7 +77,7 @@ pub fn status(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
                 "record": record.id().to_string(),
                 "patient": patient_name(record),
                 "device": device.device_id().to_string(),
-                "device_name": device.cert().name,
+                "device_name": device.name(),
                 "holds_root_key": device.has_root(),
                 "home": device.home().display().to_string(),
                 "sections": sections,
@@ -87,7 +87,7 @@ pub fn status(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
     }
     writeln!(out, "Patient   {}", patient_name(record))?;
     writeln!(out, "Record    {}", record.id())?;
-    writeln!(out, "Device    {} ({})", device.device_id(), device.cert().name)?;
+    writeln!(out, "Device    {} ({})", device.device_id(), device.name())?;
     writeln!(
         out,
         "Root key  {}",

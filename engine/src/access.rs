@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::capability::{Capability, Revocation, Right, Scope};
+use crate::error::{Error, Result};
 use crate::identity::{DeviceCert, KeyPair, PublicKey, RecordId};
 use crate::section::Section;
 
@@ -192,7 +192,9 @@ impl AccessSet {
     /// Add a statement after checking it belongs to `record` and verifies. Returns true if new.
     pub fn insert(&mut self, record: &RecordId, st: Statement) -> Result<bool> {
         if st.record() != *record {
-            return Err(Error::BadSignature("a membership statement is for another record".into()));
+            return Err(Error::BadSignature(
+                "a membership statement is for another record".into(),
+            ));
         }
         let id = st.id();
         if self.statements.contains_key(&id) {
@@ -246,6 +248,11 @@ impl AccessSet {
     fn revocations_of<'a>(&'a self, cap: &'a Capability) -> impl Iterator<Item = &'a Revocation> + 'a {
         let ids = cap.chain_ids();
         self.revocations().filter(move |r| ids.contains(&r.capability))
+    }
+
+    /// Whether a capability, or any grant it was delegated from, was revoked.
+    pub fn is_revoked(&self, cap: &Capability) -> bool {
+        self.revocations_of(cap).next().is_some()
     }
 
     /// Every grant, with its revocation if any.
@@ -302,7 +309,13 @@ impl AccessSet {
     }
 
     /// The best right `author` held on `section` for its change number `seq`, made at `time`.
-    pub fn write_right(&self, author: &PublicKey, section: Section, seq: u64, time: i64) -> std::result::Result<Right, String> {
+    pub fn write_right(
+        &self,
+        author: &PublicKey,
+        section: Section,
+        seq: u64,
+        time: i64,
+    ) -> std::result::Result<Right, String> {
         if self.cert(author).is_some() {
             return self.may_write(author, section, seq).map(|()| Right::Write);
         }
@@ -383,7 +396,9 @@ impl AccessSet {
     /// every grant it wrote under was revoked; `None` while its writes stand.
     pub fn cutoff(&self, author: &PublicKey, section: Section) -> Option<u64> {
         if self.cert(author).is_some() {
-            return self.removal(author).map(|r| r.cutoff.get(&section).copied().unwrap_or(0));
+            return self
+                .removal(author)
+                .map(|r| r.cutoff.get(&section).copied().unwrap_or(0));
         }
         let mut cutoff: Option<u64> = None;
         for cap in self.capabilities().filter(|c| c.audience == *author) {

@@ -166,9 +166,9 @@ fn check_right_fits(section: Section, right: Right) -> Result<()> {
         Right::Progress if section != Section::Goals => {
             Err(Error::NotAllowed("the progress right exists only for goals".into()))
         }
-        Right::Request if section != Section::Appointments => {
-            Err(Error::NotAllowed("the request right exists only for appointments".into()))
-        }
+        Right::Request if section != Section::Appointments => Err(Error::NotAllowed(
+            "the request right exists only for appointments".into(),
+        )),
         _ => Ok(()),
     }
 }
@@ -227,7 +227,9 @@ impl Capability {
     /// Grant onwards from a capability the signer holds; may only narrow it.
     pub fn delegate(holder: &KeyPair, parent: &Capability, grant: Grant) -> Result<Capability> {
         if parent.audience != holder.public() {
-            return Err(Error::NotAllowed("only the holder of a capability can delegate it".into()));
+            return Err(Error::NotAllowed(
+                "only the holder of a capability can delegate it".into(),
+            ));
         }
         let cap = Self::issue(holder, parent.record, Some(Box::new(parent.clone())), grant)?;
         cap.check_chain()?;
@@ -312,7 +314,9 @@ impl Capability {
                         return Err(Error::BadSignature("a delegated capability changes the record".into()));
                     }
                     if p.audience != cur.issuer {
-                        return Err(Error::BadSignature("a capability was delegated by someone who did not hold its parent".into()));
+                        return Err(Error::BadSignature(
+                            "a capability was delegated by someone who did not hold its parent".into(),
+                        ));
                     }
                     if !p.delegate {
                         return Err(Error::BadSignature(format!(
@@ -328,7 +332,9 @@ impl Capability {
                         }
                     }
                     if cur.not_before < p.not_before {
-                        return Err(Error::BadSignature("a delegated capability starts before its parent".into()));
+                        return Err(Error::BadSignature(
+                            "a delegated capability starts before its parent".into(),
+                        ));
                     }
                     match (p.expires, cur.expires) {
                         (Some(pe), Some(ce)) if ce > pe => {
@@ -359,6 +365,18 @@ impl Capability {
     /// Whether `t` (unix seconds) lies in the validity window.
     pub fn valid_at(&self, t: i64) -> bool {
         t >= self.not_before && self.expires.is_none_or(|e| t <= e)
+    }
+
+    /// Whether `t` lies in the validity window of this grant and of every grant above it.
+    pub fn chain_valid_at(&self, t: i64) -> bool {
+        let mut cur = Some(self);
+        while let Some(c) = cur {
+            if !c.valid_at(t) {
+                return false;
+            }
+            cur = c.parent.as_deref();
+        }
+        true
     }
 
     /// The right granted on a section, if any.
@@ -484,7 +502,8 @@ mod tests {
         widened.scope.insert(Section::Insurance, Right::Read);
         assert!(widened.check_chain().is_err());
         let stranger = KeyPair::generate();
-        let mut fake = Capability::issue_root(&stranger, grant(gran.public(), Preset::Caregiver.scope(), false, None)).unwrap();
+        let mut fake =
+            Capability::issue_root(&stranger, grant(gran.public(), Preset::Caregiver.scope(), false, None)).unwrap();
         fake.record = root.public();
         assert!(fake.check_chain().is_err());
     }
@@ -494,7 +513,8 @@ mod tests {
         let root = KeyPair::generate();
         let clinic = KeyPair::generate();
         let therapist = KeyPair::generate();
-        let cap = Capability::issue_root(&root, grant(clinic.public(), Preset::Clinic.scope(), true, Some(1000))).unwrap();
+        let cap =
+            Capability::issue_root(&root, grant(clinic.public(), Preset::Clinic.scope(), true, Some(1000))).unwrap();
         let narrow: Scope = [(Section::Notes, Right::Write), (Section::Goals, Right::Read)].into();
         Capability::delegate(&clinic, &cap, grant(therapist.public(), narrow, false, Some(900)))
             .unwrap()
@@ -505,9 +525,17 @@ mod tests {
         let upgrade: Scope = [(Section::Goals, Right::Write)].into();
         assert!(Capability::delegate(&clinic, &cap, grant(therapist.public(), upgrade, false, Some(900))).is_err());
         let longer: Scope = [(Section::Notes, Right::Write)].into();
-        assert!(Capability::delegate(&clinic, &cap, grant(therapist.public(), longer.clone(), false, Some(2000))).is_err());
+        assert!(
+            Capability::delegate(
+                &clinic,
+                &cap,
+                grant(therapist.public(), longer.clone(), false, Some(2000))
+            )
+            .is_err()
+        );
         assert!(Capability::delegate(&clinic, &cap, grant(therapist.public(), longer, false, None)).is_err());
-        let no_delegate = Capability::issue_root(&root, grant(clinic.public(), Preset::Clinic.scope(), false, None)).unwrap();
+        let no_delegate =
+            Capability::issue_root(&root, grant(clinic.public(), Preset::Clinic.scope(), false, None)).unwrap();
         let small: Scope = [(Section::Notes, Right::Read)].into();
         assert!(Capability::delegate(&clinic, &no_delegate, grant(therapist.public(), small, false, None)).is_err());
     }

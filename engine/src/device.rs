@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::access::{AccessSet, Statement};
+use crate::access::{AccessSet, Credential, Statement};
 use crate::change::SignedChange;
 use crate::crypto::KdfParams;
 use crate::entry::PATIENT_ENTRY;
@@ -24,7 +24,7 @@ pub const STORE_FILE: &str = "phr.redb";
 
 const DEVICE_KEY: &str = "device_key";
 const ROOT_KEY: &str = "root_key";
-const DEVICE_CERT: &str = "device_cert";
+const CREDENTIAL: &str = "credential";
 const RECORD: &str = "record";
 
 /// What `phr init` needs to create a record.
@@ -53,7 +53,7 @@ pub struct Device {
     pub(crate) store: Store,
     key: KeyPair,
     root: Option<KeyPair>,
-    cert: DeviceCert,
+    credential: Credential,
     pub(crate) record: Record,
     waiting: BTreeMap<Section, usize>,
     pub(crate) access: AccessSet,
@@ -113,30 +113,56 @@ impl Device {
         statements: Vec<Statement>,
         kdf: KdfParams,
     ) -> Result<Device> {
-        if cert.device != key.public() {
-            return Err(Error::BadSignature("the certificate is for another device".into()));
+        Self::create_with(home, passphrase, key, Credential::Device(cert), statements, kdf)
+    }
+
+    /// Set up a home for someone granted access to another person's record (a caregiver, a
+    /// school, a clinic): it holds and syncs only what the capability lets it read.
+    pub fn create_holder(
+        home: &Path,
+        passphrase: &str,
+        key: KeyPair,
+        capability: crate::capability::Capability,
+        statements: Vec<Statement>,
+        kdf: KdfParams,
+    ) -> Result<Device> {
+        Self::create_with(home, passphrase, key, Credential::Capability(capability), statements, kdf)
+    }
+
+    /// Set up a home from a credential received when joining; its content arrives by sync.
+    pub fn create_with(
+        home: &Path,
+        passphrase: &str,
+        key: KeyPair,
+        credential: Credential,
+        statements: Vec<Statement>,
+        kdf: KdfParams,
+    ) -> Result<Device> {
+        if credential.holder() != key.public() {
+            return Err(Error::BadSignature("the credential is for another device".into()));
         }
-        cert.verify()?;
+        credential.verify()?;
         let path = Self::store_path(home);
         let store = Store::create(&path, passphrase, kdf)?;
-        let record_id = cert.record;
+        let record_id = credential.record();
         let mut access = AccessSet::default();
         let setup = (|| -> Result<()> {
             store.put_secret(DEVICE_KEY, &key.secret_bytes())?;
-            store.put_secret(DEVICE_CERT, &json(&cert)?)?;
+            store.put_secret(CREDENTIAL, &json(&credential)?)?;
             store.put_secret(RECORD, &record_id.0)?;
             let info = RecordInfo {
                 added: chrono::Utc::now().to_rfc3339(),
             };
             store.put_record(&record_id, &json(&info)?)?;
-            let mut valid = vec![Statement::Device(cert.clone())];
-            for st in statements {
+            let mut valid = vec![credential.statement()];
+            access.insert(&record_id, credential.statement())?;
+            for st in crate::access::in_order(statements) {
                 match access.insert(&record_id, st.clone()) {
-                    Ok(_) => valid.push(st),
+                    Ok(true) => valid.push(st),
+                    Ok(false) => {}
                     Err(e) => tracing::warn!("ignored a membership statement from the issuer: {e}"),
                 }
             }
-            access.insert(&record_id, Statement::Device(cert.clone()))?;
             store.put_statements(&record_id, &valid)
         })();
         if let Err(e) = setup {
@@ -144,13 +170,15 @@ impl Device {
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
+        let mut record = Record::new(record_id, key.clone());
+        record.set_limits(credential.scope().map(|s| (credential.name().to_string(), s.clone())));
         Ok(Device {
             home: home.to_path_buf(),
             store,
-            record: Record::new(record_id, key.clone()),
+            record,
             key,
             root: None,
-            cert,
+            credential,
             waiting: BTreeMap::new(),
             access,
             written: Vec::new(),
@@ -175,7 +203,7 @@ impl Device {
             if keep_root {
                 store.put_secret(ROOT_KEY, &root.secret_bytes())?;
             }
-            store.put_secret(DEVICE_CERT, &json(&cert)?)?;
+            store.put_secret(CREDENTIAL, &json(&Credential::Device(cert.clone()))?)?;
             store.put_secret(RECORD, &record_id.0)?;
             let info = RecordInfo {
                 added: chrono::Utc::now().to_rfc3339(),
@@ -197,7 +225,7 @@ impl Device {
             record: Record::new(record_id, key.clone()),
             key,
             root: keep_root.then(|| root.clone()),
-            cert,
+            credential: Credential::Device(cert),
             waiting: BTreeMap::new(),
             access,
             written: Vec::new(),
@@ -223,12 +251,12 @@ impl Device {
         let root = secret32(ROOT_KEY)?.map(KeyPair::from_secret);
         let record_id =
             RecordId::from(secret32(RECORD)?.ok_or_else(|| Error::Corrupt("the record id is missing".into()))?);
-        let cert: DeviceCert = serde_json::from_slice(
+        let credential: Credential = serde_json::from_slice(
             &store
-                .secret(DEVICE_CERT)?
-                .ok_or_else(|| Error::Corrupt("the device certificate is missing".into()))?,
+                .secret(CREDENTIAL)?
+                .ok_or_else(|| Error::Corrupt("the device's credential is missing".into()))?,
         )
-        .map_err(|e| Error::Corrupt(format!("the device certificate is unreadable: {e}")))?;
+        .map_err(|e| Error::Corrupt(format!("the device's credential is unreadable: {e}")))?;
         let (docs, waiting) = store.load_record(&record_id)?;
         let mut access = AccessSet::default();
         for st in store.statements(&record_id)? {
@@ -240,11 +268,15 @@ impl Device {
         }
         Ok(Device {
             home: home.to_path_buf(),
-            record: Record::from_docs(record_id, key.clone(), docs),
+            record: {
+                let mut r = Record::from_docs(record_id, key.clone(), docs);
+                r.set_limits(credential.scope().map(|s| (credential.name().to_string(), s.clone())));
+                r
+            },
             store,
             key,
             root,
-            cert,
+            credential,
             waiting,
             access,
             written: Vec::new(),
@@ -353,9 +385,22 @@ impl Device {
         self.key.public()
     }
 
-    /// The root key's certificate for this device.
-    pub fn cert(&self) -> &DeviceCert {
-        &self.cert
+    /// How this device proves its right to the record.
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// The root key's certificate for this device, if it is one of the patient's devices.
+    pub fn cert(&self) -> Option<&DeviceCert> {
+        match &self.credential {
+            Credential::Device(c) => Some(c),
+            Credential::Capability(_) => None,
+        }
+    }
+
+    /// This device's name (or the grant's label).
+    pub fn name(&self) -> &str {
+        self.credential.name()
     }
 
     /// Whether this device holds the patient's root key.

@@ -13,6 +13,7 @@ use crate::entry::{self, META_KEYS, PATIENT_ENTRY};
 use crate::error::{Error, Result};
 use crate::identity::{KeyPair, PublicKey, RecordId, change_signing_message};
 use crate::section::Section;
+use crate::capability::{Right, Scope};
 use crate::verify::{ChangeInfo, Clock};
 
 /// Lists appended to after an entry exists, created empty with the entry so that two devices
@@ -89,6 +90,8 @@ pub struct Record {
     pending: Vec<SignedChange>,
     /// Per section, each author's newest change; computed on first use, then kept current.
     clocks: BTreeMap<Section, Clock>,
+    /// What this writer may change, when it holds a grant rather than being the patient's device.
+    limits: Option<(String, Scope)>,
 }
 
 fn now_rfc3339() -> String {
@@ -115,6 +118,7 @@ impl Record {
             docs,
             pending: Vec::new(),
             clocks: BTreeMap::new(),
+            limits: None,
         }
     }
 
@@ -134,7 +138,59 @@ impl Record {
             docs,
             pending: Vec::new(),
             clocks: BTreeMap::new(),
+            limits: None,
         }
+    }
+
+    /// Restrict local edits to a grant's scope (`None`: the patient's own device).
+    pub fn set_limits(&mut self, limits: Option<(String, Scope)>) {
+        self.limits = limits;
+    }
+
+    /// Refuse, before anything is written, an edit outside this writer's rights.
+    fn check_right(&self, section: Section, want: Right) -> Result<()> {
+        if section == Section::Audit {
+            return Err(Error::NotAllowed("the audit log is written by phr itself".into()));
+        }
+        let Some((label, scope)) = &self.limits else {
+            return Ok(());
+        };
+        if scope.get(&section).is_some_and(|r| r.covers(want)) {
+            return Ok(());
+        }
+        let writable: Vec<String> = scope
+            .iter()
+            .filter(|(_, r)| r.writes())
+            .map(|(s, r)| match r {
+                Right::Write => s.to_string(),
+                other => format!("{s} ({other})"),
+            })
+            .collect();
+        Err(Error::NotAllowed(format!(
+            "the access granted to `{label}` does not allow that in {section}; it may write: {}",
+            if writable.is_empty() { "nothing".to_string() } else { writable.join(", ") }
+        )))
+    }
+
+    /// Append an event to the audit log (the patient's own devices only; a no-op elsewhere).
+    pub fn audit(&mut self, kind: &str, detail: &str, subject: Option<&str>, sections: &[Section]) -> Result<()> {
+        if self.limits.is_some() {
+            return Ok(());
+        }
+        let mut fields = Map::new();
+        fields.insert("kind".into(), Value::String(kind.into()));
+        fields.insert("detail".into(), Value::String(detail.into()));
+        if let Some(s) = subject {
+            fields.insert("subject".into(), Value::String(s.into()));
+        }
+        if !sections.is_empty() {
+            fields.insert(
+                "sections".into(),
+                Value::Array(sections.iter().map(|s| Value::String(s.name().into())).collect()),
+            );
+        }
+        let id = new_entry_id();
+        self.insert_unchecked(Section::Audit, &id, fields)
     }
 
     /// The record's id (the patient's root public key).
@@ -279,6 +335,12 @@ impl Record {
 
     /// Add a new entry from already-parsed fields; returns its id.
     pub fn add(&mut self, section: Section, fields: Map<String, Value>) -> Result<String> {
+        let requested = fields.get("status").is_none_or(|s| s == "requested");
+        if section == Section::Appointments && requested {
+            self.check_right(section, Right::Request)?;
+        } else {
+            self.check_right(section, Right::Write)?;
+        }
         let id = if section == Section::Profile {
             if self.entry_obj(section, PATIENT_ENTRY)?.is_some() {
                 return Err(Error::NotAllowed(
@@ -289,12 +351,17 @@ impl Record {
         } else {
             new_entry_id()
         };
-        self.insert_entry(section, &id, fields)?;
+        self.insert_unchecked(section, &id, fields)?;
         Ok(id)
     }
 
     /// Insert an entry under a chosen id (used for imports that keep a source id).
     pub fn insert_entry(&mut self, section: Section, id: &str, fields: Map<String, Value>) -> Result<()> {
+        self.check_right(section, Right::Write)?;
+        self.insert_unchecked(section, id, fields)
+    }
+
+    fn insert_unchecked(&mut self, section: Section, id: &str, fields: Map<String, Value>) -> Result<()> {
         let mut fields = entry::validate(section, &fields)?;
         let now = now_rfc3339();
         fields.insert("author".into(), Value::String(self.author.public().to_string()));
@@ -315,6 +382,7 @@ impl Record {
 
     /// Change some fields of an entry; each field merges on its own with concurrent edits.
     pub fn edit(&mut self, section: Section, id: &str, changes: Map<String, Value>) -> Result<()> {
+        self.check_right(section, Right::Write)?;
         if section == Section::Notes {
             return Err(Error::NotAllowed(
                 "clinical notes are never rewritten: add a correction with `phr amend notes ID --text …`".into(),
@@ -353,6 +421,7 @@ impl Record {
 
     /// Mark a medication stopped on a date; it stays in the record.
     pub fn stop_medication(&mut self, id: &str, date: chrono::NaiveDate, reason: Option<&str>) -> Result<()> {
+        self.check_right(Section::Medications, Right::Write)?;
         let mut changes = Map::new();
         changes.insert("status".into(), Value::String("stopped".into()));
         changes.insert("stopped".into(), Value::String(date.to_string()));
@@ -401,6 +470,7 @@ impl Record {
 
     /// Record a dated, measured step of progress on a goal.
     pub fn goal_progress(&mut self, id: &str, date: chrono::NaiveDate, value: f64, note: Option<&str>) -> Result<()> {
+        self.check_right(Section::Goals, Right::Progress)?;
         if !value.is_finite() {
             return Err(Error::InvalidField {
                 section: Section::Goals,
@@ -420,6 +490,7 @@ impl Record {
 
     /// Add a correction to a session note; the original text is kept as written.
     pub fn amend_note(&mut self, id: &str, text: &str, reason: Option<&str>) -> Result<()> {
+        self.check_right(Section::Notes, Right::Write)?;
         if text.trim().is_empty() {
             return Err(Error::InvalidField {
                 section: Section::Notes,

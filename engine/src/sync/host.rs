@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use super::replica::{Entered, Replica};
 use super::wire::RecordHello;
-use crate::access::{AccessSet, Statement};
+use crate::access::{AccessSet, Credential, Statement};
 use crate::error::Result;
 use crate::exchange::{self, Batch, Received};
 use crate::identity::{KeyPair, PublicKey, RecordId};
@@ -27,8 +27,10 @@ pub trait Host: Send + Sync + 'static {
     fn statements(&self, record: &RecordId) -> Result<Vec<Statement>>;
     /// Merge statements from a peer; returns whether `peer` is still a member afterwards.
     fn merge(&self, record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool>;
-    /// Changes of a section that a peer with `clock` lacks.
-    fn outgoing(&self, record: &RecordId, section: Section, clock: &Clock) -> Result<Option<Batch>>;
+    /// Changes of a section that `peer`, holding `clock`, lacks, if it may read the section.
+    fn outgoing(&self, record: &RecordId, peer: &PublicKey, section: Section, clock: &Clock) -> Result<Option<Batch>>;
+    /// Whether `peer` may read a section of a record now.
+    fn may_read(&self, record: &RecordId, peer: &PublicKey, section: Section) -> bool;
     /// Verify, apply and durably store batches (one transaction where possible).
     fn incoming(&self, batches: Vec<Batch>) -> Result<Vec<Received>>;
     /// Batches entering the host from now on.
@@ -52,7 +54,7 @@ impl Host for Replica {
         let mut device = self.lock();
         Ok(vec![RecordHello {
             record,
-            cert: device.cert().clone(),
+            credential: device.credential().clone(),
             clocks: device.clocks(),
         }])
     }
@@ -61,16 +63,10 @@ impl Host for Replica {
         if hello.record != self.record_id() {
             return Err(format!("this device does not hold record {}", hello.record.short()));
         }
-        if hello.cert.device != *peer || hello.cert.record != hello.record {
-            return Err("the device certificate is not for this device and record".into());
-        }
-        hello.cert.verify().map_err(|e| e.to_string())?;
         let mut device = self.lock();
-        if device.access().removal(peer).is_some() {
-            return Err(format!("device {} was removed from this record", peer.short()));
-        }
+        check_peer(peer, hello, device.access())?;
         device
-            .merge_statements(vec![Statement::Device(hello.cert.clone())])
+            .merge_statements(vec![hello.credential.statement()])
             .map_err(|e| e.to_string())?;
         Ok(())
     }
@@ -90,8 +86,16 @@ impl Host for Replica {
         Ok(d.access().is_member(peer))
     }
 
-    fn outgoing(&self, _record: &RecordId, section: Section, clock: &Clock) -> Result<Option<Batch>> {
-        self.lock().outgoing(section, clock)
+    fn outgoing(&self, _record: &RecordId, peer: &PublicKey, section: Section, clock: &Clock) -> Result<Option<Batch>> {
+        let mut device = self.lock();
+        if !device.access().may_read(peer, section, now()) {
+            return Ok(None);
+        }
+        device.outgoing(section, clock)
+    }
+
+    fn may_read(&self, _record: &RecordId, peer: &PublicKey, section: Section) -> bool {
+        self.lock().access().may_read(peer, section, now())
     }
 
     fn incoming(&self, batches: Vec<Batch>) -> Result<Vec<Received>> {
@@ -120,14 +124,31 @@ impl Host for Replica {
 /// The checks every host makes of a peer's claim to a record: its certificate is for the
 /// connection's key and this record, is signed by the record's root, and was not revoked.
 pub fn check_peer(peer: &PublicKey, hello: &RecordHello, access: &AccessSet) -> std::result::Result<(), String> {
-    if hello.cert.device != *peer || hello.cert.record != hello.record {
-        return Err("the device certificate is not for this device and record".into());
+    let cred = &hello.credential;
+    if cred.holder() != *peer || cred.record() != hello.record {
+        return Err("the credential is not for this device and record".into());
     }
-    hello.cert.verify().map_err(|e| e.to_string())?;
-    if access.removal(peer).is_some() {
-        return Err(format!("device {} was removed from this record", peer.short()));
+    cred.verify().map_err(|e| e.to_string())?;
+    match cred {
+        Credential::Device(_) => {
+            if access.removal(peer).is_some() {
+                return Err(format!("device {} was removed from this record", peer.short()));
+            }
+        }
+        Credential::Capability(cap) => {
+            if access.is_revoked(cap) {
+                return Err(format!("the access granted to `{}` was revoked", cap.label));
+            }
+            if !cap.chain_valid_at(now()) {
+                return Err(format!("the access granted to `{}` has expired or is not yet valid", cap.label));
+            }
+        }
     }
     Ok(())
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
 }
 
 /// Many records under one identity, shared by a process's sync sessions.
@@ -190,13 +211,13 @@ impl Host for LibraryHost {
             if !lib.holds(&id)? {
                 continue;
             }
-            let cert = match lib.get(&id)?.access.cert(&me) {
-                Some(c) => c.clone(),
+            let credential = match lib.get(&id)?.access.credential(&me, now()) {
+                Some(c) => c,
                 None => continue,
             };
             out.push(RecordHello {
                 record: id,
-                cert,
+                credential,
                 clocks: lib.clocks(&id)?,
             });
         }
@@ -210,7 +231,7 @@ impl Host for LibraryHost {
         }
         let loaded = lib.get(&hello.record).map_err(|e| e.to_string())?;
         check_peer(peer, hello, &loaded.access)?;
-        lib.merge(&hello.record, peer, vec![Statement::Device(hello.cert.clone())])
+        lib.merge(&hello.record, peer, vec![hello.credential.statement()])
             .map_err(|e| e.to_string())?;
         Ok(())
     }
@@ -223,8 +244,19 @@ impl Host for LibraryHost {
         self.lock().merge(record, peer, statements)
     }
 
-    fn outgoing(&self, record: &RecordId, section: Section, clock: &Clock) -> Result<Option<Batch>> {
-        self.lock().outgoing(record, section, clock)
+    fn outgoing(&self, record: &RecordId, peer: &PublicKey, section: Section, clock: &Clock) -> Result<Option<Batch>> {
+        let mut lib = self.lock();
+        if !lib.get(record)?.access.may_read(peer, section, now()) {
+            return Ok(None);
+        }
+        lib.outgoing(record, section, clock)
+    }
+
+    fn may_read(&self, record: &RecordId, peer: &PublicKey, section: Section) -> bool {
+        self.lock()
+            .get(record)
+            .map(|l| l.access.may_read(peer, section, now()))
+            .unwrap_or(false)
     }
 
     fn incoming(&self, batches: Vec<Batch>) -> Result<Vec<Received>> {

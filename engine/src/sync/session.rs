@@ -365,7 +365,7 @@ async fn exchange<H: Host>(
         for section in Section::SYNCED {
             let clock = clocks.get(&section).cloned().unwrap_or_default();
             let (h, record) = (host.clone(), rh.record);
-            if let Some(b) = blocking(move || h.outgoing(&record, section, &clock)).await? {
+            if let Some(b) = blocking(move || h.outgoing(&record, &peer, section, &clock)).await? {
                 *report.sent.entry(section).or_default() += b.count;
                 awaiting_acks += 1;
                 send(tx, Msg::Batch(b), &peer).await?;
@@ -387,7 +387,10 @@ async fn exchange<H: Host>(
                 m = inbox.recv() => Some(m.unwrap_or(Err(ReadError::Closed))),
                 entered = feed.recv(), if live => {
                     match entered {
-                        Ok(e) if e.from != Some(peer) && agreed.contains(&e.batch.record) => {
+                        Ok(e) if e.from != Some(peer)
+                            && agreed.contains(&e.batch.record)
+                            && host.may_read(&e.batch.record, &peer, e.batch.section) =>
+                        {
                             awaiting_acks += 1;
                             *report.sent.entry(e.batch.section).or_default() += e.batch.count;
                             send(tx, Msg::Batch(e.batch.clone()), &peer).await?;

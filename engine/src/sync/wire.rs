@@ -6,7 +6,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::access::Statement;
 use crate::error::{Error, Result};
 use crate::exchange::{Batch, Received, WireClock};
-use crate::identity::{DeviceCert, RecordId};
+use crate::access::Credential;
+use crate::identity::RecordId;
 use crate::section::Section;
 
 /// Protocol version carried in `Hello`.
@@ -23,8 +24,8 @@ pub const MAX_BATCH: usize = 512 * 1024 * 1024;
 pub struct RecordHello {
     /// Record.
     pub record: RecordId,
-    /// The sender's certificate for this record (its key must be the connection's key).
-    pub cert: DeviceCert,
+    /// The sender's credential for this record (its key must be the connection's key).
+    pub credential: Credential,
     /// Per section, the sender's newest change of each author.
     pub clocks: Vec<(Section, WireClock)>,
 }
