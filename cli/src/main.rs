@@ -166,6 +166,65 @@ pub(crate) enum Command {
     },
     /// Devices this one knows how to reach.
     Peers(JsonFlag),
+    /// Share scoped access with a caregiver, school or clinic: prints a one-time ticket and QR.
+    Share {
+        /// Starting point: caregiver, school or clinic.
+        #[arg(long)]
+        preset: Option<phr_engine::capability::Preset>,
+        /// Rights per section instead of the preset's, e.g. `notes=write,goals,documents`.
+        #[arg(long)]
+        sections: Option<String>,
+        /// How long the access lasts, e.g. 90d (default: the preset's; schools a year).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Who it is for, e.g. "Grandma" or "Lincoln Elementary IEP team".
+        #[arg(long)]
+        label: Option<String>,
+        /// Let the holder pass narrower access on (e.g. a clinic to its therapists).
+        #[arg(long)]
+        delegate: bool,
+        /// How long the ticket itself stays usable.
+        #[arg(long, default_value = "30m")]
+        ticket_expires: String,
+        /// Also write the QR code as a PNG image.
+        #[arg(long)]
+        qr: Option<PathBuf>,
+    },
+    /// Join a record with a share ticket (or a pairing ticket), on a fresh home.
+    Join {
+        /// The ticket text.
+        ticket: Option<String>,
+        /// Read the ticket from a QR code image instead.
+        #[arg(long, conflicts_with = "ticket")]
+        qr: Option<PathBuf>,
+        /// A name for this device.
+        #[arg(long, default_value = "my device")]
+        name: String,
+    },
+    /// Who has access to what, until when; revoke access.
+    Access {
+        #[command(subcommand)]
+        action: AccessCmd,
+    },
+    /// The record's audit log: grants, revocations, joins, syncs, rejected changes, exports.
+    Audit {
+        /// Only events on or after this day (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Serialize, Deserialize)]
+pub(crate) enum AccessCmd {
+    /// Every grant with its holder, rights, expiry and status.
+    List(JsonFlag),
+    /// Withdraw a grant by (a prefix of) its id.
+    Revoke {
+        /// Grant id or prefix, from `phr access list`.
+        id: String,
+    },
 }
 
 #[derive(Args, Clone, Copy, Serialize, Deserialize)]
@@ -257,11 +316,18 @@ fn open(home: &std::path::Path) -> Result<Device> {
     Ok(Device::open(home, &pass)?)
 }
 
-/// Split `--field value` words into pairs; `--field=value` works too.
-fn pairs(words: &[String]) -> Result<Vec<(String, String)>> {
+/// Split `--field value` words into pairs; `--field=value` works too. Also says whether a bare
+/// `--json` was among them: clap hands everything after the section to the fields, so
+/// `phr add medications --name X --json` lands here, and no section has a `json` field.
+fn pairs(words: &[String]) -> Result<(Vec<(String, String)>, bool)> {
     let mut out = Vec::new();
+    let mut json = false;
     let mut it = words.iter().peekable();
     while let Some(w) = it.next() {
+        if w == "--json" {
+            json = true;
+            continue;
+        }
         let Some(name) = w.strip_prefix("--") else {
             bail!("expected `--field value`, found `{w}`");
         };
@@ -274,7 +340,7 @@ fn pairs(words: &[String]) -> Result<Vec<(String, String)>> {
             None => bail!("`--{name}` needs a value"),
         }
     }
-    Ok(out)
+    Ok((out, json))
 }
 
 fn today() -> chrono::NaiveDate {
@@ -299,7 +365,7 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             println!("Created the record of {}", output::patient_name(device.record()));
             println!("  record  {}", device.record().id());
-            println!("  device  {} ({})", device.device_id(), device.cert().name);
+            println!("  device  {} ({})", device.device_id(), device.name());
             println!("  home    {}", home.display());
             println!("Write down the recovery kit now: `phr recovery export`.");
         }
@@ -331,6 +397,52 @@ fn run(cli: Cli) -> Result<()> {
             action: action @ (net::DevicesCmd::Add { .. } | net::DevicesCmd::Join { .. }),
         } => net::devices(
             action,
+            &home,
+            &net_args,
+            || open(&home),
+            || passphrase::get(true),
+            kdf(),
+        )?,
+        Command::Share {
+            preset,
+            sections,
+            expires,
+            label,
+            delegate,
+            ticket_expires,
+            qr,
+        } => {
+            let scope = match (&sections, preset) {
+                (Some(text), _) => phr_engine::capability::parse_scope(text)?,
+                (None, Some(p)) => p.scope(),
+                (None, None) => bail!("say what to share: --preset caregiver|school|clinic and/or --sections …"),
+            };
+            if scope.is_empty() {
+                bail!("the grant would open no section");
+            }
+            let now = chrono::Utc::now().timestamp();
+            let days = match &expires {
+                Some(e) => Some(net::parse_duration(e)?.as_secs() as i64),
+                None => preset.and_then(|p| p.default_days()).map(|d| d * 86400),
+            };
+            let label = label.unwrap_or_else(|| {
+                preset
+                    .map(|p| format!("{p:?}").to_lowercase())
+                    .unwrap_or_else(|| "shared access".into())
+            });
+            let grant = phr_engine::capability::Grant {
+                audience: phr_engine::KeyPair::generate().public(),
+                label,
+                scope,
+                delegate,
+                not_before: now,
+                expires: days.map(|d| now + d),
+            };
+            let device = open(&home)?;
+            net::offer(device, &home, &net_args, net::parse_duration(&ticket_expires)?, qr, Some(grant))?
+        }
+        Command::Join { ticket, qr, name } => net::devices(
+            net::DevicesCmd::Join { ticket, qr, name },
             &home,
             &net_args,
             || open(&home),
@@ -382,9 +494,10 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
     match command {
         Command::Status(j) => output::status(out, &replica.lock(), j.json)?,
         Command::Add { section, fields, json } => {
-            let parsed = parse_fields(section, &pairs(&fields)?)?;
+            let (fields, json_after_fields) = pairs(&fields)?;
+            let parsed = parse_fields(section, &fields)?;
             let id = replica.write(|r| r.add(section, parsed))?;
-            if json.json {
+            if json.json || json_after_fields {
                 output::print_json(out, &replica.lock().record().read_entry(section, &id)?)?;
             } else {
                 writeln!(out, "added {section} {id}")?;
@@ -403,7 +516,11 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
             }
         }
         Command::Edit { section, id, fields } => {
-            let changes = parse_fields(section, &pairs(&fields)?)?;
+            let (fields, json) = pairs(&fields)?;
+            if json {
+                bail!("`phr edit` has no --json output");
+            }
+            let changes = parse_fields(section, &fields)?;
             if changes.is_empty() {
                 bail!("nothing to change: give `--field value` pairs (see `phr fields {section}`)");
             }
@@ -456,6 +573,9 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
                 ExportFormat::Json => output::export_json(device.record(), &dir)?,
                 ExportFormat::Automerge => output::export_automerge(device.record_mut(), &dir)?,
             };
+            drop(device);
+            let detail = format!("exported the record to {}", dir.display());
+            replica.write(|r| r.audit("export", &detail, None, &Section::ALL))?;
             writeln!(out, "wrote {written} files to {}", dir.display())?;
         }
         Command::Compact => {
@@ -483,7 +603,27 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
         }
         Command::Devices { action } => net::devices_local(action, replica, out)?,
         Command::Peers(j) => net::peers(out, replica, j.json)?,
-        Command::Init { .. } | Command::Sync { .. } | Command::Serve { .. } | Command::Recovery { .. } => {
+        Command::Access { action } => match action {
+            AccessCmd::List(j) => output::access(out, &replica.lock(), j.json)?,
+            AccessCmd::Revoke { id } => {
+                let rev = replica.lock().revoke(&id)?;
+                writeln!(
+                    out,
+                    "Revoked grant {}. Every device that hears of it refuses the holder from now on.",
+                    hex::encode(&rev.capability[..4])
+                )?;
+            }
+        },
+        Command::Audit { since, json } => {
+            let since = since.map(|d| entry::parse_date(&d)).transpose()?;
+            output::audit(out, replica.lock().record(), since, json.json)?
+        }
+        Command::Init { .. }
+        | Command::Sync { .. }
+        | Command::Serve { .. }
+        | Command::Recovery { .. }
+        | Command::Share { .. }
+        | Command::Join { .. } => {
             bail!("this command cannot run while `phr serve` holds the record; stop it first")
         }
     }

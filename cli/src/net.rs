@@ -178,6 +178,79 @@ fn progress_bar() -> (indicatif::ProgressBar, phr_engine::sync::session::Progres
     (bar, f)
 }
 
+/// Print a one-time ticket (text, terminal QR, optional PNG), wait for someone to use it, then
+/// for their first sync. `grant` makes it a share ticket; `None` pairs a new device.
+pub fn offer(
+    device: Device,
+    home: &std::path::Path,
+    net_args: &NetArgs,
+    ttl: Duration,
+    qr: Option<PathBuf>,
+    grant: Option<phr_engine::capability::Grant>,
+) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let service = start(Replica::new(device), net_args, home).await?;
+        let sharing = grant.is_some();
+        let ticket = match grant {
+            None => service.pairing().issue(service.addr(), ttl)?,
+            Some(g) => service.pairing().share(service.addr(), ttl, g)?,
+        };
+        let text = ticket.to_text();
+        let what = if sharing { "Share ticket" } else { "Pairing ticket" };
+        println!("{what} (one use, valid for {}):\n\n{text}\n", humantime(ttl));
+        println!("{}", qr::terminal(&text)?);
+        if let Some(path) = qr {
+            qr::write_png(&text, &path)?;
+            println!("QR code written to {}", path.display());
+        }
+        if sharing {
+            println!("On their device: phr join <ticket>   (or phr join --qr FILE.png)");
+        } else {
+            println!("On the new device: phr devices join <ticket>   (or --qr FILE.png)");
+        }
+        println!("Waiting for it to be used (Ctrl-C to give up)…");
+        let mut events = service.session_events();
+        let joined = tokio::select! {
+            c = service.pairing().wait_joined() => Some(c),
+            _ = tokio::time::sleep(ttl) => None,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(credential) = joined else {
+            service.shutdown().await;
+            bail!("nobody used the ticket before it expired");
+        };
+        let who = credential.holder();
+        println!("{} ({}) joined; sending what it may see…", credential.name(), who.short());
+        let done = tokio::time::timeout(Duration::from_secs(300), async {
+            while let Ok(e) = events.recv().await {
+                if e.peer == who {
+                    return Some(e);
+                }
+            }
+            None
+        })
+        .await;
+        match done {
+            Ok(Some(e)) if e.ok => println!("Done: {} changes sent.", e.sent),
+            Ok(Some(e)) => println!("The first sync failed: {}", e.detail),
+            _ => println!("It has not synced yet; it will catch up on its next `phr sync`."),
+        }
+        service.shutdown().await;
+        Ok(())
+    })
+}
+
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 86400 == 0 && s >= 86400 => format!("{} days", s / 86400),
+        s if s % 3600 == 0 && s >= 3600 => format!("{} hours", s / 3600),
+        s if s % 60 == 0 && s >= 60 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
+}
+
 /// `phr devices add|list|remove` on an unlocked device; `join` runs before any home exists.
 pub fn devices(
     cmd: DevicesCmd,
@@ -194,51 +267,7 @@ pub fn devices(
             if !device.has_root() {
                 bail!("only a device holding the patient's root key can add devices");
             }
-            let rt = runtime()?;
-            rt.block_on(async {
-                let service = start(Replica::new(device), net_args, home).await?;
-                let ticket = service.pairing().issue(service.addr(), ttl)?;
-                let text = ticket.to_text();
-                println!("Pairing ticket (valid for {expires}, one use):\n\n{text}\n");
-                println!("{}", qr::terminal(&text)?);
-                if let Some(path) = qr {
-                    qr::write_png(&text, &path)?;
-                    println!("QR code written to {}", path.display());
-                }
-                println!("On the new device run: phr devices join <ticket>   (or --qr FILE.png)");
-                println!("Waiting for the new device (Ctrl-C to give up)…");
-                let mut events = service.session_events();
-                let joined = tokio::select! {
-                    c = service.pairing().wait_joined() => Some(c),
-                    _ = tokio::time::sleep(ttl) => None,
-                    _ = tokio::signal::ctrl_c() => None,
-                };
-                let Some(cert) = joined else {
-                    service.shutdown().await;
-                    bail!("no device joined before the ticket expired");
-                };
-                println!(
-                    "Device {} ({}) joined; sending it the record…",
-                    cert.device.short(),
-                    cert.name
-                );
-                let done = tokio::time::timeout(Duration::from_secs(300), async {
-                    while let Ok(e) = events.recv().await {
-                        if e.peer == cert.device {
-                            return Some(e);
-                        }
-                    }
-                    None
-                })
-                .await;
-                match done {
-                    Ok(Some(e)) if e.ok => println!("The new device has the record ({} changes sent).", e.sent),
-                    Ok(Some(e)) => println!("The first sync with the new device failed: {}", e.detail),
-                    _ => println!("The new device has not synced yet; it will catch up on its next `phr sync`."),
-                }
-                service.shutdown().await;
-                Ok(())
-            })
+            offer(device, home, net_args, ttl, qr, None)
         }
         DevicesCmd::Join { ticket, qr, name } => {
             let text = match (ticket, qr) {
@@ -258,8 +287,8 @@ pub fn devices(
             rt.block_on(async {
                 let key = KeyPair::generate();
                 let cfg = net_args.config();
-                let (cert, statements) = pair::join(&ticket, &key, &name, &cfg).await?;
-                let device = Device::create_member(home, &pass, key, cert, statements, kdf)?;
+                let (credential, statements) = pair::join_any(&ticket, &key, &name, &cfg).await?;
+                let device = Device::create_with(home, &pass, key, credential, statements, kdf)?;
                 println!(
                     "Paired as {} ({name}); fetching the record…",
                     device.device_id().short()
@@ -408,7 +437,7 @@ pub fn sync_once(
             println!("{}", serde_json::to_string_pretty(&reports)?);
         }
         if ok == 0 {
-            bail!("no peer could be reached; your record is unchanged and still works offline");
+            bail!("no peer synced; your record is unchanged and still works offline");
         }
         Ok(())
     })

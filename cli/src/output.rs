@@ -297,3 +297,96 @@ pub fn export_automerge(record: &mut Record, out: &Path) -> Result<usize> {
     }
     Ok(Section::ALL.len())
 }
+
+/// `phr access list`.
+pub fn access(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
+    let now = chrono::Utc::now().timestamp();
+    let grants = device.access().grants();
+    let day = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    if json {
+        let rows: Vec<_> = grants
+            .iter()
+            .map(|(c, r)| {
+                json!({
+                    "id": hex::encode(c.id),
+                    "label": c.label,
+                    "holder": c.audience.to_string(),
+                    "rights": c.scope.iter().map(|(s, r)| (s.name().to_string(), json!(r.to_string()))).collect::<serde_json::Map<_, _>>(),
+                    "delegate": c.delegate,
+                    "from": c.not_before,
+                    "expires": c.expires,
+                    "delegated": c.parent.is_some(),
+                    "revoked": r.as_ref().map(|r| r.revoked_at),
+                    "status": status_of(c, r.is_some(), now),
+                })
+            })
+            .collect();
+        return print_json(out, &rows);
+    }
+    writeln!(out, "Devices of the patient:")?;
+    for (c, r) in device.access().devices() {
+        let status = if r.is_some() { "removed" } else { "full access" };
+        writeln!(out, "  {}  {:<24} {status}", c.device.short(), c.name)?;
+    }
+    if grants.is_empty() {
+        writeln!(out, "No one else has access. Share with `phr share --preset caregiver|school|clinic`.")?;
+        return Ok(());
+    }
+    writeln!(out, "Shared access:")?;
+    for (c, r) in &grants {
+        let rights: Vec<String> = c.scope.iter().map(|(s, r)| format!("{s}={r}")).collect();
+        let until = c.expires.map(|e| format!("until {}", day(e))).unwrap_or_else(|| "no end date".into());
+        writeln!(
+            out,
+            "  {}  {:<24} {}  {until}  [{}]",
+            c.short_id(),
+            c.label,
+            c.audience.short(),
+            status_of(c, r.is_some(), now)
+        )?;
+        writeln!(out, "      {}", rights.join(", "))?;
+    }
+    Ok(())
+}
+
+fn status_of(c: &phr_engine::capability::Capability, revoked: bool, now: i64) -> &'static str {
+    if revoked {
+        "revoked"
+    } else if !c.chain_valid_at(now) {
+        if c.expires.is_some_and(|e| now > e) { "expired" } else { "not yet valid" }
+    } else {
+        "active"
+    }
+}
+
+/// `phr audit`.
+pub fn audit(out: &mut dyn Write, record: &Record, since: Option<chrono::NaiveDate>, json: bool) -> Result<()> {
+    let mut events = record.list(Section::Audit)?;
+    if let Some(day) = since {
+        let from = day.to_string();
+        events.retain(|e| e.created.as_str() >= from.as_str());
+    }
+    if json {
+        return print_json(out, &events);
+    }
+    if events.is_empty() {
+        writeln!(out, "no audit events")?;
+    }
+    for e in events {
+        let kind = e.fields.get("kind").map(scalar).unwrap_or_default();
+        let detail = e.fields.get("detail").map(scalar).unwrap_or_default();
+        writeln!(
+            out,
+            "{}  {:<7} {}  (by {})",
+            e.created.get(..16).unwrap_or(&e.created).replace('T', " "),
+            kind,
+            detail,
+            e.author.get(..8).unwrap_or(&e.author)
+        )?;
+    }
+    Ok(())
+}

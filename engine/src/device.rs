@@ -449,7 +449,57 @@ impl Device {
         }
         let removal = crate::access::DeviceRemoval::issue(&root, *device, cutoff, chrono::Utc::now().timestamp());
         self.merge_statements(vec![Statement::Removal(removal.clone())])?;
+        let detail = format!("removed device {}", device.short());
+        self.write(|r| r.audit("remove", &detail, Some(&device.to_string()), &[]))?;
         Ok(removal)
+    }
+
+    /// Grant scoped access to a key directly (needs the root key); the usual way is a share
+    /// ticket, which fills in the key of whoever uses it.
+    pub fn grant(&mut self, grant: crate::capability::Grant) -> Result<crate::capability::Capability> {
+        let root = self.root.clone().ok_or_else(|| {
+            Error::NotAllowed("only a device holding the patient's root key can share access".into())
+        })?;
+        let cap = crate::capability::Capability::issue_root(&root, grant)?;
+        self.merge_statements(vec![Statement::Capability(cap.clone())])?;
+        let detail = format!("granted `{}` ({}) access", cap.label, cap.audience.short());
+        self.write(|r| r.audit("grant", &detail, Some(&hex::encode(cap.id)), &[]))?;
+        Ok(cap)
+    }
+
+    /// Withdraw a grant (by a unique prefix of its id): its holder, and everyone it passed
+    /// access on to, can no longer connect, and their changes after this point are refused
+    /// everywhere. Needs the root key.
+    pub fn revoke(&mut self, id_prefix: &str) -> Result<crate::capability::Revocation> {
+        let root = self.root.clone().ok_or_else(|| {
+            Error::NotAllowed("only a device holding the patient's root key can revoke access".into())
+        })?;
+        let found = self.access.grant(id_prefix);
+        let cap = match found.as_slice() {
+            [one] => one.clone(),
+            [] => return Err(Error::NotAllowed(format!("no grant matches `{id_prefix}`; see `phr access list`"))),
+            _ => return Err(Error::NotAllowed(format!("`{id_prefix}` matches several grants; give more of the id"))),
+        };
+        // Everyone whose access hangs on this grant keeps what they wrote so far, nothing after.
+        let mut holders = vec![cap.audience];
+        for (c, _) in self.access.grants() {
+            if c.chain_ids().contains(&cap.id) && !holders.contains(&c.audience) {
+                holders.push(c.audience);
+            }
+        }
+        let mut cutoff = Vec::new();
+        for h in &holders {
+            for s in Section::SYNCED {
+                let seq = self.record.clock(s).get(h).map(|(seq, _)| *seq).unwrap_or(0);
+                cutoff.push((*h, s, seq));
+            }
+        }
+        let record = self.record.id();
+        let rev = crate::capability::Revocation::issue(&root, record, cap.id, cutoff, chrono::Utc::now().timestamp());
+        self.merge_statements(vec![Statement::Revocation(rev.clone())])?;
+        let detail = format!("revoked the access of `{}` ({})", cap.label, cap.audience.short());
+        self.write(|r| r.audit("revoke", &detail, Some(&hex::encode(cap.id)), &[]))?;
+        Ok(rev)
     }
 
     /// Verify and durably add membership statements from a peer; returns how many were new.

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use super::net::{self, NetConfig};
 use super::replica::Replica;
 use super::wire;
-use crate::access::Statement;
+use crate::access::{Credential, Statement};
 use crate::crypto::random_bytes;
 use crate::error::{Error, Result};
 use crate::identity::{DeviceCert, KeyPair, PublicKey, RecordId};
@@ -35,6 +35,24 @@ pub struct PairTicket {
     pub secret: [u8; 16],
     /// Unix seconds after which the ticket is void.
     pub expires: i64,
+    /// What joining gives: a place among the patient's devices, or a grant of access.
+    pub kind: TicketKind,
+}
+
+/// What a ticket offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TicketKind {
+    /// Become one of the patient's devices.
+    Device,
+    /// Receive scoped access (shown to the person joining; the issuer's copy is what counts).
+    Share {
+        /// Who it is for.
+        label: String,
+        /// Rights per section.
+        scope: crate::capability::Scope,
+        /// Void after (unix seconds).
+        expires: Option<i64>,
+    },
 }
 
 impl PairTicket {
@@ -77,7 +95,7 @@ struct JoinRequest {
 #[derive(Debug, Serialize, Deserialize)]
 enum JoinReply {
     Accepted {
-        cert: DeviceCert,
+        credential: Credential,
         statements: Vec<Statement>,
     },
     Refused {
@@ -88,6 +106,7 @@ enum JoinReply {
 #[derive(Debug)]
 struct Issued {
     ticket: PairTicket,
+    grant: Option<crate::capability::Grant>,
     used: bool,
 }
 
@@ -97,7 +116,7 @@ pub struct PairHandler {
     replica: Arc<Replica>,
     issued: Mutex<Vec<Issued>>,
     joined: Notify,
-    last_joined: Mutex<Option<DeviceCert>>,
+    last_joined: Mutex<Option<Credential>>,
 }
 
 impl PairHandler {
@@ -110,28 +129,49 @@ impl PairHandler {
         }
     }
 
-    /// Issue a one-time ticket valid for `ttl`, pointing at `addr`. Needs the root key.
+    /// Issue a one-time ticket valid for `ttl`, pointing at `addr`, for a new device of the
+    /// patient. Needs the root key.
     pub fn issue(&self, addr: EndpointAddr, ttl: Duration) -> Result<PairTicket> {
+        self.issue_ticket(addr, ttl, None)
+    }
+
+    /// Issue a one-time ticket that grants scoped access to whoever uses it. The grant's
+    /// audience is filled in with the key of the device that joins. Needs the root key.
+    pub fn share(&self, addr: EndpointAddr, ttl: Duration, grant: crate::capability::Grant) -> Result<PairTicket> {
+        self.issue_ticket(addr, ttl, Some(grant))
+    }
+
+    fn issue_ticket(&self, addr: EndpointAddr, ttl: Duration, grant: Option<crate::capability::Grant>) -> Result<PairTicket> {
         if !self.replica.lock().has_root() {
             return Err(Error::NotAllowed(
-                "only a device holding the patient's root key can add devices".into(),
+                "only a device holding the patient's root key can add devices or share access".into(),
             ));
         }
+        let kind = match &grant {
+            None => TicketKind::Device,
+            Some(g) => TicketKind::Share {
+                label: g.label.clone(),
+                scope: g.scope.clone(),
+                expires: g.expires,
+            },
+        };
         let ticket = PairTicket {
             record: self.replica.record_id(),
             addr,
             secret: random_bytes(),
             expires: chrono::Utc::now().timestamp() + ttl.as_secs() as i64,
+            kind,
         };
         self.issued.lock().unwrap_or_else(|p| p.into_inner()).push(Issued {
             ticket: ticket.clone(),
+            grant,
             used: false,
         });
         Ok(ticket)
     }
 
-    /// Wait until a device joins with one of the issued tickets; returns its certificate.
-    pub async fn wait_joined(&self) -> DeviceCert {
+    /// Wait until someone joins with one of the issued tickets; returns their credential.
+    pub async fn wait_joined(&self) -> Credential {
         loop {
             let notified = self.joined.notified();
             if let Some(c) = self.last_joined.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -141,7 +181,7 @@ impl PairHandler {
         }
     }
 
-    fn decide(&self, joiner: &PublicKey, req: &JoinRequest) -> std::result::Result<DeviceCert, String> {
+    fn decide(&self, joiner: &PublicKey, req: &JoinRequest) -> std::result::Result<Credential, String> {
         if req.version != wire::VERSION {
             return Err(format!("pairing version {} is not supported", req.version));
         }
@@ -162,14 +202,50 @@ impl PairHandler {
         if name.is_empty() || name.len() > 100 {
             return Err("the device name must be 1 to 100 characters".into());
         }
-        let mut device = self.replica.lock();
-        let root = device.root().ok_or("this device no longer holds the root key")?.clone();
-        let cert = DeviceCert::issue(&root, *joiner, name, now);
-        device
-            .merge_statements(vec![Statement::Device(cert.clone())])
+        let root = self
+            .replica
+            .lock()
+            .root()
+            .ok_or("this device no longer holds the root key")?
+            .clone();
+        let (credential, event) = match &slot.grant {
+            None => (
+                Credential::Device(DeviceCert::issue(&root, *joiner, name, now)),
+                ("join", format!("device `{name}` ({}) joined the record", joiner.short())),
+            ),
+            Some(g) => {
+                let grant = crate::capability::Grant {
+                    audience: *joiner,
+                    ..g.clone()
+                };
+                let cap = crate::capability::Capability::issue_root(&root, grant).map_err(|e| e.to_string())?;
+                let sections: Vec<String> = cap.scope.iter().map(|(s, r)| format!("{s}={r}")).collect();
+                let detail = format!(
+                    "granted `{}` ({}) access: {}{}",
+                    cap.label,
+                    joiner.short(),
+                    sections.join(", "),
+                    cap.expires
+                        .and_then(|e| chrono::DateTime::from_timestamp(e, 0))
+                        .map(|t| format!(", until {}", t.format("%Y-%m-%d")))
+                        .unwrap_or_default()
+                );
+                (Credential::Capability(cap), ("grant", detail))
+            }
+        };
+        let subject = match &credential {
+            Credential::Capability(c) => hex::encode(c.id),
+            Credential::Device(c) => c.device.to_string(),
+        };
+        self.replica
+            .write(|r| r.audit(event.0, &event.1, Some(&subject), &[]))
+            .map_err(|e| e.to_string())?;
+        self.replica
+            .lock()
+            .merge_statements(vec![credential.statement()])
             .map_err(|e| e.to_string())?;
         slot.used = true;
-        Ok(cert)
+        Ok(credential)
     }
 }
 
@@ -179,12 +255,12 @@ impl ProtocolHandler for PairHandler {
         let (mut send, mut recv) = conn.accept_bi().await?;
         let reply = match tokio::time::timeout(Duration::from_secs(15), read_json::<JoinRequest>(&mut recv)).await {
             Ok(Ok(req)) => match self.decide(&joiner, &req) {
-                Ok(cert) => {
+                Ok(credential) => {
                     let statements = self.replica.lock().access().statements().cloned().collect();
-                    *self.last_joined.lock().unwrap_or_else(|p| p.into_inner()) = Some(cert.clone());
+                    *self.last_joined.lock().unwrap_or_else(|p| p.into_inner()) = Some(credential.clone());
                     self.joined.notify_waiters();
-                    tracing::info!(device = %joiner.short(), name = %cert.name, "device paired");
-                    JoinReply::Accepted { cert, statements }
+                    tracing::info!(device = %joiner.short(), name = %credential.name(), "joined");
+                    JoinReply::Accepted { credential, statements }
                 }
                 Err(reason) => {
                     tracing::warn!(device = %joiner.short(), "pairing refused: {reason}");
@@ -228,14 +304,25 @@ async fn read_json<T: for<'de> Deserialize<'de>>(recv: &mut iroh::endpoint::Recv
     postcard::from_bytes(&body).map_err(|_| Error::Network("malformed pairing message".into()))
 }
 
-/// Use a ticket: prove the secret to the issuer and receive this device's certificate and the
+/// Use a device ticket: prove the secret and receive this device's certificate and the
 /// record's membership statements.
-pub async fn join(
+pub async fn join(ticket: &PairTicket, key: &KeyPair, device_name: &str, cfg: &NetConfig) -> Result<(DeviceCert, Vec<Statement>)> {
+    match join_any(ticket, key, device_name, cfg).await? {
+        (Credential::Device(cert), statements) => Ok((cert, statements)),
+        (Credential::Capability(_), _) => Err(Error::Ticket(
+            "this ticket shares access; use it with `phr join`, not `phr devices join`".into(),
+        )),
+    }
+}
+
+/// Use any ticket: prove the secret and receive a credential (a device certificate, or a
+/// capability for a share ticket) and the record's membership statements.
+pub async fn join_any(
     ticket: &PairTicket,
     key: &KeyPair,
     device_name: &str,
     cfg: &NetConfig,
-) -> Result<(DeviceCert, Vec<Statement>)> {
+) -> Result<(Credential, Vec<Statement>)> {
     if chrono::Utc::now().timestamp() > ticket.expires {
         return Err(Error::Ticket(
             "this pairing ticket has expired; ask for a new one".into(),
@@ -257,12 +344,12 @@ pub async fn join(
         let reply: JoinReply = read_json(&mut recv).await?;
         conn.close(0u32.into(), b"done");
         match reply {
-            JoinReply::Accepted { cert, statements } => {
-                if cert.device != key.public() || cert.record != ticket.record {
-                    return Err(Error::Ticket("the issuer sent a certificate for someone else".into()));
+            JoinReply::Accepted { credential, statements } => {
+                if credential.holder() != key.public() || credential.record() != ticket.record {
+                    return Err(Error::Ticket("the issuer sent a credential for someone else".into()));
                 }
-                cert.verify()?;
-                Ok((cert, statements))
+                credential.verify()?;
+                Ok((credential, statements))
             }
             JoinReply::Refused { reason } => Err(Error::Ticket(reason)),
         }
