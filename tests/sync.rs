@@ -253,23 +253,50 @@ async fn changes_made_after_a_removal_leave_every_replica_even_ones_that_took_th
     let a = first_device().await;
     let b = pair_new_device(&a, "old tablet").await;
     let c = pair_new_device(&a, "laptop").await;
-    b.service.sync_once(c.service.addr(), SessionOptions::default()).await.unwrap();
+    b.service
+        .sync_once(c.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
     let b_key = b.replica().device_id();
     a.replica().lock().remove_device(&b_key).unwrap();
 
-    b.add(Section::CaregiverLog, &[("date", "2024-06-01"), ("text", "written after removal")]);
-    let report = c.service.sync_once(b.service.addr(), SessionOptions::default()).await.unwrap();
+    b.add(
+        Section::CaregiverLog,
+        &[("date", "2024-06-01"), ("text", "written after removal")],
+    );
+    let report = c
+        .service
+        .sync_once(b.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.applied(), 1, "c has not heard of the removal yet");
-    let late = c.replica().lock().record().list(Section::CaregiverLog).unwrap()[0].id.clone();
+    let late = c.replica().lock().record().list(Section::CaregiverLog).unwrap()[0]
+        .id
+        .clone();
     let mut edit = Map::new();
     edit.insert("text".into(), Value::String("c edits b's late entry".into()));
-    c.replica().write(|r| r.edit(Section::CaregiverLog, &late, edit)).unwrap();
-    c.add(Section::Labs, &[("test", "Iron"), ("value", "60"), ("date", "2024-06-02")]);
+    c.replica()
+        .write(|r| r.edit(Section::CaregiverLog, &late, edit))
+        .unwrap();
+    c.add(
+        Section::Labs,
+        &[("test", "Iron"), ("value", "60"), ("date", "2024-06-02")],
+    );
 
-    c.service.sync_once(a.service.addr(), SessionOptions::default()).await.unwrap();
-    assert_eq!(c.count(Section::CaregiverLog), 0, "b's late entry and c's edit of it are gone from c");
+    c.service
+        .sync_once(a.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        c.count(Section::CaregiverLog),
+        0,
+        "b's late entry and c's edit of it are gone from c"
+    );
     assert_eq!(a.count(Section::CaregiverLog), 0, "and never reached a");
-    c.service.sync_once(a.service.addr(), SessionOptions::default()).await.unwrap();
+    c.service
+        .sync_once(a.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
     assert!(converged(&a, &c).await, "a and c hold the same history");
     assert_eq!(a.count(Section::Labs), 1, "c's unrelated work still arrives");
 }

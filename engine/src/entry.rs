@@ -292,7 +292,12 @@ const CAREGIVER_LOG: &[FieldSpec] = &[
 ];
 
 const AUDIT: &[FieldSpec] = &[
-    f("kind", Text, true, "what happened: grant, revoke, join, sync, reject, export, remove"),
+    f(
+        "kind",
+        Text,
+        true,
+        "what happened: grant, revoke, join, sync, reject, export, remove",
+    ),
     f("detail", Text, true, "in words"),
     f("subject", Text, false, "key or id the event concerns"),
     f("section", List, false, "sections involved"),

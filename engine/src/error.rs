@@ -123,6 +123,16 @@ impl From<redb::StorageError> for Error {
     fn from(e: redb::StorageError) -> Self {
         match e {
             redb::StorageError::Corrupted(m) => Error::Corrupt(m),
+            // redb reports a file that is not a database as invalid data, and a page pointer past
+            // the end of the file as an early end of file: the file is damaged, the disk is fine.
+            redb::StorageError::Io(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                Error::Corrupt(io.to_string())
+            }
             redb::StorageError::Io(io) => Error::Io(io.to_string()),
             other => Error::Io(other.to_string()),
         }

@@ -99,7 +99,10 @@ pub fn from_wire(w: &WireClock) -> Clock {
 
 /// Each section's clock of a record, for the hello message.
 pub fn clocks(record: &mut Record) -> Vec<(Section, WireClock)> {
-    Section::SYNCED.iter().map(|s| (*s, to_wire(record.clock(*s)))).collect()
+    Section::SYNCED
+        .iter()
+        .map(|s| (*s, to_wire(record.clock(*s))))
+        .collect()
 }
 
 /// The changes of `section` that a peer with `peer` clock lacks, if any, with the head
@@ -312,7 +315,8 @@ impl TakeIn<'_> {
             Some(std::cell::RefCell::new(doc.clone()))
         } else {
             let mut p = self.record.doc(section).fork();
-            p.apply_changes_batch(changes.clone()).map_err(|e| malformed(e.to_string()))?;
+            p.apply_changes_batch(changes.clone())
+                .map_err(|e| malformed(e.to_string()))?;
             Some(std::cell::RefCell::new(p))
         };
         let by_hash: std::collections::HashMap<Hash, &Change> = changes.iter().map(|c| (c.hash().0, c)).collect();

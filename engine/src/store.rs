@@ -170,6 +170,35 @@ fn verify_sealed(txn: &redb::ReadTransaction, key: &SecretKey) -> Result<()> {
     Ok(())
 }
 
+/// Open the store for writing, verifying the checksum of every page of the committed trees and
+/// rebuilding redb's page allocator from them instead of trusting the recorded allocator state.
+/// A plain open trusts a cleanly closed file: damage to branch pages can hide rows from reads
+/// without any error, and damage to the recorded allocator state panics (or reuses a live page)
+/// at the next commit, which happens on every close. Nothing is written before the check passes.
+///
+/// If the latest commit of a `clean` file (one that needs no crash recovery) fails its
+/// checksums, redb would fall back to the commit before it, silently dropping the latest
+/// changes; that is refused instead. After a crash that fallback is redb's normal recovery.
+fn open_checked(path: &Path, clean: bool) -> Result<Database> {
+    let mut builder = redb::Builder::new();
+    builder.set_check_integrity_on_open(true);
+    if clean {
+        // redb reports progress 0.3 only when it is about to roll back to the previous commit.
+        builder.set_repair_callback(|session| {
+            if (0.2..0.4).contains(&session.progress()) {
+                session.abort();
+            }
+        });
+    }
+    match builder.open(path) {
+        Ok(db) => Ok(db),
+        Err(redb::DatabaseError::RepairAborted) => {
+            Err(Error::Corrupt("the latest changes fail their checksums".into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn read_meta(txn: &redb::ReadTransaction) -> Result<(u32, KdfSlot, Vec<u8>)> {
     let meta = txn
         .open_table(META)
@@ -249,8 +278,7 @@ impl Store {
         {
             let mut meta = txn.open_table(META)?;
             meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())?;
-            let slot = postcard::to_stdvec(&KdfSlot { params: kdf, salt })
-                .map_err(|e| Error::Io(e.to_string()))?;
+            let slot = postcard::to_stdvec(&KdfSlot { params: kdf, salt }).map_err(|e| Error::Io(e.to_string()))?;
             meta.insert("kdf", slot.as_slice())?;
             meta.insert("wrapped_key", wrapped.as_slice())?;
             txn.open_table(SECRETS)?;
@@ -295,12 +323,17 @@ impl Store {
             verify_sealed(&txn, &key)?;
             Ok(Some((kdf, wrapped, key)))
         })?;
-        let db = guarded("opening the store", || Ok(Database::open(path)?))?;
+        let clean = checked.is_some();
+        let db = guarded("opening the store", || open_checked(path, clean))?;
         let (format, kdf, wrapped) = guarded("reading the store", || read_meta(&db.begin_read()?))?;
         Self::check_format(format)?;
         let key = match checked {
             // Same wrapped key under the same salt and settings: same key, no second argon2 run.
-            Some((kdf0, wrapped0, key)) if kdf0.salt == kdf.salt && kdf0.params == kdf.params && wrapped0 == wrapped => key,
+            Some((kdf0, wrapped0, key))
+                if kdf0.salt == kdf.salt && kdf0.params == kdf.params && wrapped0 == wrapped =>
+            {
+                key
+            }
             _ => {
                 let key = Self::unwrap_key(passphrase, &kdf, &wrapped)?;
                 guarded("reading the store", || verify_sealed(&db.begin_read()?, &key))?;
@@ -377,7 +410,8 @@ impl Store {
     pub fn put_record(&self, record: &RecordId, info: &[u8]) -> Result<()> {
         let sealed = self.key.seal(&aad("records", &record.0), info);
         let txn = self.db.begin_write()?;
-        txn.open_table(RECORDS)?.insert(record.0.as_slice(), sealed.as_slice())?;
+        txn.open_table(RECORDS)?
+            .insert(record.0.as_slice(), sealed.as_slice())?;
         txn.commit()?;
         Ok(())
     }
@@ -393,7 +427,10 @@ impl Store {
                 .value()
                 .try_into()
                 .map_err(|_| Error::Corrupt("a record id in the store is malformed".into()))?;
-            out.push((RecordId::from(id), self.key.open(&aad("records", k.value()), v.value())?));
+            out.push((
+                RecordId::from(id),
+                self.key.open(&aad("records", k.value()), v.value())?,
+            ));
         }
         Ok(out)
     }
@@ -437,7 +474,11 @@ impl Store {
         Ok(waiting)
     }
 
-    fn next_seq(table: &impl ReadableTable<&'static [u8], &'static [u8]>, record: &RecordId, section: Section) -> Result<u64> {
+    fn next_seq(
+        table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+        record: &RecordId,
+        section: Section,
+    ) -> Result<u64> {
         let (lo, hi) = section_bounds(record, section);
         let last = table.range(lo.as_slice()..hi.as_slice())?.next_back();
         match last {
@@ -494,7 +535,7 @@ impl Store {
     pub fn load_record(&self, record: &RecordId) -> Result<(BTreeMap<Section, AutoCommit>, BTreeMap<Section, usize>)> {
         let mut docs = BTreeMap::new();
         let mut waiting = BTreeMap::new();
-        for section in Section::ALL {
+        for section in Section::SYNCED {
             let (doc, n) = self.load_section(record, section)?;
             docs.insert(section, doc);
             waiting.insert(section, n);
@@ -663,7 +704,9 @@ impl Store {
         match table.get(k.as_slice())? {
             Some(v) => {
                 let raw = self.key.open(&aad("sigs", &k), v.value())?;
-                Ok(Some(raw.try_into().map_err(|_| Error::Corrupt("a stored signature is malformed".into()))?))
+                Ok(Some(raw.try_into().map_err(|_| {
+                    Error::Corrupt("a stored signature is malformed".into())
+                })?))
             }
             None => Ok(None),
         }
