@@ -39,6 +39,8 @@ pub trait Host: Send + Sync + 'static {
     fn publish(&self, from: Option<PublicKey>, batch: Batch);
     /// Remember how to reach a peer (default: forget it).
     fn remember(&self, _addr: &iroh::EndpointAddr) {}
+    /// Account for a finished session (default: nothing).
+    fn record_session(&self, _peer: &PublicKey, _report: &super::SessionReport) {}
 }
 
 impl Host for Replica {
@@ -110,6 +112,51 @@ impl Host for Replica {
         Replica::publish(self, from, batch)
     }
 
+    fn record_session(&self, peer: &PublicKey, report: &super::SessionReport) {
+        // Which peer received which sections is the record's accounting of disclosures; the
+        // audit log's own traffic is left out so logging a sync does not cause another.
+        let sent: Vec<Section> = report
+            .sent
+            .iter()
+            .filter(|(s, n)| **s != Section::Audit && **n > 0)
+            .map(|(s, _)| *s)
+            .collect();
+        let rejected: Vec<&String> = report.received.values().flat_map(|r| r.rejected.iter()).collect();
+        if sent.is_empty() && rejected.is_empty() {
+            return;
+        }
+        let name = self
+            .lock()
+            .access()
+            .credential(peer, chrono::Utc::now().timestamp())
+            .map(|c| c.name().to_string())
+            .unwrap_or_else(|| "a former member".into());
+        let who = format!("`{name}` ({})", peer.short());
+        let result = self.write(|r| {
+            if !sent.is_empty() {
+                let names: Vec<&str> = sent.iter().map(|s| s.name()).collect();
+                r.audit(
+                    "sync",
+                    &format!("sent {who}: {}", names.join(", ")),
+                    Some(&peer.to_string()),
+                    &sent,
+                )?;
+            }
+            for why in rejected.iter().take(20) {
+                r.audit(
+                    "reject",
+                    &format!("refused a change from {who}: {why}"),
+                    Some(&peer.to_string()),
+                    &[],
+                )?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::warn!("could not write the audit log: {e}");
+        }
+    }
+
     fn remember(&self, addr: &iroh::EndpointAddr) {
         let device = self.lock();
         let peer = PublicKey(*addr.id.as_bytes());
@@ -140,7 +187,10 @@ pub fn check_peer(peer: &PublicKey, hello: &RecordHello, access: &AccessSet) -> 
                 return Err(format!("the access granted to `{}` was revoked", cap.label));
             }
             if !cap.chain_valid_at(now()) {
-                return Err(format!("the access granted to `{}` has expired or is not yet valid", cap.label));
+                return Err(format!(
+                    "the access granted to `{}` has expired or is not yet valid",
+                    cap.label
+                ));
             }
         }
     }

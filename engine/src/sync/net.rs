@@ -167,6 +167,11 @@ impl<H: Host> ProtocolHandler for SyncHandler<H> {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let peer = PublicKey(*conn.remote_id().as_bytes());
         let result = session::accept(self.host.clone(), conn, self.addrs.clone()).await;
+        if let Ok(r) = &result {
+            let h = self.host.clone();
+            let r = r.clone();
+            let _ = tokio::task::spawn_blocking(move || h.record_session(&peer, &r)).await;
+        }
         match &result {
             Ok(r) => {
                 tracing::info!(peer = %peer.short(), applied = r.applied(), rejected = r.rejected(), "sync session ended")
@@ -253,6 +258,10 @@ impl<H: Host> HostService<H> {
             ..opts
         };
         let result = session::dial(self.host.clone(), conn, opts).await;
+        if let Ok(r) = &result {
+            let (h, r) = (self.host.clone(), r.clone());
+            let _ = tokio::task::spawn_blocking(move || h.record_session(&peer, &r)).await;
+        }
         let _ = self.events.send(event_of(peer, &result));
         result
     }

@@ -141,7 +141,12 @@ impl PairHandler {
         self.issue_ticket(addr, ttl, Some(grant))
     }
 
-    fn issue_ticket(&self, addr: EndpointAddr, ttl: Duration, grant: Option<crate::capability::Grant>) -> Result<PairTicket> {
+    fn issue_ticket(
+        &self,
+        addr: EndpointAddr,
+        ttl: Duration,
+        grant: Option<crate::capability::Grant>,
+    ) -> Result<PairTicket> {
         if !self.replica.lock().has_root() {
             return Err(Error::NotAllowed(
                 "only a device holding the patient's root key can add devices or share access".into(),
@@ -211,7 +216,10 @@ impl PairHandler {
         let (credential, event) = match &slot.grant {
             None => (
                 Credential::Device(DeviceCert::issue(&root, *joiner, name, now)),
-                ("join", format!("device `{name}` ({}) joined the record", joiner.short())),
+                (
+                    "join",
+                    format!("device `{name}` ({}) joined the record", joiner.short()),
+                ),
             ),
             Some(g) => {
                 let grant = crate::capability::Grant {
@@ -306,7 +314,12 @@ async fn read_json<T: for<'de> Deserialize<'de>>(recv: &mut iroh::endpoint::Recv
 
 /// Use a device ticket: prove the secret and receive this device's certificate and the
 /// record's membership statements.
-pub async fn join(ticket: &PairTicket, key: &KeyPair, device_name: &str, cfg: &NetConfig) -> Result<(DeviceCert, Vec<Statement>)> {
+pub async fn join(
+    ticket: &PairTicket,
+    key: &KeyPair,
+    device_name: &str,
+    cfg: &NetConfig,
+) -> Result<(DeviceCert, Vec<Statement>)> {
     match join_any(ticket, key, device_name, cfg).await? {
         (Credential::Device(cert), statements) => Ok((cert, statements)),
         (Credential::Capability(_), _) => Err(Error::Ticket(

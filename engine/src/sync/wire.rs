@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::access::Credential;
 use crate::access::Statement;
 use crate::error::{Error, Result};
 use crate::exchange::{Batch, Received, WireClock};
-use crate::access::Credential;
 use crate::identity::RecordId;
 use crate::section::Section;
 
