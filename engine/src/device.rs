@@ -126,7 +126,14 @@ impl Device {
         statements: Vec<Statement>,
         kdf: KdfParams,
     ) -> Result<Device> {
-        Self::create_with(home, passphrase, key, Credential::Capability(capability), statements, kdf)
+        Self::create_with(
+            home,
+            passphrase,
+            key,
+            Credential::Capability(capability),
+            statements,
+            kdf,
+        )
     }
 
     /// Set up a home from a credential received when joining; its content arrives by sync.
@@ -310,8 +317,11 @@ impl Device {
         std::mem::take(&mut self.written)
     }
 
-    pub(crate) fn note_received(&mut self, section: Section, n: usize) -> Result<()> {
-        *self.waiting.entry(section).or_default() += n;
+    /// Count `n` received changes as waiting for compaction; a section stored `whole` (as a
+    /// snapshot, which clears its change rows) has nothing waiting, so it is not re-saved.
+    pub(crate) fn note_received(&mut self, section: Section, n: usize, whole: bool) -> Result<()> {
+        let waiting = self.waiting.entry(section).or_default();
+        *waiting = if whole { 0 } else { *waiting + n };
         self.compact_if_due()
     }
 
@@ -457,9 +467,10 @@ impl Device {
     /// Grant scoped access to a key directly (needs the root key); the usual way is a share
     /// ticket, which fills in the key of whoever uses it.
     pub fn grant(&mut self, grant: crate::capability::Grant) -> Result<crate::capability::Capability> {
-        let root = self.root.clone().ok_or_else(|| {
-            Error::NotAllowed("only a device holding the patient's root key can share access".into())
-        })?;
+        let root = self
+            .root
+            .clone()
+            .ok_or_else(|| Error::NotAllowed("only a device holding the patient's root key can share access".into()))?;
         let cap = crate::capability::Capability::issue_root(&root, grant)?;
         self.merge_statements(vec![Statement::Capability(cap.clone())])?;
         let detail = format!("granted `{}` ({}) access", cap.label, cap.audience.short());
@@ -477,8 +488,16 @@ impl Device {
         let found = self.access.grant(id_prefix);
         let cap = match found.as_slice() {
             [one] => one.clone(),
-            [] => return Err(Error::NotAllowed(format!("no grant matches `{id_prefix}`; see `phr access list`"))),
-            _ => return Err(Error::NotAllowed(format!("`{id_prefix}` matches several grants; give more of the id"))),
+            [] => {
+                return Err(Error::NotAllowed(format!(
+                    "no grant matches `{id_prefix}`; see `phr access list`"
+                )));
+            }
+            _ => {
+                return Err(Error::NotAllowed(format!(
+                    "`{id_prefix}` matches several grants; give more of the id"
+                )));
+            }
         };
         // Everyone whose access hangs on this grant keeps what they wrote so far, nothing after.
         let mut holders = vec![cap.audience];

@@ -209,9 +209,11 @@ impl Device {
         let mut results = Vec::with_capacity(batches.len());
         let mut persist = Vec::new();
         let sections: Vec<Section> = batches.iter().map(|b| b.section).collect();
+        let mut whole = Vec::with_capacity(batches.len());
         let outcome = (|| -> Result<()> {
             for batch in batches {
                 let (received, p) = take_in(&mut self.record, &self.access, batch)?;
+                whole.push(matches!(p, Some(Persist::Snapshot { .. })));
                 results.push(received);
                 persist.extend(p);
             }
@@ -222,8 +224,8 @@ impl Device {
             self.reload()?;
             return Err(e);
         }
-        for (r, section) in results.iter().zip(sections) {
-            self.note_received(section, r.applied as usize)?;
+        for ((r, section), whole) in results.iter().zip(sections).zip(whole) {
+            self.note_received(section, r.applied as usize, whole)?;
         }
         Ok(results)
     }
@@ -464,6 +466,9 @@ impl TakeIn<'_> {
     }
 }
 
+/// What enforcing cutoffs produced: what to persist, and how many changes each section lost.
+pub type Cutoffs = (Vec<Persist>, Vec<(Section, usize)>);
+
 /// Apply the cutoffs of removals and revocations to what a record already holds.
 ///
 /// The rule, the same on every device: a removed device's or revoked holder's changes beyond
@@ -471,7 +476,7 @@ impl TakeIn<'_> {
 /// already applied such changes (because it heard of them before it heard of the removal)
 /// rebuilds the section without them, so every replica converges on the same history.
 /// Returns what to persist and, per section, how many changes were dropped.
-pub fn enforce_cutoffs(record: &mut Record, access: &AccessSet) -> Result<(Vec<Persist>, Vec<(Section, usize)>)> {
+pub fn enforce_cutoffs(record: &mut Record, access: &AccessSet) -> Result<Cutoffs> {
     let mut persist = Vec::new();
     let mut dropped = Vec::new();
     if !access.has_withdrawals() {

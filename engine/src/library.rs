@@ -170,10 +170,7 @@ impl Library {
         edit: impl FnOnce(&mut Record) -> Result<T>,
     ) -> Result<(T, Vec<SignedChange>)> {
         let loaded = self.get(id)?;
-        let out = edit(&mut loaded.record).and_then(|out| {
-            let pending = loaded.record.take_pending();
-            Ok((out, pending))
-        });
+        let out = edit(&mut loaded.record).map(|out| (out, loaded.record.take_pending()));
         let result = out.and_then(|(out, pending)| {
             let waiting = self.store.append(id, &pending)?;
             Ok((out, pending, waiting))
@@ -230,13 +227,15 @@ impl Library {
     pub fn incoming(&mut self, batches: Vec<Batch>) -> Result<Vec<Received>> {
         let mut results = Vec::with_capacity(batches.len());
         let mut persist = Vec::new();
-        let mut touched: Vec<(RecordId, Section, usize)> = Vec::new();
+        // (record, section, changes applied, whether the section was stored whole as a snapshot)
+        let mut touched: Vec<(RecordId, Section, usize, bool)> = Vec::new();
         let outcome = (|| -> Result<()> {
             for batch in batches {
                 let (id, section) = (batch.record, batch.section);
                 let l = self.get(&id)?;
                 let (received, p) = exchange::take_in(&mut l.record, &l.access, batch)?;
-                touched.push((id, section, received.applied as usize));
+                let whole = matches!(p, Some(crate::store::Persist::Snapshot { .. }));
+                touched.push((id, section, received.applied as usize, whole));
                 results.push(received);
                 persist.extend(p);
             }
@@ -244,14 +243,16 @@ impl Library {
         })();
         if let Err(e) = outcome {
             // Drop every touched record from memory; it reloads from what is stored.
-            for (id, _, _) in &touched {
+            for (id, _, _, _) in &touched {
                 self.loaded.remove(id);
             }
             return Err(e);
         }
-        for (id, section, n) in touched {
+        for (id, section, n, whole) in touched {
             if let Some(l) = self.loaded.get_mut(&id) {
-                *l.waiting.entry(section).or_default() += n;
+                // A snapshot clears the section's change rows: nothing waits to be folded in.
+                let waiting = l.waiting.entry(section).or_default();
+                *waiting = if whole { 0 } else { *waiting + n };
             }
             self.compact_due(&id)?;
         }

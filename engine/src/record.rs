@@ -8,12 +8,12 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, R
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::capability::{Right, Scope};
 use crate::change::SignedChange;
 use crate::entry::{self, META_KEYS, PATIENT_ENTRY};
 use crate::error::{Error, Result};
 use crate::identity::{KeyPair, PublicKey, RecordId, change_signing_message};
 use crate::section::Section;
-use crate::capability::{Right, Scope};
 use crate::verify::{ChangeInfo, Clock};
 
 /// Lists appended to after an entry exists, created empty with the entry so that two devices
@@ -168,7 +168,11 @@ impl Record {
             .collect();
         Err(Error::NotAllowed(format!(
             "the access granted to `{label}` does not allow that in {section}; it may write: {}",
-            if writable.is_empty() { "nothing".to_string() } else { writable.join(", ") }
+            if writable.is_empty() {
+                "nothing".to_string()
+            } else {
+                writable.join(", ")
+            }
         )))
     }
 

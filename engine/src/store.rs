@@ -650,9 +650,7 @@ impl Store {
     pub fn statements(&self, record: &RecordId) -> Result<Vec<crate::access::Statement>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(ACCESS)?;
-        let lo = record.0.to_vec();
-        let mut hi = lo.clone();
-        hi.push(0xff);
+        let (lo, hi) = record_bounds(record);
         let mut out = Vec::new();
         for row in table.range(lo.as_slice()..hi.as_slice())? {
             let (k, v) = row?;
@@ -680,9 +678,7 @@ impl Store {
     pub fn peers(&self, record: &RecordId) -> Result<Vec<(crate::identity::PublicKey, Vec<u8>)>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(PEERS)?;
-        let lo = record.0.to_vec();
-        let mut hi = lo.clone();
-        hi.push(0xff);
+        let (lo, hi) = record_bounds(record);
         let mut out = Vec::new();
         for row in table.range(lo.as_slice()..hi.as_slice())? {
             let (k, v) = row?;
@@ -731,10 +727,56 @@ fn section_bounds(record: &RecordId, section: Section) -> (Vec<u8>, Vec<u8>) {
     (lo, hi)
 }
 
+/// Bounds of the keys `record ‖ 32-byte id` (tables `access` and `peers`). The upper bound must
+/// lie above `record ‖ ff…`: a bound of `record ‖ ff` would skip every id whose first byte is ff.
+fn record_bounds(record: &RecordId) -> (Vec<u8>, Vec<u8>) {
+    let lo = record.0.to_vec();
+    let mut hi = lo.clone();
+    hi.extend_from_slice(&[0xff; 33]);
+    (lo, hi)
+}
+
 fn seq_of(key: &[u8]) -> Result<u64> {
     let tail: [u8; 8] = key
         .get(33..41)
         .and_then(|s| s.try_into().ok())
         .ok_or_else(|| Error::Corrupt("a change key in the store is malformed".into()))?;
     Ok(u64::from_be_bytes(tail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Statement;
+    use crate::identity::{DeviceCert, KeyPair, PublicKey};
+
+    fn cheap() -> KdfParams {
+        KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            lanes: 1,
+        }
+    }
+
+    #[test]
+    fn statements_and_peers_whose_id_starts_with_ff_are_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("s.redb"), "pw", cheap()).unwrap();
+        let root = KeyPair::generate();
+        let record = root.public();
+        // A certificate whose statement id (its storage key after the record) starts with ff.
+        let high = (0..)
+            .map(|i| Statement::Device(DeviceCert::issue(&root, KeyPair::generate().public(), "d", i)))
+            .find(|st| st.id()[0] == 0xff)
+            .unwrap();
+        let low = Statement::Device(DeviceCert::issue(&root, KeyPair::generate().public(), "e", 0));
+        store.put_statements(&record, &[high.clone(), low.clone()]).unwrap();
+        let got = store.statements(&record).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got.contains(&high) && got.contains(&low));
+
+        store.put_peer(&record, &PublicKey([0xff; 32]), b"far").unwrap();
+        store.put_peer(&record, &PublicKey([0x01; 32]), b"near").unwrap();
+        assert_eq!(store.peers(&record).unwrap().len(), 2);
+    }
 }

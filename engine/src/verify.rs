@@ -91,6 +91,7 @@ pub struct Verdict {
 }
 
 /// Check a batch of received changes of one section; see the module docs for the rules.
+#[allow(clippy::too_many_arguments)] // each input is a distinct fact the rules need
 pub fn check(
     record: &RecordId,
     section: Section,
