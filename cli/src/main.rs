@@ -211,6 +211,9 @@ pub(crate) enum Command {
         /// Only events on or after this day (YYYY-MM-DD).
         #[arg(long)]
         since: Option<String>,
+        /// Check every event's signature and chain instead of listing them.
+        #[arg(long)]
+        verify: bool,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -439,7 +442,14 @@ fn run(cli: Cli) -> Result<()> {
                 expires: days.map(|d| now + d),
             };
             let device = open(&home)?;
-            net::offer(device, &home, &net_args, net::parse_duration(&ticket_expires)?, qr, Some(grant))?
+            net::offer(
+                device,
+                &home,
+                &net_args,
+                net::parse_duration(&ticket_expires)?,
+                qr,
+                Some(grant),
+            )?
         }
         Command::Join { ticket, qr, name } => net::devices(
             net::DevicesCmd::Join { ticket, qr, name },
@@ -614,7 +624,14 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
                 )?;
             }
         },
-        Command::Audit { since, json } => {
+        Command::Audit { verify: true, .. } => {
+            let n = replica.lock().verify_audit()?;
+            writeln!(
+                out,
+                "the audit log is intact: {n} events, each signed and chained by the device that wrote it"
+            )?;
+        }
+        Command::Audit { since, json, .. } => {
             let since = since.map(|d| entry::parse_date(&d)).transpose()?;
             output::audit(out, replica.lock().record(), since, json.json)?
         }

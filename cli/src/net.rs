@@ -221,7 +221,11 @@ pub fn offer(
             bail!("nobody used the ticket before it expired");
         };
         let who = credential.holder();
-        println!("{} ({}) joined; sending what it may see…", credential.name(), who.short());
+        println!(
+            "{} ({}) joined; sending what it may see…",
+            credential.name(),
+            who.short()
+        );
         let done = tokio::time::timeout(Duration::from_secs(300), async {
             while let Ok(e) = events.recv().await {
                 if e.peer == who {

@@ -333,13 +333,19 @@ pub fn access(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
         writeln!(out, "  {}  {:<24} {status}", c.device.short(), c.name)?;
     }
     if grants.is_empty() {
-        writeln!(out, "No one else has access. Share with `phr share --preset caregiver|school|clinic`.")?;
+        writeln!(
+            out,
+            "No one else has access. Share with `phr share --preset caregiver|school|clinic`."
+        )?;
         return Ok(());
     }
     writeln!(out, "Shared access:")?;
     for (c, r) in &grants {
         let rights: Vec<String> = c.scope.iter().map(|(s, r)| format!("{s}={r}")).collect();
-        let until = c.expires.map(|e| format!("until {}", day(e))).unwrap_or_else(|| "no end date".into());
+        let until = c
+            .expires
+            .map(|e| format!("until {}", day(e)))
+            .unwrap_or_else(|| "no end date".into());
         writeln!(
             out,
             "  {}  {:<24} {}  {until}  [{}]",
@@ -357,7 +363,11 @@ fn status_of(c: &phr_engine::capability::Capability, revoked: bool, now: i64) ->
     if revoked {
         "revoked"
     } else if !c.chain_valid_at(now) {
-        if c.expires.is_some_and(|e| now > e) { "expired" } else { "not yet valid" }
+        if c.expires.is_some_and(|e| now > e) {
+            "expired"
+        } else {
+            "not yet valid"
+        }
     } else {
         "active"
     }

@@ -394,6 +394,23 @@ impl Capability {
         postcard::to_stdvec(self).unwrap_or_default()
     }
 
+    /// Text form (upper-case base32, QR-friendly): `PHRCAP1…`.
+    pub fn to_text(&self) -> String {
+        format!("PHRCAP1{}", data_encoding::BASE32_NOPAD.encode(&self.to_bytes()))
+    }
+
+    /// Read the text form; checks the chain like [`Capability::from_bytes`].
+    pub fn from_text(text: &str) -> Result<Capability> {
+        let body = text
+            .trim()
+            .strip_prefix("PHRCAP1")
+            .ok_or_else(|| Error::BadSignature("this is not a phr capability".into()))?;
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(body.to_ascii_uppercase().as_bytes())
+            .map_err(|_| Error::BadSignature("the capability text is damaged".into()))?;
+        Self::from_bytes(&bytes)
+    }
+
     /// Read the binary form; checks the chain's signatures and attenuation.
     pub fn from_bytes(bytes: &[u8]) -> Result<Capability> {
         let cap: Capability = postcard::from_bytes(bytes)
@@ -498,6 +515,8 @@ mod tests {
         let cap = Capability::issue_root(&root, grant(gran.public(), Preset::Caregiver.scope(), false, None)).unwrap();
         cap.check_chain().unwrap();
         assert_eq!(Capability::from_bytes(&cap.to_bytes()).unwrap(), cap);
+        assert_eq!(Capability::from_text(&cap.to_text()).unwrap(), cap);
+        assert!(Capability::from_text("PHRCAP1AAAA").is_err());
         let mut widened = cap.clone();
         widened.scope.insert(Section::Insurance, Right::Read);
         assert!(widened.check_chain().is_err());

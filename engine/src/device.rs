@@ -521,6 +521,42 @@ impl Device {
         Ok(rev)
     }
 
+    /// Check the audit log end to end: every event signed by a device of the record, each
+    /// device's events an unbroken chain, nothing missing; returns how many events were checked.
+    pub fn verify_audit(&mut self) -> Result<usize> {
+        let record = self.record.id();
+        let doc = self.record.doc(Section::Audit);
+        if !doc.get_missing_deps(&[]).is_empty() {
+            return Err(Error::Corrupt(
+                "the audit log is missing events (truncated or damaged)".into(),
+            ));
+        }
+        let changes = doc.get_changes(&[]);
+        let infos: Vec<crate::verify::ChangeInfo> = changes.iter().map(crate::verify::ChangeInfo::of_change).collect();
+        let clock = self.record.clock(Section::Audit).clone();
+        let mut sigs = Vec::new();
+        for (hash, _) in clock.values().map(|(s, h)| (*h, *s)) {
+            match self.store.signature(&record, Section::Audit, &hash)? {
+                Some(sig) => sigs.push(crate::verify::HeadSig { hash, sig }),
+                None => return Err(Error::Corrupt("an audit event has lost its signature".into())),
+            }
+        }
+        let verdict = crate::verify::check(
+            &record,
+            Section::Audit,
+            &Default::default(),
+            |_| false,
+            &infos,
+            &sigs,
+            &self.access,
+            &|_, _| Ok(()),
+        );
+        match verdict.rejected.first() {
+            None => Ok(infos.len()),
+            Some((_, why)) => Err(Error::BadSignature(format!("the audit log fails its check: {why}"))),
+        }
+    }
+
     /// Verify and durably add membership statements from a peer; returns how many were new.
     pub fn merge_statements(&mut self, statements: Vec<Statement>) -> Result<usize> {
         let record = self.record.id();

@@ -416,6 +416,13 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this home holds `record`: one key lookup, nothing unsealed.
+    pub fn has_record(&self, record: &RecordId) -> Result<bool> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECORDS)?;
+        Ok(table.get(record.0.as_slice())?.is_some())
+    }
+
     /// Records held in this home, with their info.
     pub fn records(&self) -> Result<Vec<(RecordId, Vec<u8>)>> {
         let txn = self.db.begin_read()?;
