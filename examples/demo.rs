@@ -201,7 +201,102 @@ async fn main() -> Res<()> {
     );
     live.abort();
 
-    step(6, "Done");
+    step(
+        6,
+        "Grandma gets a caregiver's share: scoped, revocable, by scanning a QR code",
+    );
+    add(
+        &phone,
+        Section::Insurance,
+        &[("payer", "Aetna"), ("member_id", "W123456")],
+    )?;
+    let grant = phr::capability::Grant {
+        audience: KeyPair::generate().public(),
+        label: "Grandma".into(),
+        scope: phr::capability::Preset::Caregiver.scope(),
+        delegate: false,
+        not_before: chrono::Utc::now().timestamp(),
+        expires: None,
+    };
+    let share = phone.pairing().share(phone.addr(), Duration::from_secs(600), grant)?;
+    let gran_home = tempfile::tempdir()?;
+    let gran_key = KeyPair::generate();
+    let (credential, statements) = pair::join_any(
+        &PairTicket::parse(&share.to_text())?,
+        &gran_key,
+        "Grandma's phone",
+        &net,
+    )
+    .await?;
+    let gran_dev = Device::create_with(
+        gran_home.path(),
+        "grandma's passphrase",
+        gran_key,
+        credential,
+        statements,
+        kdf,
+    )?;
+    let gran = Service::start(Replica::new(gran_dev), net.clone()).await?;
+    let report = gran.sync_once(phone.addr(), SessionOptions::default()).await?;
+    let sections: Vec<String> = report.received.keys().map(|s| s.to_string()).collect();
+    println!("    Grandma received: {}", sections.join(", "));
+    println!(
+        "    insurance on Grandma's phone: {} entries (never sent)",
+        gran.replica().lock().record().count(Section::Insurance)
+    );
+    let refused = gran.replica().write(|r| {
+        r.add(
+            Section::Notes,
+            parse_fields(
+                Section::Notes,
+                &[
+                    ("discipline".into(), "speech".into()),
+                    ("clinician".into(), "Grandma".into()),
+                    ("date".into(), "2024-03-10".into()),
+                    ("plan".into(), "more".into()),
+                ],
+            )?,
+        )
+    });
+    println!(
+        "    Grandma tries to write a therapy note: {}",
+        refused.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+    gran.replica().write(|r| {
+        r.goal_progress(
+            &goal,
+            chrono::NaiveDate::from_ymd_opt(2024, 3, 10).unwrap_or_default(),
+            70.0,
+            Some("7 of 10 at grandma's"),
+        )
+    })?;
+    gran.sync_once(phone.addr(), SessionOptions::default()).await?;
+    let n = phone
+        .replica()
+        .lock()
+        .record()
+        .read_entry(Section::Goals, &goal)?
+        .and_then(|g| g.fields.get("progress").and_then(|p| p.as_array().map(Vec::len)));
+    println!(
+        "    her progress entry reached the phone, checked op by op: goal now has {} progress entries",
+        n.unwrap_or(0)
+    );
+    let id = phone.replica().lock().access().grants()[0].0.short_id();
+    phone.replica().lock().revoke(&id)?;
+    let cut = gran.sync_once(phone.addr(), SessionOptions::default()).await;
+    println!(
+        "    after `phr access revoke {id}`: {}",
+        cut.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+    for e in phone.replica().lock().record().list(Section::Audit)? {
+        println!(
+            "      audit: {}",
+            e.fields.get("detail").and_then(|d| d.as_str()).unwrap_or_default()
+        );
+    }
+    gran.shutdown().await;
+
+    step(7, "Done");
     println!("    everything ran on loopback with relays and discovery off; nothing left this machine");
     phone.shutdown().await;
     laptop.shutdown().await;
