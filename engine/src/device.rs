@@ -328,6 +328,13 @@ impl Device {
     pub(crate) fn reload(&mut self) -> Result<()> {
         let (docs, waiting) = self.store.load_record(&self.record.id())?;
         self.record = Record::from_docs(self.record.id(), self.key.clone(), docs);
+        // A holder's record keeps checking its edits against its grant after a reload (a
+        // refused edit reloads), and keeps writing no audit events of its own.
+        let limits = self
+            .credential
+            .scope()
+            .map(|s| (self.credential.name().to_string(), s.clone()));
+        self.record.set_limits(limits);
         self.waiting = waiting;
         Ok(())
     }
@@ -485,7 +492,12 @@ impl Device {
         let root = self.root.clone().ok_or_else(|| {
             Error::NotAllowed("only a device holding the patient's root key can revoke access".into())
         })?;
-        let found = self.access.grant(id_prefix);
+        let mut found = self.access.grant(id_prefix);
+        // Copies of one grant under one id (a re-encoded copy, or a delegated grant reusing its
+        // parent's id) are one grant to revoke: the revocation names the id, and withdraws
+        // every capability whose chain carries it.
+        found.sort_by_key(|c| (c.id, c.parent.is_some()));
+        found.dedup_by_key(|c| c.id);
         let cap = match found.as_slice() {
             [one] => one.clone(),
             [] => {

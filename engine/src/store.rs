@@ -472,9 +472,19 @@ impl Store {
                 stable.insert(sk.as_slice(), sealed_sig.as_slice())?;
             }
             for section in next.keys() {
+                // Rows of a section are numbered without gaps since its last compaction (which
+                // removes them all), so first and last give the count without a scan.
                 let (lo, hi) = section_bounds(record, *section);
-                let n = ctable.range(lo.as_slice()..hi.as_slice())?.count();
-                waiting.insert(*section, n);
+                let mut rows = ctable.range(lo.as_slice()..hi.as_slice())?;
+                let first = match rows.next() {
+                    Some(row) => seq_of(row?.0.value())?,
+                    None => continue,
+                };
+                let last = match rows.next_back() {
+                    Some(row) => seq_of(row?.0.value())?,
+                    None => first,
+                };
+                waiting.insert(*section, (last - first + 1) as usize);
             }
         }
         txn.commit()?;

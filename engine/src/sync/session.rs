@@ -132,6 +132,17 @@ async fn send(tx: &mpsc::Sender<Msg>, msg: Msg, peer: &PublicKey) -> Result<()> 
         .map_err(|_| sync_err(peer, "the connection closed while sending"))
 }
 
+/// Ask the host to admit the peer to each record, in one blocking call (a call per record
+/// made a session over many records mostly thread hand-offs).
+async fn admit_all<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    hellos: &[wire::RecordHello],
+) -> Result<Vec<(RecordId, std::result::Result<(), String>)>> {
+    let (h, hellos) = (host.clone(), hellos.to_vec());
+    blocking(move || Ok(hellos.iter().map(|rh| (rh.record, h.admit(&peer, rh))).collect())).await
+}
+
 /// Exchange hellos; returns the peer's hello and the records both sides agreed to sync.
 async fn handshake<H: Host>(
     host: &Arc<H>,
@@ -162,15 +173,14 @@ async fn handshake<H: Host>(
         };
         report.refused.extend(answer.refused.iter().cloned());
         let mut agreed = BTreeSet::new();
-        for rh in &answer.records {
-            let (h, rh2) = (host.clone(), rh.clone());
-            match blocking(move || Ok(h.admit(&peer, &rh2))).await? {
+        for (record, verdict) in admit_all(host, peer, &answer.records).await? {
+            match verdict {
                 Ok(()) => {
-                    agreed.insert(rh.record);
+                    agreed.insert(record);
                 }
                 Err(reason) => {
-                    tracing::warn!(peer = %peer.short(), "not syncing {}: {reason}", rh.record.short());
-                    report.refused.push((rh.record, reason));
+                    tracing::warn!(peer = %peer.short(), "not syncing {}: {reason}", record.short());
+                    report.refused.push((record, reason));
                 }
             }
         }
@@ -204,15 +214,14 @@ async fn handshake<H: Host>(
         };
         let mut agreed = BTreeSet::new();
         let mut refused = Vec::new();
-        for rh in &asked.records {
-            let (h, rh2) = (host.clone(), rh.clone());
-            match blocking(move || Ok(h.admit(&peer, &rh2))).await? {
+        for (record, verdict) in admit_all(host, peer, &asked.records).await? {
+            match verdict {
                 Ok(()) => {
-                    agreed.insert(rh.record);
+                    agreed.insert(record);
                 }
                 Err(reason) => {
-                    tracing::warn!(peer = %peer.short(), "refusing {}: {reason}", rh.record.short());
-                    refused.push((rh.record, reason));
+                    tracing::warn!(peer = %peer.short(), "refusing {}: {reason}", record.short());
+                    refused.push((record, reason));
                 }
             }
         }
@@ -345,32 +354,44 @@ async fn exchange<H: Host>(
     feed: &mut broadcast::Receiver<Arc<crate::sync::replica::Entered>>,
     report: &mut SessionReport,
 ) -> Result<()> {
-    // Membership first: the peer needs it to judge the changes that follow.
-    for record in agreed {
-        let (h, r) = (host.clone(), *record);
-        let statements = blocking(move || h.statements(&r)).await?;
-        send(
-            tx,
-            Msg::Access {
-                record: *record,
-                statements,
-            },
-            &peer,
-        )
-        .await?;
-    }
-    let mut awaiting_acks = 0usize;
-    for rh in peer_hello.records.iter().filter(|rh| agreed.contains(&rh.record)) {
-        let clocks = clocks_of(rh);
-        for section in Section::SYNCED {
-            let clock = clocks.get(&section).cloned().unwrap_or_default();
-            let (h, record) = (host.clone(), rh.record);
-            if let Some(b) = blocking(move || h.outgoing(&record, &peer, section, &clock)).await? {
-                *report.sent.entry(section).or_default() += b.count;
-                awaiting_acks += 1;
-                send(tx, Msg::Batch(b), &peer).await?;
+    // Membership first: the peer needs it to judge the changes that follow. Then what the
+    // peer lacks, record by record and section by section, each batch queued as soon as it is
+    // ready. All of it in one blocking call: a call per record and section made a session over
+    // many small records mostly thread hand-offs.
+    let (h, out) = (host.clone(), tx.clone());
+    let records: Vec<RecordId> = agreed.iter().copied().collect();
+    let wanted: Vec<_> = peer_hello
+        .records
+        .iter()
+        .filter(|rh| agreed.contains(&rh.record))
+        .map(|rh| (rh.record, clocks_of(rh)))
+        .collect();
+    let (sent, mut awaiting_acks) = blocking(move || {
+        let queue = |msg: Msg| {
+            out.blocking_send(msg)
+                .map_err(|_| sync_err(&peer, "the connection closed while sending"))
+        };
+        for record in records {
+            let statements = h.statements(&record)?;
+            queue(Msg::Access { record, statements })?;
+        }
+        let mut sent: BTreeMap<Section, u32> = BTreeMap::new();
+        let mut batches = 0usize;
+        for (record, clocks) in wanted {
+            for section in Section::SYNCED {
+                let clock = clocks.get(&section).cloned().unwrap_or_default();
+                if let Some(b) = h.outgoing(&record, &peer, section, &clock)? {
+                    *sent.entry(section).or_default() += b.count;
+                    batches += 1;
+                    queue(Msg::Batch(b))?;
+                }
             }
         }
+        Ok((sent, batches))
+    })
+    .await?;
+    for (section, n) in sent {
+        *report.sent.entry(section).or_default() += n;
     }
     send(tx, Msg::CaughtUp, &peer).await?;
 
