@@ -433,21 +433,30 @@ impl TakeIn<'_> {
                     .collect();
                 let hashes: Vec<ChangeHash> = keep.iter().map(Change::hash).collect();
                 self.record.apply_verified(section, keep)?;
-                let stored = if all && batch.encoding == Encoding::Bundle {
-                    batch.payload.clone()
-                } else {
-                    self.record.doc(section).bundle(hashes)?.bytes().to_vec()
+                // Taken whole: keep and forward the bytes as they came. Otherwise re-encode
+                // just what was accepted.
+                let (encoding, stored) = match batch.encoding {
+                    Encoding::Bundle | Encoding::Raw if all => (batch.encoding, batch.payload),
+                    _ => (Encoding::Bundle, self.record.doc(section).bundle(hashes)?.bytes().to_vec()),
                 };
-                persist = Persist::Bundle {
-                    record: record_id,
-                    section,
-                    bundle: stored.clone(),
-                    head_sigs: verdict.head_sigs.clone(),
+                persist = match encoding {
+                    Encoding::Raw => Persist::Changes {
+                        record: record_id,
+                        section,
+                        list: stored.clone(),
+                        head_sigs: verdict.head_sigs.clone(),
+                    },
+                    _ => Persist::Bundle {
+                        record: record_id,
+                        section,
+                        bundle: stored.clone(),
+                        head_sigs: verdict.head_sigs.clone(),
+                    },
                 };
                 forward = Some(Batch {
                     record: record_id,
                     section,
-                    encoding: Encoding::Bundle,
+                    encoding,
                     payload: stored,
                     head_sigs: verdict.head_sigs.clone(),
                     count: applied,

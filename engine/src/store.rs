@@ -52,6 +52,7 @@ const PEERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("peers");
 /// Kinds of rows in `changes`: one change, or a bundle of changes received together.
 const ROW_CHANGE: u8 = 0;
 const ROW_BUNDLE: u8 = 1;
+const ROW_LIST: u8 = 2;
 
 const KEY_WRAP_AAD: &[u8] = b"phr/store-key/v1";
 
@@ -231,6 +232,17 @@ pub enum Persist {
         section: Section,
         /// Automerge bundle bytes.
         bundle: Vec<u8>,
+        /// Authors' head signatures.
+        head_sigs: Vec<crate::verify::HeadSig>,
+    },
+    /// Changes appended as one row of individually encoded changes (as received live).
+    Changes {
+        /// Record.
+        record: RecordId,
+        /// Section.
+        section: Section,
+        /// Postcard list of encoded Automerge changes.
+        list: Vec<u8>,
         /// Authors' head signatures.
         head_sigs: Vec<crate::verify::HeadSig>,
     },
@@ -538,6 +550,12 @@ impl Store {
                     let bundle = automerge::Bundle::try_from(bytes).map_err(|e| bad(e.to_string()))?;
                     changes.extend(bundle.to_changes().map_err(|e| bad(e.to_string()))?);
                 }
+                Some((&ROW_LIST, bytes)) => {
+                    let list: Vec<Vec<u8>> = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
+                    for c in list {
+                        changes.push(Change::from_bytes(c).map_err(|e| bad(e.to_string()))?);
+                    }
+                }
                 _ => return Err(bad("unknown row kind".into())),
             }
         }
@@ -594,14 +612,21 @@ impl Store {
                     Persist::Bundle {
                         record,
                         section,
-                        bundle,
+                        bundle: bytes,
+                        head_sigs,
+                    }
+                    | Persist::Changes {
+                        record,
+                        section,
+                        list: bytes,
                         head_sigs,
                     } => {
+                        let kind = if matches!(item, Persist::Bundle { .. }) { ROW_BUNDLE } else { ROW_LIST };
                         let seq = Self::next_seq(&ctable, record, *section)?;
                         let ck = change_key(record, *section, seq);
-                        let mut row = Vec::with_capacity(1 + bundle.len());
-                        row.push(ROW_BUNDLE);
-                        row.extend_from_slice(bundle);
+                        let mut row = Vec::with_capacity(1 + bytes.len());
+                        row.push(kind);
+                        row.extend_from_slice(bytes);
                         ctable.insert(ck.as_slice(), self.key.seal(&aad("changes", &ck), &row).as_slice())?;
                         self.put_sigs(&txn, record, *section, head_sigs)?;
                     }
