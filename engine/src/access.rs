@@ -401,7 +401,14 @@ impl AccessSet {
                 .map(|r| r.cutoff.get(&section).copied().unwrap_or(0));
         }
         let mut cutoff: Option<u64> = None;
-        for cap in self.capabilities().filter(|c| c.audience == *author) {
+        // Only grants that let the author write this section keep its writes here standing:
+        // a read-only grant it still holds does not (the same rule as `write_right`).
+        let writes_here = |c: &&Capability| c.right(section).is_some_and(|r| r.writes());
+        for cap in self
+            .capabilities()
+            .filter(|c| c.audience == *author)
+            .filter(writes_here)
+        {
             match self.revocations_of(cap).map(|r| r.cutoff_for(author, section)).min() {
                 None => return None,
                 Some(c) => cutoff = Some(cutoff.map_or(c, |x: u64| x.max(c))),

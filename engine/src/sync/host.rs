@@ -160,9 +160,19 @@ impl Host for Replica {
     fn remember(&self, addr: &iroh::EndpointAddr) {
         let device = self.lock();
         let peer = PublicKey(*addr.id.as_bytes());
-        if let Ok(json) = serde_json::to_vec(addr)
-            && let Err(e) = device.store().put_peer(&device.record().id(), &peer, &json)
-        {
+        let record = device.record().id();
+        let Ok(json) = serde_json::to_vec(addr) else {
+            return;
+        };
+        // Sessions run this on their critical path, usually with an address already stored:
+        // a read then spares them a durable write.
+        let known = device.store().peers(&record).ok().and_then(|all| {
+            all.into_iter().find(|(p, _)| *p == peer).map(|(_, info)| info)
+        });
+        if known.as_deref() == Some(json.as_slice()) {
+            return;
+        }
+        if let Err(e) = device.store().put_peer(&record, &peer, &json) {
             tracing::warn!("could not remember peer {}: {e}", peer.short());
         }
     }

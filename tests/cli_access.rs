@@ -1,0 +1,292 @@
+//! Sharing access with the real `phr` binary: `phr share` in the background hands out a QR
+//! ticket, `phr join` uses it on a fresh home, the holder writes only what its grant allows,
+//! and `phr access revoke` on the owner (while `phr serve` runs) cuts it off. Loopback only
+//! (`--net local`).
+
+#[allow(dead_code)] // not every helper of the shared test harness is used here
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Home, PASSPHRASE, Run, phr_bin};
+use serde_json::Value;
+
+/// A `phr` process running in the background; killed when dropped if still running.
+struct Bg {
+    line: String,
+    child: Child,
+    stdout: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Bg {
+    /// Start `phr --home HOME --net local ARGS` without waiting for it.
+    fn spawn(home: &Home, args: &[&str]) -> Bg {
+        let line = format!("phr {}", args.join(" "));
+        let mut child = Command::new(phr_bin())
+            .arg("--home")
+            .arg(home.path())
+            .args(["--net", "local"])
+            .args(args)
+            .env("PHR_PASSPHRASE", PASSPHRASE)
+            .env_remove("PHR_HOME")
+            .env_remove("PHR_LOG")
+            .env_remove("PHR_BIND")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {line}: {e}"));
+        let (tx, stdout) = channel();
+        let out = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (mut err, sink) = (child.stderr.take().expect("piped stderr"), stderr.clone());
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            sink.lock().unwrap().push_str(&s);
+        });
+        Bg {
+            line,
+            child,
+            stdout,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// Wait (bounded) for a line of stdout that satisfies `want`; returns it.
+    #[track_caller]
+    fn wait_line(&mut self, want: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if want(&l) {
+                        return l;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => panic!(
+                    "`{}` did not print the expected line; stdout so far:\n{}\nstderr:\n{}",
+                    self.line,
+                    self.seen.join("\n"),
+                    self.stderr.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    /// Wait (bounded) for the process to exit; returns it as a finished run.
+    #[track_caller]
+    fn finish(mut self) -> Run {
+        let until = Instant::now() + Duration::from_secs(60);
+        let status: ExitStatus = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < until, "`{}` did not exit in time", self.line);
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // The reader threads end with the process's pipes.
+        while let Ok(l) = self.stdout.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(l);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        Run {
+            line: self.line.clone(),
+            code: status.code(),
+            stdout: self.seen.join("\n"),
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `phr --net local ARGS` on a home.
+fn local(home: &Home, args: &[&str]) -> Run {
+    let mut all = vec!["--net", "local"];
+    all.extend_from_slice(args);
+    home.phr(all)
+}
+
+/// A loopback UDP port nobody is using right now.
+fn free_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+fn grants(owner: &Home) -> Vec<Value> {
+    owner.json(["access", "list", "--json"]).as_array().unwrap().clone()
+}
+
+#[test]
+fn a_caregiver_joins_by_qr_writes_only_within_its_grant_and_is_cut_off_when_revoked() {
+    let owner = Home::init("Mia Lopez");
+    owner.add("insurance", &["--payer", "Blue Shield", "--member-id", "XYZ123"]);
+    let goal = owner.add("goals", &["--goal", "Produce /s/ in words", "--unit", "% correct"]);
+
+    // The owner shares; two people try the same QR code at once: one gets in, one is told why not.
+    let png = owner.scratch("share.png");
+    let png_arg = png.to_str().unwrap();
+    let mut share = Bg::spawn(&owner, &["share", "--preset", "caregiver", "--qr", png_arg]);
+    share.wait_line(|l| l.starts_with("QR code written to"));
+    assert!(png.exists());
+    let (first, second) = (Home::new(), Home::new());
+    let joins = [&first, &second].map(|h| Bg::spawn(h, &["join", "--qr", png_arg, "--name", "grandma's phone"]));
+    let [a, b] = joins.map(Bg::finish);
+    let (g, winner, thief, loser) = match (a.code, b.code) {
+        (Some(0), _) => (first, a, second, b),
+        (_, Some(0)) => (second, b, first, a),
+        _ => panic!("nobody joined:\n{}\n{}\n{}\n{}", a.stdout, a.stderr, b.stdout, b.stderr),
+    };
+    assert!(winner.stdout.contains("Joined record"), "{}", winner.stdout);
+    let why = loser.refused();
+    assert!(why.contains("already used"), "{why}");
+    let shared = share.finish().ok();
+    assert!(shared.stdout.contains("joined"), "{}", shared.stdout);
+    assert!(shared.stdout.contains("Done"), "{}", shared.stdout);
+
+    assert!(!thief.store().exists(), "nothing is created for a spent ticket");
+
+    // On the caregiver's device: no insurance, no notes of its own, progress and a log welcome.
+    assert_eq!(g.json(["list", "insurance", "--json"]), Value::Array(vec![]));
+    let status = g.status();
+    assert_eq!(status["holds_root_key"], false);
+    assert_eq!(status["sections"]["goals"], 1);
+    assert_eq!(status["sections"]["insurance"], 0);
+    let why = g
+        .phr([
+            "add",
+            "notes",
+            "--discipline",
+            "speech",
+            "--clinician",
+            "Grandma",
+            "--date",
+            "2024-06-01",
+        ])
+        .refused();
+    assert!(why.contains("may write") && why.contains("caregiver_log"), "{why}");
+    assert!(why.contains("goals (progress)"), "{why}");
+    g.ok([
+        "goal",
+        "progress",
+        &goal[..6],
+        "--value",
+        "40",
+        "--note",
+        "7 of 10 at dinner",
+    ]);
+    g.add(
+        "caregiver_log",
+        &["--date", "2024-06-01", "--text", "Practised /s/ words"],
+    );
+
+    // The owner sees the grant, active, for the caregiver's key.
+    let rows = grants(&owner);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let grant = &rows[0];
+    assert_eq!(grant["status"], "active", "{grant}");
+    assert_eq!(grant["label"], "caregiver");
+    assert_eq!(grant["holder"], status["device"]);
+    assert_eq!(grant["rights"]["goals"], "progress");
+    assert!(grant["rights"].get("insurance").is_none(), "{grant}");
+    let id = grant["id"].as_str().unwrap().to_string();
+
+    // The owner serves; the caregiver's progress reaches it.
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut serve = Bg::spawn(&owner, &["serve", "--bind", &bind]);
+    let line = serve.wait_line(|l| l.contains("phr sync --peer "));
+    let addr = line.rsplit(' ').next().unwrap().to_string();
+    assert!(addr.ends_with(&bind), "{line}");
+    local(&g, &["sync", "--peer", &addr]).ok();
+    // While `phr serve` holds the store, commands on the owner's home run inside it.
+    let on_owner = owner.entry("goals", &goal);
+    let progress = on_owner["fields"]["progress"].as_array().unwrap();
+    assert_eq!(progress.len(), 1, "{on_owner}");
+    assert_eq!(progress[0]["value"], 40.0);
+    assert_eq!(
+        owner
+            .json(["list", "caregiver_log", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Revoked: the caregiver's next sync is refused, with the reason.
+    let out = owner.ok(["access", "revoke", &id[..8]]);
+    assert!(out.stdout.contains("Revoked"), "{}", out.stdout);
+    assert_eq!(grants(&owner)[0]["status"], "revoked");
+    g.add(
+        "caregiver_log",
+        &["--date", "2024-06-02", "--text", "After the revocation"],
+    );
+    let run = local(&g, &["sync", "--peer", &addr]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("revoked"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(
+        owner
+            .json(["list", "caregiver_log", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The audit log tells the story, export included.
+    owner.ok(["export", "--format", "json", "--out", "exported"]);
+    let kinds: Vec<String> = owner
+        .json(["audit", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["fields"]["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for kind in ["grant", "sync", "revoke", "export"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    drop(serve);
+}
+
+#[test]
+fn an_expired_share_ticket_is_refused_with_the_reason() {
+    let owner = Home::init("Mia Lopez");
+    let mut share = Bg::spawn(&owner, &["share", "--preset", "school", "--ticket-expires", "1s"]);
+    let ticket = share.wait_line(|l| l.starts_with("PHRPAIR1"));
+    let issued = Instant::now();
+    let why = share.finish().refused();
+    assert!(why.contains("nobody used the ticket"), "{why}");
+    // The ticket's expiry is in whole seconds: two of them are surely past it.
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(issued.elapsed()));
+    let school = Home::new();
+    let why = local(&school, &["join", &ticket]).refused();
+    assert!(why.contains("expired"), "{why}");
+    assert!(!school.store().exists(), "nothing is created for an expired ticket");
+    assert!(grants(&owner).is_empty(), "nothing was granted");
+}
