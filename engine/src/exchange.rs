@@ -437,7 +437,10 @@ impl TakeIn<'_> {
                 // just what was accepted.
                 let (encoding, stored) = match batch.encoding {
                     Encoding::Bundle | Encoding::Raw if all => (batch.encoding, batch.payload),
-                    _ => (Encoding::Bundle, self.record.doc(section).bundle(hashes)?.bytes().to_vec()),
+                    _ => (
+                        Encoding::Bundle,
+                        self.record.doc(section).bundle(hashes)?.bytes().to_vec(),
+                    ),
                 };
                 persist = match encoding {
                     Encoding::Raw => Persist::Changes {

@@ -621,7 +621,11 @@ impl Store {
                         list: bytes,
                         head_sigs,
                     } => {
-                        let kind = if matches!(item, Persist::Bundle { .. }) { ROW_BUNDLE } else { ROW_LIST };
+                        let kind = if matches!(item, Persist::Bundle { .. }) {
+                            ROW_BUNDLE
+                        } else {
+                            ROW_LIST
+                        };
                         let seq = Self::next_seq(&ctable, record, *section)?;
                         let ck = change_key(record, *section, seq);
                         let mut row = Vec::with_capacity(1 + bytes.len());

@@ -166,9 +166,11 @@ impl Host for Replica {
         };
         // Sessions run this on their critical path, usually with an address already stored:
         // a read then spares them a durable write.
-        let known = device.store().peers(&record).ok().and_then(|all| {
-            all.into_iter().find(|(p, _)| *p == peer).map(|(_, info)| info)
-        });
+        let known = device
+            .store()
+            .peers(&record)
+            .ok()
+            .and_then(|all| all.into_iter().find(|(p, _)| *p == peer).map(|(_, info)| info));
         if known.as_deref() == Some(json.as_slice()) {
             return;
         }
