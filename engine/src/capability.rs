@@ -288,11 +288,20 @@ impl Capability {
     pub fn check_chain(&self) -> Result<()> {
         let mut depth = 0;
         let mut cur = self;
+        let mut seen: Vec<[u8; 16]> = Vec::new();
         loop {
             depth += 1;
             if depth > MAX_CHAIN + 1 {
                 return Err(Error::BadSignature(format!("delegation chain longer than {MAX_CHAIN}")));
             }
+            // Every grant has its own id: a link reusing one above it would be revoked only
+            // together with it, so refuse it outright.
+            if seen.contains(&cur.id) {
+                return Err(Error::BadSignature(
+                    "a delegated capability reuses the id of the grant above it".into(),
+                ));
+            }
+            seen.push(cur.id);
             cur.issuer
                 .verify(&cur.message(), &cur.signature)
                 .map_err(|_| Error::BadSignature(format!("capability for `{}` is forged", cur.label)))?;

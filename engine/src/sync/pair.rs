@@ -321,6 +321,12 @@ pub async fn join(
     device_name: &str,
     cfg: &NetConfig,
 ) -> Result<(DeviceCert, Vec<Statement>)> {
+    // Say so before using the ticket up: a share ticket is for `join_any`.
+    if matches!(ticket.kind, TicketKind::Share { .. }) {
+        return Err(Error::Ticket(
+            "this ticket shares access; use it with `phr join`, not `phr devices join`".into(),
+        ));
+    }
     match join_any(ticket, key, device_name, cfg).await? {
         (Credential::Device(cert), statements) => Ok((cert, statements)),
         (Credential::Capability(_), _) => Err(Error::Ticket(
