@@ -69,6 +69,18 @@ impl Batch {
     }
 }
 
+/// Just-written local changes of a record as live pushes, one batch per section.
+pub fn local_batches(record: crate::identity::RecordId, written: Vec<SignedChange>) -> Result<Vec<Batch>> {
+    let mut by_section: std::collections::BTreeMap<Section, Vec<SignedChange>> = Default::default();
+    for c in written {
+        by_section.entry(c.section).or_default().push(c);
+    }
+    by_section
+        .into_iter()
+        .map(|(section, changes)| Batch::from_local(record, section, &changes))
+        .collect()
+}
+
 /// The result of taking in a batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Received {

@@ -62,23 +62,15 @@ impl Section {
     ];
 
     /// Every section that syncs: the patient-facing ones and the audit log.
-    pub const SYNCED: [Section; 15] = [
-        Section::Profile,
-        Section::Conditions,
-        Section::Allergies,
-        Section::Medications,
-        Section::Labs,
-        Section::Notes,
-        Section::Goals,
-        Section::Plans,
-        Section::Documents,
-        Section::Insurance,
-        Section::Appointments,
-        Section::Messages,
-        Section::Forms,
-        Section::CaregiverLog,
-        Section::Audit,
-    ];
+    pub const SYNCED: [Section; 15] = {
+        let mut all = [Section::Audit; 15];
+        let mut i = 0;
+        while i < Section::ALL.len() {
+            all[i] = Section::ALL[i];
+            i += 1;
+        }
+        all
+    };
 
     /// The section's name as typed on the command line and on the wire.
     pub fn name(self) -> &'static str {

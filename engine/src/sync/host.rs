@@ -244,12 +244,7 @@ impl LibraryHost {
     /// Edit a record durably and push the new changes to live sessions.
     pub fn write<T>(&self, id: &RecordId, edit: impl FnOnce(&mut crate::record::Record) -> Result<T>) -> Result<T> {
         let (out, written) = self.lock().write(id, edit)?;
-        let mut by_section: std::collections::BTreeMap<Section, Vec<_>> = Default::default();
-        for c in written {
-            by_section.entry(c.section).or_default().push(c);
-        }
-        for (section, changes) in by_section {
-            let batch = Batch::from_local(*id, section, &changes)?;
+        for batch in crate::exchange::local_batches(*id, written)? {
             let _ = self.feed.send(Arc::new(Entered { from: None, batch }));
         }
         Ok(out)

@@ -1,7 +1,6 @@
 //! A device shared between the sync sessions of a running process, with a feed of every
 //! batch that enters it (local writes and changes received from peers) for live forwarding.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
@@ -11,7 +10,6 @@ use crate::error::Result;
 use crate::exchange::Batch;
 use crate::identity::{PublicKey, RecordId};
 use crate::record::Record;
-use crate::section::Section;
 
 /// A batch that entered the replica, and the peer it came from (none for local writes).
 #[derive(Debug, Clone)]
@@ -77,12 +75,7 @@ impl Replica {
         let out = device.write(edit)?;
         let written = device.take_written();
         drop(device);
-        let mut by_section: BTreeMap<Section, Vec<_>> = BTreeMap::new();
-        for c in written {
-            by_section.entry(c.section).or_default().push(c);
-        }
-        for (section, changes) in by_section {
-            let batch = Batch::from_local(self.record, section, &changes)?;
+        for batch in crate::exchange::local_batches(self.record, written)? {
             self.publish(None, batch);
         }
         Ok(out)
