@@ -979,7 +979,7 @@ async fn arrives(feed: &mut broadcast::Receiver<Arc<Entered>>, limit: Duration) 
     tokio::time::timeout(limit, async {
         loop {
             match feed.recv().await {
-                Ok(e) if e.from.is_some() && e.batch.section == Section::Medications => return,
+                Ok(e) if e.from.is_some() && e.batch().is_some_and(|b| b.section == Section::Medications) => return,
                 Ok(_) => {}
                 Err(e) => panic!("feed closed: {e}"),
             }

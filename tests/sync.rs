@@ -1,87 +1,14 @@
 //! Two and three devices of one patient syncing over real iroh endpoints on 127.0.0.1.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use phr::crypto::KdfParams;
-use phr::entry::parse_fields;
-use phr::sync::net::{NetConfig, Service};
-use phr::sync::pair;
-use phr::sync::{Replica, SessionOptions};
-use phr::{Device, InitOptions, KeyPair, Section};
+#[allow(dead_code)] // not every helper of the shared test harness is used here
+mod common;
+
+use common::devices::{Phone, fields, first_device, pair_new_device};
+use phr::sync::SessionOptions;
+use phr::{KeyPair, Section};
 use serde_json::{Map, Value};
-
-fn fast() -> KdfParams {
-    KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        lanes: 1,
-    }
-}
-
-fn fields(section: Section, pairs: &[(&str, &str)]) -> Map<String, Value> {
-    let args: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    parse_fields(section, &args).unwrap()
-}
-
-struct Phone {
-    _dir: tempfile::TempDir,
-    service: Service,
-}
-
-impl Phone {
-    fn replica(&self) -> &Arc<Replica> {
-        self.service.replica()
-    }
-    fn add(&self, section: Section, pairs: &[(&str, &str)]) -> String {
-        let f = fields(section, pairs);
-        self.replica().write(|r| r.add(section, f)).unwrap()
-    }
-    fn heads(&self, section: Section) -> Vec<phr::automerge::ChangeHash> {
-        self.replica().lock().record_mut().heads(section)
-    }
-    fn count(&self, section: Section) -> usize {
-        self.replica().lock().record().count(section)
-    }
-}
-
-async fn first_device() -> Phone {
-    let dir = tempfile::tempdir().unwrap();
-    let device = Device::init(
-        dir.path(),
-        "pw",
-        InitOptions {
-            name: "Mia Lopez".into(),
-            dob: Some("2017-04-12".into()),
-            device_name: "phone".into(),
-            kdf: fast(),
-        },
-    )
-    .unwrap();
-    let service = Service::start(Replica::new(device), NetConfig::local()).await.unwrap();
-    Phone { _dir: dir, service }
-}
-
-async fn pair_new_device(issuer: &Phone, name: &str) -> Phone {
-    let ticket = issuer
-        .service
-        .pairing()
-        .issue(issuer.service.addr(), Duration::from_secs(60))
-        .unwrap();
-    let text = ticket.to_text();
-    let ticket = pair::PairTicket::parse(&text).unwrap();
-    let key = KeyPair::generate();
-    let (cert, statements) = pair::join(&ticket, &key, name, &NetConfig::local()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let device = Device::create_member(dir.path(), "pw", key, cert, statements, fast()).unwrap();
-    let service = Service::start(Replica::new(device), NetConfig::local()).await.unwrap();
-    let report = service
-        .sync_once(issuer.service.addr(), SessionOptions::default())
-        .await
-        .unwrap();
-    assert!(report.applied() > 0, "the new device receives the record");
-    Phone { _dir: dir, service }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paired_laptop_receives_the_record_and_offline_edits_converge() {
@@ -191,7 +118,7 @@ async fn while_connected_an_edit_reaches_the_other_device_without_a_command() {
     let arrived = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match feed.recv().await {
-                Ok(e) if e.from.is_some() && e.batch.section == Section::Messages => return,
+                Ok(e) if e.from.is_some() && e.batch().is_some_and(|b| b.section == Section::Messages) => return,
                 Ok(_) => {}
                 Err(e) => panic!("feed closed: {e}"),
             }

@@ -4,6 +4,7 @@ mod control;
 mod net;
 mod output;
 mod passphrase;
+mod patient;
 mod qr;
 
 use std::path::PathBuf;
@@ -201,6 +202,26 @@ pub(crate) enum Command {
         #[arg(long, default_value = "my device")]
         name: String,
     },
+    /// Connect the record to a clinic's node with the clinic's invitation.
+    Clinic {
+        #[command(subcommand)]
+        action: ClinicCmd,
+    },
+    /// Secure messages with the clinic and the family, by thread.
+    Messages {
+        #[command(subcommand)]
+        action: patient::MessagesCmd,
+    },
+    /// Appointments: ask the clinic for one; see each one's status.
+    Appointments {
+        #[command(subcommand)]
+        action: patient::AppointmentsCmd,
+    },
+    /// Intake forms the clinic sent: list them, see one, fill one in.
+    Forms {
+        #[command(subcommand)]
+        action: patient::FormsCmd,
+    },
     /// Who has access to what, until when; revoke access.
     Access {
         #[command(subcommand)]
@@ -350,6 +371,20 @@ fn today() -> chrono::NaiveDate {
     chrono::Local::now().date_naive()
 }
 
+/// Working with a clinic.
+#[derive(Subcommand, Serialize, Deserialize)]
+enum ClinicCmd {
+    /// Grant the clinic access (the clinic preset) and let its node host the record, so its
+    /// notes, results, appointments and forms reach every device of yours.
+    Connect {
+        /// The invitation text the clinic gave you (PHRCLINIC1…).
+        ticket: Option<String>,
+        /// Read the invitation from a QR code image instead.
+        #[arg(long, conflicts_with = "ticket")]
+        qr: Option<PathBuf>,
+    },
+}
+
 fn run(cli: Cli) -> Result<()> {
     let home = home_dir(cli.home)?;
     let net_args = cli.net;
@@ -459,6 +494,16 @@ fn run(cli: Cli) -> Result<()> {
             || passphrase::get(true),
             kdf(),
         )?,
+        Command::Clinic {
+            action: ClinicCmd::Connect { ticket, qr: image },
+        } => {
+            let text = match (ticket, image) {
+                (Some(t), _) => t,
+                (None, Some(path)) => qr::read_png(&path)?,
+                (None, None) => bail!("give the clinic's invitation text, or --qr IMAGE.png"),
+            };
+            net::clinic_connect(open(&home)?, &home, &text, &net_args)?
+        }
         Command::Sync { peers, json } => net::sync_once(open(&home)?, &home, peers, &net_args, json.json)?,
         Command::Serve { peers } => {
             let pass = passphrase::get(false)?;
@@ -468,10 +513,19 @@ fn run(cli: Cli) -> Result<()> {
         mut command => {
             let pass = passphrase::get(false)?;
             match Device::open(&home, &pass) {
-                Ok(device) => execute(command, &Replica::new(device), &mut std::io::stdout())?,
+                Ok(device) => {
+                    let replica = Replica::new(device);
+                    patient::ask_on_terminal(&mut command, |c| {
+                        let mut shown = Vec::new();
+                        execute(c, &replica, &mut shown)?;
+                        Ok(shown)
+                    })?;
+                    execute(command, &replica, &mut std::io::stdout())?
+                }
                 Err(phr_engine::Error::StoreBusy) if control::socket_path(&home).exists() => {
                     let cwd = std::env::current_dir()?;
                     command.absolutize(&cwd);
+                    patient::ask_on_terminal(&mut command, |c| patient::forward_capture(&home, &pass, c))?;
                     control::forward(&home, pass, command)?
                 }
                 Err(e) => return Err(e.into()),
@@ -508,21 +562,26 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
             let parsed = parse_fields(section, &fields)?;
             let id = replica.write(|r| r.add(section, parsed))?;
             if json.json || json_after_fields {
-                output::print_json(out, &replica.lock().record().read_entry(section, &id)?)?;
+                let device = replica.lock();
+                let entry = device
+                    .record()
+                    .read_entry(section, &id)?
+                    .with_context(|| format!("the new entry {id} went missing"))?;
+                output::print_json(out, &output::entry_json(&entry, &output::Names::of(&device))?)?;
             } else {
                 writeln!(out, "added {section} {id}")?;
             }
         }
-        Command::List { section, json } => output::list(out, replica.lock().record(), section, json.json)?,
+        Command::List { section, json } => output::list(out, &replica.lock(), section, json.json)?,
         Command::Show { section, id, json } => {
             let device = replica.lock();
             match (section, id) {
                 (Some(section), Some(id)) => {
                     let id = device.record().resolve_id(section, &id)?;
-                    output::entry(out, device.record(), section, &id, json.json)?;
+                    output::entry(out, &device, section, &id, json.json)?;
                 }
-                (Some(section), None) => output::list(out, device.record(), section, json.json)?,
-                _ => output::record(out, device.record(), json.json)?,
+                (Some(section), None) => output::list(out, &device, section, json.json)?,
+                _ => output::record(out, &device, json.json)?,
             }
         }
         Command::Edit { section, id, fields } => {
@@ -580,7 +639,7 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
             let mut device = replica.lock();
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let written = match format {
-                ExportFormat::Json => output::export_json(device.record(), &dir)?,
+                ExportFormat::Json => output::export_json(&device, &dir)?,
                 ExportFormat::Automerge => output::export_automerge(device.record_mut(), &dir)?,
             };
             drop(device);
@@ -624,6 +683,9 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
                 )?;
             }
         },
+        Command::Messages { action } => patient::messages(action, replica, out)?,
+        Command::Appointments { action } => patient::appointments(action, replica, out)?,
+        Command::Forms { action } => patient::forms_cmd(action, replica, out)?,
         Command::Audit { verify: true, .. } => {
             let n = replica.lock().verify_audit()?;
             writeln!(
@@ -640,6 +702,7 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
         | Command::Serve { .. }
         | Command::Recovery { .. }
         | Command::Share { .. }
+        | Command::Clinic { .. }
         | Command::Join { .. } => {
             bail!("this command cannot run while `phr serve` holds the record; stop it first")
         }

@@ -554,3 +554,47 @@ pub fn peers(out: &mut dyn Write, replica: &Replica, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// `phr clinic connect`: grant a clinic the `clinic` preset, hand its node the record's
+/// membership, and sync once so the node holds what it may read.
+pub fn clinic_connect(device: Device, home: &std::path::Path, ticket: &str, net_args: &NetArgs) -> Result<()> {
+    use phr_engine::sync::clinic::{self, ClinicTicket};
+    let ticket = ClinicTicket::parse(ticket)?;
+    if chrono::Utc::now().timestamp() > ticket.expires {
+        bail!("this clinic invitation has expired; ask the clinic for a new one");
+    }
+    if !device.has_root() {
+        bail!("only a device holding the patient's root key can connect a clinic (the one `phr init` made)");
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let replica = Replica::new(device);
+        let (cap, fresh) = clinic::grant_clinic(&replica, &ticket)?;
+        let rights: Vec<String> = cap.scope.iter().map(|(s, r)| format!("{s}={r}")).collect();
+        if fresh {
+            println!("Granted `{}` access: {}", ticket.name, rights.join(", "));
+        } else {
+            println!("`{}` already holds access (grant {}); connecting again", ticket.name, cap.short_id());
+        }
+        let service = start(replica.clone(), net_args, home).await?;
+        let cfg = net_args.config();
+        let result = async {
+            let name = clinic::connect(service.endpoint(), &replica, &ticket, &cfg)
+                .await
+                .with_context(|| {
+                    format!(
+                        "`{}` did not take the record in; the grant stays (retry, or withdraw it with `phr access revoke {}`)",
+                        ticket.name,
+                        cap.short_id()
+                    )
+                })?;
+            let report = service.sync_once(ticket.addr.clone(), SessionOptions::default()).await?;
+            println!("Connected to `{name}`: {}", describe(&report));
+            println!("The clinic's notes, results and appointments arrive with `phr sync` or `phr serve`.");
+            anyhow::Ok(())
+        }
+        .await;
+        service.shutdown().await;
+        result
+    })
+}

@@ -4,9 +4,10 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use phr_engine::access::AccessSet;
 use phr_engine::entry::{self, FieldKind, PATIENT_ENTRY};
 use phr_engine::record::EntryView;
-use phr_engine::{Device, Record, Section};
+use phr_engine::{Device, PublicKey, Record, RecordId, Section};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -26,7 +27,58 @@ pub fn patient_name(record: &Record) -> String {
         .unwrap_or_else(|| "(profile not yet synced)".into())
 }
 
-fn scalar(v: &Value) -> String {
+/// Names the keys that wrote a record, from its membership: the device's name for the patient's
+/// own devices, the grant's label for anyone else.
+pub struct Names<'a> {
+    access: &'a AccessSet,
+    root: RecordId,
+}
+
+impl<'a> Names<'a> {
+    /// The names known to `device`.
+    pub fn of(device: &'a Device) -> Self {
+        Names {
+            access: device.access(),
+            root: device.record().id(),
+        }
+    }
+
+    /// The name of an author key given in hex, if the record's membership names it.
+    pub fn known(&self, author: &str) -> Option<String> {
+        let key: PublicKey = author.parse().ok()?;
+        if key == self.root {
+            return Some("the patient's root key".into());
+        }
+        self.access.name_of(&key)
+    }
+
+    /// The name of an author key given in hex; a key nobody named shows as its first eight
+    /// hex digits, as elsewhere.
+    pub fn name(&self, author: &str) -> String {
+        self.known(author)
+            .unwrap_or_else(|| author.get(..8).unwrap_or(author).to_string())
+    }
+}
+
+/// An entry as JSON: the entry itself plus `author_name`, the name of its author key (null if
+/// no one in the record's membership holds that key).
+pub fn entry_json(e: &EntryView, names: &Names) -> Result<Value> {
+    let mut v = serde_json::to_value(e)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("author_name".into(), json!(names.known(&e.author)));
+    }
+    Ok(v)
+}
+
+/// Entries as a JSON list, each with its author's name.
+pub fn entries_json(entries: &[EntryView], names: &Names) -> Result<Value> {
+    Ok(Value::Array(
+        entries.iter().map(|e| entry_json(e, names)).collect::<Result<_>>()?,
+    ))
+}
+
+/// A field value as one line of text (numbers plain, booleans yes/no, items joined).
+pub(crate) fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => match n.as_f64() {
@@ -112,10 +164,11 @@ pub fn status(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
 }
 
 /// `phr list SECTION`.
-pub fn list(out: &mut dyn Write, record: &Record, section: Section, json: bool) -> Result<()> {
-    let entries = record.list(section)?;
+pub fn list(out: &mut dyn Write, device: &Device, section: Section, json: bool) -> Result<()> {
+    let names = Names::of(device);
+    let entries = device.record().list(section)?;
     if json {
-        return print_json(out, &entries);
+        return print_json(out, &entries_json(&entries, &names)?);
     }
     if entries.is_empty() {
         writeln!(out, "no {section} yet")?;
@@ -124,18 +177,23 @@ pub fn list(out: &mut dyn Write, record: &Record, section: Section, json: bool) 
     for e in &entries {
         writeln!(
             out,
-            "{}  {}  {}",
+            "{}  {}  {}  (by {})",
             &e.id[..e.id.len().min(8)],
             e.created.get(..10).unwrap_or(&e.created),
-            summary(e)
+            summary(e),
+            names.name(&e.author)
         )?;
     }
     Ok(())
 }
 
-fn print_entry(out: &mut dyn Write, e: &EntryView) -> Result<()> {
+fn print_entry(out: &mut dyn Write, e: &EntryView, names: &Names) -> Result<()> {
     writeln!(out, "{} {}", e.section, e.id)?;
-    writeln!(out, "  author      {}", e.author.get(..8).unwrap_or(&e.author))?;
+    let short = e.author.get(..8).unwrap_or(&e.author);
+    match names.known(&e.author) {
+        Some(name) => writeln!(out, "  author      {name} ({short})")?,
+        None => writeln!(out, "  author      {short}")?,
+    }
     writeln!(out, "  created     {}", e.created)?;
     writeln!(out, "  updated     {}", e.updated)?;
     for (k, v) in &e.fields {
@@ -154,24 +212,28 @@ fn print_entry(out: &mut dyn Write, e: &EntryView) -> Result<()> {
 }
 
 /// `phr show SECTION ID`.
-pub fn entry(out: &mut dyn Write, record: &Record, section: Section, id: &str, json: bool) -> Result<()> {
-    let e = record
+pub fn entry(out: &mut dyn Write, device: &Device, section: Section, id: &str, json: bool) -> Result<()> {
+    let names = Names::of(device);
+    let e = device
+        .record()
         .read_entry(section, id)?
         .with_context(|| format!("no entry {id} in {section}"))?;
     if json {
-        return print_json(out, &e);
+        return print_json(out, &entry_json(&e, &names)?);
     }
-    print_entry(out, &e)?;
+    print_entry(out, &e, &names)?;
     Ok(())
 }
 
 /// `phr show`: every section with its entries.
-pub fn record(out: &mut dyn Write, record: &Record, json: bool) -> Result<()> {
+pub fn record(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
+    let names = Names::of(device);
+    let record = device.record();
     if json {
         let mut all = serde_json::Map::new();
         all.insert("record".into(), json!(record.id().to_string()));
         for s in Section::ALL {
-            all.insert(s.name().into(), serde_json::to_value(record.list(s)?)?);
+            all.insert(s.name().into(), entries_json(&record.list(s)?, &names)?);
         }
         return print_json(out, &all);
     }
@@ -181,9 +243,15 @@ pub fn record(out: &mut dyn Write, record: &Record, json: bool) -> Result<()> {
         writeln!(out, "== {s} ({})", entries.len())?;
         for e in &entries {
             if s == Section::Profile {
-                print_entry(out, e)?;
+                print_entry(out, e, &names)?;
             } else {
-                writeln!(out, "  {}  {}", &e.id[..e.id.len().min(8)], summary(e))?;
+                writeln!(
+                    out,
+                    "  {}  {}  (by {})",
+                    &e.id[..e.id.len().min(8)],
+                    summary(e),
+                    names.name(&e.author)
+                )?;
             }
         }
     }
@@ -270,13 +338,20 @@ pub fn fields(out: &mut dyn Write, section: Section) -> Result<()> {
     Ok(())
 }
 
-/// `phr export --format json`: one file per section plus an index.
-pub fn export_json(record: &Record, out: &Path) -> Result<usize> {
+/// `phr export --format json`: one file per section plus an index; entries carry their
+/// authors' names, as `phr list --json` shows them, since an export outlives the membership
+/// that names the keys.
+pub fn export_json(device: &Device, out: &Path) -> Result<usize> {
+    let names = Names::of(device);
+    let record = device.record();
     let mut n = 0;
     for s in Section::ALL {
         let path = out.join(format!("{}.json", s.name()));
-        std::fs::write(&path, serde_json::to_vec_pretty(&record.list(s)?)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&entries_json(&record.list(s)?, &names)?)?,
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
         n += 1;
     }
     let index = json!({

@@ -366,6 +366,20 @@ impl AccessSet {
         })
     }
 
+    /// The name of whoever holds `key`: its device's name, or the label of a grant to it.
+    ///
+    /// Removed devices and revoked or expired grants count too: this names past authors, whose
+    /// changes stay in the record. Of several grants to one key the newest names it.
+    pub fn name_of(&self, key: &PublicKey) -> Option<String> {
+        if let Some(cert) = self.cert(key) {
+            return Some(cert.name.clone());
+        }
+        self.capabilities()
+            .filter(|c| c.audience == *key)
+            .max_by_key(|c| (c.not_before, c.id))
+            .map(|c| c.label.clone())
+    }
+
     /// The removal of a device, if any (the strictest one, if several).
     pub fn removal(&self, device: &PublicKey) -> Option<DeviceRemoval> {
         let mut found: Option<DeviceRemoval> = None;
@@ -466,5 +480,72 @@ impl AccessSet {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.statements.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capability::{Grant, Preset};
+
+    #[test]
+    fn past_and_present_authors_are_named() {
+        let root = KeyPair::generate();
+        let record = root.public();
+        let (phone, clinic, clinician, stranger) = (
+            KeyPair::generate(),
+            KeyPair::generate(),
+            KeyPair::generate(),
+            KeyPair::generate(),
+        );
+        let grant = |audience: PublicKey, label: &str, scope, expires| Grant {
+            audience,
+            label: label.into(),
+            scope,
+            delegate: true,
+            not_before: 0,
+            expires,
+        };
+        let cap = Capability::issue_root(
+            &root,
+            grant(
+                clinic.public(),
+                "Bright Steps Therapy",
+                Preset::Clinic.scope(),
+                Some(10),
+            ),
+        )
+        .unwrap();
+        let narrow: Scope = [(Section::Notes, Right::Write)].into();
+        let jane = Capability::delegate(
+            &clinic,
+            &cap,
+            grant(
+                clinician.public(),
+                "Jane Roe, SLP — Bright Steps Therapy",
+                narrow,
+                Some(10),
+            ),
+        )
+        .unwrap();
+        let mut set = AccessSet::default();
+        let statements = vec![
+            Statement::Device(DeviceCert::issue(&root, phone.public(), "Mia's phone", 0)),
+            Statement::Capability(cap.clone()),
+            Statement::Capability(jane),
+            Statement::Revocation(Revocation::issue(&root, record, cap.id, Vec::new(), 5)),
+            Statement::Removal(DeviceRemoval::issue(&root, phone.public(), BTreeMap::new(), 5)),
+        ];
+        for st in in_order(statements) {
+            set.insert(&record, st).unwrap();
+        }
+        // Removed, revoked and expired: all still named, since their old changes stay.
+        assert_eq!(set.name_of(&phone.public()).as_deref(), Some("Mia's phone"));
+        assert_eq!(set.name_of(&clinic.public()).as_deref(), Some("Bright Steps Therapy"));
+        assert_eq!(
+            set.name_of(&clinician.public()).as_deref(),
+            Some("Jane Roe, SLP — Bright Steps Therapy")
+        );
+        assert_eq!(set.name_of(&stranger.public()), None);
     }
 }

@@ -16,6 +16,11 @@ const SEALED_V1: u8 = 1;
 /// Bytes added to a value by sealing it (version, nonce, tag).
 pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 
+/// BLAKE3 digest of `bytes`, for stable ids derived from content.
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    *blake3::hash(bytes).as_bytes()
+}
+
 /// Fill a buffer with bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];

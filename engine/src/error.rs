@@ -100,11 +100,19 @@ pub enum Error {
         reason: String,
     },
     /// A pairing ticket that cannot be used.
-    #[error("pairing ticket refused: {0}")]
+    #[error("ticket refused: {0}")]
     Ticket(String),
     /// A date or time that does not parse.
     #[error("`{0}` is not a valid date: use YYYY-MM-DD")]
     InvalidDate(String),
+    /// A FHIR resource that cannot be mapped to an entry; the first problem found.
+    #[error("the FHIR resource is invalid at `{path}`: {problem}")]
+    Fhir {
+        /// Where in the resource, e.g. `Observation.valueQuantity.value` or `Composition.section[2].title`.
+        path: String,
+        /// What is wrong there.
+        problem: String,
+    },
 }
 
 impl From<std::io::Error> for Error {

@@ -3,11 +3,13 @@
 pub mod access;
 pub mod capability;
 pub mod change;
+pub mod clinic;
 pub mod crypto;
 pub mod device;
 pub mod entry;
 pub mod error;
 pub mod exchange;
+pub mod fhir;
 pub mod identity;
 pub mod library;
 pub mod limits;

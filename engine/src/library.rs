@@ -192,6 +192,27 @@ impl Library {
         }
     }
 
+    /// Edit a record durably as `author` (one of this library's clinicians), held to `scope`
+    /// so nothing is written that the patient's devices would refuse; returns the changes made.
+    pub fn write_as<T>(
+        &mut self,
+        id: &RecordId,
+        author: &KeyPair,
+        scope: (String, crate::capability::Scope),
+        edit: impl FnOnce(&mut Record) -> Result<T>,
+    ) -> Result<(T, Vec<SignedChange>)> {
+        let loaded = self.get(id)?;
+        let me = loaded.record.set_author(author.clone());
+        loaded.record.set_limits(Some(scope));
+        let result = self.write(id, edit);
+        // A failed write drops the record from memory; it reloads with the library's own key.
+        if let Some(l) = self.loaded.get_mut(id) {
+            l.record.set_author(me);
+            l.record.set_limits(None);
+        }
+        result
+    }
+
     fn compact_due(&mut self, id: &RecordId) -> Result<()> {
         let Some(l) = self.loaded.get_mut(id) else {
             return Ok(());
@@ -251,6 +272,9 @@ impl Library {
             return Err(e);
         }
         for (id, section, n, whole) in touched {
+            if section == Section::Profile && n > 0 {
+                self.remember_name(&id)?;
+            }
             if let Some(l) = self.loaded.get_mut(&id) {
                 // A snapshot clears the section's change rows: nothing waits to be folded in.
                 let waiting = l.waiting.entry(section).or_default();
@@ -259,6 +283,27 @@ impl Library {
             self.compact_due(&id)?;
         }
         Ok(results)
+    }
+
+    /// Keep the patient's name beside the record, so listing records loads none of them.
+    fn remember_name(&mut self, id: &RecordId) -> Result<()> {
+        let name = self
+            .get(id)?
+            .record
+            .read_entry(Section::Profile, crate::entry::PATIENT_ENTRY)?
+            .and_then(|e| e.fields.get("name").and_then(|v| v.as_str()).map(str::to_string));
+        let Some(name) = name else { return Ok(()) };
+        let mut info = self
+            .store
+            .record_info(id)?
+            .and_then(|info| serde_json::from_slice::<serde_json::Value>(&info).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        if info.get("name").and_then(|v| v.as_str()) == Some(name.as_str()) {
+            return Ok(());
+        }
+        info["name"] = serde_json::Value::String(name);
+        let raw = serde_json::to_vec(&info).map_err(|e| Error::Io(e.to_string()))?;
+        self.store.put_record(id, &raw)
     }
 
     /// Merge membership statements of a record; returns whether `peer` is still a member.

@@ -142,6 +142,21 @@ impl Record {
         }
     }
 
+    /// Write from now on as `author` (a node writing as one of its clinicians); returns the
+    /// previous author so the caller can switch back.
+    pub fn set_author(&mut self, author: KeyPair) -> KeyPair {
+        let actor = ActorId::from(author.public().0);
+        for doc in self.docs.values_mut() {
+            doc.set_actor(actor.clone());
+        }
+        std::mem::replace(&mut self.author, author)
+    }
+
+    /// The grant scope local edits are held to, if any.
+    pub fn limits(&self) -> Option<&(String, Scope)> {
+        self.limits.as_ref()
+    }
+
     /// Restrict local edits to a grant's scope (`None`: the patient's own device).
     pub fn set_limits(&mut self, limits: Option<(String, Scope)>) {
         self.limits = limits;

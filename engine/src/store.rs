@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use automerge::{AutoCommit, Change};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::change::SignedChange;
 use crate::crypto::{KdfParams, SecretKey, derive_key, random_bytes};
@@ -418,6 +418,33 @@ impl Store {
         }
     }
 
+    /// Every named secret whose name starts with `prefix`, in name order.
+    pub fn secrets_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SECRETS)?;
+        let mut out = Vec::new();
+        for row in table.range(prefix..)? {
+            let (k, v) = row?;
+            let name = k.value();
+            if !name.starts_with(prefix) {
+                break;
+            }
+            out.push((
+                name.to_string(),
+                self.key.open(&aad("secrets", name.as_bytes()), v.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Remove a named secret, durably.
+    pub fn delete_secret(&self, name: &str) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(SECRETS)?.remove(name)?;
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Register a record this home holds, with opaque sealed info.
     pub fn put_record(&self, record: &RecordId, info: &[u8]) -> Result<()> {
         let sealed = self.key.seal(&aad("records", &record.0), info);
@@ -433,6 +460,22 @@ impl Store {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(RECORDS)?;
         Ok(table.get(record.0.as_slice())?.is_some())
+    }
+
+    /// How many records this home holds (nothing unsealed).
+    pub fn record_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(RECORDS)?.len()?)
+    }
+
+    /// One held record's info.
+    pub fn record_info(&self, record: &RecordId) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECORDS)?;
+        match table.get(record.0.as_slice())? {
+            Some(v) => Ok(Some(self.key.open(&aad("records", &record.0), v.value())?)),
+            None => Ok(None),
+        }
     }
 
     /// Records held in this home, with their info.

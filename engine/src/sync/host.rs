@@ -1,11 +1,12 @@
 //! What a sync session needs from the process that holds records: one patient device
 //! ([`Replica`]) or a node hosting many records.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
-use super::replica::{Entered, Replica};
+use super::replica::{Arrival, Entered, Replica};
 use super::wire::RecordHello;
 use crate::access::{AccessSet, Credential, Statement};
 use crate::error::Result;
@@ -41,6 +42,8 @@ pub trait Host: Send + Sync + 'static {
     fn remember(&self, _addr: &iroh::EndpointAddr) {}
     /// Account for a finished session (default: nothing).
     fn record_session(&self, _peer: &PublicKey, _report: &super::SessionReport) {}
+    /// Count changes sent to a peer, in catch-up or live (default: nothing).
+    fn sent(&self, _count: u32) {}
 }
 
 impl Host for Replica {
@@ -217,6 +220,29 @@ fn now() -> i64 {
 pub struct LibraryHost {
     library: Mutex<Library>,
     feed: broadcast::Sender<Arc<Entered>>,
+    counters: Counters,
+}
+
+/// Running totals of what a library took in and sent, for metrics.
+#[derive(Debug, Default)]
+struct Counters {
+    changes_in: AtomicU64,
+    changes_out: AtomicU64,
+    rejected: AtomicU64,
+    written: AtomicU64,
+}
+
+/// Totals since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Changes received from peers, verified and stored.
+    pub changes_in: u64,
+    /// Changes sent to peers.
+    pub changes_out: u64,
+    /// Changes refused on receipt.
+    pub rejected: u64,
+    /// Changes written here (by the node or its clinicians).
+    pub written: u64,
 }
 
 impl std::fmt::Debug for LibraryHost {
@@ -232,6 +258,7 @@ impl LibraryHost {
         Arc::new(LibraryHost {
             library: Mutex::new(library),
             feed,
+            counters: Counters::default(),
         })
     }
 
@@ -241,13 +268,59 @@ impl LibraryHost {
         self.library.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Totals since start.
+    pub fn totals(&self) -> Totals {
+        let c = &self.counters;
+        Totals {
+            changes_in: c.changes_in.load(Ordering::Relaxed),
+            changes_out: c.changes_out.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            written: c.written.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Tell live sessions about new membership statements of a record, ahead of any change
+    /// that needs them.
+    pub fn publish_access(&self, record: RecordId, statements: Vec<Statement>) {
+        if statements.is_empty() {
+            return;
+        }
+        let _ = self.feed.send(Arc::new(Entered {
+            from: None,
+            what: Arrival::Access { record, statements },
+        }));
+    }
+
+    /// Edit a record durably as one of the library's clinicians, held to `scope`, and push
+    /// the new changes to live sessions.
+    pub fn write_as<T>(
+        &self,
+        id: &RecordId,
+        author: &KeyPair,
+        scope: (String, crate::capability::Scope),
+        edit: impl FnOnce(&mut crate::record::Record) -> Result<T>,
+    ) -> Result<T> {
+        let (out, written) = self.lock().write_as(id, author, scope, edit)?;
+        self.announce(*id, written)?;
+        Ok(out)
+    }
+
     /// Edit a record durably and push the new changes to live sessions.
     pub fn write<T>(&self, id: &RecordId, edit: impl FnOnce(&mut crate::record::Record) -> Result<T>) -> Result<T> {
         let (out, written) = self.lock().write(id, edit)?;
-        for batch in crate::exchange::local_batches(*id, written)? {
-            let _ = self.feed.send(Arc::new(Entered { from: None, batch }));
-        }
+        self.announce(*id, written)?;
         Ok(out)
+    }
+
+    fn announce(&self, id: RecordId, written: Vec<crate::change::SignedChange>) -> Result<()> {
+        self.counters.written.fetch_add(written.len() as u64, Ordering::Relaxed);
+        for batch in crate::exchange::local_batches(id, written)? {
+            let _ = self.feed.send(Arc::new(Entered {
+                from: None,
+                what: Arrival::Changes(batch),
+            }));
+        }
+        Ok(())
     }
 }
 
@@ -317,7 +390,19 @@ impl Host for LibraryHost {
     }
 
     fn incoming(&self, batches: Vec<Batch>) -> Result<Vec<Received>> {
-        self.lock().incoming(batches)
+        let results = self.lock().incoming(batches)?;
+        let applied: u64 = results.iter().map(|r| u64::from(r.applied)).sum();
+        let rejected: u64 = results.iter().map(|r| r.rejected.len() as u64).sum();
+        for why in results.iter().flat_map(|r| r.rejected.iter()) {
+            tracing::warn!("refused a received change: {why}");
+        }
+        self.counters.changes_in.fetch_add(applied, Ordering::Relaxed);
+        self.counters.rejected.fetch_add(rejected, Ordering::Relaxed);
+        Ok(results)
+    }
+
+    fn sent(&self, count: u32) {
+        self.counters.changes_out.fetch_add(u64::from(count), Ordering::Relaxed);
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<Entered>> {
@@ -325,7 +410,10 @@ impl Host for LibraryHost {
     }
 
     fn publish(&self, from: Option<PublicKey>, batch: Batch) {
-        let _ = self.feed.send(Arc::new(Entered { from, batch }));
+        let _ = self.feed.send(Arc::new(Entered {
+            from,
+            what: Arrival::Changes(batch),
+        }));
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use iroh::endpoint::{ConnectOptions, Connection, PortmapperConfig, QuicTransportConfig, RelayMode, presets};
@@ -155,6 +156,23 @@ struct SyncHandler<H: Host> {
     host: Arc<H>,
     events: broadcast::Sender<SessionEvent>,
     addrs: Vec<SocketAddr>,
+    active: Arc<AtomicUsize>,
+}
+
+/// Counts a session as active until dropped, however the session ends.
+struct ActiveGuard(Arc<AtomicUsize>);
+
+impl ActiveGuard {
+    fn new(active: &Arc<AtomicUsize>) -> Self {
+        active.fetch_add(1, Ordering::Relaxed);
+        ActiveGuard(active.clone())
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl<H: Host> std::fmt::Debug for SyncHandler<H> {
@@ -166,6 +184,7 @@ impl<H: Host> std::fmt::Debug for SyncHandler<H> {
 impl<H: Host> ProtocolHandler for SyncHandler<H> {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let peer = PublicKey(*conn.remote_id().as_bytes());
+        let _active = ActiveGuard::new(&self.active);
         let result = session::accept(self.host.clone(), conn, self.addrs.clone()).await;
         if let Ok(r) = &result {
             let h = self.host.clone();
@@ -189,6 +208,7 @@ pub struct HostService<H: Host> {
     host: Arc<H>,
     cfg: NetConfig,
     events: broadcast::Sender<SessionEvent>,
+    active: Arc<AtomicUsize>,
 }
 
 impl<H: Host> HostService<H> {
@@ -201,12 +221,14 @@ impl<H: Host> HostService<H> {
         let endpoint = bind(&host.key(), &cfg).await?;
         let (events, _) = broadcast::channel(1024);
         let addrs: Vec<SocketAddr> = endpoint.addr().ip_addrs().copied().collect();
+        let active = Arc::new(AtomicUsize::new(0));
         let builder = Router::builder(endpoint).accept(
             SYNC_ALPN,
             SyncHandler {
                 host: host.clone(),
                 events: events.clone(),
                 addrs,
+                active: active.clone(),
             },
         );
         let router = more(builder).spawn();
@@ -215,6 +237,7 @@ impl<H: Host> HostService<H> {
             host,
             cfg,
             events,
+            active,
         })
     }
 
@@ -235,6 +258,11 @@ impl<H: Host> HostService<H> {
 
     fn my_addrs(&self) -> Vec<SocketAddr> {
         self.endpoint().addr().ip_addrs().copied().collect()
+    }
+
+    /// Sync sessions in progress that peers opened with this endpoint.
+    pub fn active_sessions(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
     }
 
     /// The host.

@@ -262,7 +262,7 @@ impl ProtocolHandler for PairHandler {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let joiner = PublicKey(*conn.remote_id().as_bytes());
         let (mut send, mut recv) = conn.accept_bi().await?;
-        let reply = match tokio::time::timeout(Duration::from_secs(15), read_json::<JoinRequest>(&mut recv)).await {
+        let reply = match tokio::time::timeout(Duration::from_secs(15), read_postcard::<JoinRequest>(&mut recv)).await {
             Ok(Ok(req)) => match self.decide(&joiner, &req) {
                 Ok(credential) => {
                     let statements = self.replica.lock().access().statements().cloned().collect();
@@ -281,14 +281,14 @@ impl ProtocolHandler for PairHandler {
                 reason: "no pairing request arrived in time".into(),
             },
         };
-        let _ = write_json(&mut send, &reply).await;
+        let _ = write_postcard(&mut send, &reply).await;
         let _ = send.finish();
         let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
         Ok(())
     }
 }
 
-async fn write_json<T: Serialize>(send: &mut iroh::endpoint::SendStream, v: &T) -> Result<()> {
+pub(crate) async fn write_postcard<T: Serialize>(send: &mut iroh::endpoint::SendStream, v: &T) -> Result<()> {
     let body = postcard::to_stdvec(v).map_err(|e| Error::Io(e.to_string()))?;
     send.write_all(&(body.len() as u32).to_be_bytes())
         .await
@@ -297,20 +297,20 @@ async fn write_json<T: Serialize>(send: &mut iroh::endpoint::SendStream, v: &T) 
     Ok(())
 }
 
-async fn read_json<T: for<'de> Deserialize<'de>>(recv: &mut iroh::endpoint::RecvStream) -> Result<T> {
+pub(crate) async fn read_postcard<T: for<'de> Deserialize<'de>>(recv: &mut iroh::endpoint::RecvStream) -> Result<T> {
     let mut len = [0u8; 4];
     recv.read_exact(&mut len)
         .await
-        .map_err(|e| Error::Network(format!("pairing message cut short: {e}")))?;
+        .map_err(|e| Error::Network(format!("message cut short: {e}")))?;
     let n = u32::from_be_bytes(len) as usize;
     if n > 1024 * 1024 {
-        return Err(Error::Network("pairing message too large".into()));
+        return Err(Error::Network("message too large".into()));
     }
     let mut body = vec![0u8; n];
     recv.read_exact(&mut body)
         .await
-        .map_err(|e| Error::Network(format!("pairing message cut short: {e}")))?;
-    postcard::from_bytes(&body).map_err(|_| Error::Network("malformed pairing message".into()))
+        .map_err(|e| Error::Network(format!("message cut short: {e}")))?;
+    postcard::from_bytes(&body).map_err(|_| Error::Network("malformed message".into()))
 }
 
 /// Use a device ticket: prove the secret and receive this device's certificate and the
@@ -359,9 +359,9 @@ pub async fn join_any(
             proof: ticket.proof(&key.public(), &issuer),
             device_name: device_name.to_string(),
         };
-        write_json(&mut send, &req).await?;
+        write_postcard(&mut send, &req).await?;
         let _ = send.finish();
-        let reply: JoinReply = read_json(&mut recv).await?;
+        let reply: JoinReply = read_postcard(&mut recv).await?;
         conn.close(0u32.into(), b"done");
         match reply {
             JoinReply::Accepted { credential, statements } => {

@@ -5,19 +5,45 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
+use crate::access::Statement;
 use crate::device::Device;
 use crate::error::Result;
 use crate::exchange::Batch;
 use crate::identity::{PublicKey, RecordId};
 use crate::record::Record;
 
-/// A batch that entered the replica, and the peer it came from (none for local writes).
+/// What entered a replica or library, and the peer it came from (none for local writes).
 #[derive(Debug, Clone)]
 pub struct Entered {
     /// Peer that sent it, so it is not echoed back.
     pub from: Option<PublicKey>,
-    /// The changes.
-    pub batch: Batch,
+    /// Changes, or new membership statements.
+    pub what: Arrival,
+}
+
+/// Something live sessions forward to their peers as it happens.
+#[derive(Debug, Clone)]
+pub enum Arrival {
+    /// Changes of one section.
+    Changes(Batch),
+    /// New membership statements of a record (a grant, a revocation, a clinician's
+    /// credential), sent ahead of any change that needs them to verify.
+    Access {
+        /// The record.
+        record: RecordId,
+        /// The new statements.
+        statements: Vec<Statement>,
+    },
+}
+
+impl Entered {
+    /// The changes, if changes entered.
+    pub fn batch(&self) -> Option<&Batch> {
+        match &self.what {
+            Arrival::Changes(b) => Some(b),
+            Arrival::Access { .. } => None,
+        }
+    }
 }
 
 /// How many entered batches a slow session may fall behind before it must resync.
@@ -88,7 +114,25 @@ impl Replica {
 
     pub(crate) fn publish(&self, from: Option<PublicKey>, batch: Batch) {
         // No subscribers is fine: nobody is connected.
-        let _ = self.feed.send(Arc::new(Entered { from, batch }));
+        let _ = self.feed.send(Arc::new(Entered {
+            from,
+            what: Arrival::Changes(batch),
+        }));
+    }
+
+    /// Tell live sessions about membership statements this device just made or learned
+    /// (a grant, a revocation), so connected peers act on them without reconnecting.
+    pub fn publish_access(&self, statements: Vec<Statement>) {
+        if statements.is_empty() {
+            return;
+        }
+        let _ = self.feed.send(Arc::new(Entered {
+            from: None,
+            what: Arrival::Access {
+                record: self.record,
+                statements,
+            },
+        }));
     }
 
     /// Take the device back (when no session uses it any more).

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
 use super::host::{Host, clocks_of};
+use super::replica::Arrival;
 use super::wire::{self, Hello, Msg, ReadError, Reassembly, Traffic};
 use crate::error::{Error, Result};
 use crate::exchange::{Batch, Received};
@@ -382,6 +383,7 @@ async fn exchange<H: Host>(
                 let clock = clocks.get(&section).cloned().unwrap_or_default();
                 if let Some(b) = h.outgoing(&record, &peer, section, &clock)? {
                     *sent.entry(section).or_default() += b.count;
+                    h.sent(b.count);
                     batches += 1;
                     queue(Msg::Batch(b))?;
                 }
@@ -408,14 +410,24 @@ async fn exchange<H: Host>(
                 m = inbox.recv() => Some(m.unwrap_or(Err(ReadError::Closed))),
                 entered = feed.recv(), if live => {
                     match entered {
-                        Ok(e) if e.from != Some(peer)
-                            && agreed.contains(&e.batch.record)
-                            && host.may_read(&e.batch.record, &peer, e.batch.section) =>
-                        {
-                            awaiting_acks += 1;
-                            *report.sent.entry(e.batch.section).or_default() += e.batch.count;
-                            send(tx, Msg::Batch(e.batch.clone()), &peer).await?;
-                        }
+                        Ok(e) if e.from != Some(peer) => match &e.what {
+                            Arrival::Changes(b)
+                                if agreed.contains(&b.record) && host.may_read(&b.record, &peer, b.section) =>
+                            {
+                                awaiting_acks += 1;
+                                *report.sent.entry(b.section).or_default() += b.count;
+                                host.sent(b.count);
+                                send(tx, Msg::Batch(b.clone()), &peer).await?;
+                            }
+                            Arrival::Access { record, statements } if agreed.contains(record) => {
+                                let msg = Msg::Access {
+                                    record: *record,
+                                    statements: statements.clone(),
+                                };
+                                send(tx, msg, &peer).await?;
+                            }
+                            _ => {}
+                        },
                         Ok(_) => {}
                         Err(broadcast::error::RecvError::Lagged(n)) => {
                             return Err(sync_err(&peer, format!("fell {n} batches behind; reconnect to catch up")));

@@ -1,0 +1,207 @@
+//! Connecting a patient's record to a clinic: the clinic's invitation ticket, the node's
+//! handler for `phr/clinic/1`, and the patient device's side, which grants the clinic
+//! access and hands it the record's membership so the node starts hosting the record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::EndpointAddr;
+use iroh::endpoint::Connection;
+use iroh::protocol::{AcceptError, ProtocolHandler};
+use serde::{Deserialize, Serialize};
+
+use super::net::{self, NetConfig};
+use super::pair::{read_postcard, write_postcard};
+use super::replica::Replica;
+use super::wire;
+use crate::access::Statement;
+use crate::capability::{Capability, Grant, Preset};
+use crate::clinic::Clinic;
+use crate::error::{Error, Result};
+use crate::identity::{PublicKey, RecordId};
+
+/// ALPN of the clinic-connect protocol.
+pub const CLINIC_ALPN: &[u8] = b"phr/clinic/1";
+
+const TICKET_PREFIX: &str = "PHRCLINIC1";
+
+/// A clinic's invitation: whom to call, under which name, and a secret to prove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClinicTicket {
+    /// The clinic node's key.
+    pub clinic: PublicKey,
+    /// The clinic's name, shown to the patient before granting anything.
+    pub name: String,
+    /// Where the node listens.
+    pub addr: EndpointAddr,
+    /// Invitation secret.
+    pub secret: [u8; 16],
+    /// Unix seconds after which the invitation is void.
+    pub expires: i64,
+}
+
+impl ClinicTicket {
+    /// Text form (upper-case base32, compact in a QR code).
+    pub fn to_text(&self) -> String {
+        let bytes = postcard::to_stdvec(self).unwrap_or_default();
+        format!("{TICKET_PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes))
+    }
+
+    /// Read a ticket from its text form.
+    pub fn parse(text: &str) -> Result<ClinicTicket> {
+        let damaged = || Error::Ticket("the clinic invitation is damaged (check it was copied whole)".into());
+        let body = text
+            .trim()
+            .strip_prefix(TICKET_PREFIX)
+            .ok_or_else(|| Error::Ticket("this is not a phr clinic invitation (those start with PHRCLINIC1)".into()))?;
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(body.to_ascii_uppercase().as_bytes())
+            .map_err(|_| damaged())?;
+        let t: ClinicTicket = postcard::from_bytes(&bytes).map_err(|_| damaged())?;
+        if *t.addr.id.as_bytes() != t.clinic.0 {
+            return Err(damaged());
+        }
+        Ok(t)
+    }
+
+    /// The proof a device gives that it holds an invitation's secret, bound to the device,
+    /// the clinic and the record, so it cannot be replayed for anything else.
+    pub(crate) fn proof_for(secret: &[u8; 16], device: &PublicKey, clinic: &PublicKey, record: &RecordId) -> [u8; 32] {
+        let key = blake3::derive_key("phr clinic invitation v1", secret);
+        let mut msg = device.0.to_vec();
+        msg.extend_from_slice(&clinic.0);
+        msg.extend_from_slice(&record.0);
+        *blake3::keyed_hash(&key, &msg).as_bytes()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ConnectRequest {
+    version: u32,
+    record: RecordId,
+    proof: [u8; 32],
+    statements: Vec<Statement>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum ConnectReply {
+    Accepted { clinic: String },
+    Refused { reason: String },
+}
+
+/// The node's handler: takes in records of patients who use an invitation.
+#[derive(Debug)]
+pub struct ConnectHandler {
+    clinic: Arc<Clinic>,
+}
+
+impl ConnectHandler {
+    /// Serve invitations of `clinic`.
+    pub fn new(clinic: Arc<Clinic>) -> Self {
+        ConnectHandler { clinic }
+    }
+}
+
+impl ProtocolHandler for ConnectHandler {
+    async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
+        let device = PublicKey(*conn.remote_id().as_bytes());
+        let (mut send, mut recv) = conn.accept_bi().await?;
+        let reply =
+            match tokio::time::timeout(Duration::from_secs(15), read_postcard::<ConnectRequest>(&mut recv)).await {
+                Ok(Ok(req)) if req.version != wire::VERSION => ConnectReply::Refused {
+                    reason: format!("protocol version {} is not supported", req.version),
+                },
+                Ok(Ok(req)) => {
+                    let clinic = self.clinic.clone();
+                    let verdict = tokio::task::spawn_blocking(move || {
+                        clinic.accept_patient(&device, req.record, &req.proof, req.statements)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the clinic failed to take the record in: {e}")));
+                    match verdict {
+                        Ok(()) => ConnectReply::Accepted {
+                            clinic: self.clinic.name().to_string(),
+                        },
+                        Err(reason) => {
+                            tracing::warn!(device = %device.short(), "clinic connection refused: {reason}");
+                            ConnectReply::Refused { reason }
+                        }
+                    }
+                }
+                Ok(Err(e)) => ConnectReply::Refused { reason: e.to_string() },
+                Err(_) => ConnectReply::Refused {
+                    reason: "no request arrived in time".into(),
+                },
+            };
+        let _ = write_postcard(&mut send, &reply).await;
+        let _ = send.finish();
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+        Ok(())
+    }
+}
+
+/// Grant a clinic the `clinic` preset (delegable, so it can vouch for its clinicians), or
+/// reuse a live grant made earlier to the same clinic; returns it and whether it is new.
+pub fn grant_clinic(replica: &Replica, ticket: &ClinicTicket) -> Result<(Capability, bool)> {
+    let mut device = replica.lock();
+    let now = chrono::Utc::now().timestamp();
+    let existing = device
+        .access()
+        .grants()
+        .into_iter()
+        .find(|(c, r)| c.audience == ticket.clinic && r.is_none() && c.delegate && c.chain_valid_at(now))
+        .map(|(c, _)| c);
+    if let Some(c) = existing {
+        return Ok((c, false));
+    }
+    let cap = device.grant(Grant {
+        audience: ticket.clinic,
+        label: ticket.name.clone(),
+        scope: Preset::Clinic.scope(),
+        delegate: true,
+        not_before: now,
+        expires: None,
+    })?;
+    drop(device);
+    replica.publish_access(vec![Statement::Capability(cap.clone())]);
+    Ok((cap, true))
+}
+
+/// The patient's side: prove the invitation over `endpoint` and hand the clinic the
+/// record's membership (which must already include its grant).
+pub async fn connect(
+    endpoint: &iroh::Endpoint,
+    replica: &Replica,
+    ticket: &ClinicTicket,
+    cfg: &NetConfig,
+) -> Result<String> {
+    if chrono::Utc::now().timestamp() > ticket.expires {
+        return Err(Error::Ticket(
+            "this clinic invitation has expired; ask the clinic for a new one".into(),
+        ));
+    }
+    let (record, me, statements) = {
+        let d = replica.lock();
+        (
+            d.record().id(),
+            d.device_id(),
+            d.access().statements().cloned().collect(),
+        )
+    };
+    let conn = net::connect(endpoint, ticket.addr.clone(), CLINIC_ALPN, cfg).await?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| Error::Network(e.to_string()))?;
+    let req = ConnectRequest {
+        version: wire::VERSION,
+        record,
+        proof: ClinicTicket::proof_for(&ticket.secret, &me, &ticket.clinic, &record),
+        statements,
+    };
+    write_postcard(&mut send, &req).await?;
+    let _ = send.finish();
+    let reply: ConnectReply = read_postcard(&mut recv).await?;
+    conn.close(0u32.into(), b"done");
+    match reply {
+        ConnectReply::Accepted { clinic } => Ok(clinic),
+        ConnectReply::Refused { reason } => Err(Error::Ticket(reason)),
+    }
+}

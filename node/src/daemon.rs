@@ -1,0 +1,154 @@
+//! `phr-node run`: open the clinic's store, serve patients' devices over iroh and the
+//! clinic's systems over local HTTP, drop idle records from memory, and stop cleanly on
+//! SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use phr_engine::clinic::Clinic;
+use phr_engine::sync::clinic::{CLINIC_ALPN, ConnectHandler};
+use phr_engine::sync::{HostService, NetConfig, net};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{self, App};
+use crate::config::Config;
+
+/// Where a running node can be reached, written to `<data>/node.addr` while it runs so the
+/// `phr-node` commands (and scripts) find the API even on a port picked at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Running {
+    /// HTTP API address.
+    pub http: std::net::SocketAddr,
+    /// Sync address, `KEY@IP:PORT`.
+    pub sync: String,
+    /// Process id.
+    pub pid: u32,
+}
+
+/// Path of the running node's address file.
+pub fn running_path(cfg: &Config) -> PathBuf {
+    cfg.data_dir.join("node.addr")
+}
+
+/// Serve until SIGINT or SIGTERM.
+pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
+    let started = Instant::now();
+    let store = cfg.store_path();
+    if !store.exists() {
+        anyhow::bail!(
+            "no clinic store at {}: run `phr-node init --name \"Your Clinic\"` first (or point --data at it)",
+            store.display()
+        );
+    }
+    let token = std::fs::read_to_string(cfg.token_path())
+        .with_context(|| format!("reading the API token {}", cfg.token_path().display()))?
+        .trim()
+        .to_string();
+    if token.len() < 32 {
+        anyhow::bail!(
+            "the API token in {} is too short; delete it and run `phr-node init` again",
+            cfg.token_path().display()
+        );
+    }
+    let clinic = Arc::new(
+        tokio::task::spawn_blocking(move || Clinic::open(&store, &passphrase))
+            .await
+            .context("opening the store")??,
+    );
+    let net_cfg = NetConfig {
+        bind: cfg.listen,
+        relays: cfg.relays,
+        discovery: cfg.discovery,
+        dial_timeout_secs: 10,
+    };
+    let c = clinic.clone();
+    let service = Arc::new(
+        HostService::start_with(clinic.host().clone(), net_cfg, move |b| {
+            b.accept(CLINIC_ALPN, ConnectHandler::new(c))
+        })
+        .await?,
+    );
+    let listener = tokio::net::TcpListener::bind(cfg.http).await.with_context(|| {
+        format!(
+            "could not listen for the HTTP API on {} (is another node running?)",
+            cfg.http
+        )
+    })?;
+    let http = listener.local_addr()?;
+    let startup = started.elapsed();
+    let app = App::new(clinic.clone(), service.clone(), token, started, startup);
+    let running = Running {
+        http,
+        sync: net::format_addr(&service.addr()),
+        pid: std::process::id(),
+    };
+    std::fs::write(running_path(&cfg), serde_json::to_vec_pretty(&running)?)
+        .with_context(|| format!("writing {}", running_path(&cfg).display()))?;
+    tracing::info!(
+        clinic = %clinic.name(),
+        key = %clinic.key(),
+        sync = %running.sync,
+        %http,
+        startup_ms = startup.as_millis() as u64,
+        "phr-node serving"
+    );
+    // One line on stdout for people and scripts waiting for the node to be ready.
+    println!(
+        "phr-node ready: clinic `{}` sync {} http http://{http}",
+        clinic.name(),
+        running.sync
+    );
+
+    let idle = Duration::from_secs(cfg.idle_secs);
+    let c = clinic.clone();
+    let evictor = tokio::spawn(async move {
+        let mut tick = tokio::time::interval((idle / 2).max(Duration::from_secs(1)));
+        loop {
+            tick.tick().await;
+            let c = c.clone();
+            let evicted = tokio::task::spawn_blocking(move || c.host().lock().evict_idle(idle))
+                .await
+                .unwrap_or(0);
+            if evicted > 0 {
+                tracing::debug!(evicted, "dropped idle records from memory");
+            }
+        }
+    });
+
+    let server = axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown_signal());
+    let served = server.await;
+    tracing::info!("shutting down: finishing syncs in progress");
+    evictor.abort();
+    match Arc::try_unwrap(service) {
+        Ok(s) => s.shutdown().await,
+        Err(s) => s.endpoint().close().await,
+    }
+    let _ = std::fs::remove_file(running_path(&cfg));
+    // Dropping the last handle closes the store; every acknowledged change is already durable.
+    drop(clinic);
+    tracing::info!("phr-node stopped");
+    served.context("the HTTP API failed")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("interrupted"),
+        _ = term => tracing::info!("terminated"),
+    }
+}

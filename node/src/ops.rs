@@ -1,0 +1,335 @@
+//! What the clinic's systems can do with hosted records, in FHIR terms: push a note, a lab
+//! result, an appointment, an intake form or a message; change an appointment's status;
+//! read requests, messages and completed forms. Shared by the HTTP API and its tests.
+
+use phr_engine::clinic::{Clinic, StaffMember};
+use phr_engine::{Error, RecordId, Section, fhir};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// A failed operation, with the HTTP status it deserves.
+#[derive(Debug)]
+pub struct OpError {
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong, for the caller.
+    pub message: String,
+}
+
+impl OpError {
+    /// An error with a status.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        OpError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for OpError {
+    fn from(e: Error) -> Self {
+        let status = match &e {
+            Error::Fhir { .. }
+            | Error::InvalidField { .. }
+            | Error::InvalidEntry(..)
+            | Error::InvalidDate(_)
+            | Error::UnknownField { .. }
+            | Error::UnknownSection(_)
+            | Error::AmbiguousId { .. } => 422,
+            Error::NoSuchEntry { .. } => 404,
+            Error::NotAllowed(_) => 403,
+            Error::StoreBusy | Error::Io(_) => 503,
+            _ => 500,
+        };
+        OpError::new(status, e.to_string())
+    }
+}
+
+/// Result of an operation.
+pub type OpResult<T> = std::result::Result<T, OpError>;
+
+/// What the clinic can push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A therapy session note (DocumentReference or Composition).
+    Note,
+    /// A lab result or measurement (Observation).
+    Lab,
+    /// An appointment (Appointment).
+    Appointment,
+    /// An intake form to fill (Questionnaire).
+    Form,
+    /// A secure message (Communication).
+    Message,
+}
+
+impl Kind {
+    /// The record section it lands in.
+    pub fn section(self) -> Section {
+        match self {
+            Kind::Note => Section::Notes,
+            Kind::Lab => Section::Labs,
+            Kind::Appointment => Section::Appointments,
+            Kind::Form => Section::Forms,
+            Kind::Message => Section::Messages,
+        }
+    }
+
+    fn map(self, res: &Value) -> phr_engine::Result<Map<String, Value>> {
+        match self {
+            Kind::Note => fhir::note_from_fhir(res),
+            Kind::Lab => fhir::lab_from_fhir(res),
+            Kind::Appointment => fhir::appointment_from_fhir(res),
+            Kind::Form => fhir::form_from_fhir(res),
+            Kind::Message => fhir::message_from_fhir(res),
+        }
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pushed {
+    /// The patient's record.
+    pub patient: String,
+    /// Section written.
+    pub section: Section,
+    /// Entry id in the record.
+    pub id: String,
+    /// `created`, `updated` or `unchanged`.
+    pub outcome: &'static str,
+    /// Who it is attributed to.
+    pub author: String,
+}
+
+/// The record a path names.
+pub fn patient(clinic: &Clinic, id: &str) -> OpResult<RecordId> {
+    clinic.resolve_record(id).map_err(|e| OpError::new(404, e.to_string()))
+}
+
+/// The staff member named by `?clinician=` or, failing that, by the resource's author
+/// (`Practitioner/<key>` or a display name matching the staff list).
+fn clinician(clinic: &Clinic, explicit: Option<&str>, res: &Value) -> OpResult<Option<StaffMember>> {
+    if let Some(who) = explicit.filter(|w| !w.trim().is_empty()) {
+        return clinic
+            .find_staff(who)
+            .map(Some)
+            .map_err(|e| OpError::new(422, e.to_string()));
+    }
+    let authors = ["author", "sender", "performer", "recorder"]
+        .iter()
+        .filter_map(|k| res.get(*k))
+        .flat_map(|v| match v {
+            Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        });
+    for a in authors {
+        if let Some(key) = a
+            .get("reference")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("Practitioner/"))
+            && let Ok(m) = clinic.find_staff(key)
+        {
+            return Ok(Some(m));
+        }
+        if let Some(name) = a.get("display").and_then(Value::as_str)
+            && let Ok(m) = clinic.find_staff(name)
+        {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
+fn staff_names(clinic: &Clinic) -> String {
+    let names: Vec<String> = clinic
+        .staff()
+        .into_iter()
+        .filter(|m| m.removed.is_none())
+        .map(|m| m.name)
+        .collect();
+    if names.is_empty() {
+        "none yet: add one with `phr-node staff add`".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The entry id a pushed resource keeps: derived from its own id, so pushing the same
+/// resource again updates one entry instead of adding another.
+pub fn entry_id_for(res: &Value) -> Option<String> {
+    let (kind, id) = fhir::source_of(res)?;
+    let hash = phr_engine::crypto::digest(format!("fhir:{kind}/{id}").as_bytes());
+    Some(hex::encode(&hash[..8]))
+}
+
+/// Push a FHIR resource into a patient's record.
+pub fn push(clinic: &Clinic, patient_id: &str, kind: Kind, res: &Value, who: Option<&str>) -> OpResult<Pushed> {
+    let record = patient(clinic, patient_id)?;
+    let mut fields = kind.map(res)?;
+    let staff = clinician(clinic, who, res)?;
+    if kind == Kind::Note {
+        let Some(m) = &staff else {
+            return Err(OpError::new(
+                422,
+                format!(
+                    "a note must name the clinician who wrote it: pass ?clinician=NAME or set author[0].reference to Practitioner/KEY; staff: {}",
+                    staff_names(clinic)
+                ),
+            ));
+        };
+        fields.insert("clinician".into(), Value::String(m.name.clone()));
+        if !fields.contains_key("discipline") {
+            // A note that names no discipline is taken to be in its author's.
+            let d = fhir::discipline_from_text(&m.role).ok_or_else(|| {
+                OpError::new(
+                    422,
+                    format!(
+                        "the note names no discipline (type, category or context.practiceSetting), and `{}`'s role `{}` does not say one",
+                        m.name, m.role
+                    ),
+                )
+            })?;
+            fields.insert("discipline".into(), Value::String(d.into()));
+        }
+    }
+    let section = kind.section();
+    let id = entry_id_for(res);
+    let author = staff
+        .as_ref()
+        .map(|m| m.label(clinic.name()))
+        .unwrap_or_else(|| clinic.name().to_string());
+    let (id, outcome) = clinic.write(&record, staff.as_ref().map(|m| &m.key), |r| match id {
+        None => Ok((r.add(section, fields)?, "created")),
+        Some(id) => match r.read_entry(section, &id)? {
+            None => {
+                r.insert_entry(section, &id, fields)?;
+                Ok((id, "created"))
+            }
+            Some(old) => {
+                let normal = phr_engine::entry::validate(section, &fields)?;
+                let same = normal.iter().all(|(k, v)| old.fields.get(k) == Some(v));
+                if same {
+                    Ok((id, "unchanged"))
+                } else if section == Section::Notes {
+                    Err(Error::NotAllowed(format!(
+                        "note {id} is already in the record and notes are never rewritten; push a new note or an amendment"
+                    )))
+                } else {
+                    r.edit(section, &id, normal)?;
+                    Ok((id, "updated"))
+                }
+            }
+        },
+    })?;
+    tracing::info!(patient = %record.short(), %section, %id, outcome, by = %author, "pushed");
+    Ok(Pushed {
+        patient: record.to_string(),
+        section,
+        id,
+        outcome,
+        author,
+    })
+}
+
+/// Change an appointment from a FHIR Appointment (status, time, details).
+pub fn update_appointment(
+    clinic: &Clinic,
+    patient_id: &str,
+    id: &str,
+    res: &Value,
+    who: Option<&str>,
+) -> OpResult<Pushed> {
+    let record = patient(clinic, patient_id)?;
+    let fields = fhir::appointment_from_fhir(res)?;
+    let staff = clinician(clinic, who, res)?;
+    edit_appointment(clinic, record, id, fields, staff)
+}
+
+/// Set an appointment's status: `confirmed`, `cancelled`, `scheduled` or `completed`.
+pub fn set_appointment_status(
+    clinic: &Clinic,
+    patient_id: &str,
+    id: &str,
+    status: &str,
+    who: Option<&str>,
+) -> OpResult<Pushed> {
+    let record = patient(clinic, patient_id)?;
+    let staff = clinician(clinic, who, &Value::Null)?;
+    let mut fields = Map::new();
+    fields.insert("status".into(), Value::String(status.into()));
+    edit_appointment(clinic, record, id, fields, staff)
+}
+
+fn edit_appointment(
+    clinic: &Clinic,
+    record: RecordId,
+    id: &str,
+    fields: Map<String, Value>,
+    staff: Option<StaffMember>,
+) -> OpResult<Pushed> {
+    let author = staff
+        .as_ref()
+        .map(|m| m.label(clinic.name()))
+        .unwrap_or_else(|| clinic.name().to_string());
+    let id = clinic.write(&record, staff.as_ref().map(|m| &m.key), |r| {
+        let id = r.resolve_id(Section::Appointments, id)?;
+        r.edit(Section::Appointments, &id, fields)?;
+        Ok(id)
+    })?;
+    tracing::info!(patient = %record.short(), %id, by = %author, "appointment changed");
+    Ok(Pushed {
+        patient: record.to_string(),
+        section: Section::Appointments,
+        id,
+        outcome: "updated",
+        author,
+    })
+}
+
+/// Appointments of a patient as FHIR Appointments, optionally only one status.
+pub fn appointments(clinic: &Clinic, patient_id: &str, status: Option<&str>) -> OpResult<Vec<Value>> {
+    let record = patient(clinic, patient_id)?;
+    let out = clinic.read(&record, |r, _| {
+        Ok(r.list(Section::Appointments)?
+            .into_iter()
+            .filter(|e| status.is_none_or(|s| e.fields.get("status").and_then(Value::as_str) == Some(s)))
+            .map(|e| fhir::appointment_to_fhir(&e.id, &e.fields))
+            .collect())
+    })?;
+    Ok(out)
+}
+
+/// Messages of a patient as FHIR Communications.
+pub fn messages(clinic: &Clinic, patient_id: &str) -> OpResult<Vec<Value>> {
+    let record = patient(clinic, patient_id)?;
+    Ok(clinic.read(&record, |r, _| {
+        Ok(r.list(Section::Messages)?
+            .into_iter()
+            .map(|e| fhir::message_to_fhir(&e.id, &e.fields))
+            .collect())
+    })?)
+}
+
+/// Forms of a patient: with `completed`, the filled-in responses as
+/// QuestionnaireResponses; otherwise every form (templates as Questionnaires).
+pub fn forms(clinic: &Clinic, patient_id: &str, completed: bool) -> OpResult<Vec<Value>> {
+    let record = patient(clinic, patient_id)?;
+    Ok(clinic.read(&record, |r, _| {
+        Ok(r.list(Section::Forms)?
+            .into_iter()
+            .filter(|e| {
+                !completed
+                    || (e.fields.get("kind").and_then(Value::as_str) == Some("response")
+                        && e.fields.get("status").and_then(Value::as_str) != Some("in-progress"))
+            })
+            .map(|e| match e.fields.get("template").and_then(Value::as_str) {
+                // Answers go out typed by the template's questions when it is at hand.
+                Some(t) if e.fields.get("kind").and_then(Value::as_str) == Some("response") => {
+                    let template = r.read_entry(Section::Forms, t).ok().flatten().map(|t| t.fields);
+                    fhir::form_response_to_fhir(&e.id, &e.fields, template.as_ref())
+                }
+                _ => fhir::form_to_fhir(&e.id, &e.fields),
+            })
+            .collect())
+    })?)
+}
