@@ -1,12 +1,18 @@
-//! The phr demo: a parent's phone and laptop pair, edit offline, converge, then stay in live
-//! sync, all over real iroh connections on 127.0.0.1 with no internet and no setup.
+//! The phr demo: a parent's phone and laptop pair, edit offline, converge, stay in live sync,
+//! share scoped access with Grandma, and connect a therapy clinic whose node delivers a
+//! clinician's signed note, all over real iroh connections on 127.0.0.1 with no internet and
+//! no setup.
 //!
 //! Run: `cargo run --example demo`
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use phr::clinic::Clinic;
 use phr::crypto::KdfParams;
 use phr::entry::parse_fields;
+use phr::sync::HostService;
+use phr::sync::clinic::{self as clinic_connect, CLINIC_ALPN, ClinicTicket, ConnectHandler};
 use phr::sync::net::{NetConfig, Service};
 use phr::sync::pair::{self, PairTicket};
 use phr::sync::{Replica, SessionOptions};
@@ -296,7 +302,60 @@ async fn main() -> Res<()> {
     }
     gran.shutdown().await;
 
-    step(7, "Done");
+    step(
+        7,
+        "The therapy clinic's node hosts the record and delivers a clinician's note",
+    );
+    let clinic_home = tempfile::tempdir()?;
+    let clinic = Arc::new(Clinic::create(
+        &clinic_home.path().join("clinic.redb"),
+        "clinic passphrase",
+        "Bright Steps Therapy",
+        kdf,
+    )?);
+    let c = clinic.clone();
+    let node = HostService::start_with(clinic.host().clone(), net.clone(), move |b| {
+        b.accept(CLINIC_ALPN, ConnectHandler::new(c))
+    })
+    .await?;
+    let invite = clinic.invite(node.addr(), Duration::from_secs(600), Some(1), None)?;
+    println!("    `phr-node invite` prints {}…", &invite.to_text()[..32]);
+    let invite = ClinicTicket::parse(&invite.to_text())?;
+    clinic_connect::grant_clinic(phone.replica(), &invite)?;
+    clinic_connect::connect(phone.endpoint(), phone.replica(), &invite, &net).await?;
+    phone.sync_once(node.addr(), SessionOptions::default()).await?;
+    println!("    `phr clinic connect`: the phone granted the clinic preset and the node now hosts Mia's record");
+    let jane = clinic.add_staff("Jane Roe", "SLP", vec![])?;
+    let record = phone.replica().record_id();
+    let note = parse_fields(
+        Section::Notes,
+        &[
+            ("discipline".into(), "speech".into()),
+            ("clinician".into(), "Jane Roe".into()),
+            ("date".into(), "2024-03-12".into()),
+            ("assessment".into(), "8 of 10 /s/ words in sentences".into()),
+        ],
+    )?;
+    // What `POST /v1/patients/{id}/notes` does with a FHIR DocumentReference.
+    clinic.write(&record, Some(&jane.key), |r| r.add(Section::Notes, note))?;
+    let report = laptop.sync_once(node.addr(), SessionOptions::default()).await?;
+    println!(
+        "    the laptop, never meeting the phone, syncs with the node: {} change(s), {} rejected",
+        report.applied(),
+        report.rejected()
+    );
+    let notes = laptop.replica().lock().record().list(Section::Notes)?;
+    for e in notes {
+        let by = laptop.replica().lock().access().name_of(&e.author.parse()?);
+        println!(
+            "      laptop  notes: {} (signed by {})",
+            e.fields.get("assessment").and_then(|v| v.as_str()).unwrap_or_default(),
+            by.unwrap_or_else(|| e.author.clone())
+        );
+    }
+    node.shutdown().await;
+
+    step(8, "Done");
     println!("    everything ran on loopback with relays and discovery off; nothing left this machine");
     phone.shutdown().await;
     laptop.shutdown().await;

@@ -328,13 +328,24 @@ fn hello_with(record: RecordId, credential: Credential) -> Msg {
 async fn present(key: &KeyPair, to: &Node, credential: Credential) -> Option<String> {
     let (endpoint, conn, mut send, mut recv) = dial!(key, to.service.addr());
     say(&mut send, hello_with(to.record_id(), credential)).await;
-    let out = match hear(&mut recv).await {
-        Ok(Msg::Refused { reason }) => Some(reason),
-        Ok(Msg::Hello(h)) => {
-            assert_eq!(h.records.len(), 1);
-            None
+    let out = loop {
+        match hear(&mut recv).await {
+            Ok(Msg::Refused { reason }) => break Some(reason),
+            Ok(Msg::Hello(h)) => {
+                assert_eq!(h.records.len(), 1);
+                break None;
+            }
+            // A refused holder is first told of the revocation that cut it off.
+            Ok(Msg::Access { statements, .. }) => {
+                assert!(
+                    statements
+                        .iter()
+                        .all(|s| matches!(s, Statement::Revocation(_) | Statement::Removal(_))),
+                    "a refused peer is told only of withdrawals: {statements:?}"
+                );
+            }
+            other => panic!("expected hello or a refusal, got {other:?}"),
         }
-        other => panic!("expected hello or a refusal, got {other:?}"),
     };
     hang_up!(endpoint, conn);
     out

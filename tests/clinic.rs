@@ -247,3 +247,72 @@ async fn invitations_are_one_time_and_bound_to_the_clinic() {
     assert!(report.is_err(), "a record the node does not host is refused");
     let _: PublicKey = node.clinic.key();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinicians_first_note_relayed_live_by_the_phone_is_accepted_by_the_laptop() {
+    let node = clinic_node().await;
+    let phone = first_device().await;
+    let laptop = pair_new_device(&phone, "laptop").await;
+    connect_phone(&node, &phone).await;
+    let record = phone.replica().record_id();
+    let jane = node.clinic.add_staff("Jane Roe", "SLP", vec![]).unwrap();
+    // The laptop only ever hears from the phone; the phone relays what the node sends live.
+    let to_node = phone.service.keep_live(node.service.addr());
+    let to_phone = laptop.service.keep_live(phone.service.addr());
+    let mut feed = laptop.replica().subscribe();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let n = note("Relayed");
+    node.clinic
+        .write(&record, Some(&jane.key), |r| r.add(Section::Notes, n))
+        .unwrap();
+    let arrived = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(e) = feed.recv().await
+                && e.batch().is_some_and(|b| b.section == Section::Notes)
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(arrived.is_ok(), "the note reached the laptop through the phone");
+    assert_eq!(
+        laptop.count(Section::Notes),
+        1,
+        "Jane's grant was relayed ahead of her note, so the laptop could verify it"
+    );
+    to_node.abort();
+    to_phone.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_patient_revokes_the_clinic_the_node_learns_it_and_stops_writing() {
+    let node = clinic_node().await;
+    let phone = first_device().await;
+    connect_phone(&node, &phone).await;
+    let record = phone.replica().record_id();
+    let grant = phone
+        .replica()
+        .lock()
+        .access()
+        .grants()
+        .into_iter()
+        .find(|(c, _)| c.audience == node.clinic.key())
+        .unwrap()
+        .0;
+    phone.replica().lock().revoke(&grant.short_id()).unwrap();
+
+    let refused = phone
+        .service
+        .sync_once(node.service.addr(), SessionOptions::default())
+        .await;
+    assert!(refused.is_err(), "the phone no longer syncs with the clinic");
+    // The phone said why before hanging up: the node holds the revocation now.
+    let n = note("After the revocation");
+    let err = node
+        .clinic
+        .write(&record, None, |r| r.add(Section::Notes, n))
+        .unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+}

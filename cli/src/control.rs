@@ -31,15 +31,37 @@ struct Response {
 }
 
 /// Run `command` in the process serving `home`; prints its output. Errors if nobody serves.
-#[cfg(unix)]
 pub fn forward(home: &Path, passphrase: String, command: Command) -> Result<()> {
+    let (stdout, error) = exchange(home, &passphrase, command)?;
+    print!("{stdout}");
+    match error {
+        Some(e) => anyhow::bail!("{e}"),
+        None => Ok(()),
+    }
+}
+
+/// Run `command` in the process serving `home` and return its output instead of printing it.
+pub fn forward_capture(home: &Path, passphrase: &str, command: Command) -> Result<Vec<u8>> {
+    let (stdout, error) = exchange(home, passphrase, command)?;
+    match error {
+        Some(e) => anyhow::bail!("{e}"),
+        None => Ok(stdout.into_bytes()),
+    }
+}
+
+/// One request and its answer over the serving process's socket.
+#[cfg(unix)]
+fn exchange(home: &Path, passphrase: &str, command: Command) -> Result<(String, Option<String>)> {
     use std::os::unix::net::UnixStream;
     let path = socket_path(home);
     let mut stream = UnixStream::connect(&path).with_context(|| {
         "the store is in use by another phr process that does not accept commands (is a sync or pairing running?)"
             .to_string()
     })?;
-    let req = serde_json::to_string(&Request { passphrase, command })?;
+    let req = serde_json::to_string(&Request {
+        passphrase: passphrase.to_string(),
+        command,
+    })?;
     stream.write_all(req.as_bytes())?;
     stream.write_all(b"\n")?;
     let mut line = String::new();
@@ -47,16 +69,12 @@ pub fn forward(home: &Path, passphrase: String, command: Command) -> Result<()> 
         .read_line(&mut line)
         .context("`phr serve` did not answer")?;
     let resp: Response = serde_json::from_str(&line).context("`phr serve` answered something unreadable")?;
-    print!("{}", resp.stdout);
-    match resp.error {
-        Some(e) => anyhow::bail!("{e}"),
-        None => Ok(()),
-    }
+    Ok((resp.stdout, resp.error))
 }
 
 /// Not available off Unix: the store stays busy while serving.
 #[cfg(not(unix))]
-pub fn forward(_home: &Path, _passphrase: String, _command: Command) -> Result<()> {
+fn exchange(_home: &Path, _passphrase: &str, _command: Command) -> Result<(String, Option<String>)> {
     anyhow::bail!("the store is in use by another phr process (stop `phr serve` first)")
 }
 

@@ -525,7 +525,7 @@ fn run(cli: Cli) -> Result<()> {
                 Err(phr_engine::Error::StoreBusy) if control::socket_path(&home).exists() => {
                     let cwd = std::env::current_dir()?;
                     command.absolutize(&cwd);
-                    patient::ask_on_terminal(&mut command, |c| patient::forward_capture(&home, &pass, c))?;
+                    patient::ask_on_terminal(&mut command, |c| control::forward_capture(&home, &pass, c))?;
                     control::forward(&home, pass, command)?
                 }
                 Err(e) => return Err(e.into()),
@@ -676,6 +676,8 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
             AccessCmd::List(j) => output::access(out, &replica.lock(), j.json)?,
             AccessCmd::Revoke { id } => {
                 let rev = replica.lock().revoke(&id)?;
+                // Under `phr serve`, connected peers hear of it at once.
+                replica.publish_access(None, vec![phr_engine::access::Statement::Revocation(rev.clone())]);
                 writeln!(
                     out,
                     "Revoked grant {}. Every device that hears of it refuses the holder from now on.",

@@ -371,7 +371,10 @@ pub fn devices_local(cmd: DevicesCmd, replica: &Replica, out: &mut dyn Write) ->
                 [] => bail!("no device matches `{id}`; see `phr devices list`"),
                 _ => bail!("`{id}` matches several devices; give more of the key"),
             };
-            device.remove_device(&target)?;
+            let removal = device.remove_device(&target)?;
+            drop(device);
+            // Under `phr serve`, connected peers hear of it at once.
+            replica.publish_access(None, vec![phr_engine::access::Statement::Removal(removal)]);
             writeln!(
                 out,
                 "Removed device {}. Other devices learn of it when they next sync with this one.",
@@ -565,6 +568,23 @@ pub fn clinic_connect(device: Device, home: &std::path::Path, ticket: &str, net_
     }
     if !device.has_root() {
         bail!("only a device holding the patient's root key can connect a clinic (the one `phr init` made)");
+    }
+    let scope = phr_engine::capability::Preset::Clinic.scope();
+    let asked: Vec<String> = scope.iter().map(|(s, r)| format!("{s}={r}")).collect();
+    println!(
+        "`{}` ({}) asks for: {}",
+        ticket.name,
+        ticket.clinic.short(),
+        asked.join(", ")
+    );
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        print!("Grant this access? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            bail!("nothing was granted");
+        }
     }
     let rt = runtime()?;
     rt.block_on(async {

@@ -3,7 +3,6 @@
 //! here reads what either side wrote and names who wrote it.
 
 use std::io::{BufRead, Write};
-use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
@@ -917,46 +916,6 @@ fn ask(title: &str, questions: &[Question], input: &mut dyn BufRead, prompt: &mu
         bail!("no question was answered; nothing was written");
     }
     Ok(answers)
-}
-
-/// Run `command` in the process serving `home` and return what it printed, instead of printing
-/// it as `control::forward` does; speaks the same one-line JSON request and answer.
-#[cfg(unix)]
-pub(crate) fn forward_capture(home: &Path, passphrase: &str, command: Command) -> Result<Vec<u8>> {
-    use std::io::BufReader;
-    use std::os::unix::net::UnixStream;
-
-    #[derive(Serialize)]
-    struct Request<'a> {
-        passphrase: &'a str,
-        command: Command,
-    }
-    #[derive(Deserialize)]
-    struct Response {
-        stdout: String,
-        error: Option<String>,
-    }
-
-    let mut stream = UnixStream::connect(crate::control::socket_path(home))
-        .context("the store is in use by another phr process that does not accept commands")?;
-    let req = serde_json::to_string(&Request { passphrase, command })?;
-    stream.write_all(req.as_bytes())?;
-    stream.write_all(b"\n")?;
-    let mut line = String::new();
-    BufReader::new(stream)
-        .read_line(&mut line)
-        .context("`phr serve` did not answer")?;
-    let resp: Response = serde_json::from_str(&line).context("`phr serve` answered something unreadable")?;
-    match resp.error {
-        Some(e) => bail!("{e}"),
-        None => Ok(resp.stdout.into_bytes()),
-    }
-}
-
-/// Not available off Unix: the store stays busy while serving.
-#[cfg(not(unix))]
-pub(crate) fn forward_capture(_home: &Path, _passphrase: &str, _command: Command) -> Result<Vec<u8>> {
-    bail!("the store is in use by another phr process (stop `phr serve` first)")
 }
 
 #[cfg(test)]

@@ -307,7 +307,7 @@ impl Clinic {
             };
             if !statements.is_empty() {
                 revoked += 1;
-                self.host.publish_access(record, statements);
+                self.host.publish_access(None, record, statements);
             }
         }
         let mut removed = member.clone();
@@ -500,7 +500,7 @@ impl Clinic {
         let (author, label, scope, fresh) = self.credentials_for(record, staff)?;
         if let Some(st) = fresh {
             // Patient devices must hold the clinician's grant before the first change it signs.
-            self.host.publish_access(*record, vec![st]);
+            self.host.publish_access(None, *record, vec![st]);
         }
         self.host.write_as(record, &author, (label, scope), edit)
     }

@@ -96,6 +96,7 @@ const QUESTION_FIELDS: &[FieldSpec] = &[
         false,
         "answer type",
     ),
+    f("required", Bool, false, "whether the form cannot be sent without it"),
 ];
 
 const ANSWER_FIELDS: &[FieldSpec] = &[
@@ -730,6 +731,9 @@ pub struct Question {
     /// Answer type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// Whether it must be answered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
 }
 
 /// An answer in a form response.

@@ -308,6 +308,17 @@ impl Library {
 
     /// Merge membership statements of a record; returns whether `peer` is still a member.
     pub fn merge(&mut self, id: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
+        self.merge_fresh(id, peer, statements).map(|(member, _)| member)
+    }
+
+    /// Merge membership statements of a record; returns whether `peer` is still a member and
+    /// which statements were new here.
+    pub fn merge_fresh(
+        &mut self,
+        id: &RecordId,
+        peer: &PublicKey,
+        statements: Vec<Statement>,
+    ) -> Result<(bool, Vec<Statement>)> {
         let l = self.get(id)?;
         let mut fresh = Vec::new();
         for st in crate::access::in_order(statements) {
@@ -331,6 +342,6 @@ impl Library {
             self.loaded.remove(id);
             return Err(e);
         }
-        Ok(member)
+        Ok((member, fresh))
     }
 }

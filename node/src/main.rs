@@ -429,8 +429,9 @@ fn appointment_action(c: &Client, r: AppointmentRef, action: &str) -> Result<()>
         ),
         &json!({}),
     )?;
+    let done = if action == "cancel" { "cancelled" } else { "confirmed" };
     println!(
-        "appointment {} {action}ed (by {})",
+        "appointment {} {done} (by {})",
         out["id"].as_str().unwrap_or(""),
         out["author"].as_str().unwrap_or("")
     );

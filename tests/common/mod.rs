@@ -13,6 +13,47 @@ pub mod devices;
 /// The passphrase every test home is created with.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
+/// A binary of the workspace that the tests run as a real process.
+struct Binary {
+    /// The executable's name (without the platform's suffix).
+    name: &'static str,
+    /// The package that builds it.
+    package: &'static str,
+    /// Files and directories (relative to the workspace root) it is built from: if any is
+    /// newer than the binary, the binary is rebuilt before a test uses it.
+    sources: &'static [&'static str],
+}
+
+/// The patient's command line.
+const PHR: Binary = Binary {
+    name: "phr",
+    package: "phr-cli",
+    sources: &[
+        "Cargo.toml",
+        "Cargo.lock",
+        "cli/Cargo.toml",
+        "cli/src",
+        "engine/Cargo.toml",
+        "engine/src",
+    ],
+};
+
+/// The clinic's daemon (it also compiles `cli/src/qr.rs` and embeds `docs/openapi.json`).
+const PHR_NODE: Binary = Binary {
+    name: "phr-node",
+    package: "phr-node",
+    sources: &[
+        "Cargo.toml",
+        "Cargo.lock",
+        "node/Cargo.toml",
+        "node/src",
+        "cli/src/qr.rs",
+        "docs/openapi.json",
+        "engine/Cargo.toml",
+        "engine/src",
+    ],
+};
+
 /// The `phr` binary, rebuilt first (once per test process) if it is missing or out of date.
 ///
 /// These tests belong to the facade package `phr`, but the binary belongs to `phr-cli`, so Cargo
@@ -24,87 +65,90 @@ pub const PASSPHRASE: &str = "correct horse battery staple";
 /// would wait for the Cargo lock whenever another build is running on the same target dir.)
 pub fn phr_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+    BIN.get_or_init(|| PHR.locate())
+}
+
+/// The `phr-node` binary, found and kept up to date the same way as [`phr_bin`].
+#[allow(dead_code)] // only the tests that run a clinic node use it
+pub fn phr_node_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| PHR_NODE.locate())
+}
+
+impl Binary {
+    /// The binary beside the test executable, rebuilt with Cargo if it is missing or stale.
+    fn locate(&self) -> PathBuf {
         let exe = std::env::current_exe().expect("path of the test executable");
         let profile_dir = exe
             .parent()
             .and_then(Path::parent)
             .expect("the test executable lives in target/<profile>/deps");
-        let beside = profile_dir.join(format!("phr{}", std::env::consts::EXE_SUFFIX));
+        let beside = profile_dir.join(format!("{}{}", self.name, std::env::consts::EXE_SUFFIX));
         let built = std::fs::metadata(&beside).and_then(|m| m.modified()).ok();
-        if built.is_some_and(|built| built >= newest_source()) {
+        if built.is_some_and(|built| built >= self.newest_source()) {
             return beside;
         }
         let profile = match profile_dir.file_name().and_then(OsStr::to_str) {
             Some("debug") | None => "dev",
             Some(other) => other,
         };
-        match cargo_build_phr(profile) {
+        match self.cargo_build(profile) {
             Ok(path) => path,
             Err(why) if built.is_some() => {
                 eprintln!(
-                    "could not rebuild phr ({why}); testing the existing {}",
+                    "could not rebuild {} ({why}); testing the existing {}",
+                    self.name,
                     beside.display()
                 );
                 beside
             }
-            Err(why) => panic!("no phr binary at {} and building it failed: {why}", beside.display()),
+            Err(why) => panic!(
+                "no {} binary at {} and building it failed: {why}",
+                self.name,
+                beside.display()
+            ),
         }
-    })
-}
+    }
 
-/// When the newest file the `phr` binary is built from was last changed.
-fn newest_source() -> SystemTime {
-    fn walk(path: &Path, newest: &mut SystemTime) {
-        let Ok(meta) = std::fs::metadata(path) else { return };
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                walk(&entry.path(), newest);
+    /// When the newest file the binary is built from was last changed.
+    fn newest_source(&self) -> SystemTime {
+        fn walk(path: &Path, newest: &mut SystemTime) {
+            let Ok(meta) = std::fs::metadata(path) else { return };
+            if meta.is_dir() {
+                for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                    walk(&entry.path(), newest);
+                }
+            } else if let Ok(modified) = meta.modified() {
+                *newest = (*newest).max(modified);
             }
-        } else if let Ok(modified) = meta.modified() {
-            *newest = (*newest).max(modified);
         }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut newest = SystemTime::UNIX_EPOCH;
+        for part in self.sources {
+            walk(&root.join(part), &mut newest);
+        }
+        newest
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut newest = SystemTime::UNIX_EPOCH;
-    for part in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "cli/Cargo.toml",
-        "cli/src",
-        "engine/Cargo.toml",
-        "engine/src",
-    ] {
-        walk(&root.join(part), &mut newest);
-    }
-    newest
-}
 
-fn cargo_build_phr(profile: &str) -> Result<PathBuf, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "phr-cli",
-            "--bin",
-            "phr",
-            "--message-format=json",
-        ])
-        .args(["--profile", profile])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .map_err(|e| format!("running cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    fn cargo_build(&self, profile: &str) -> Result<PathBuf, String> {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args(["build", "--quiet", "-p", self.package, "--bin", self.name])
+            .arg("--message-format=json")
+            .args(["--profile", profile])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .map_err(|e| format!("running cargo: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == self.name)
+            .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+            .ok_or_else(|| format!("cargo reported no {} executable", self.name))
     }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "phr")
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "cargo reported no phr executable".into())
 }
 
 /// What one run of `phr` did.

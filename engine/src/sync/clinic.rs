@@ -163,7 +163,7 @@ pub fn grant_clinic(replica: &Replica, ticket: &ClinicTicket) -> Result<(Capabil
         expires: None,
     })?;
     drop(device);
-    replica.publish_access(vec![Statement::Capability(cap.clone())]);
+    replica.publish_access(None, vec![Statement::Capability(cap.clone())]);
     Ok((cap, true))
 }
 

@@ -82,13 +82,20 @@ impl Host for Replica {
 
     fn merge(&self, _record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
         let mut d = self.lock();
+        let mut fresh = Vec::new();
         for st in crate::access::in_order(statements) {
             // A forged statement is logged and skipped; the rest still count.
-            if let Err(e) = d.merge_statements(vec![st]) {
-                tracing::warn!(peer = %peer.short(), "ignored a membership statement: {e}");
+            match d.merge_statements(vec![st.clone()]) {
+                Ok(0) => {}
+                Ok(_) => fresh.push(st),
+                Err(e) => tracing::warn!(peer = %peer.short(), "ignored a membership statement: {e}"),
             }
         }
-        Ok(d.access().is_member(peer))
+        let member = d.access().is_member(peer);
+        drop(d);
+        // Other live peers need what was new here too, before any change that depends on it.
+        self.publish_access(Some(*peer), fresh);
+        Ok(member)
     }
 
     fn outgoing(&self, _record: &RecordId, peer: &PublicKey, section: Section, clock: &Clock) -> Result<Option<Batch>> {
@@ -281,12 +288,12 @@ impl LibraryHost {
 
     /// Tell live sessions about new membership statements of a record, ahead of any change
     /// that needs them.
-    pub fn publish_access(&self, record: RecordId, statements: Vec<Statement>) {
+    pub fn publish_access(&self, from: Option<PublicKey>, record: RecordId, statements: Vec<Statement>) {
         if statements.is_empty() {
             return;
         }
         let _ = self.feed.send(Arc::new(Entered {
-            from: None,
+            from,
             what: Arrival::Access { record, statements },
         }));
     }
@@ -371,7 +378,9 @@ impl Host for LibraryHost {
     }
 
     fn merge(&self, record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
-        self.lock().merge(record, peer, statements)
+        let (member, fresh) = self.lock().merge_fresh(record, peer, statements)?;
+        self.publish_access(Some(*peer), *record, fresh);
+        Ok(member)
     }
 
     fn outgoing(&self, record: &RecordId, peer: &PublicKey, section: Section, clock: &Clock) -> Result<Option<Batch>> {

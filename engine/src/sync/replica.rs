@@ -121,13 +121,14 @@ impl Replica {
     }
 
     /// Tell live sessions about membership statements this device just made or learned
-    /// (a grant, a revocation), so connected peers act on them without reconnecting.
-    pub fn publish_access(&self, statements: Vec<Statement>) {
+    /// (a grant, a revocation) from `from`, so connected peers act on them without
+    /// reconnecting.
+    pub fn publish_access(&self, from: Option<PublicKey>, statements: Vec<Statement>) {
         if statements.is_empty() {
             return;
         }
         let _ = self.feed.send(Arc::new(Entered {
-            from: None,
+            from,
             what: Arrival::Access {
                 record: self.record,
                 statements,

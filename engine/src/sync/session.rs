@@ -165,12 +165,20 @@ async fn handshake<H: Host>(
             addrs: opts.addrs.clone(),
         };
         report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(hello)).await?;
-        let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
-        report.traffic.received += n;
-        let answer = match msg {
-            Msg::Hello(h) => h,
-            Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
-            _ => return Err(sync_err(&peer, "the peer did not answer with hello")),
+        let answer = loop {
+            let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
+            report.traffic.received += n;
+            match msg {
+                Msg::Hello(h) => break h,
+                // A peer refusing us first says why in statements (our removal or revocation),
+                // so this side stops writing what nobody will accept.
+                Msg::Access { record, statements } => {
+                    let h = host.clone();
+                    blocking(move || h.merge(&record, &peer, statements)).await?;
+                }
+                Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
+                _ => return Err(sync_err(&peer, "the peer did not answer with hello")),
+            }
         };
         report.refused.extend(answer.refused.iter().cloned());
         let mut agreed = BTreeSet::new();
@@ -191,6 +199,12 @@ async fn handshake<H: Host>(
                 .first()
                 .map(|(_, r)| r.clone())
                 .unwrap_or_else(|| "the peer holds none of these records".into());
+            let refused: Vec<RecordId> = report.refused.iter().map(|(r, _)| *r).collect();
+            if tell_withdrawals(host, send_stream, &refused).await {
+                // Closing at once could discard them in flight: wait until the peer has them.
+                let _ = send_stream.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(2), send_stream.stopped()).await;
+            }
             return Err(sync_err(&peer, format!("refused: {why}")));
         }
         Ok((answer, agreed))
@@ -231,6 +245,8 @@ async fn handshake<H: Host>(
                 .first()
                 .map(|(_, r)| r.clone())
                 .unwrap_or_else(|| "no record was offered".into());
+            let ids: Vec<RecordId> = refused.iter().map(|(r, _)| *r).collect();
+            tell_withdrawals(host, send_stream, &ids).await;
             refuse(send_stream, &why).await;
             return Err(sync_err(&peer, format!("refused: {why}")));
         }
@@ -567,6 +583,34 @@ async fn exchange<H: Host>(
             Msg::Batch(_) | Msg::BatchPart { .. } => {}
         }
     }
+}
+
+/// Send a refused peer the removals and revocations of the records it was refused for, so
+/// it learns that it was cut off (and applies the cutoffs to its own copy) instead of
+/// writing on as if nothing happened. Membership statements carry no record content.
+async fn tell_withdrawals<H: Host>(host: &Arc<H>, send: &mut SendStream, records: &[RecordId]) -> bool {
+    let mut told = false;
+    for record in records {
+        let h = host.clone();
+        let record = *record;
+        let Ok(all) = blocking(move || h.statements(&record)).await else {
+            continue;
+        };
+        let statements: Vec<_> = all
+            .into_iter()
+            .filter(|st| {
+                st.record() == record
+                    && matches!(
+                        st,
+                        crate::access::Statement::Removal(_) | crate::access::Statement::Revocation(_)
+                    )
+            })
+            .collect();
+        if !statements.is_empty() {
+            told |= wire::write_msg(send, &Msg::Access { record, statements }).await.is_ok();
+        }
+    }
+    told
 }
 
 async fn read_or_fail(recv: &mut RecvStream, peer: &PublicKey, limit: Duration) -> Result<(Msg, u64)> {

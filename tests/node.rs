@@ -1,0 +1,1181 @@
+//! The clinic's node as a clinic runs it: a real `phr-node` daemon on 127.0.0.1, fed over its
+//! HTTP API and driven with its own subcommands, and patients' devices running the real `phr`
+//! binary (`PHR_NET=local`: no relays, no discovery). Every process a test starts is killed
+//! when the test ends, however it ends, and every wait is bounded.
+
+#[allow(dead_code)] // not every helper of the shared test harness is used here
+mod common;
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{Home, PASSPHRASE, Run, phr_bin, phr_node_bin};
+use serde_json::{Value, json};
+
+/// The clinic every test runs.
+const CLINIC: &str = "Bright Steps Therapy";
+/// Jane Roe, the clinic's speech-language pathologist, as patients' devices name her.
+const JANE: &str = "Jane Roe, SLP — Bright Steps Therapy";
+/// The longest any one wait may take before a test fails: generous, for a loaded 2-core CI box.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------------------------
+
+/// A process running in the background, killed when dropped if it is still running, so no
+/// test leaves a daemon behind, whether it passes or fails.
+struct Proc {
+    line: String,
+    child: Child,
+    lines: Receiver<String>,
+    stdout: Vec<String>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: Option<JoinHandle<()>>,
+}
+
+impl Proc {
+    /// Start `cmd` (described as `line` in failure messages) without waiting for it.
+    fn spawn(mut cmd: Command, line: String) -> Proc {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting `{line}`: {e}"));
+        let (tx, lines) = channel();
+        let out = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        // Read as it comes, so a failure message can show the log of a process still running.
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (mut err, sink) = (child.stderr.take().expect("piped stderr"), stderr.clone());
+        let stderr_reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend_from_slice(&buf[..n]);
+            }
+        });
+        Proc {
+            line,
+            child,
+            lines,
+            stdout: Vec::new(),
+            stderr,
+            stderr_reader: Some(stderr_reader),
+        }
+    }
+
+    /// Its standard error so far.
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+
+    /// Everything it printed so far, for a failure message.
+    fn report(&mut self) -> String {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            self.drain();
+            return format!(
+                "`{}` exited with {status}; stdout:\n{}\nstderr:\n{}",
+                self.line,
+                self.stdout.join("\n"),
+                self.stderr()
+            );
+        }
+        while let Ok(l) = self.lines.try_recv() {
+            self.stdout.push(l);
+        }
+        format!(
+            "`{}` is running; stdout so far:\n{}\nstderr so far:\n{}",
+            self.line,
+            self.stdout.join("\n"),
+            self.stderr()
+        )
+    }
+
+    /// After it exited: collect the rest of its output from the reader threads.
+    fn drain(&mut self) {
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.stdout.push(l);
+        }
+    }
+
+    /// Wait (bounded) for a line of stdout that satisfies `want`; returns it.
+    #[track_caller]
+    fn wait_line(&mut self, want: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + PATIENCE;
+        loop {
+            match self.lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(l) => {
+                    self.stdout.push(l.clone());
+                    if want(&l) {
+                        return l;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("the expected line did not come within {PATIENCE:?}; {}", self.report())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Its stdout closed: it is exiting; give it a moment to be reaped.
+                    self.wait_exit(Duration::from_secs(5));
+                    panic!("it stopped before printing the expected line; {}", self.report())
+                }
+            }
+        }
+    }
+
+    /// Whether it has exited.
+    fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait up to `limit` for it to exit.
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Wait (bounded) for it to exit on its own; returns what it did.
+    #[track_caller]
+    fn finish(mut self) -> Run {
+        let Some(status) = self.wait_exit(PATIENCE) else {
+            panic!("it did not exit within {PATIENCE:?}; {}", self.report());
+        };
+        self.drain();
+        Run {
+            line: self.line.clone(),
+            code: status.code(),
+            stdout: self.stdout.join("\n"),
+            stderr: self.stderr(),
+        }
+    }
+
+    /// Stop it the way a service manager does (SIGTERM) and wait (bounded) for it to exit.
+    #[track_caller]
+    fn terminate(self) -> Run {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-s", "TERM", &pid]).status();
+        assert!(
+            sent.as_ref().is_ok_and(ExitStatus::success),
+            "could not SIGTERM `{}` ({pid}): {sent:?}",
+            self.line
+        );
+        self.finish()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Run a command to completion (it has its own timeouts; `phr` never waits forever).
+fn run(mut cmd: Command, line: String) -> Run {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running `{line}`: {e}"));
+    Run {
+        line,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn describe<S: AsRef<OsStr>>(program: &str, args: &[S]) -> String {
+    let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    format!("{program} {}", args.join(" "))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clinic's node
+// ---------------------------------------------------------------------------------------------
+
+/// A clinic's `phr-node` in a temporary data directory, running (or stopped) on loopback.
+struct Node {
+    data: tempfile::TempDir,
+    daemon: Option<Proc>,
+    /// The logs of its earlier runs, for failure messages after a restart.
+    earlier_logs: String,
+    /// Where patients' devices reach it, `KEY@IP:PORT`.
+    sync: String,
+    /// Its HTTP API, `http://IP:PORT`.
+    http: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Node {
+    /// A new clinic (`phr-node init`), started.
+    fn start_new() -> Node {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(PATIENCE))
+            .proxy(None)
+            .build()
+            .into();
+        let mut node = Node {
+            data: tempfile::tempdir().expect("a temporary directory"),
+            daemon: None,
+            earlier_logs: String::new(),
+            sync: String::new(),
+            http: String::new(),
+            token: String::new(),
+            agent,
+        };
+        let init = node.cli(["init", "--name", CLINIC]).ok();
+        assert!(
+            init.stdout.contains(&format!("Created clinic `{CLINIC}`")),
+            "{}",
+            init.stdout
+        );
+        node.token = std::fs::read_to_string(node.dir().join("api-token"))
+            .expect("`phr-node init` writes the API token")
+            .trim()
+            .to_string();
+        node.start();
+        node
+    }
+
+    /// The data directory.
+    fn dir(&self) -> PathBuf {
+        self.data.path().join("clinic")
+    }
+
+    /// `phr-node run` on any free ports; returns once it says it is ready.
+    fn start(&mut self) {
+        assert!(self.daemon.is_none(), "the node is already running");
+        let args = [
+            "run",
+            "--net",
+            "local",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ];
+        let mut cmd = Command::new(phr_node_bin());
+        cmd.arg("--data")
+            .arg(self.dir())
+            .args(args)
+            .env("PHR_PASSPHRASE", PASSPHRASE)
+            // Plain text in the log, so failure messages are readable.
+            .env("NO_COLOR", "1")
+            .env_remove("PHR_NODE_DATA")
+            .env_remove("PHR_NET");
+        let mut daemon = Proc::spawn(cmd, describe("phr-node", &args));
+        // `phr-node ready: clinic `NAME` sync KEY@IP:PORT http http://IP:PORT`
+        let ready = daemon.wait_line(|l| l.starts_with("phr-node ready:"));
+        assert!(ready.contains(&format!("clinic `{CLINIC}`")), "{ready}");
+        let after = |word: &str| {
+            let mut words = ready.split_whitespace().skip_while(|w| *w != word);
+            words
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_else(|| panic!("no `{word}` in: {ready}"))
+        };
+        self.sync = after("sync");
+        self.http = after("http");
+        // Scripts find the running node through node.addr; it says what the node printed.
+        let addr = self.addr_file();
+        assert_eq!(addr["sync"].as_str(), Some(self.sync.as_str()), "node.addr: {addr}");
+        assert_eq!(
+            addr["http"].as_str().map(|h| format!("http://{h}")),
+            Some(self.http.clone())
+        );
+        assert_eq!(
+            addr["pid"].as_u64(),
+            Some(u64::from(daemon.child.id())),
+            "node.addr: {addr}"
+        );
+        self.daemon = Some(daemon);
+    }
+
+    /// `<data>/node.addr`, written by the running node.
+    fn addr_file(&self) -> Value {
+        let path = self.dir().join("node.addr");
+        let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+    }
+
+    /// SIGTERM the node and check it stopped cleanly; returns what it printed.
+    #[track_caller]
+    fn stop(&mut self) -> Run {
+        let daemon = self.daemon.take().expect("the node is running");
+        let stopped = daemon.terminate();
+        self.earlier_logs.push_str(&stopped.stderr);
+        assert_eq!(
+            stopped.code,
+            Some(0),
+            "phr-node did not exit cleanly on SIGTERM; its log:\n{}",
+            stopped.stderr
+        );
+        assert!(
+            stopped.stderr.contains("phr-node stopped"),
+            "phr-node's log does not say it stopped:\n{}",
+            stopped.stderr
+        );
+        assert!(
+            !self.dir().join("node.addr").exists(),
+            "a stopped node leaves no address behind for scripts to find"
+        );
+        stopped
+    }
+
+    /// Its log over every run so far.
+    fn log(&self) -> String {
+        let current = self.daemon.as_ref().map(Proc::stderr).unwrap_or_default();
+        format!("{}{current}", self.earlier_logs)
+    }
+
+    /// Fail, showing the node's log.
+    #[track_caller]
+    fn fail(&self, what: String) -> ! {
+        panic!("{what}\nphr-node's log:\n{}", self.log())
+    }
+
+    /// `phr-node --data DIR ARGS` (the subcommands that talk to the running node).
+    fn cli<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+        let mut cmd = Command::new(phr_node_bin());
+        cmd.arg("--data")
+            .arg(self.dir())
+            .args(&args)
+            .env("PHR_PASSPHRASE", PASSPHRASE)
+            .env_remove("PHR_NODE_DATA");
+        run(cmd, describe("phr-node", &args))
+    }
+
+    /// A `phr-node` subcommand that must succeed (failing with the node's log otherwise).
+    #[track_caller]
+    fn cli_ok<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.cli(args);
+        if out.code != Some(0) {
+            self.fail(format!("`{}` failed:\n{}", out.line, out.stderr));
+        }
+        out
+    }
+
+    /// Vouch for a staff member.
+    fn staff(&self, name: &str, role: &str) {
+        self.cli_ok(["staff", "add", "--name", name, "--role", role]);
+    }
+
+    /// A one-use invitation, as `phr-node invite` prints it (the ticket is on line 2).
+    fn invite(&self) -> String {
+        let out = self.cli_ok(["invite"]);
+        let ticket = out.stdout.lines().nth(1).unwrap_or_default().trim().to_string();
+        assert!(ticket.starts_with("PHRCLINIC1"), "no ticket on line 2:\n{}", out.stdout);
+        ticket
+    }
+
+    /// One HTTP request: `token` None sends no Authorization header. Returns the status and
+    /// the body (JSON, or the text as a JSON string).
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.http));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let sent = match body {
+            Some(b) => self.agent.run(
+                req.header("Content-Type", "application/json")
+                    .body(b.to_string())
+                    .expect("a well-formed request"),
+            ),
+            None => self.agent.run(req.body(()).expect("a well-formed request")),
+        };
+        let mut res = sent.unwrap_or_else(|e| self.fail(format!("{method} {path}: {e}")));
+        let status = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// GET an API route with the node's token; it must answer 200.
+    #[track_caller]
+    fn get(&self, path: &str) -> Value {
+        match self.call("GET", path, Some(&self.token), None) {
+            (200, body) => body,
+            (status, body) => self.fail(format!("GET {path} answered {status}: {body}")),
+        }
+    }
+
+    /// POST a FHIR resource to `/v1/patients/PATIENT/KIND`, as the EHR does; it must succeed.
+    #[track_caller]
+    fn push(&self, patient: &str, kind: &str, resource: &Value) -> Value {
+        let path = format!("/v1/patients/{patient}/{kind}");
+        match self.call("POST", &path, Some(&self.token), Some(&resource.to_string())) {
+            (200 | 201, body) => body,
+            (status, body) => self.fail(format!("POST {path} answered {status}: {body}")),
+        }
+    }
+
+    /// A value from `/metrics` (which needs no token, for Prometheus).
+    #[track_caller]
+    fn metric(&self, name: &str) -> f64 {
+        let (status, body) = self.call("GET", "/metrics", None, None);
+        let text = body.as_str().unwrap_or_default();
+        assert_eq!(status, 200, "/metrics: {text}");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| self.fail(format!("no {name} in /metrics:\n{text}")))
+    }
+
+    /// The resources of a FHIR searchset bundle from an API route.
+    #[track_caller]
+    fn bundle(&self, path: &str) -> Vec<Value> {
+        let bundle = self.get(path);
+        assert_eq!(bundle["resourceType"], "Bundle", "{path}: {bundle}");
+        let resources: Vec<Value> = bundle["entry"]
+            .as_array()
+            .map(|e| e.iter().map(|e| e["resource"].clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(bundle["total"], resources.len(), "{path}: {bundle}");
+        resources
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Patients' devices
+// ---------------------------------------------------------------------------------------------
+
+/// A patient's device: a `phr` home of its own.
+struct Device {
+    home: Home,
+    name: String,
+}
+
+impl Device {
+    /// The first device of a new record (`phr init`).
+    fn init(patient: &str, device: &str) -> Device {
+        let d = Device {
+            home: Home::new(),
+            name: device.to_string(),
+        };
+        d.ok(["init", "--name", patient, "--device-name", device]);
+        d
+    }
+
+    /// `phr ARGS` on this device, loopback networking only.
+    fn phr<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+        let mut cmd = Command::new(phr_bin());
+        cmd.arg("--home")
+            .arg(self.home.path())
+            .args(&args)
+            .env("PHR_PASSPHRASE", PASSPHRASE)
+            .env("PHR_NET", "local")
+            .env_remove("PHR_HOME")
+            .env_remove("PHR_LOG")
+            .env_remove("PHR_BIND");
+        run(cmd, format!("{} (on {})", describe("phr", &args), self.name))
+    }
+
+    /// `phr ARGS`, which must succeed.
+    #[track_caller]
+    fn ok<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.phr(args).ok()
+    }
+
+    /// `phr ARGS`, which must succeed and print JSON.
+    #[track_caller]
+    fn json<I, S>(&self, args: I) -> Value
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.ok(args).json()
+    }
+
+    /// The record's id: the patient id the clinic's API takes.
+    fn record(&self) -> String {
+        let status = self.json(["status", "--json"]);
+        status["record"].as_str().expect("a record id").to_string()
+    }
+
+    /// This device's key.
+    fn key(&self) -> String {
+        let status = self.json(["status", "--json"]);
+        status["device"].as_str().expect("a device key").to_string()
+    }
+
+    /// Pair a new device to this one's record: `phr devices add` here in the background,
+    /// `phr devices join TICKET` on a fresh home.
+    fn pair(&self, name: &str) -> Device {
+        let mut cmd = Command::new(phr_bin());
+        cmd.arg("--home")
+            .arg(self.home.path())
+            .args(["devices", "add"])
+            .env("PHR_PASSPHRASE", PASSPHRASE)
+            .env("PHR_NET", "local")
+            .env_remove("PHR_HOME")
+            .env_remove("PHR_LOG")
+            .env_remove("PHR_BIND");
+        let mut offer = Proc::spawn(cmd, format!("phr devices add (on {})", self.name));
+        let ticket = offer.wait_line(|l| l.starts_with("PHRPAIR"));
+        let new = Device {
+            home: Home::new(),
+            name: name.to_string(),
+        };
+        new.ok(["devices", "join", ticket.trim(), "--name", name]);
+        // `devices add` ends once the new device has fetched the record.
+        offer.finish().ok();
+        new
+    }
+
+    /// Connect the record to the clinic with a fresh invitation (`phr clinic connect`).
+    fn connect(&self, node: &Node) {
+        let out = self.phr(["clinic", "connect", &node.invite()]);
+        if out.code != Some(0) {
+            node.fail(format!("`{}` failed:\n{}", out.line, out.stderr));
+        }
+        assert!(
+            out.stdout.contains(&format!("Connected to `{CLINIC}`")),
+            "{}",
+            out.stdout
+        );
+    }
+
+    /// `phr sync --peer NODE`, which must complete with nothing refused; returns its report.
+    /// (Always `--peer`: the device's other known peers are offline in these stories, and the
+    /// node's port changes when it restarts.)
+    #[track_caller]
+    fn sync(&self, node: &Node) -> Value {
+        let out = self.try_sync(node);
+        if out.code != Some(0) {
+            node.fail(format!("`{}` failed:\n{}", out.line, out.stderr));
+        }
+        let reports = out.json();
+        let report = &reports[0];
+        assert_eq!(report["ok"], true, "{reports}");
+        for list in ["refused", "rejected_by_peer"] {
+            let empty = report["report"][list].as_array().is_some_and(Vec::is_empty);
+            assert!(empty, "{} sync: {list}: {reports}", self.name);
+        }
+        report["report"].clone()
+    }
+
+    /// `phr sync --peer NODE --json`, whatever comes of it.
+    fn try_sync(&self, node: &Node) -> Run {
+        self.phr(["sync", "--peer", &node.sync, "--json"])
+    }
+
+    /// `phr list notes --json`.
+    #[track_caller]
+    fn notes(&self) -> Vec<Value> {
+        let notes = self.json(["list", "notes", "--json"]);
+        notes
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("not a list: {notes}"))
+    }
+}
+
+/// Assert that a command was refused with `reason`: exit code 1 and no panic.
+#[track_caller]
+fn assert_refused(out: &Run, reason: &str) {
+    assert!(
+        !out.stderr.contains("panicked"),
+        "`{}` panicked:\n{}",
+        out.line,
+        out.stderr
+    );
+    assert_eq!(
+        out.code,
+        Some(1),
+        "`{}` should have been refused; stdout:\n{}\nstderr:\n{}",
+        out.line,
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(reason),
+        "`{}` was refused without saying `{reason}`:\n{}",
+        out.line,
+        out.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// FHIR resources as the clinic's EHR sends them
+// ---------------------------------------------------------------------------------------------
+
+/// A therapy session note naming its author only by display name, as many EHRs do: the node
+/// matches it to its staff list and writes it under that clinician's key.
+fn session_note(id: &str, text: &str) -> Value {
+    json!({
+        "resourceType": "DocumentReference",
+        "id": id,
+        "status": "current",
+        "type": { "text": "Speech therapy progress note" },
+        "author": [{ "type": "Practitioner", "display": "Jane Roe" }],
+        "description": text,
+        "context": { "period": { "start": "2024-03-02T10:00:00Z", "end": "2024-03-02T10:45:00Z" } }
+    })
+}
+
+/// The clinic's speech intake form.
+fn intake_form() -> Value {
+    json!({
+        "resourceType": "Questionnaire",
+        "id": "speech-intake",
+        "status": "active",
+        "title": "Speech intake",
+        "item": [
+            { "linkId": "allergies", "text": "Any allergies?", "type": "boolean", "required": true },
+            { "linkId": "age", "text": "Age in years", "type": "integer" },
+            { "linkId": "concerns", "text": "What worries you most?", "type": "text" }
+        ]
+    })
+}
+
+/// The resource with `id` among `resources`.
+#[track_caller]
+fn find<'a>(resources: &'a [Value], id: &str) -> &'a Value {
+    resources
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} among {resources:#?}"))
+}
+
+fn ids(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stories
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_clinicians_note_reaches_every_device_of_its_patient_and_no_other_patient() {
+    let node = Node::start_new();
+    node.staff("Jane Roe", "SLP");
+    // Mia's family: the phone made the record, the laptop was paired with it.
+    let mia_phone = Device::init("Mia Lopez", "Mia's phone");
+    let mia_laptop = mia_phone.pair("Mia's laptop");
+    mia_phone.connect(&node);
+    let sam_phone = Device::init("Sam Okafor", "Sam's phone");
+    sam_phone.connect(&node);
+    let (mia, sam) = (mia_phone.record(), sam_phone.record());
+
+    // The EHR posts Jane's note over HTTP, naming her only by display name.
+    let pushed = node.push(
+        &mia,
+        "notes",
+        &session_note(
+            "visit-0302",
+            "Subjective: Tired after school\nPlan: Practise /s/ blends daily",
+        ),
+    );
+    assert_eq!(pushed["outcome"], "created", "{pushed}");
+    assert_eq!(pushed["author"], JANE, "{pushed}");
+    let note = pushed["id"].as_str().expect("the note's id").to_string();
+
+    mia_phone.sync(&node);
+    let on_phone = mia_phone.notes();
+    assert_eq!(ids(&on_phone), std::slice::from_ref(&note), "{on_phone:#?}");
+    assert_eq!(
+        on_phone[0]["author_name"], JANE,
+        "signed by Jane's own key: {on_phone:#?}"
+    );
+    assert_eq!(on_phone[0]["fields"]["clinician"], "Jane Roe");
+    assert_eq!(on_phone[0]["fields"]["discipline"], "speech");
+    assert_eq!(on_phone[0]["fields"]["plan"], "Practise /s/ blends daily");
+
+    // The laptop syncs with the node alone: the phone is off (no phr process runs on it).
+    mia_laptop.sync(&node);
+    let on_laptop = mia_laptop.notes();
+    assert_eq!(
+        on_laptop, on_phone,
+        "the laptop holds the same note, named the same way"
+    );
+
+    // Sam's record is hosted by the same node, and his note goes only to him. The clinician
+    // is named with --clinician this time, through `phr-node push`.
+    let file = sam_phone.home.scratch("sam-note.json");
+    let sams_note = session_note("visit-0303", "Plan: Read the /r/ word list aloud");
+    std::fs::write(&file, sams_note.to_string()).expect("writing the FHIR file");
+    let file = file.to_string_lossy().into_owned();
+    let out = node.cli_ok([
+        "push",
+        "note",
+        "--patient",
+        &sam[..12],
+        "--file",
+        &file,
+        "--clinician",
+        "Jane Roe",
+    ]);
+    assert!(out.stdout.starts_with("created note "), "{}", out.stdout);
+    sam_phone.sync(&node);
+    let on_sams_phone = sam_phone.notes();
+    assert_eq!(on_sams_phone.len(), 1, "Sam gets his own note only: {on_sams_phone:#?}");
+    assert_eq!(on_sams_phone[0]["fields"]["plan"], "Read the /r/ word list aloud");
+    assert!(!ids(&on_sams_phone).contains(&note), "Sam received Mia's note");
+    mia_phone.sync(&node);
+    assert_eq!(ids(&mia_phone.notes()), [note], "Mia never receives Sam's note");
+}
+
+#[test]
+fn an_intake_form_filled_offline_reaches_the_clinic_on_the_next_sync() {
+    let mut node = Node::start_new();
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    phone.connect(&node);
+    let mia = phone.record();
+    let form = node.push(&mia, "forms", &intake_form())["id"]
+        .as_str()
+        .expect("the form's id")
+        .to_string();
+    phone.sync(&node);
+    let forms = phone.json(["forms", "list", "--json"]);
+    assert_eq!(forms[0]["id"], form.as_str(), "{forms}");
+    assert_eq!(forms[0]["state"], "not answered", "{forms}");
+
+    // The clinic's node is down for the night; the family fills the form at home.
+    node.stop();
+    let filled = phone.ok([
+        "forms",
+        "fill",
+        &form[..8],
+        "--answer",
+        "allergies=no",
+        "--answer",
+        "age=7",
+        "--answer",
+        "concerns=Lisps on /s/ at school",
+    ]);
+    assert!(
+        filled.stdout.contains("reaches the clinic on the next sync"),
+        "{}",
+        filled.stdout
+    );
+
+    node.start();
+    let completed = format!("/v1/patients/{mia}/forms?status=completed");
+    assert!(node.bundle(&completed).is_empty(), "nothing answered before the sync");
+    phone.sync(&node);
+    let responses = node.bundle(&completed);
+    assert_eq!(responses.len(), 1, "{responses:#?}");
+    let response = &responses[0];
+    assert_eq!(response["resourceType"], "QuestionnaireResponse", "{response:#}");
+    assert_eq!(response["status"], "completed", "{response:#}");
+    assert_eq!(
+        response["questionnaire"],
+        format!("Questionnaire/{form}"),
+        "{response:#}"
+    );
+    // The answers, typed by the questions they answer.
+    let answer = |link: &str| {
+        let items = response["item"].as_array().cloned().unwrap_or_default();
+        let item = items.iter().find(|i| i["linkId"] == link).cloned();
+        item.unwrap_or_else(|| panic!("no answer to {link}: {response:#}"))["answer"][0].clone()
+    };
+    assert_eq!(answer("allergies"), json!({ "valueBoolean": false }));
+    assert_eq!(answer("age"), json!({ "valueInteger": 7 }));
+    assert_eq!(answer("concerns"), json!({ "valueString": "Lisps on /s/ at school" }));
+}
+
+#[test]
+fn an_appointment_the_family_requests_is_confirmed_by_the_clinic_and_the_phone_sees_it() {
+    let node = Node::start_new();
+    node.staff("Ana Diaz", "front desk");
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    phone.connect(&node);
+    let mia = phone.record();
+
+    let requested = phone.json([
+        "appointments",
+        "request",
+        "--reason",
+        "Speech evaluation",
+        "--start",
+        "2024-05-02 14:30",
+        "--minutes",
+        "60",
+        "--json",
+    ]);
+    let id = requested["id"].as_str().expect("the request's id").to_string();
+    phone.sync(&node);
+
+    // The front desk sees the request among the requested appointments.
+    let listed = node.cli_ok(["appointments", "list", "--patient", &mia, "--status", "requested"]);
+    let bundle = listed.json();
+    let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+    let resources: Vec<Value> = entries.iter().map(|e| e["resource"].clone()).collect();
+    let request = find(&resources, &id);
+    assert_eq!(request["description"], "Speech evaluation", "{request:#}");
+    assert_eq!(request["start"], "2024-05-02T14:30:00", "{request:#}");
+
+    let confirmed = node.cli_ok([
+        "appointments",
+        "confirm",
+        "--patient",
+        &mia,
+        &id[..8],
+        "--clinician",
+        "Ana Diaz",
+    ]);
+    assert!(
+        confirmed.stdout.contains(&format!("appointment {id} confirmed")),
+        "{}",
+        confirmed.stdout
+    );
+    let still_requested = node.bundle(&format!("/v1/patients/{mia}/appointments?status=requested"));
+    assert!(still_requested.is_empty(), "{still_requested:#?}");
+
+    phone.sync(&node);
+    let on_phone = phone.json(["appointments", "list", "--json"]);
+    let mine = on_phone
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["id"] == id.as_str()))
+        .unwrap_or_else(|| panic!("the appointment is gone from the phone: {on_phone:#}"));
+    assert_eq!(mine["fields"]["status"], "confirmed", "{mine:#}");
+    assert_eq!(
+        mine["status_by_name"], "Ana Diaz, front desk — Bright Steps Therapy",
+        "the phone shows who confirmed it: {mine:#}"
+    );
+}
+
+#[test]
+fn devices_the_record_does_not_vouch_for_are_refused_and_the_node_keeps_serving_the_others() {
+    let node = Node::start_new();
+    node.staff("Jane Roe", "SLP");
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    let tablet = phone.pair("old tablet");
+    phone.connect(&node);
+    let mia = phone.record();
+    node.push(
+        &mia,
+        "notes",
+        &session_note("visit-1", "Plan: Practise /s/ blends daily"),
+    );
+    // While it is one of the record's devices, the node serves the tablet too.
+    tablet.sync(&node);
+    assert_eq!(tablet.notes().len(), 1);
+
+    // A stranger's device: a record of its own, which this node does not host.
+    let stranger = Device::init("Eve Stranger", "stranger's phone");
+    let out = stranger.try_sync(&node);
+    assert_refused(&out, &format!("does not hold record {}", &stranger.record()[..8]));
+    assert_eq!(stranger.notes().len(), 0);
+
+    // The tablet is lost: the family removes it, and the node learns of it at the phone's sync.
+    let key = tablet.key();
+    phone.ok(["devices", "remove", &key[..8]]);
+    phone.sync(&node);
+    node.push(
+        &mia,
+        "notes",
+        &session_note("visit-2", "Plan: Read the /s/ story twice"),
+    );
+    let out = tablet.try_sync(&node);
+    assert_refused(&out, &format!("device {} was removed from this record", &key[..8]));
+    assert_eq!(tablet.notes().len(), 1, "nothing new reached the removed tablet");
+
+    // The node is still up and serves the family's phone.
+    phone.sync(&node);
+    assert_eq!(phone.notes().len(), 2);
+    assert_eq!(node.get("/health")["status"], "ok");
+    let log = node.log();
+    assert!(
+        log.contains("was removed from this record"),
+        "the node logs the refusal:\n{log}"
+    );
+}
+
+#[test]
+fn sigterm_during_a_sync_loses_no_acknowledged_push() {
+    let mut node = Node::start_new();
+    node.staff("Jane Roe", "SLP");
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    phone.connect(&node);
+    let mia = phone.record();
+
+    // The EHR pushes notes one after another until the node goes away, keeping the entry ids
+    // of every push it got a 2xx answer for: those must survive whatever happens next.
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let pusher = {
+        let (agent, acked) = (node.agent.clone(), acked.clone());
+        let url = format!("{}/v1/patients/{mia}/notes", node.http);
+        let auth = format!("Bearer {}", node.token);
+        std::thread::spawn(move || {
+            // A page of text per note, so the phone's sync has some weight to it.
+            let filler = "The child practised /s/ in initial position with picture cards. ".repeat(20);
+            let mut answers = Vec::new();
+            for i in 0..2_000 {
+                let note = session_note(&format!("bulk-{i}"), &format!("Plan: session {i}. {filler}"));
+                let Ok(mut res) = agent.post(&url).header("Authorization", &auth).send_json(&note) else {
+                    break; // the node is gone
+                };
+                let status = res.status().as_u16();
+                let body: Value = res.body_mut().read_json().unwrap_or_default();
+                if (200..300).contains(&status) {
+                    let id = body["id"].as_str().unwrap_or_default().to_string();
+                    acked.lock().unwrap_or_else(PoisonError::into_inner).push(id);
+                } else {
+                    answers.push(format!("{status}: {body}"));
+                }
+            }
+            answers
+        })
+    };
+    let count = || acked.lock().unwrap_or_else(PoisonError::into_inner).len();
+    let until = Instant::now() + PATIENCE;
+    while count() < 200 {
+        assert!(Instant::now() < until, "only {} pushes in {PATIENCE:?}", count());
+        assert!(!pusher.is_finished(), "the pusher stopped early:\n{}", node.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The phone syncs while the pushes go on; the node is stopped once the session is open.
+    // A sync can end before it is seen open, so a few are tried (each has more to fetch).
+    let mut caught = None;
+    for _ in 0..5 {
+        let mut cmd = Command::new(phr_bin());
+        cmd.arg("--home")
+            .arg(phone.home.path())
+            .args(["sync", "--peer", &node.sync, "--json"])
+            .env("PHR_PASSPHRASE", PASSPHRASE)
+            .env("PHR_NET", "local")
+            .env_remove("PHR_HOME")
+            .env_remove("PHR_LOG");
+        let mut sync = Proc::spawn(cmd, "phr sync (on Mia's phone)".into());
+        let until = Instant::now() + PATIENCE;
+        let seen = loop {
+            if sync.exited() || Instant::now() > until {
+                break false;
+            }
+            if node.metric("phr_connections_active") >= 1.0 {
+                break true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if seen {
+            caught = Some(sync);
+            break;
+        }
+        sync.finish().ok();
+    }
+    let Some(sync) = caught else {
+        node.fail("no phone sync was ever seen in progress on the node".into());
+    };
+    let pushed_before_stop = count();
+    node.stop();
+    let refused = pusher.join().expect("the pusher thread");
+    assert!(
+        refused.iter().all(|r| !r.starts_with('4')),
+        "the node refused notes it should have taken: {refused:#?}"
+    );
+    // The interrupted sync may fail or finish; either way it ends, and nothing of it is lost.
+    let interrupted = sync.finish();
+    let acked = acked.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    assert!(acked.len() >= pushed_before_stop);
+    eprintln!(
+        "SIGTERM after {pushed_before_stop} acknowledged pushes ({} in all); the interrupted sync exited {:?}: {}",
+        acked.len(),
+        interrupted.code,
+        interrupted.stderr.trim()
+    );
+
+    node.start();
+    phone.sync(&node);
+    let on_phone = ids(&phone.notes());
+    let missing: Vec<&String> = acked.iter().filter(|id| !on_phone.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged notes were lost across the SIGTERM: {missing:?}\n\
+         interrupted sync: {interrupted:?}\nnode's log:\n{}",
+        missing.len(),
+        acked.len(),
+        node.log()
+    );
+    // The phone has caught up completely: another sync brings nothing new.
+    let again = phone.sync(&node);
+    assert_eq!(again["received"], json!({}), "{again:#}");
+}
+
+#[test]
+fn a_restarted_node_serves_the_same_records_staff_and_identity() {
+    let mut node = Node::start_new();
+    node.staff("Jane Roe", "SLP");
+    node.staff("Ana Diaz", "front desk");
+    let mia_phone = Device::init("Mia Lopez", "Mia's phone");
+    mia_phone.connect(&node);
+    let sam_phone = Device::init("Sam Okafor", "Sam's phone");
+    sam_phone.connect(&node);
+    let mia = mia_phone.record();
+    node.push(
+        &mia,
+        "notes",
+        &session_note("visit-1", "Plan: Practise /s/ blends daily"),
+    );
+
+    let patients = node.get("/v1/patients");
+    let staff = node.get("/v1/staff");
+    let clinic = node.get("/v1/clinic");
+    assert_eq!(patients.as_array().map(Vec::len), Some(2), "{patients:#}");
+    assert_eq!(staff.as_array().map(Vec::len), Some(2), "{staff:#}");
+
+    node.stop();
+    let before = node.sync.clone();
+    node.start();
+    assert_eq!(node.get("/v1/patients"), patients, "the same patients");
+    assert_eq!(node.get("/v1/staff"), staff, "the same staff, with the same keys");
+    assert_eq!(node.get("/v1/clinic")["key"], clinic["key"], "the same clinic identity");
+    let key = |addr: &str| addr.split('@').next().unwrap_or_default().to_string();
+    assert_eq!(key(&node.sync), key(&before), "devices reach the same node key");
+
+    // Jane's key still writes after the restart, and the phone finds the node where node.addr
+    // says it now listens (with --listen 127.0.0.1:0 the port may have changed).
+    node.push(
+        &mia,
+        "notes",
+        &session_note("visit-2", "Plan: Read the /s/ story twice"),
+    );
+    let addr = node.addr_file()["sync"].as_str().expect("a sync address").to_string();
+    let synced = mia_phone.ok(["sync", "--peer", &addr]);
+    assert!(synced.stdout.contains("received"), "{}", synced.stdout);
+    let notes = mia_phone.notes();
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(notes.iter().all(|n| n["author_name"] == JANE), "{notes:#?}");
+}
+
+#[test]
+fn the_http_api_answers_health_openly_guards_everything_else_and_refuses_bad_fhir_whole() {
+    let node = Node::start_new();
+    node.staff("Jane Roe", "SLP");
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    phone.connect(&node);
+    Device::init("Sam Okafor", "Sam's phone").connect(&node);
+    let mia = phone.record();
+
+    // Health checks and Prometheus need no token.
+    let (status, health) = node.call("GET", "/health", None, None);
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["clinic"], CLINIC, "{health}");
+    let hosted = node.get("/v1/patients").as_array().map_or(0, Vec::len);
+    assert_eq!(hosted, 2);
+    assert_eq!(node.metric("phr_records_hosted"), hosted as f64);
+    let status = node.cli_ok(["status"]);
+    assert!(
+        status.stdout.contains(&format!("clinic {CLINIC} — ok")),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("phr_records_hosted 2"), "{}", status.stdout);
+
+    // Everything else needs the token in the node's `api-token` file.
+    let (status, body) = node.call("GET", "/v1/patients", None, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Authorization: Bearer"),
+        "{body}"
+    );
+    let (status, body) = node.call("GET", "/v1/patients", Some("not-the-token"), None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"].as_str().unwrap_or_default().contains("wrong"), "{body}");
+    let note = session_note("visit-1", "Plan: Practise /s/ blends daily").to_string();
+    let notes = format!("/v1/patients/{mia}/notes");
+    let (status, body) = node.call("POST", &notes, Some("not-the-token"), Some(&note));
+    assert_eq!(status, 401, "{body}");
+
+    // A resource that is not valid FHIR is refused with the path of its problem.
+    let written = node.metric("phr_changes_written_total");
+    let mut lab = json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "code": { "text": "Hemoglobin" },
+        "effectiveDateTime": "2024-03-02",
+        "valueQuantity": { "value": "high", "unit": "g/dL" }
+    });
+    let labs = format!("/v1/patients/{mia}/labs");
+    let (status, body) = node.call("POST", &labs, Some(&node.token), Some(&lab.to_string()));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Observation.valueQuantity.value"),
+        "{body}"
+    );
+    assert_eq!(
+        body["resourceType"], "OperationOutcome",
+        "FHIR clients get an OperationOutcome"
+    );
+    let mut bad_note = session_note("visit-1", "Plan: Practise /s/ blends daily");
+    bad_note["context"]["period"]["start"] = json!("last Tuesday");
+    let (status, body) = node.call("POST", &notes, Some(&node.token), Some(&bad_note.to_string()));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("DocumentReference.context.period.start"),
+        "{body}"
+    );
+    let (status, body) = node.call("POST", &notes, Some(&node.token), Some("{\"resourceType\": "));
+    assert!((400..500).contains(&status), "a body that is not JSON: {status} {body}");
+
+    // None of it wrote anything: the node's counter stands still and the phone gets nothing.
+    assert_eq!(node.metric("phr_changes_written_total"), written);
+    let report = phone.sync(&node);
+    assert_eq!(report["received"], json!({}), "{report:#}");
+    assert_eq!(phone.notes().len(), 0);
+
+    // The same lab, fixed, goes through.
+    lab["valueQuantity"]["value"] = json!(13.2);
+    assert_eq!(node.push(&mia, "labs", &lab)["outcome"], "created");
+    phone.sync(&node);
+    let labs_on_phone = phone.json(["list", "labs", "--json"]);
+    assert_eq!(labs_on_phone.as_array().map(Vec::len), Some(1), "{labs_on_phone:#}");
+}
