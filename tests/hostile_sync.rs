@@ -576,9 +576,16 @@ async fn a_removed_device_is_refused() {
         b.replica().lock().cert().cloned().expect("a member device"),
     );
     say(&mut send, hello(record, cert, Vec::new())).await;
-    match hear(&mut recv).await {
-        Ok(Msg::Refused { reason }) => assert!(reason.contains("removed"), "{reason}"),
-        other => panic!("expected a refusal, got {other:?}"),
+    // The refusal comes after the record's withdrawals, so the removed device learns why.
+    loop {
+        match hear(&mut recv).await {
+            Ok(Msg::Access { statements, .. }) => assert!(!statements.is_empty()),
+            Ok(Msg::Refused { reason }) => {
+                assert!(reason.contains("removed"), "{reason}");
+                break;
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
     hang_up!(endpoint, conn);
     assert_eq!(a.all_heads(), heads);
@@ -617,27 +624,7 @@ async fn a_removal_learned_from_a_third_device_cuts_off_the_removed_device() {
     // B, unaware, writes on and tries C.
     b.add(Section::Medications, med("Codeine"));
     let written = b.replica().lock().record_mut().heads(Section::Medications);
-    let count = c.list(Section::Medications).len();
-    let err = b
-        .service
-        .sync_once(c.service.addr(), SessionOptions::default())
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("removed"), "{err}");
-    assert_eq!(c.list(Section::Medications).len(), count);
-    for h in written {
-        assert!(!c.has(Section::Medications, &h.0), "C never got B's new change");
-    }
-    // C and A still agree.
-    c.service
-        .sync_once(a.service.addr(), SessionOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(c.all_heads(), a.all_heads());
-
-    // Nor does B's new change slip in through a device in good standing: relayed by a
-    // certified device, with B's genuine signature, it falls after B's cutoff.
+    // Keep B's genuine signed change: B drops it itself once it learns of its removal.
     let section = Section::Medications;
     let relayed = {
         let mut device = b.replica().lock();
@@ -659,6 +646,27 @@ async fn a_removal_learned_from_a_third_device_cuts_off_the_removed_device() {
             signature: sig_by(&key, &record, section, hash).sig,
         }
     };
+    let count = c.list(Section::Medications).len();
+    let err = b
+        .service
+        .sync_once(c.service.addr(), SessionOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("removed"), "{err}");
+    assert_eq!(c.list(Section::Medications).len(), count);
+    for h in written {
+        assert!(!c.has(Section::Medications, &h.0), "C never got B's new change");
+    }
+    // C and A still agree.
+    c.service
+        .sync_once(a.service.addr(), SessionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(c.all_heads(), a.all_heads());
+
+    // Nor does B's new change slip in through a device in good standing: relayed by a
+    // certified device, with B's genuine signature, it falls after B's cutoff.
     let relay = KeyPair::generate();
     let cert = a.certify(&relay, "relay");
     let clocks = a.replica().lock().clocks();

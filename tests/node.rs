@@ -219,8 +219,9 @@ fn describe<S: AsRef<OsStr>>(program: &str, args: &[S]) -> String {
 
 /// A clinic's `phr-node` in a temporary data directory, running (or stopped) on loopback.
 struct Node {
-    data: tempfile::TempDir,
+    /// Declared before `data`, so the daemon is killed before its directory is removed.
     daemon: Option<Proc>,
+    data: tempfile::TempDir,
     /// The logs of its earlier runs, for failure messages after a restart.
     earlier_logs: String,
     /// Where patients' devices reach it, `KEY@IP:PORT`.
@@ -241,8 +242,8 @@ impl Node {
             .build()
             .into();
         let mut node = Node {
-            data: tempfile::tempdir().expect("a temporary directory"),
             daemon: None,
+            data: tempfile::tempdir().expect("a temporary directory"),
             earlier_logs: String::new(),
             sync: String::new(),
             http: String::new(),
