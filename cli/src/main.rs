@@ -1,11 +1,14 @@
 //! `phr`: the patient's command-line client. A thin layer over phr-engine.
 
+mod attach;
 mod control;
+mod fhir_cmd;
 mod net;
 mod output;
 mod passphrase;
 mod patient;
 mod qr;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -132,12 +135,27 @@ pub(crate) enum Command {
     },
     /// Write the record out.
     Export {
-        /// json: one readable file per section; automerge: the raw section documents.
+        /// json: one readable file per section; automerge: the raw section documents; fhir: one
+        /// FHIR R4 Bundle file.
         #[arg(long, value_enum)]
         format: ExportFormat,
-        /// Directory to write into (created if missing).
+        /// Directory to write into (created if missing); for `--format fhir`, the file.
         #[arg(long)]
         out: PathBuf,
+        /// With `--format fhir`: only these sections, comma-separated (default: all).
+        #[arg(long)]
+        sections: Option<String>,
+    },
+    /// Import a FHIR R4 Bundle (an EHR's or patient portal's export) into the record.
+    Import {
+        /// The bundle's JSON file.
+        #[arg(long)]
+        fhir: PathBuf,
+        /// Show what would change, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        json: JsonFlag,
     },
     /// Fold stored changes into snapshots now (also happens automatically).
     Compact,
@@ -227,6 +245,10 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: AccessCmd,
     },
+    /// Write a printable summary (PDF or HTML) for a school's IEP team, a specialist or an insurer.
+    Report(report::ReportArgs),
+    #[command(flatten)]
+    Attach(attach::AttachCmd),
     /// The record's audit log: grants, revocations, joins, syncs, rejected changes, exports.
     Audit {
         /// Only events on or after this day (YYYY-MM-DD).
@@ -302,6 +324,7 @@ pub(crate) enum RecoveryAction {
 pub(crate) enum ExportFormat {
     Json,
     Automerge,
+    Fhir,
 }
 
 fn main() -> ExitCode {
@@ -504,6 +527,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             net::clinic_connect(open(&home)?, &home, &text, &net_args)?
         }
+        Command::Attach(cmd) => attach::run(cmd, &home, &net_args)?,
         Command::Sync { peers, json } => net::sync_once(open(&home)?, &home, peers, &net_args, json.json)?,
         Command::Serve { peers } => {
             let pass = passphrase::get(false)?;
@@ -545,6 +569,7 @@ impl Command {
         };
         match self {
             Command::Export { out, .. } => fix(out),
+            Command::Import { fhir, .. } => fix(fhir),
             Command::Recovery {
                 action: RecoveryAction::Export { out: Some(out) },
             } => fix(out),
@@ -635,12 +660,21 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
         Command::History { section, json } => output::history(out, &mut replica.lock(), section, json.json)?,
         Command::Conflicts(j) => output::conflicts(out, replica.lock().record(), j.json)?,
         Command::Fields { section } => output::fields(out, section)?,
-        Command::Export { format, out: dir } => {
+        Command::Export {
+            format: ExportFormat::Fhir,
+            out: file,
+            sections,
+        } => fhir_cmd::export(replica, &file, sections.as_deref(), out)?,
+        Command::Export { sections: Some(_), .. } => bail!("--sections works with --format fhir only"),
+        Command::Import { fhir, dry_run, json } => fhir_cmd::import(replica, &fhir, dry_run, json.json, out)?,
+        Command::Export { format, out: dir, .. } => {
             let mut device = replica.lock();
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let written = match format {
                 ExportFormat::Json => output::export_json(&device, &dir)?,
                 ExportFormat::Automerge => output::export_automerge(device.record_mut(), &dir)?,
+                // Taken by the arm above: a FHIR export is one file, not a directory.
+                ExportFormat::Fhir => bail!("`--format fhir` writes one file"),
             };
             drop(device);
             let detail = format!("exported the record to {}", dir.display());
@@ -695,10 +729,12 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
                 "the audit log is intact: {n} events, each signed and chained by the device that wrote it"
             )?;
         }
+        Command::Report(args) => report::run(args, replica, out)?,
         Command::Audit { since, json, .. } => {
             let since = since.map(|d| entry::parse_date(&d)).transpose()?;
             output::audit(out, replica.lock().record(), since, json.json)?
         }
+        Command::Attach(cmd) => attach::execute(cmd, replica, out)?,
         Command::Init { .. }
         | Command::Sync { .. }
         | Command::Serve { .. }

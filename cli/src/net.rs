@@ -412,9 +412,11 @@ pub fn sync_once(
         let service = start(replica, net_args, home).await?;
         let mut ok = 0;
         let mut reports = Vec::new();
+        let mut synced = Vec::new();
         for addr in addrs {
             let who = addr.id.fmt_short().to_string();
             let (bar, progress) = progress_bar();
+            synced.push(addr.clone());
             let r = service
                 .sync_once(
                     addr,
@@ -434,11 +436,14 @@ pub fn sync_once(
                     reports.push(serde_json::json!({"peer": who, "ok": true, "report": report}));
                 }
                 Err(e) => {
+                    synced.pop();
                     eprintln!("{who}: {e}");
                     reports.push(serde_json::json!({"peer": who, "ok": false, "error": e.to_string()}));
                 }
             }
         }
+        // Files that entries reference travel separately, from the peers that just synced.
+        crate::attach::fetch_after_sync(&service, &synced, json).await;
         service.shutdown().await;
         if json {
             println!("{}", serde_json::to_string_pretty(&reports)?);
@@ -485,7 +490,10 @@ pub fn serve(
             tokio::select! {
                 _ = &mut stop => break,
                 e = events.recv() => match e {
-                    Ok(e) => println!("{} {}: {}", chrono::Local::now().format("%H:%M:%S"), e.peer.short(), e.detail),
+                    Ok(e) => {
+                        println!("{} {}: {}", chrono::Local::now().format("%H:%M:%S"), e.peer.short(), e.detail);
+                        crate::attach::fetch_in_background(&service, &e);
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(_) => break,
                 },

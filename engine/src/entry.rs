@@ -18,6 +18,10 @@ pub const META_KEYS: [&str; 3] = ["author", "created", "updated"];
 /// Fixed id of the patient's demographics entry in `profile`.
 pub const PATIENT_ENTRY: &str = "patient";
 
+/// Where an imported entry came from (`system|Type/id`, see [`crate::fhir`]); kept beside the
+/// fields, set only by imports (no `--source` on the command line).
+pub const SOURCE_KEY: &str = "source";
+
 /// What kind of value a field holds, and so how a command-line string is parsed.
 #[derive(Debug, Clone, Copy)]
 pub enum FieldKind {
@@ -544,6 +548,9 @@ pub struct SessionNote {
     /// Amendments, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amendments: Vec<Amendment>,
+    /// The attached file (see `crate::attachment`), set by `phr attach`, not by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::attachment::Attachment>,
 }
 
 /// A step towards a goal.
@@ -649,6 +656,9 @@ pub struct Document {
     /// MIME type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// The attached file (see `crate::attachment`), set by `phr attach`, not by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::attachment::Attachment>,
 }
 
 /// Insurance coverage.
@@ -676,6 +686,9 @@ pub struct Coverage {
     /// End.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<NaiveDate>,
+    /// The attached file (see `crate::attachment`), set by `phr attach`, not by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::attachment::Attachment>,
 }
 
 /// An appointment or a request for one.
@@ -908,7 +921,7 @@ impl EntryKind for SessionNote {
                 "a session note needs at least one of --subjective, --objective, --assessment, --plan",
             ));
         }
-        Ok(())
+        check_attachment(Self::SECTION, self.attachment.as_ref())
     }
 }
 impl EntryKind for Goal {
@@ -932,14 +945,16 @@ impl EntryKind for TreatmentPlan {
 impl EntryKind for Document {
     const SECTION: Section = Section::Documents;
     fn validate(&self) -> Result<()> {
-        non_empty(Self::SECTION, "title", &self.title)
+        non_empty(Self::SECTION, "title", &self.title)?;
+        check_attachment(Self::SECTION, self.attachment.as_ref())
     }
 }
 impl EntryKind for Coverage {
     const SECTION: Section = Section::Insurance;
     fn validate(&self) -> Result<()> {
         non_empty(Self::SECTION, "payer", &self.payer)?;
-        non_empty(Self::SECTION, "member_id", &self.member_id)
+        non_empty(Self::SECTION, "member_id", &self.member_id)?;
+        check_attachment(Self::SECTION, self.attachment.as_ref())
     }
 }
 impl EntryKind for Appointment {
@@ -971,6 +986,17 @@ impl EntryKind for LogEntry {
     }
 }
 
+fn check_attachment(section: Section, attachment: Option<&crate::attachment::Attachment>) -> Result<()> {
+    match attachment {
+        Some(a) => a.validate().map_err(|problem| Error::InvalidField {
+            section,
+            field: "attachment".into(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
 fn check_as<K: EntryKind>(fields: &Map<String, Value>) -> Result<Map<String, Value>> {
     let typed: K =
         serde_json::from_value(Value::Object(fields.clone())).map_err(|e| invalid(K::SECTION, e.to_string()))?;
@@ -978,6 +1004,19 @@ fn check_as<K: EntryKind>(fields: &Map<String, Value>) -> Result<Map<String, Val
     match serde_json::to_value(&typed) {
         Ok(Value::Object(mut normal)) => {
             // Keep the bookkeeping keys the typed struct does not model.
+            match fields.get(SOURCE_KEY) {
+                None => {}
+                Some(source @ Value::String(_)) => {
+                    normal.insert(SOURCE_KEY.to_string(), source.clone());
+                }
+                Some(_) => {
+                    return Err(Error::InvalidField {
+                        section: K::SECTION,
+                        field: SOURCE_KEY.into(),
+                        problem: "must be text".into(),
+                    });
+                }
+            }
             for key in META_KEYS {
                 if let Some(v) = fields.get(key) {
                     normal.insert(key.to_string(), v.clone());

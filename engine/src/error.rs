@@ -113,6 +113,16 @@ pub enum Error {
         /// What is wrong there.
         problem: String,
     },
+    /// An attached file's stored data fails its checks (altered, truncated, or not the file the
+    /// entry describes).
+    #[error("the attached file is damaged or was altered on this device ({0}); nothing was written")]
+    AttachmentDamaged(String),
+    /// An attached file's data is not (or not wholly) on this device yet.
+    #[error("the attached file is not on this device yet ({0}): run `phr sync` with a device that has it")]
+    AttachmentMissing(String),
+    /// An attachment cannot be added or opened as asked.
+    #[error("attachment: {0}")]
+    Attachment(String),
 }
 
 impl From<std::io::Error> for Error {

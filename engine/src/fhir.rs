@@ -30,6 +30,11 @@ use crate::entry;
 use crate::error::{Error, Result};
 use crate::section::Section;
 
+mod bundle;
+mod clinical;
+
+pub use bundle::{Exported, ImportReport, Mapped, SectionCounts, export_bundle, map_bundle, read_bundle};
+
 /// An entry's fields, as [`entry::validate`] takes and returns them.
 type Fields = Map<String, Value>;
 
@@ -58,6 +63,14 @@ const IMPORTABLE: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 // Public API
 // ---------------------------------------------------------------------------------------------
+
+/// The entry id of the resource `resource_type/id` in the record: the first 8 bytes of
+/// BLAKE3(`fhir:Type/id`) in hex. Derived, not random, so the same resource pushed or imported
+/// again lands on the same entry instead of adding another.
+pub fn entry_id(resource_type: &str, id: &str) -> String {
+    let hash = crate::crypto::digest(format!("fhir:{resource_type}/{id}").as_bytes());
+    hex::encode(&hash[..8])
+}
 
 /// The `resourceType` and `id` of a resource, when it has both, to key pushed resources stably.
 pub fn source_of(res: &Value) -> Option<(String, String)> {
@@ -297,7 +310,7 @@ pub fn lab_from_fhir(res: &Value) -> Result<Map<String, Value>> {
     ])?
     .ok_or_else(|| {
         fhir_error(
-            root.path.clone() + ".effective[x]",
+            format!("{}.effective[x]", root.path),
             "is missing, and so is issued: a lab result needs its date",
         )
     })?;
@@ -822,20 +835,63 @@ fn describe(v: &Value) -> &'static str {
 #[derive(Clone, Debug)]
 struct At<'a> {
     value: Option<&'a Value>,
-    path: String,
+    path: Path,
+}
+
+/// Where an element is: a chain of steps from a starting point, spelled out only when an
+/// error names it (a bundle has tens of thousands of elements, and almost none are errors).
+#[derive(Clone, Debug)]
+struct Path(std::rc::Rc<Step>);
+
+#[derive(Debug)]
+enum Step {
+    Start(String),
+    Key(Path, &'static str),
+    Index(Path, usize),
+}
+
+impl Path {
+    fn new(start: impl Into<String>) -> Path {
+        Path(std::rc::Rc::new(Step::Start(start.into())))
+    }
+
+    fn key(&self, key: &'static str) -> Path {
+        Path(std::rc::Rc::new(Step::Key(self.clone(), key)))
+    }
+
+    fn index(&self, i: usize) -> Path {
+        Path(std::rc::Rc::new(Step::Index(self.clone(), i)))
+    }
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.0 {
+            Step::Start(s) => f.write_str(s),
+            Step::Key(parent, key) if parent.is_empty() => f.write_str(key),
+            Step::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Step::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+impl Path {
+    fn is_empty(&self) -> bool {
+        matches!(&*self.0, Step::Start(s) if s.is_empty())
+    }
 }
 
 impl<'a> At<'a> {
     fn fail(&self, problem: impl Into<String>) -> Error {
-        fhir_error(self.path.clone(), problem)
+        fhir_error(self.path.to_string(), problem)
     }
 
     fn present(&self) -> bool {
         self.value.is_some()
     }
 
-    fn get(&self, key: &str) -> Result<At<'a>> {
-        let path = format!("{}.{key}", self.path);
+    fn get(&self, key: &'static str) -> Result<At<'a>> {
+        let path = self.path.key(key);
         match self.value {
             None => Ok(At { value: None, path }),
             Some(Value::Object(map)) => Ok(At {
@@ -855,7 +911,7 @@ impl<'a> At<'a> {
                 .filter(|(_, v)| !v.is_null())
                 .map(|(i, v)| At {
                     value: Some(v),
-                    path: format!("{}[{i}]", self.path),
+                    path: self.path.index(i),
                 })
                 .collect()),
             Some(other) => Err(self.fail(format!("must be an array, not {}", describe(other)))),
@@ -918,7 +974,7 @@ fn resource<'a>(res: &'a Value, expected: &[&'static str]) -> Result<(At<'a>, &'
             Some(ty) => Ok((
                 At {
                     value: Some(res),
-                    path: (*ty).to_string(),
+                    path: Path::new(*ty),
                 },
                 ty,
             )),
@@ -1704,7 +1760,7 @@ fn missing_value(root: &At) -> Error {
         .and_then(|r| concept_label(&r))
         .ok()
         .flatten();
-    let path = root.path.clone() + ".value[x]";
+    let path = format!("{}.value[x]", root.path);
     match absent {
         Some(reason) => fhir_error(
             path,
@@ -1968,6 +2024,9 @@ fn questionnaire_items(list: &At, depth: usize, out: &mut Vec<Value>) -> Result<
                 if let Some(kind) = kind {
                     question.insert("kind".into(), kind.into());
                 }
+                if item.get("required")?.boolean()? == Some(true) {
+                    question.insert("required".into(), true.into());
+                }
                 out.push(Value::Object(question));
             }
         }
@@ -2000,7 +2059,11 @@ fn questionnaire_to_fhir(id: &str, fields: &Fields) -> Value {
             Some("text") => "text",
             _ => "string",
         };
-        items.push(json!({ "linkId": link, "text": text, "type": ty }));
+        let mut item = json!({ "linkId": link, "text": text, "type": ty });
+        if question.get("required").and_then(Value::as_bool) == Some(true) {
+            item["required"] = true.into();
+        }
+        items.push(item);
     }
     if !items.is_empty() {
         q.insert("item".into(), Value::Array(items));

@@ -1,6 +1,7 @@
 //! phr-engine: a patient-owned health record as signed Automerge documents in a sealed store.
 
 pub mod access;
+pub mod attachment;
 pub mod capability;
 pub mod change;
 pub mod clinic;
@@ -16,6 +17,7 @@ pub mod limits;
 pub mod record;
 pub mod section;
 pub mod store;
+pub mod summary;
 pub mod sync;
 pub mod verify;
 

@@ -3,12 +3,19 @@
 //!
 //! Run: `cargo run --release --example bench` (all groups), or
 //! `cargo run --release --example bench -- --only sync` (one group; a comma list also works).
+//! Groups: `sync` (sync over iroh), `access` (capability checks), `node` (the `phr-node`
+//! daemon with many hosted records and live devices; `BENCH_NODE_SCALE=quick` for a quick check).
+//! `fhir` (`phr import --fhir` of the largest sample bundle beside parsing it).
+//! `attach` (an encrypted 256 MiB attachment between two devices beside a raw iroh stream).
 //!
 //! Every group returns rows of one table:
 //! benchmark | phr figure | baseline | baseline figure | ratio | target | met.
 //! A group is a module with `pub fn run(ctx: &Ctx) -> Vec<Row>`; add it to [`GROUPS`].
 
 mod access;
+mod attach;
+mod fhir;
+mod node;
 mod sync;
 
 use std::path::PathBuf;
@@ -102,7 +109,13 @@ impl Ctx {
 type Group = (&'static str, fn(&Ctx) -> Vec<Row>);
 
 /// Every group, in the order they run.
-const GROUPS: &[Group] = &[("sync", sync::run), ("access", access::run)];
+const GROUPS: &[Group] = &[
+    ("sync", sync::run),
+    ("access", access::run),
+    ("node", node::run),
+    ("fhir", fhir::run),
+    ("attach", attach::run),
+];
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers shared by groups

@@ -420,8 +420,8 @@ impl<H: Host> Host for Traced<H> {
         let n: usize = batches.iter().map(|b| b.count as usize).sum();
         self.time("incoming", |_| n, || self.inner.incoming(batches))
     }
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Entered>> {
-        self.inner.subscribe()
+    fn subscribe(&self, records: &[RecordId]) -> broadcast::Receiver<Arc<Entered>> {
+        self.inner.subscribe(records)
     }
     fn publish(&self, from: Option<PublicKey>, batch: Batch) {
         self.inner.publish(from, batch)

@@ -57,6 +57,10 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
             .await
             .context("opening the store")??,
     );
+    // Opening checks every page and every sealed value of the store, and the allocator keeps
+    // the memory that check freed (about three quarters of the store's size). Give it back, so
+    // an idle node's footprint follows its active records, not its hosted ones.
+    release_freed_memory();
     let net_cfg = NetConfig {
         bind: cfg.listen,
         relays: cfg.relays,
@@ -112,6 +116,7 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
                 .await
                 .unwrap_or(0);
             if evicted > 0 {
+                release_freed_memory();
                 tracing::debug!(evicted, "dropped idle records from memory");
             }
         }
@@ -152,3 +157,16 @@ async fn shutdown_signal() {
         _ = term => tracing::info!("terminated"),
     }
 }
+
+/// Return heap memory freed by the process to the operating system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_freed_memory() {
+    // SAFETY: malloc_trim takes no pointers and only releases pages glibc holds as free.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Return heap memory freed by the process to the operating system (nothing to do here).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_freed_memory() {}

@@ -158,8 +158,7 @@ fn staff_names(clinic: &Clinic) -> String {
 /// resource again updates one entry instead of adding another.
 pub fn entry_id_for(res: &Value) -> Option<String> {
     let (kind, id) = fhir::source_of(res)?;
-    let hash = phr_engine::crypto::digest(format!("fhir:{kind}/{id}").as_bytes());
-    Some(hex::encode(&hash[..8]))
+    Some(fhir::entry_id(&kind, &id))
 }
 
 /// Push a FHIR resource into a patient's record.

@@ -1,6 +1,7 @@
 //! What a sync session needs from the process that holds records: one patient device
 //! ([`Replica`]) or a node hosting many records.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -34,8 +35,8 @@ pub trait Host: Send + Sync + 'static {
     fn may_read(&self, record: &RecordId, peer: &PublicKey, section: Section) -> bool;
     /// Verify, apply and durably store batches (one transaction where possible).
     fn incoming(&self, batches: Vec<Batch>) -> Result<Vec<Received>>;
-    /// Batches entering the host from now on.
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Entered>>;
+    /// What enters the host from now on, for (at least) `records`.
+    fn subscribe(&self, records: &[RecordId]) -> broadcast::Receiver<Arc<Entered>>;
     /// Announce a batch that entered from `from`.
     fn publish(&self, from: Option<PublicKey>, batch: Batch);
     /// Remember how to reach a peer (default: forget it).
@@ -114,7 +115,7 @@ impl Host for Replica {
         self.lock().incoming_many(batches)
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Entered>> {
+    fn subscribe(&self, _records: &[RecordId]) -> broadcast::Receiver<Arc<Entered>> {
         Replica::subscribe(self)
     }
 
@@ -226,9 +227,16 @@ fn now() -> i64 {
 /// Many records under one identity, shared by a process's sync sessions.
 pub struct LibraryHost {
     library: Mutex<Library>,
+    /// Everything that enters, for sessions syncing several records at once.
     feed: broadcast::Sender<Arc<Entered>>,
+    /// What enters each record, for sessions syncing that record alone (a patient's device).
+    /// A write then wakes only its own record's sessions, not every session of the node.
+    feeds: Mutex<HashMap<RecordId, broadcast::Sender<Arc<Entered>>>>,
     counters: Counters,
 }
+
+/// How many batches of one record a live session may fall behind before it must resync.
+const RECORD_FEED_CAPACITY: usize = 256;
 
 /// Running totals of what a library took in and sent, for metrics.
 #[derive(Debug, Default)]
@@ -265,8 +273,24 @@ impl LibraryHost {
         Arc::new(LibraryHost {
             library: Mutex::new(library),
             feed,
+            feeds: Mutex::new(HashMap::new()),
             counters: Counters::default(),
         })
+    }
+
+    /// Hand what entered a record to the sessions listening for it.
+    fn tell(&self, record: RecordId, entered: Entered) {
+        let entered = Arc::new(entered);
+        if self.feed.receiver_count() > 0 {
+            let _ = self.feed.send(entered.clone());
+        }
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(feed) = feeds.get(&record)
+            && feed.send(entered).is_err()
+        {
+            // Nobody listens any more.
+            feeds.remove(&record);
+        }
     }
 
     /// Exclusive access to the library.
@@ -292,10 +316,13 @@ impl LibraryHost {
         if statements.is_empty() {
             return;
         }
-        let _ = self.feed.send(Arc::new(Entered {
-            from,
-            what: Arrival::Access { record, statements },
-        }));
+        self.tell(
+            record,
+            Entered {
+                from,
+                what: Arrival::Access { record, statements },
+            },
+        );
     }
 
     /// Edit a record durably as one of the library's clinicians, held to `scope`, and push
@@ -322,10 +349,13 @@ impl LibraryHost {
     fn announce(&self, id: RecordId, written: Vec<crate::change::SignedChange>) -> Result<()> {
         self.counters.written.fetch_add(written.len() as u64, Ordering::Relaxed);
         for batch in crate::exchange::local_batches(id, written)? {
-            let _ = self.feed.send(Arc::new(Entered {
-                from: None,
-                what: Arrival::Changes(batch),
-            }));
+            self.tell(
+                id,
+                Entered {
+                    from: None,
+                    what: Arrival::Changes(batch),
+                },
+            );
         }
         Ok(())
     }
@@ -414,15 +444,27 @@ impl Host for LibraryHost {
         self.counters.changes_out.fetch_add(u64::from(count), Ordering::Relaxed);
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Entered>> {
-        self.feed.subscribe()
+    fn subscribe(&self, records: &[RecordId]) -> broadcast::Receiver<Arc<Entered>> {
+        let [record] = records else {
+            return self.feed.subscribe();
+        };
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        // Drop the feeds of records whose sessions all ended, so they do not pile up.
+        feeds.retain(|_, feed| feed.receiver_count() > 0);
+        feeds
+            .entry(*record)
+            .or_insert_with(|| broadcast::channel(RECORD_FEED_CAPACITY).0)
+            .subscribe()
     }
 
     fn publish(&self, from: Option<PublicKey>, batch: Batch) {
-        let _ = self.feed.send(Arc::new(Entered {
-            from,
-            what: Arrival::Changes(batch),
-        }));
+        self.tell(
+            batch.record,
+            Entered {
+                from,
+                what: Arrival::Changes(batch),
+            },
+        );
     }
 }
 

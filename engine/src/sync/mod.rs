@@ -1,5 +1,6 @@
 //! Peer-to-peer sync over iroh: wire format, sessions, device pairing and the endpoint.
 
+pub mod blobs;
 pub mod clinic;
 pub mod host;
 pub mod net;

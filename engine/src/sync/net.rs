@@ -12,6 +12,7 @@ use iroh::{Endpoint, EndpointAddr, SecretKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::blobs::{BLOBS_ALPN, BlobsHandler, FetchProgress, FetchReport, LazyBlobs};
 use super::host::Host;
 use super::pair::{self, PairHandler};
 use super::replica::Replica;
@@ -346,19 +347,53 @@ impl<H: Host> HostService<H> {
     }
 }
 
-/// A patient device's endpoint: sync plus pairing of new devices.
+/// A patient device's endpoint: sync, pairing of new devices, and attachment blobs.
 pub struct Service {
     inner: HostService<Replica>,
     pairing: Arc<PairHandler>,
+    blobs: Arc<LazyBlobs>,
+    cfg: NetConfig,
 }
 
 impl Service {
-    /// Bind and start accepting sync and pairing.
+    /// Bind and start accepting sync, pairing and blob requests.
     pub async fn start(replica: Arc<Replica>, cfg: NetConfig) -> Result<Service> {
         let pairing = Arc::new(PairHandler::new(replica.clone()));
         let p = pairing.clone();
-        let inner = HostService::start_with(replica, cfg, move |b| b.accept(pair::PAIR_ALPN, p)).await?;
-        Ok(Service { inner, pairing })
+        let dir = replica.lock().home().join(crate::attachment::BLOB_DIR);
+        let blobs = Arc::new(LazyBlobs::new(dir));
+        let serve = BlobsHandler::new(replica.clone(), blobs.clone());
+        let inner = HostService::start_with(replica, cfg.clone(), move |b| {
+            b.accept(pair::PAIR_ALPN, p).accept(BLOBS_ALPN, serve)
+        })
+        .await?;
+        Ok(Service {
+            inner,
+            pairing,
+            blobs,
+            cfg,
+        })
+    }
+
+    /// The device's attachment blob store, opened on first use.
+    pub async fn blobs(&self) -> Result<crate::attachment::BlobStore> {
+        self.blobs.get().await
+    }
+
+    /// Fetch the attachments this device's entries reference and it does not hold whole yet,
+    /// from `peers` (in order), continuing interrupted transfers.
+    pub async fn fetch_attachments(
+        &self,
+        peers: &[EndpointAddr],
+        progress: &mut (dyn FnMut(&FetchProgress) + Send),
+    ) -> Result<FetchReport> {
+        let blobs = self.blobs().await?;
+        super::blobs::fetch_missing(self.endpoint(), &self.cfg, self.replica(), &blobs, peers, progress).await
+    }
+
+    /// The network settings it runs with.
+    pub fn config(&self) -> &NetConfig {
+        &self.cfg
     }
 
     /// This endpoint's address, to give to peers.

@@ -294,7 +294,7 @@ async fn run<H: Host>(
 
     // Subscribe before computing what to send, so nothing written meanwhile is missed
     // (anything sent twice is recognised and dropped by the receiver).
-    let mut feed = host.subscribe();
+    let mut feed = host.subscribe(&report.records);
 
     let (tx, mut rx) = mpsc::channel::<Msg>(64);
     let writer = tokio::spawn(async move {

@@ -125,8 +125,10 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<u6
 
 async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Result<u64> {
     let len = u32::try_from(body.len()).map_err(|_| Error::Io("frame too large".into()))?;
-    w.write_all(&len.to_be_bytes()).await?;
-    w.write_all(body).await?;
+    // A failed write is the connection's doing, not the disk's: say so, not "storage failure".
+    let lost = |e: std::io::Error| Error::Network(format!("sending to the peer failed: {e}"));
+    w.write_all(&len.to_be_bytes()).await.map_err(lost)?;
+    w.write_all(body).await.map_err(lost)?;
     Ok(4 + body.len() as u64)
 }
 
