@@ -198,7 +198,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
             LIMIT,
         ),
         Row::info(
-            "… of which in memory (map + ops + commit + sign)",
+            "… of which writing the mapped entries into a record in memory (ops, commit, sign)",
             ms(median(&memory)),
             "serde_json parse of the file",
             ms(base),

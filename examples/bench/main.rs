@@ -14,6 +14,7 @@
 
 mod access;
 mod attach;
+mod machine;
 mod fhir;
 mod node;
 mod sync;
@@ -171,7 +172,9 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 fn usage() -> ! {
     let names: Vec<&str> = GROUPS.iter().map(|g| g.0).collect();
     eprintln!(
-        "usage: bench [--only GROUP[,GROUP…]] [--quiet]\n  groups: {}",
+        "usage: bench [--only GROUP[,GROUP…]] [--quiet] [--write-docs [FILE]]\n  groups: {}\n  \
+         --write-docs: put the table and the machine it ran on into FILE (default \
+         docs/BENCHMARKS.md), between its `bench table` markers",
         names.join(", ")
     );
     std::process::exit(2)
@@ -180,9 +183,17 @@ fn usage() -> ! {
 fn main() {
     let mut only: Option<Vec<String>> = None;
     let mut verbose = true;
-    let mut args = std::env::args().skip(1);
+    let mut write_docs: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1).peekable();
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--write-docs" => {
+                let file = match args.peek() {
+                    Some(f) if !f.starts_with("--") => PathBuf::from(args.next().unwrap_or_default()),
+                    _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/BENCHMARKS.md"),
+                };
+                write_docs = Some(file);
+            }
             "--only" => {
                 let v = args.next().unwrap_or_else(|| usage());
                 only = Some(v.split(',').map(|s| s.trim().to_string()).collect());
@@ -210,30 +221,51 @@ fn main() {
         verbose,
     };
 
+    let machine_before = machine::Facts::now();
     let started = Instant::now();
     let mut rows = Vec::new();
+    let mut ran = Vec::new();
     for (name, run) in GROUPS {
         if only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
             continue;
         }
         eprintln!("== group {name}");
         let t = Instant::now();
-        rows.extend(run(&ctx));
+        for mut row in run(&ctx) {
+            row.bench = format!("{name}: {}", row.bench);
+            rows.push(row);
+        }
         eprintln!("== group {name} took {:.1} s", t.elapsed().as_secs_f64());
+        ran.push(*name);
     }
-    print_table(&rows);
-    eprintln!("total {:.1} s", started.elapsed().as_secs_f64());
+    let table = table(&rows);
+    println!("\n{table}");
+    let took = started.elapsed();
+    eprintln!("total {:.1} s", took.as_secs_f64());
+    if let Some(file) = write_docs {
+        let block = machine::describe(&machine_before, &machine::Facts::now(), &ran, took, &table);
+        match machine::write_block(&file, &block) {
+            Ok(()) => eprintln!("wrote the table into {}", file.display()),
+            Err(e) => {
+                eprintln!("could not write {}: {e}", file.display());
+                std::process::exit(1);
+            }
+        }
+    }
 }
 
 /// A ratio with two decimals, or three when two would round a miss onto its limit.
 fn show_ratio(x: f64, limit: Option<f64>) -> String {
     match limit {
         Some(l) if x > l && (x * 100.0).round() / 100.0 <= l => format!("{x:.3}x"),
+        // Small ratios (memory per idle record) would all print as 0.00x.
+        _ if x != 0.0 && x.abs() < 0.01 => format!("{x:.4}x"),
         _ => format!("{x:.2}x"),
     }
 }
 
-fn print_table(rows: &[Row]) {
+/// The rows as a Markdown table, columns padded so it reads as text too.
+fn table(rows: &[Row]) -> String {
     let header = [
         "benchmark",
         "phr figure",
@@ -275,11 +307,8 @@ fn print_table(rows: &[Row]) {
             .collect();
         format!("| {} |", parts.join(" | "))
     };
-    println!();
-    println!("{}", line(&header.map(String::from)));
     let dashes: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
-    println!("|-{}-|", dashes.join("-|-"));
-    for c in &cells {
-        println!("{}", line(c));
-    }
+    let mut out = vec![line(&header.map(String::from)), format!("|-{}-|", dashes.join("-|-"))];
+    out.extend(cells.iter().map(|c| line(c)));
+    out.join("\n")
 }
