@@ -14,8 +14,8 @@
 
 mod access;
 mod attach;
-mod machine;
 mod fhir;
+mod machine;
 mod node;
 mod sync;
 
