@@ -329,6 +329,9 @@ pub(crate) enum ExportFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        quiet_on_closed_pipe();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PHR_LOG")
@@ -764,3 +767,17 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     f.sync_all()?;
     Ok(())
 }
+
+/// Let a command whose output is cut short (`phr list notes | head`) end quietly, as other
+/// command-line tools do, instead of panicking on the closed pipe. Not for `phr serve`.
+#[cfg(unix)]
+fn quiet_on_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Nothing to do where there is no SIGPIPE.
+#[cfg(not(unix))]
+fn quiet_on_closed_pipe() {}

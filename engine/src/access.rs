@@ -191,6 +191,25 @@ pub fn in_order(mut statements: Vec<Statement>) -> Vec<Statement> {
 impl AccessSet {
     /// Add a statement after checking it belongs to `record` and verifies. Returns true if new.
     pub fn insert(&mut self, record: &RecordId, st: Statement) -> Result<bool> {
+        self.add(record, st, true)
+    }
+
+    /// Add a statement read back from this device's own sealed store, without checking its
+    /// signature again: it was verified before it was stored, and the store's seal (an AEAD
+    /// bound to the row's place) authenticates it. Whoever could forge a sealed row holds the
+    /// store key, and with it everything the signature check would protect. The other checks
+    /// still run. Loading a record on a node hosting thousands was dominated by these repeated
+    /// signature checks.
+    pub fn restore(&mut self, record: &RecordId, st: Statement) -> Result<bool> {
+        self.add(record, st, false)
+    }
+
+    /// Whether this exact statement (signature included) is already held, so already verified.
+    pub fn contains(&self, st: &Statement) -> bool {
+        self.statements.contains_key(&st.id())
+    }
+
+    fn add(&mut self, record: &RecordId, st: Statement, check_signature: bool) -> Result<bool> {
         if st.record() != *record {
             return Err(Error::BadSignature(
                 "a membership statement is for another record".into(),
@@ -201,7 +220,9 @@ impl AccessSet {
             // Same content, signature included: already checked when it was first added.
             return Ok(false);
         }
-        st.verify()?;
+        if check_signature {
+            st.verify()?;
+        }
         if let Statement::Revocation(r) = &st
             && r.by != *record
             && !self.granted_by(&r.capability, &r.by)

@@ -195,10 +195,41 @@ pub struct Capability {
     /// Unix seconds after which it is void.
     pub expires: Option<i64>,
     /// The capability this one was delegated from.
+    #[serde(default, deserialize_with = "bounded_parent")]
     pub parent: Option<Box<Capability>>,
     /// Issuer's signature over everything above (the parent by its id and signature).
     #[serde(with = "crate::identity::hex_bytes")]
     pub signature: [u8; 64],
+}
+
+thread_local! {
+    /// How many `parent` fields the capability being decoded on this thread is nested in.
+    static PARENT_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Decode a `parent`, refusing a chain nested deeper than [`MAX_CHAIN`] allows: a hostile
+/// encoding of thousands of nested parents would otherwise exhaust the stack (decoding, then
+/// dropping) before [`Capability::check_chain`] could refuse it.
+fn bounded_parent<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Box<Capability>>, D::Error> {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            PARENT_DEPTH.with(|n| n.set(n.get().saturating_sub(1)));
+        }
+    }
+    let depth = PARENT_DEPTH.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    });
+    let _leave = Leave;
+    // The outermost grant's `parent` is depth 1; the root of a longest valid chain has its
+    // (empty) `parent` at depth MAX_CHAIN + 1.
+    if depth > MAX_CHAIN + 1 {
+        return Err(serde::de::Error::custom(format!(
+            "delegation chain longer than {MAX_CHAIN}"
+        )));
+    }
+    Option::<Box<Capability>>::deserialize(d)
 }
 
 /// What to grant.

@@ -7,6 +7,18 @@ use crate::error::{Error, Result};
 use crate::identity::{PublicKey, RecordId, change_signing_message};
 use crate::section::Section;
 
+/// Run Automerge's decoding of bytes from outside (a peer, the store file), turning a panic
+/// inside Automerge into an error: its parsers unwrap on some malformed input (automerge 0.12
+/// panics in `hexane` on a truncated bundle column), and a hostile peer must not be able to
+/// take a session, a lock or the process down with one.
+pub(crate) fn decoding<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Automerge(format!(
+            "{what} is malformed (Automerge could not decode it)"
+        )))
+    })
+}
+
 /// One Automerge change of one section, with its author's signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedChange {
@@ -23,8 +35,10 @@ pub struct SignedChange {
 impl SignedChange {
     /// Decode the Automerge change (checks its encoding and hash).
     pub fn decode(&self) -> Result<Change> {
-        Change::from_bytes(self.bytes.clone())
-            .map_err(|e| Error::Automerge(format!("a {} change is malformed: {e}", self.section)))
+        decoding(&format!("a {} change", self.section), || {
+            Change::from_bytes(self.bytes.clone())
+                .map_err(|e| Error::Automerge(format!("a {} change is malformed: {e}", self.section)))
+        })
     }
 
     /// The public key that wrote the change: its Automerge actor id, which must be a key.

@@ -268,9 +268,9 @@ impl Device {
         let mut access = AccessSet::default();
         for st in store.statements(&record_id)? {
             // Statements were verified before they were stored; a failure here means the
-            // sealed store itself was tampered with.
+            // sealed store itself is inconsistent.
             access
-                .insert(&record_id, st)
+                .restore(&record_id, st)
                 .map_err(|e| Error::Corrupt(format!("a stored membership statement fails its check: {e}")))?;
         }
         Ok(Device {

@@ -34,6 +34,12 @@ pub enum Error {
     /// The disk or filesystem refused a write or read.
     #[error("storage failure: {0} (nothing was half-written; check free disk space and permissions)")]
     Io(String),
+    /// The disk (or the file size this process may write) is full.
+    #[error("the disk is full ({0}): nothing was half-written; free some space and try again")]
+    DiskFull(String),
+    /// The store's disk or file may not be written to.
+    #[error("the store is read-only ({0}): its disk or file may not be written to; nothing was changed")]
+    ReadOnly(String),
     /// A section name that does not exist.
     #[error("unknown section `{0}`; sections are: {list}", list = Section::names().join(", "))]
     UnknownSection(String),
@@ -127,7 +133,14 @@ pub enum Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Io(e.to_string())
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded => {
+                Error::DiskFull(e.to_string())
+            }
+            ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => Error::ReadOnly(e.to_string()),
+            _ => Error::Io(e.to_string()),
+        }
     }
 }
 
@@ -151,7 +164,7 @@ impl From<redb::StorageError> for Error {
             {
                 Error::Corrupt(io.to_string())
             }
-            redb::StorageError::Io(io) => Error::Io(io.to_string()),
+            redb::StorageError::Io(io) => io.into(),
             other => Error::Io(other.to_string()),
         }
     }

@@ -267,29 +267,38 @@ impl TakeIn<'_> {
         let record_id = self.record.id();
         let section_empty = self.record.clock(section).is_empty();
         // Decode into changes (or, for a snapshot, a document holding them).
-        let (mut changes, mut snapshot): (Vec<Change>, Option<AutoCommit>) = match batch.encoding {
-            Encoding::Snapshot => {
-                let mut doc = AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
-                if section_empty {
-                    (Vec::new(), Some(doc))
-                } else {
-                    (doc.get_changes(&[]), None)
-                }
-            }
-            Encoding::Bundle => {
-                let bundle =
-                    automerge::Bundle::try_from(batch.payload.as_slice()).map_err(|e| malformed(e.to_string()))?;
-                (bundle.to_changes().map_err(|e| malformed(e.to_string()))?, None)
-            }
-            Encoding::Raw => {
-                let raw: Vec<Vec<u8>> = postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
-                let mut out = Vec::with_capacity(raw.len());
-                for r in raw {
-                    out.push(Change::from_bytes(r).map_err(|e| malformed(e.to_string()))?);
-                }
-                (out, None)
-            }
-        };
+        // Automerge panics on some malformed input: that too is a malformed batch.
+        let (mut changes, mut snapshot): (Vec<Change>, Option<AutoCommit>) =
+            crate::change::decoding(&format!("a {section} batch from the peer"), || {
+                Ok(match batch.encoding {
+                    Encoding::Snapshot => {
+                        let mut doc = AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                        if section_empty {
+                            (Vec::new(), Some(doc))
+                        } else {
+                            (doc.get_changes(&[]), None)
+                        }
+                    }
+                    Encoding::Bundle => {
+                        let bundle = automerge::Bundle::try_from(batch.payload.as_slice())
+                            .map_err(|e| malformed(e.to_string()))?;
+                        (bundle.to_changes().map_err(|e| malformed(e.to_string()))?, None)
+                    }
+                    Encoding::Raw => {
+                        let raw: Vec<Vec<u8>> =
+                            postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                        let mut out = Vec::with_capacity(raw.len());
+                        for r in raw {
+                            let change = Change::from_bytes(r).map_err(|e| malformed(e.to_string()))?;
+                            // Automerge checks a change's op columns lazily; read every op now, so
+                            // one it cannot read fails here, not (as a panic) when applied.
+                            change.decode();
+                            out.push(change);
+                        }
+                        (out, None)
+                    }
+                })
+            })?;
 
         let mut infos: Vec<ChangeInfo> = match snapshot.as_mut() {
             Some(doc) => doc.get_changes_meta(&[]).iter().map(ChangeInfo::of_meta).collect(),
@@ -329,8 +338,12 @@ impl TakeIn<'_> {
             Some(std::cell::RefCell::new(doc.clone()))
         } else {
             let mut p = self.record.doc(section).fork();
-            p.apply_changes_batch(changes.clone())
-                .map_err(|e| malformed(e.to_string()))?;
+            // Not yet verified: Automerge's batch apply panics on some malformed changes (an
+            // actor it does not know, an op on a missing object); on this fork, that is an error.
+            crate::change::decoding(&format!("a {section} batch from the peer"), || {
+                p.apply_changes_batch(changes.clone())
+                    .map_err(|e| malformed(e.to_string()))
+            })?;
             Some(std::cell::RefCell::new(p))
         };
         let by_hash: std::collections::HashMap<Hash, &Change> = changes.iter().map(|c| (c.hash().0, c)).collect();
@@ -444,7 +457,11 @@ impl TakeIn<'_> {
                     .filter(|c| verdict.accepted.contains(&c.hash().0))
                     .collect();
                 let hashes: Vec<ChangeHash> = keep.iter().map(Change::hash).collect();
-                self.record.apply_verified(section, keep)?;
+                // Verified, but a writer's own change can still make Automerge panic: refuse the
+                // batch (the session ends) instead of taking the process down.
+                crate::change::decoding(&format!("a {section} batch from the peer"), || {
+                    self.record.apply_verified(section, keep)
+                })?;
                 // Taken whole: keep and forward the bytes as they came. Otherwise re-encode
                 // just what was accepted.
                 let (encoding, stored) = match batch.encoding {

@@ -11,6 +11,8 @@ pub mod entry;
 pub mod error;
 pub mod exchange;
 pub mod fhir;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod library;
 pub mod limits;

@@ -135,8 +135,9 @@ impl Library {
             let (docs, waiting) = self.store.load_record(id)?;
             let mut access = AccessSet::default();
             for st in self.store.statements(id)? {
+                // Verified before they were stored; the seal authenticates them (see `restore`).
                 access
-                    .insert(id, st)
+                    .restore(id, st)
                     .map_err(|e| Error::Corrupt(format!("a stored membership statement fails its check: {e}")))?;
             }
             let record = Record::from_docs(*id, self.key.clone(), docs);

@@ -221,6 +221,50 @@ fn read_meta(txn: &redb::ReadTransaction) -> Result<(u32, KdfSlot, Vec<u8>)> {
     Ok((format, kdf, get("wrapped_key")?))
 }
 
+/// Load a stored snapshot value, opened: the next change sequence number, then `save()` bytes.
+pub(crate) fn decode_snapshot(section: Section, plain: &[u8]) -> Result<AutoCommit> {
+    if plain.len() < 8 {
+        return Err(Error::Corrupt(format!("the {section} snapshot is truncated")));
+    }
+    let what = format!("the stored {section} snapshot");
+    crate::change::decoding(&what, || {
+        AutoCommit::load(&plain[8..]).map_err(|e| Error::Corrupt(format!("the {section} snapshot does not load: {e}")))
+    })
+    .map_err(|e| match e {
+        Error::Corrupt(_) => e,
+        other => Error::Corrupt(other.to_string()),
+    })
+}
+
+/// Decode one stored change row, opened (a single change, a bundle, or a postcard list of
+/// changes), appending its changes to `changes`.
+pub(crate) fn decode_change_row(section: Section, plain: &[u8], changes: &mut Vec<Change>) -> Result<()> {
+    let what = format!("a stored {section} change row");
+    crate::change::decoding(&what, || decode_row(section, plain, changes)).map_err(|e| match e {
+        Error::Corrupt(_) => e,
+        other => Error::Corrupt(other.to_string()),
+    })
+}
+
+fn decode_row(section: Section, plain: &[u8], changes: &mut Vec<Change>) -> Result<()> {
+    let bad = |e: String| Error::Corrupt(format!("a stored {section} change does not decode: {e}"));
+    match plain.split_first() {
+        Some((&ROW_CHANGE, bytes)) => changes.push(Change::from_bytes(bytes.to_vec()).map_err(|e| bad(e.to_string()))?),
+        Some((&ROW_BUNDLE, bytes)) => {
+            let bundle = automerge::Bundle::try_from(bytes).map_err(|e| bad(e.to_string()))?;
+            changes.extend(bundle.to_changes().map_err(|e| bad(e.to_string()))?);
+        }
+        Some((&ROW_LIST, bytes)) => {
+            let list: Vec<Vec<u8>> = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
+            for c in list {
+                changes.push(Change::from_bytes(c).map_err(|e| bad(e.to_string()))?);
+            }
+        }
+        _ => return Err(bad("unknown row kind".into())),
+    }
+    Ok(())
+}
+
 /// Something a sync session took in, to be made durable.
 #[derive(Debug, Clone)]
 pub enum Persist {
@@ -565,17 +609,19 @@ impl Store {
     /// Load one section: its snapshot plus the changes after it, applied as one batch.
     pub fn load_section(&self, record: &RecordId, section: Section) -> Result<(AutoCommit, usize)> {
         let txn = self.db.begin_read()?;
+        self.load_section_in(&txn, record, section)
+    }
+
+    fn load_section_in(
+        &self,
+        txn: &redb::ReadTransaction,
+        record: &RecordId,
+        section: Section,
+    ) -> Result<(AutoCommit, usize)> {
         let snaps = txn.open_table(SNAPSHOTS)?;
         let sk = section_key(record, section);
         let mut doc = match snaps.get(sk.as_slice())? {
-            Some(v) => {
-                let plain = self.key.open(&aad("snapshots", &sk), v.value())?;
-                if plain.len() < 8 {
-                    return Err(Error::Corrupt(format!("the {section} snapshot is truncated")));
-                }
-                AutoCommit::load(&plain[8..])
-                    .map_err(|e| Error::Corrupt(format!("the {section} snapshot does not load: {e}")))?
-            }
+            Some(v) => decode_snapshot(section, &self.key.open(&aad("snapshots", &sk), v.value())?)?,
             None => AutoCommit::new(),
         };
         let table = txn.open_table(CHANGES)?;
@@ -584,23 +630,7 @@ impl Store {
         for row in table.range(lo.as_slice()..hi.as_slice())? {
             let (k, v) = row?;
             let plain = self.key.open(&aad("changes", k.value()), v.value())?;
-            let bad = |e: String| Error::Corrupt(format!("a stored {section} change does not decode: {e}"));
-            match plain.split_first() {
-                Some((&ROW_CHANGE, bytes)) => {
-                    changes.push(Change::from_bytes(bytes.to_vec()).map_err(|e| bad(e.to_string()))?)
-                }
-                Some((&ROW_BUNDLE, bytes)) => {
-                    let bundle = automerge::Bundle::try_from(bytes).map_err(|e| bad(e.to_string()))?;
-                    changes.extend(bundle.to_changes().map_err(|e| bad(e.to_string()))?);
-                }
-                Some((&ROW_LIST, bytes)) => {
-                    let list: Vec<Vec<u8>> = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
-                    for c in list {
-                        changes.push(Change::from_bytes(c).map_err(|e| bad(e.to_string()))?);
-                    }
-                }
-                _ => return Err(bad("unknown row kind".into())),
-            }
+            decode_change_row(section, &plain, &mut changes)?;
         }
         let waiting = changes.len();
         if !changes.is_empty() {
@@ -613,8 +643,11 @@ impl Store {
     pub fn load_record(&self, record: &RecordId) -> Result<(BTreeMap<Section, AutoCommit>, BTreeMap<Section, usize>)> {
         let mut docs = BTreeMap::new();
         let mut waiting = BTreeMap::new();
+        // One read transaction for the whole record: a node loading thousands of records paid
+        // for one per section.
+        let txn = self.db.begin_read()?;
         for section in Section::SYNCED {
-            let (doc, n) = self.load_section(record, section)?;
+            let (doc, n) = self.load_section_in(&txn, record, section)?;
             docs.insert(section, doc);
             waiting.insert(section, n);
         }

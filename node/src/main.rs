@@ -213,6 +213,9 @@ struct AppointmentRef {
 
 fn main() {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Run(_)) {
+        quiet_on_closed_pipe();
+    }
     if let Err(e) = real_main(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -524,3 +527,18 @@ fn init_logging(cfg: &Config) -> Result<()> {
     }
     Ok(())
 }
+
+/// Let a command whose output is cut short (`phr-node patients | head`) end quietly, as other
+/// command-line tools do, instead of panicking on the closed pipe. Not for the daemon, whose
+/// output goes to its log.
+#[cfg(unix)]
+fn quiet_on_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Nothing to do where there is no SIGPIPE.
+#[cfg(not(unix))]
+fn quiet_on_closed_pipe() {}

@@ -38,7 +38,7 @@ impl From<Error> for OpError {
             | Error::AmbiguousId { .. } => 422,
             Error::NoSuchEntry { .. } => 404,
             Error::NotAllowed(_) => 403,
-            Error::StoreBusy | Error::Io(_) => 503,
+            Error::StoreBusy | Error::Io(_) | Error::DiskFull(_) | Error::ReadOnly(_) => 503,
             _ => 500,
         };
         OpError::new(status, e.to_string())

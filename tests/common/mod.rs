@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+pub mod chaos;
 pub mod devices;
 
 /// The passphrase every test home is created with.

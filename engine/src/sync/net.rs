@@ -1,9 +1,10 @@
 //! iroh endpoints for phr: binding with or without relays and discovery, accepting sync
 //! connections, dialing peers with timeouts, and keeping live connections up with backoff.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iroh::endpoint::{ConnectOptions, Connection, PortmapperConfig, QuicTransportConfig, RelayMode, presets};
@@ -22,6 +23,13 @@ use crate::identity::{KeyPair, PublicKey};
 
 /// ALPN of the sync protocol.
 pub const SYNC_ALPN: &[u8] = b"phr/sync/1";
+
+/// Most sync sessions one peer key may have open with an endpoint at once; connections
+/// beyond it are closed at once (a device needs one or two, a flood from one key gets no more).
+pub const MAX_SESSIONS_PER_PEER: usize = 8;
+
+/// QUIC close code for a connection refused because its peer has too many sessions open.
+pub const TOO_MANY_SESSIONS: u32 = 2;
 
 /// Network settings of a device or node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,6 +166,41 @@ struct SyncHandler<H: Host> {
     events: broadcast::Sender<SessionEvent>,
     addrs: Vec<SocketAddr>,
     active: Arc<AtomicUsize>,
+    per_peer: Arc<Mutex<HashMap<PublicKey, usize>>>,
+}
+
+/// Holds one of a peer's [`MAX_SESSIONS_PER_PEER`] session slots until dropped.
+struct PeerSlot {
+    peer: PublicKey,
+    per_peer: Arc<Mutex<HashMap<PublicKey, usize>>>,
+}
+
+impl PeerSlot {
+    /// Take a slot for `peer`, or None (with the number open) when it has no slot left.
+    fn take(per_peer: &Arc<Mutex<HashMap<PublicKey, usize>>>, peer: PublicKey) -> std::result::Result<Self, usize> {
+        let mut open = per_peer.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(peer).or_insert(0);
+        if *n >= MAX_SESSIONS_PER_PEER {
+            return Err(*n);
+        }
+        *n += 1;
+        Ok(PeerSlot {
+            peer,
+            per_peer: per_peer.clone(),
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.per_peer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.peer);
+            }
+        }
+    }
 }
 
 /// Counts a session as active until dropped, however the session ends.
@@ -185,6 +228,17 @@ impl<H: Host> std::fmt::Debug for SyncHandler<H> {
 impl<H: Host> ProtocolHandler for SyncHandler<H> {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let peer = PublicKey(*conn.remote_id().as_bytes());
+        let _slot = match PeerSlot::take(&self.per_peer, peer) {
+            Ok(slot) => slot,
+            Err(open) => {
+                tracing::warn!(
+                    peer = %peer.short(),
+                    "refused a sync connection: {open} sessions from this peer are already open"
+                );
+                conn.close(TOO_MANY_SESSIONS.into(), b"too many sync sessions from this peer");
+                return Ok(());
+            }
+        };
         let _active = ActiveGuard::new(&self.active);
         let result = session::accept(self.host.clone(), conn, self.addrs.clone()).await;
         if let Ok(r) = &result {
@@ -194,7 +248,10 @@ impl<H: Host> ProtocolHandler for SyncHandler<H> {
         }
         match &result {
             Ok(r) => {
-                tracing::info!(peer = %peer.short(), applied = r.applied(), rejected = r.rejected(), "sync session ended")
+                // Duplicates are changes the peer sent that this side already held: a replay
+                // is dropped, not applied twice, and shows here.
+                let duplicates: u32 = r.received.values().map(|x| x.duplicates).sum();
+                tracing::info!(peer = %peer.short(), applied = r.applied(), rejected = r.rejected(), duplicates, "sync session ended")
             }
             Err(e) => tracing::warn!(peer = %peer.short(), "sync session failed: {e}"),
         }
@@ -230,6 +287,7 @@ impl<H: Host> HostService<H> {
                 events: events.clone(),
                 addrs,
                 active: active.clone(),
+                per_peer: Arc::default(),
             },
         );
         let router = more(builder).spawn();

@@ -1,0 +1,4 @@
+#![no_main]
+//! libFuzzer entry for `fhir_bundle` in fuzz/targets.rs (docs/FUZZING.md).
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| phr_fuzz::fhir_bundle(data));
