@@ -16,7 +16,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use common::chaos::{Dev, Node, Proc, free_udp_port};
+use common::processes::{Dev, Node, Proc, free_udp_port};
 use serde_json::{Value, json};
 
 /// Random steps before the final phase.

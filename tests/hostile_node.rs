@@ -22,7 +22,7 @@ use phr::sync::{Replica, SessionOptions};
 use phr::{KeyPair, Record, RecordId, Section};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use common::chaos::Node;
+use common::processes::Node;
 use common::devices::{Phone, fields, first_device};
 
 fn now() -> i64 {
@@ -45,7 +45,7 @@ async fn connect_to_node(node: &Node, phone: &Phone) {
     let name = clinic_connect::connect(phone.service.endpoint(), phone.replica(), &ticket, &NetConfig::local())
         .await
         .unwrap_or_else(|e| node.fail(format!("clinic connect: {e}")));
-    assert_eq!(name, common::chaos::CLINIC);
+    assert_eq!(name, common::processes::CLINIC);
     honest_sync(node, phone).await;
 }
 

@@ -7,14 +7,12 @@
 mod common;
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::processes::{Proc, describe, run};
 use common::{Home, PASSPHRASE, Run, phr_bin, phr_node_bin};
 use serde_json::{Value, json};
 
@@ -24,194 +22,6 @@ const CLINIC: &str = "Bright Steps Therapy";
 const JANE: &str = "Jane Roe, SLP — Bright Steps Therapy";
 /// The longest any one wait may take before a test fails: generous, for a loaded 2-core CI box.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-// ---------------------------------------------------------------------------------------------
-
-/// A process running in the background, killed when dropped if it is still running, so no
-/// test leaves a daemon behind, whether it passes or fails.
-struct Proc {
-    line: String,
-    child: Child,
-    lines: Receiver<String>,
-    stdout: Vec<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    stderr_reader: Option<JoinHandle<()>>,
-}
-
-impl Proc {
-    /// Start `cmd` (described as `line` in failure messages) without waiting for it.
-    fn spawn(mut cmd: Command, line: String) -> Proc {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting `{line}`: {e}"));
-        let (tx, lines) = channel();
-        let out = child.stdout.take().expect("piped stdout");
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        // Read as it comes, so a failure message can show the log of a process still running.
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (mut err, sink) = (child.stderr.take().expect("piped stderr"), stderr.clone());
-        let stderr_reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .extend_from_slice(&buf[..n]);
-            }
-        });
-        Proc {
-            line,
-            child,
-            lines,
-            stdout: Vec::new(),
-            stderr,
-            stderr_reader: Some(stderr_reader),
-        }
-    }
-
-    /// Its standard error so far.
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-
-    /// Everything it printed so far, for a failure message.
-    fn report(&mut self) -> String {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            self.drain();
-            return format!(
-                "`{}` exited with {status}; stdout:\n{}\nstderr:\n{}",
-                self.line,
-                self.stdout.join("\n"),
-                self.stderr()
-            );
-        }
-        while let Ok(l) = self.lines.try_recv() {
-            self.stdout.push(l);
-        }
-        format!(
-            "`{}` is running; stdout so far:\n{}\nstderr so far:\n{}",
-            self.line,
-            self.stdout.join("\n"),
-            self.stderr()
-        )
-    }
-
-    /// After it exited: collect the rest of its output from the reader threads.
-    fn drain(&mut self) {
-        if let Some(reader) = self.stderr_reader.take() {
-            let _ = reader.join();
-        }
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.stdout.push(l);
-        }
-    }
-
-    /// Wait (bounded) for a line of stdout that satisfies `want`; returns it.
-    #[track_caller]
-    fn wait_line(&mut self, want: impl Fn(&str) -> bool) -> String {
-        let until = Instant::now() + PATIENCE;
-        loop {
-            match self.lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(l) => {
-                    self.stdout.push(l.clone());
-                    if want(&l) {
-                        return l;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("the expected line did not come within {PATIENCE:?}; {}", self.report())
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    // Its stdout closed: it is exiting; give it a moment to be reaped.
-                    self.wait_exit(Duration::from_secs(5));
-                    panic!("it stopped before printing the expected line; {}", self.report())
-                }
-            }
-        }
-    }
-
-    /// Whether it has exited.
-    fn exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Wait up to `limit` for it to exit.
-    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let until = Instant::now() + limit;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
-                _ => return None,
-            }
-        }
-    }
-
-    /// Wait (bounded) for it to exit on its own; returns what it did.
-    #[track_caller]
-    fn finish(mut self) -> Run {
-        let Some(status) = self.wait_exit(PATIENCE) else {
-            panic!("it did not exit within {PATIENCE:?}; {}", self.report());
-        };
-        self.drain();
-        Run {
-            line: self.line.clone(),
-            code: status.code(),
-            stdout: self.stdout.join("\n"),
-            stderr: self.stderr(),
-        }
-    }
-
-    /// Stop it the way a service manager does (SIGTERM) and wait (bounded) for it to exit.
-    #[track_caller]
-    fn terminate(self) -> Run {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-s", "TERM", &pid]).status();
-        assert!(
-            sent.as_ref().is_ok_and(ExitStatus::success),
-            "could not SIGTERM `{}` ({pid}): {sent:?}",
-            self.line
-        );
-        self.finish()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Run a command to completion (it has its own timeouts; `phr` never waits forever).
-fn run(mut cmd: Command, line: String) -> Run {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running `{line}`: {e}"));
-    Run {
-        line,
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn describe<S: AsRef<OsStr>>(program: &str, args: &[S]) -> String {
-    let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
-    format!("{program} {}", args.join(" "))
-}
 
 // ---------------------------------------------------------------------------------------------
 // The clinic's node
@@ -329,7 +139,7 @@ impl Node {
     #[track_caller]
     fn stop(&mut self) -> Run {
         let daemon = self.daemon.take().expect("the node is running");
-        let stopped = daemon.terminate();
+        let stopped = daemon.signal("TERM");
         self.earlier_logs.push_str(&stopped.stderr);
         assert_eq!(
             stopped.code,

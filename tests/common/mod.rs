@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-pub mod chaos;
 pub mod devices;
+pub mod processes;
 
 /// The passphrase every test home is created with.
 pub const PASSPHRASE: &str = "correct horse battery staple";

@@ -1,4 +1,4 @@
-//! Real processes for multi-process tests (tests/chaos.rs, tests/hostile_node.rs): a clinic's
+//! Real processes for multi-process tests (tests/node.rs, tests/chaos.rs, tests/hostile_node.rs): a clinic's
 //! `phr-node` daemon that can be stopped with SIGTERM or SIGKILL and started again on the same
 //! ports, and patients' and caregivers' `phr` homes on loopback. Every process is killed when
 //! its handle is dropped, and every wait is bounded.
@@ -186,7 +186,8 @@ pub fn run(mut cmd: Command, line: String) -> Run {
     }
 }
 
-fn describe<S: AsRef<OsStr>>(program: &str, args: &[S]) -> String {
+/// A command line as failure messages show it.
+pub fn describe<S: AsRef<OsStr>>(program: &str, args: &[S]) -> String {
     let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
     format!("{program} {}", args.join(" "))
 }
