@@ -22,8 +22,8 @@ use phr::sync::{Replica, SessionOptions};
 use phr::{KeyPair, Record, RecordId, Section};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use common::processes::Node;
 use common::devices::{Phone, fields, first_device};
+use common::processes::Node;
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
