@@ -565,9 +565,13 @@ async fn exchange<H: Host>(
                 let h = host.clone();
                 let still_member = blocking(move || h.merge(&record, &peer, statements)).await?;
                 if !still_member {
-                    let why = "this device was removed from the record";
+                    // A removed device and a revoked or expired grant both end here.
+                    let why = "this device was removed from the record, or its access was revoked";
                     let _ = tx.send(Msg::Refused { reason: why.into() }).await;
-                    return Err(sync_err(&peer, "the peer's device was removed from the record"));
+                    return Err(sync_err(
+                        &peer,
+                        "the peer was removed from the record, or its access was revoked",
+                    ));
                 }
             }
             Msg::Ack { section, received, .. } => {
