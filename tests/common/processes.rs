@@ -212,7 +212,8 @@ pub struct Node {
     pub http: String,
     /// The API token.
     pub token: String,
-    agent: ureq::Agent,
+    /// The HTTP client its calls use (clone it to call from another thread).
+    pub agent: ureq::Agent,
 }
 
 impl Node {
@@ -234,8 +235,12 @@ impl Node {
             token: String::new(),
             agent,
         };
-        let init = node.cli(["init", "--name", CLINIC]);
-        assert_eq!(init.code, Some(0), "phr-node init: {}", init.stderr);
+        let init = node.cli_ok(["init", "--name", CLINIC]);
+        assert!(
+            init.stdout.contains(&format!("Created clinic `{CLINIC}`")),
+            "{}",
+            init.stdout
+        );
         node.token = std::fs::read_to_string(node.dir().join("api-token"))
             .expect("`phr-node init` writes the API token")
             .trim()
@@ -270,7 +275,9 @@ impl Node {
             .env_remove("PHR_NODE_DATA")
             .env_remove("PHR_NET");
         let mut daemon = Proc::spawn(cmd, describe("phr-node", &args));
+        // `phr-node ready: clinic `NAME` sync KEY@IP:PORT http http://IP:PORT`
         let ready = daemon.wait_line(|l| l.starts_with("phr-node ready:"));
+        assert!(ready.contains(&format!("clinic `{CLINIC}`")), "{ready}");
         let after = |word: &str| {
             let mut words = ready.split_whitespace().skip_while(|w| *w != word);
             words
@@ -280,7 +287,26 @@ impl Node {
         };
         self.sync = after("sync");
         self.http = after("http");
+        // Scripts find the running node through node.addr; it says what the node printed.
+        let addr = self.addr_file();
+        assert_eq!(addr["sync"].as_str(), Some(self.sync.as_str()), "node.addr: {addr}");
+        assert_eq!(
+            addr["http"].as_str().map(|h| format!("http://{h}")),
+            Some(self.http.clone())
+        );
+        assert_eq!(
+            addr["pid"].as_u64(),
+            Some(u64::from(daemon.child.id())),
+            "node.addr: {addr}"
+        );
         self.daemon = Some(daemon);
+    }
+
+    /// `<data>/node.addr`, written by the running node.
+    pub fn addr_file(&self) -> Value {
+        let path = self.dir().join("node.addr");
+        let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_json::from_slice(&raw).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
     }
 
     /// Whether the daemon is running.
@@ -288,9 +314,10 @@ impl Node {
         self.daemon.is_some()
     }
 
-    /// Stop it with `signal` ("TERM": it must exit 0 and say it stopped; "KILL": it just dies).
+    /// Stop it with `signal` ("TERM": it must exit 0, say it stopped and leave no node.addr
+    /// behind; "KILL": it just dies). Returns what it printed.
     #[track_caller]
-    pub fn stop_with(&mut self, signal: &str) {
+    pub fn stop_with(&mut self, signal: &str) -> Run {
         let daemon = self.daemon.take().expect("the node is running");
         let stopped = daemon.signal(signal);
         self.earlier_logs.push_str(&stopped.stderr);
@@ -298,7 +325,18 @@ impl Node {
         if signal == "TERM" {
             assert_eq!(stopped.code, Some(0), "phr-node on SIGTERM:\n{}", stopped.stderr);
             assert!(stopped.stderr.contains("phr-node stopped"), "{}", stopped.stderr);
+            assert!(
+                !self.dir().join("node.addr").exists(),
+                "a stopped node leaves no address behind for scripts to find"
+            );
         }
+        stopped
+    }
+
+    /// Stop it the way a service manager does (SIGTERM), cleanly.
+    #[track_caller]
+    pub fn stop(&mut self) -> Run {
+        self.stop_with("TERM")
     }
 
     /// Its log over every run so far.
@@ -431,6 +469,19 @@ impl Node {
             .unwrap_or_else(|| self.fail(format!("no {name} in /metrics:\n{text}")))
     }
 
+    /// The resources of a FHIR searchset bundle from an API route.
+    #[track_caller]
+    pub fn bundle(&self, path: &str) -> Vec<Value> {
+        let bundle = self.get(path);
+        assert_eq!(bundle["resourceType"], "Bundle", "{path}: {bundle}");
+        let resources: Vec<Value> = bundle["entry"]
+            .as_array()
+            .map(|e| e.iter().map(|e| e["resource"].clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(bundle["total"], resources.len(), "{path}: {bundle}");
+        resources
+    }
+
     /// The HTTP status of `/health` (no token).
     pub fn health(&self) -> u16 {
         self.try_call("GET", "/health", None, None).map_or(0, |(s, _)| s)
@@ -561,6 +612,39 @@ impl Dev {
         if out.code != Some(0) {
             node.fail(format!("`{}` failed:\n{}", out.line, out.stderr));
         }
+        assert!(
+            out.stdout.contains(&format!("Connected to `{CLINIC}`")),
+            "{}",
+            out.stdout
+        );
+    }
+
+    /// `phr sync --peer NODE`, which must complete with nothing refused; returns its report.
+    #[track_caller]
+    pub fn sync(&self, node: &Node) -> Value {
+        let out = self.try_sync(node);
+        if out.code != Some(0) {
+            node.fail(format!("`{}` failed:\n{}", out.line, out.stderr));
+        }
+        let reports = out.json();
+        let report = &reports[0];
+        assert_eq!(report["ok"], true, "{reports}");
+        for list in ["refused", "rejected_by_peer"] {
+            let empty = report["report"][list].as_array().is_some_and(Vec::is_empty);
+            assert!(empty, "{} sync: {list}: {reports}", self.name);
+        }
+        report["report"].clone()
+    }
+
+    /// `phr sync --peer NODE --json`, whatever comes of it.
+    pub fn try_sync(&self, node: &Node) -> Run {
+        self.sync_with(&node.sync)
+    }
+
+    /// `phr list notes --json`.
+    #[track_caller]
+    pub fn notes(&self) -> Vec<Value> {
+        self.list("notes")
     }
 
     /// `phr sync --peer ADDR --json`, whatever comes of it.
