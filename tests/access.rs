@@ -2,9 +2,13 @@
 //! and a clinic are given scoped, expiring, revocable access to a patient's record, and every
 //! device of the patient enforces that scope on what it sends and on what it accepts.
 
+#[allow(dead_code)] // not every helper of the shared test harness is used here
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::wire::{dial, hang_up, hear, say};
 use phr::access::{AccessSet, Credential, Statement};
 use phr::automerge::ChangeHash;
 use phr::capability::{Capability, Grant, Preset, Right, Scope};
@@ -12,14 +16,13 @@ use phr::crypto::KdfParams;
 use phr::entry::parse_fields;
 use phr::exchange::Received;
 use phr::record::EntryView;
-use phr::sync::net::{NetConfig, SYNC_ALPN, Service, bind, connect};
+use phr::sync::net::{NetConfig, Service};
 use phr::sync::pair::{self, PairTicket, TicketKind};
 use phr::sync::replica::Entered;
-use phr::sync::wire::{self, Hello, Msg, ReadError, RecordHello, read_msg, write_msg};
+use phr::sync::wire::{self, Hello, Msg, RecordHello};
 use phr::sync::{Replica, SessionOptions, SessionReport};
 use phr::{Device, InitOptions, KeyPair, Record, RecordId, Section};
 use serde_json::{Map, Value};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
 
 fn fast() -> KdfParams {
@@ -280,34 +283,6 @@ async fn holder(a: &Node, grant: impl FnOnce(KeyPair) -> Grant) -> (Node, Capabi
 // ---------------------------------------------------------------------------------------------
 // Speaking the protocol by hand
 // ---------------------------------------------------------------------------------------------
-
-macro_rules! dial {
-    ($key:expr, $addr:expr) => {{
-        let cfg = NetConfig::local();
-        let endpoint = bind($key, &cfg).await.unwrap();
-        let conn = connect(&endpoint, $addr, SYNC_ALPN, &cfg).await.unwrap();
-        let (send, recv) = conn.open_bi().await.unwrap();
-        (endpoint, conn, send, recv)
-    }};
-}
-
-macro_rules! hang_up {
-    ($endpoint:expr, $conn:expr) => {{
-        $conn.close(0u32.into(), b"bye");
-        $endpoint.close().await;
-    }};
-}
-
-async fn say<W: AsyncWrite + Unpin>(w: &mut W, msg: Msg) {
-    write_msg(w, &msg).await.unwrap();
-}
-
-async fn hear<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, ReadError> {
-    tokio::time::timeout(Duration::from_secs(20), read_msg(r))
-        .await
-        .expect("the device answered in time")
-        .map(|(m, _)| m)
-}
 
 fn hello_with(record: RecordId, credential: Credential) -> Msg {
     Msg::Hello(Hello {

@@ -10,6 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::wire::{dial, hang_up, hear, say};
 use phr::access::{Credential, Statement};
 use phr::capability::{Capability, Grant, Preset};
 use phr::change::SignedChange;
@@ -17,7 +18,7 @@ use phr::exchange::{Batch, Received, WireClock};
 use phr::identity::DeviceCert;
 use phr::sync::clinic::{self as clinic_connect, ClinicTicket};
 use phr::sync::net::{MAX_SESSIONS_PER_PEER, NetConfig, SYNC_ALPN, bind, connect, parse_addr};
-use phr::sync::wire::{self, Hello, Msg, ReadError, RecordHello, read_msg, write_msg};
+use phr::sync::wire::{self, Hello, Msg, RecordHello, read_msg, write_msg};
 use phr::sync::{Replica, SessionOptions};
 use phr::{KeyPair, Record, RecordId, Section};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -130,35 +131,6 @@ fn change_by(phone: &Phone, author: &KeyPair, section: Section, pairs: &[(&str, 
 
 fn batch_of(record: RecordId, section: Section, changes: &[SignedChange]) -> Batch {
     Batch::from_local(record, section, changes).expect("a batch")
-}
-
-/// Open a raw sync stream to the node as `key`: `(endpoint, connection, send, recv)`.
-macro_rules! dial {
-    ($key:expr, $addr:expr) => {{
-        let cfg = NetConfig::local();
-        let endpoint = bind($key, &cfg).await.unwrap();
-        let conn = connect(&endpoint, $addr.clone(), SYNC_ALPN, &cfg).await.unwrap();
-        let (send, recv) = conn.open_bi().await.unwrap();
-        (endpoint, conn, send, recv)
-    }};
-}
-
-macro_rules! hang_up {
-    ($endpoint:expr, $conn:expr) => {{
-        $conn.close(0u32.into(), b"bye");
-        $endpoint.close().await;
-    }};
-}
-
-async fn say<W: AsyncWrite + Unpin>(w: &mut W, msg: Msg) {
-    write_msg(w, &msg).await.unwrap();
-}
-
-async fn hear<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, ReadError> {
-    tokio::time::timeout(Duration::from_secs(20), read_msg(r))
-        .await
-        .expect("the node answered in time")
-        .map(|(m, _)| m)
 }
 
 fn hello(record: RecordId, credential: Credential, clocks: Vec<(Section, WireClock)>) -> Msg {

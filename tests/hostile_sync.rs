@@ -2,11 +2,14 @@
 //! 127.0.0.1: forged, unauthorised and malformed input must be refused, must leave the record
 //! untouched, and must not stop the device from serving its legitimate peers.
 
-use phr::access::Credential;
+#[allow(dead_code)] // not every helper of the shared test harness is used here
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use phr::access::Statement;
+use common::wire::{dial, hang_up, hear, say};
+use phr::access::{Credential, Statement};
 use phr::automerge::ChangeHash;
 use phr::change::SignedChange;
 use phr::crypto::KdfParams;
@@ -14,9 +17,9 @@ use phr::entry::parse_fields;
 use phr::exchange::{Batch, Received};
 use phr::identity::{DeviceCert, change_signing_message};
 use phr::record::EntryView;
-use phr::sync::net::{NetConfig, SYNC_ALPN, Service, bind, connect};
+use phr::sync::net::{NetConfig, Service};
 use phr::sync::pair::{self, PairTicket};
-use phr::sync::wire::{self, Hello, Msg, ReadError, RecordHello, read_msg, write_msg};
+use phr::sync::wire::{self, Hello, Msg, RecordHello};
 use phr::sync::{Replica, SessionOptions};
 use phr::verify::HeadSig;
 use phr::{Device, InitOptions, KeyPair, Record, RecordId, Section};
@@ -175,37 +178,6 @@ async fn paired_phone(issuer: &Phone, name: &str) -> Phone {
         .unwrap();
     assert!(report.applied() > 0, "the new device receives the record");
     Phone { _dir: dir, service }
-}
-
-/// Open a raw sync stream to `$addr` as the device holding `$key`:
-/// `(endpoint, connection, send, recv)`.
-macro_rules! dial {
-    ($key:expr, $addr:expr) => {{
-        let cfg = NetConfig::local();
-        let endpoint = bind($key, &cfg).await.unwrap();
-        let conn = connect(&endpoint, $addr, SYNC_ALPN, &cfg).await.unwrap();
-        let (send, recv) = conn.open_bi().await.unwrap();
-        (endpoint, conn, send, recv)
-    }};
-}
-
-/// Close what `dial!` opened.
-macro_rules! hang_up {
-    ($endpoint:expr, $conn:expr) => {{
-        $conn.close(0u32.into(), b"bye");
-        $endpoint.close().await;
-    }};
-}
-
-async fn say<W: AsyncWrite + Unpin>(w: &mut W, msg: Msg) {
-    write_msg(w, &msg).await.unwrap();
-}
-
-async fn hear<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, ReadError> {
-    tokio::time::timeout(Duration::from_secs(20), read_msg(r))
-        .await
-        .expect("the device answered in time")
-        .map(|(m, _)| m)
 }
 
 fn hello(record: RecordId, cert: DeviceCert, clocks: Vec<(Section, phr::exchange::WireClock)>) -> Msg {

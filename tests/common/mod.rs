@@ -10,6 +10,7 @@ use serde_json::Value;
 
 pub mod devices;
 pub mod processes;
+pub mod wire;
 
 /// The passphrase every test home is created with.
 pub const PASSPHRASE: &str = "correct horse battery staple";
