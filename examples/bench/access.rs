@@ -24,7 +24,6 @@ use phr::access::{AccessSet, Statement};
 use phr::automerge::{AutoCommit, Change, ChangeHash};
 use phr::capability::{Capability, Grant, Preset, Revocation};
 use phr::change::SignedChange;
-use phr::crypto::KdfParams;
 use phr::entry::parse_fields;
 use phr::exchange::{self, Batch, Encoding};
 use phr::identity::{DeviceCert, RecoveryKit};
@@ -33,24 +32,11 @@ use phr::verify::{self, ChangeInfo, HeadSig};
 use phr::{Device, KeyPair, RecordId, Section};
 use serde_json::{Map, Value};
 
-use crate::{Ctx, Row, median, ms};
+use crate::{Ctx, PASS, Row, cheap, median, ms, now};
 
-const PASS: &str = "bench passphrase";
 const N: usize = 10_000;
 const REPS: usize = 7;
 const LIMIT: f64 = 1.15;
-
-fn cheap() -> KdfParams {
-    KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        lanes: 1,
-    }
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
 
 fn parsed(section: Section, pairs: Vec<(&str, String)>) -> Map<String, Value> {
     let args: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();

@@ -18,29 +18,19 @@ use std::time::{Duration, Instant};
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use phr::attachment::{self, AttachRequest, Held};
-use phr::crypto::KdfParams;
 use phr::entry::parse_fields;
 use phr::identity::DeviceCert;
 use phr::sync::net::{self, NetConfig, Service};
 use phr::sync::{Replica, SessionOptions};
 use phr::{Device, InitOptions, KeyPair, Section};
 
-use crate::{Ctx, Row, median};
+use crate::{Ctx, PASS, Row, cheap, median};
 
-const PASS: &str = "bench passphrase";
 const SIZE: u64 = 256 * 1024 * 1024;
 const REPS: usize = 3;
 const TARGET: f64 = 0.8;
 const RAW_ALPN: &[u8] = b"phr-bench/raw-copy";
 const MIB: f64 = 1024.0 * 1024.0;
-
-fn cheap() -> KdfParams {
-    KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        lanes: 1,
-    }
-}
 
 fn rate(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / MIB / d.as_secs_f64()

@@ -21,22 +21,13 @@ use std::collections::HashMap;
 
 use phr::automerge::transaction::Transactable;
 use phr::automerge::{AutoCommit, ROOT, ScalarValue, hydrate};
-use phr::crypto::KdfParams;
 use phr::{Device, InitOptions, Section, fhir};
 use serde_json::Value;
 
-use crate::{Ctx, Row, bytes, median, ms, timed};
+use crate::{Ctx, PASS, Row, bytes, cheap, median, ms, timed};
 
 const REPS: usize = 11;
 const LIMIT: f64 = 3.0;
-
-fn cheap() -> KdfParams {
-    KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        lanes: 1,
-    }
-}
 
 /// The largest sample bundle, if the samples are there.
 fn largest_sample() -> Option<PathBuf> {
@@ -53,7 +44,7 @@ fn fresh_device(ctx: &Ctx, dir: &tempfile::TempDir) -> Device {
     let _ = ctx;
     Device::init(
         dir.path(),
-        "bench passphrase",
+        PASS,
         InitOptions {
             name: "Bench Patient".into(),
             dob: None,

@@ -162,6 +162,23 @@ pub fn median(samples: &[Duration]) -> Duration {
     percentile(samples, 50.0)
 }
 
+/// The passphrase of every store a group makes.
+pub const PASS: &str = "bench passphrase";
+
+/// Key stretching cheap enough that making thousands of stores measures the stores, not argon2.
+pub fn cheap() -> phr::crypto::KdfParams {
+    phr::crypto::KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        lanes: 1,
+    }
+}
+
+/// Seconds since the epoch, as grants and statements take them.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
 /// Time a closure.
 pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let t = Instant::now();

@@ -40,7 +40,6 @@ use std::time::{Duration, Instant};
 use phr::access::Statement;
 use phr::capability::{Capability, Grant, Preset};
 use phr::clinic::{Clinic, StaffMember};
-use phr::crypto::KdfParams;
 use phr::entry::{PATIENT_ENTRY, parse_fields};
 use phr::identity::DeviceCert;
 use phr::record::Record;
@@ -51,9 +50,8 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::{Ctx, Row, bytes, median, ms, percentile};
+use crate::{Ctx, PASS, Row, bytes, cheap, median, ms, now, percentile};
 
-const PASS: &str = "bench passphrase";
 const CLINIC: &str = "Bright Steps Therapy";
 const CLINICIAN: &str = "Jane Roe";
 /// Records set up per `Library::incoming` call (one durable commit).
@@ -62,18 +60,6 @@ const CHUNK: usize = 500;
 const SMALL: usize = 100;
 /// Start-up rounds (small and large store alternating).
 const ROUNDS: usize = 3;
-
-fn cheap() -> KdfParams {
-    KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        lanes: 1,
-    }
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
 
 struct Scale {
     records: usize,

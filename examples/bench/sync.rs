@@ -23,7 +23,6 @@ use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use phr::access::Statement;
 use phr::automerge::AutoCommit;
 use phr::automerge::sync::{Message, State, SyncDoc};
-use phr::crypto::KdfParams;
 use phr::entry::parse_fields;
 use phr::exchange::{Batch, Received};
 use phr::identity::DeviceCert;
@@ -39,21 +38,7 @@ use serde_json::{Map, Value};
 use tokio::runtime::Runtime;
 use tokio::sync::broadcast;
 
-use crate::{Ctx, Row, bytes, median, ms, percentile};
-
-const PASS: &str = "bench passphrase";
-
-fn cheap() -> KdfParams {
-    KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        lanes: 1,
-    }
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
+use crate::{Ctx, PASS, Row, bytes, cheap, median, ms, now, percentile};
 
 pub fn run(ctx: &Ctx) -> Vec<Row> {
     let rt = tokio::runtime::Builder::new_multi_thread()
