@@ -19,6 +19,17 @@ pub(crate) fn decoding<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T
     })
 }
 
+/// Refuse Automerge bytes from outside that would expand far beyond their own size when
+/// decoded (a hostile run length or a DEFLATE bomb; see `chunk`), before Automerge sees them.
+pub(crate) fn bounded(what: &str, bytes: &[u8]) -> Result<()> {
+    crate::chunk::check(bytes).map_err(|e| Error::Automerge(format!("{what} is refused: {e}")))
+}
+
+/// [`bounded`] for bytes given to `automerge::Bundle::try_from`.
+pub(crate) fn bounded_bundle(what: &str, bytes: &[u8]) -> Result<()> {
+    crate::chunk::check_bundle(bytes).map_err(|e| Error::Automerge(format!("{what} is refused: {e}")))
+}
+
 /// One Automerge change of one section, with its author's signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedChange {
@@ -35,7 +46,9 @@ pub struct SignedChange {
 impl SignedChange {
     /// Decode the Automerge change (checks its encoding and hash).
     pub fn decode(&self) -> Result<Change> {
-        decoding(&format!("a {} change", self.section), || {
+        let what = format!("a {} change", self.section);
+        bounded(&what, &self.bytes)?;
+        decoding(&what, || {
             Change::from_bytes(self.bytes.clone())
                 .map_err(|e| Error::Automerge(format!("a {} change is malformed: {e}", self.section)))
         })

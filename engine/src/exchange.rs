@@ -272,6 +272,7 @@ impl TakeIn<'_> {
             crate::change::decoding(&format!("a {section} batch from the peer"), || {
                 Ok(match batch.encoding {
                     Encoding::Snapshot => {
+                        crate::change::bounded(&format!("a {section} snapshot from the peer"), &batch.payload)?;
                         let mut doc = AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
                         if section_empty {
                             (Vec::new(), Some(doc))
@@ -280,6 +281,7 @@ impl TakeIn<'_> {
                         }
                     }
                     Encoding::Bundle => {
+                        crate::change::bounded_bundle(&format!("a {section} batch from the peer"), &batch.payload)?;
                         let bundle = automerge::Bundle::try_from(batch.payload.as_slice())
                             .map_err(|e| malformed(e.to_string()))?;
                         (bundle.to_changes().map_err(|e| malformed(e.to_string()))?, None)
@@ -289,6 +291,7 @@ impl TakeIn<'_> {
                             postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
                         let mut out = Vec::with_capacity(raw.len());
                         for r in raw {
+                            crate::change::bounded(&format!("a {section} change from the peer"), &r)?;
                             let change = Change::from_bytes(r).map_err(|e| malformed(e.to_string()))?;
                             // Automerge checks a change's op columns lazily; read every op now, so
                             // one it cannot read fails here, not (as a panic) when applied.
@@ -362,7 +365,12 @@ impl TakeIn<'_> {
                     &owned
                 }
             };
-            crate::limits::check(&doc, change, section, right)
+            // Automerge panics reading the parents of some malformed objects; a peer's change
+            // must not take the process down with it (it was applied only to the probe fork).
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::limits::check(&doc, change, section, right)
+            }))
+            .unwrap_or_else(|_| Err("Automerge could not read the objects the change edits".into()))
         };
         let verdict = {
             let record = &mut self.record;

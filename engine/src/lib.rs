@@ -4,6 +4,7 @@ pub mod access;
 pub mod attachment;
 pub mod capability;
 pub mod change;
+mod chunk;
 pub mod clinic;
 pub mod crypto;
 pub mod device;

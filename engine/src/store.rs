@@ -228,6 +228,7 @@ pub(crate) fn decode_snapshot(section: Section, plain: &[u8]) -> Result<AutoComm
     }
     let what = format!("the stored {section} snapshot");
     crate::change::decoding(&what, || {
+        crate::change::bounded(&what, &plain[8..])?;
         AutoCommit::load(&plain[8..]).map_err(|e| Error::Corrupt(format!("the {section} snapshot does not load: {e}")))
     })
     .map_err(|e| match e {
@@ -248,15 +249,21 @@ pub(crate) fn decode_change_row(section: Section, plain: &[u8], changes: &mut Ve
 
 fn decode_row(section: Section, plain: &[u8], changes: &mut Vec<Change>) -> Result<()> {
     let bad = |e: String| Error::Corrupt(format!("a stored {section} change does not decode: {e}"));
+    let bounded = |bytes: &[u8]| crate::chunk::check(bytes).map_err(&bad);
     match plain.split_first() {
-        Some((&ROW_CHANGE, bytes)) => changes.push(Change::from_bytes(bytes.to_vec()).map_err(|e| bad(e.to_string()))?),
+        Some((&ROW_CHANGE, bytes)) => {
+            bounded(bytes)?;
+            changes.push(Change::from_bytes(bytes.to_vec()).map_err(|e| bad(e.to_string()))?)
+        }
         Some((&ROW_BUNDLE, bytes)) => {
+            crate::chunk::check_bundle(bytes).map_err(&bad)?;
             let bundle = automerge::Bundle::try_from(bytes).map_err(|e| bad(e.to_string()))?;
             changes.extend(bundle.to_changes().map_err(|e| bad(e.to_string()))?);
         }
         Some((&ROW_LIST, bytes)) => {
             let list: Vec<Vec<u8>> = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
             for c in list {
+                bounded(&c)?;
                 changes.push(Change::from_bytes(c).map_err(|e| bad(e.to_string()))?);
             }
         }
