@@ -17,7 +17,7 @@ use phr::change::SignedChange;
 use phr::exchange::{Batch, Received, WireClock};
 use phr::identity::DeviceCert;
 use phr::sync::clinic::{self as clinic_connect, ClinicTicket};
-use phr::sync::net::{MAX_SESSIONS_PER_PEER, NetConfig, SYNC_ALPN, bind, connect, parse_addr};
+use phr::sync::net::{MAX_PENDING_SESSIONS, MAX_SESSIONS_PER_PEER, NetConfig, SYNC_ALPN, bind, connect, parse_addr};
 use phr::sync::wire::{self, Hello, Msg, RecordHello, read_msg, write_msg};
 use phr::sync::{Replica, SessionOptions};
 use phr::{KeyPair, Record, RecordId, Section};
@@ -549,11 +549,12 @@ async fn a_flood_of_connections_is_bounded_and_honest_devices_keep_syncing() {
             Some((admitted, conn, Some((send, recv))))
         }));
     }
-    // And 30 strangers (keys the record never heard of), each opening 3 connections that
-    // send half a frame header and never say hello.
+    // And 60 strangers (keys the record never heard of), each opening 3 connections that
+    // send half a frame header and never say hello: more than the node keeps waiting for
+    // hello at once, so the oldest are crowded out.
     let mut strangers = Vec::new();
     let mut stranger_endpoints = Vec::new();
-    for _ in 0..30 {
+    for _ in 0..60 {
         let ep = bind(&KeyPair::generate(), &cfg).await.unwrap();
         for _ in 0..3 {
             if let Ok(conn) = connect(&ep, s.addr.clone(), SYNC_ALPN, &cfg).await
@@ -591,10 +592,11 @@ async fn a_flood_of_connections_is_bounded_and_honest_devices_keep_syncing() {
     );
     assert!(admitted >= 1, "the first sessions of a member are served");
     assert_logged(node, &mallory, "refused a sync connection");
+    assert_logged_any(node, "crowded out by newer connections");
     let active = node.metric("phr_connections_active");
     assert!(
-        active <= (MAX_SESSIONS_PER_PEER + strangers.len() + 1) as f64,
-        "{active} sessions open"
+        active <= (MAX_SESSIONS_PER_PEER + MAX_PENDING_SESSIONS + 1) as f64,
+        "{active} sessions open; at most {MAX_SESSIONS_PER_PEER} admitted for mallory and {MAX_PENDING_SESSIONS} waiting for hello"
     );
     eprintln!(
         "flood: {admitted} of {FLOOD} admitted, {} stranger connections, honest syncs took {honest_time:?}",

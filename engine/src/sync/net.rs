@@ -28,7 +28,13 @@ pub const SYNC_ALPN: &[u8] = b"phr/sync/1";
 /// beyond it are closed at once (a device needs one or two, a flood from one key gets no more).
 pub const MAX_SESSIONS_PER_PEER: usize = 8;
 
-/// QUIC close code for a connection refused because its peer has too many sessions open.
+/// Sessions an endpoint serves at once that have not yet passed hello, from all peers
+/// together: what a flood of connections from fresh keys can hold open. Beyond it the oldest
+/// waiting one is closed. Admitted sessions do not count; they are bounded per key.
+pub const MAX_PENDING_SESSIONS: usize = 128;
+
+/// QUIC close code for a connection refused because its peer has too many sessions open, or
+/// the endpoint too many sessions waiting for hello.
 pub const TOO_MANY_SESSIONS: u32 = 2;
 
 /// Network settings of a device or node.
@@ -167,6 +173,63 @@ struct SyncHandler<H: Host> {
     addrs: Vec<SocketAddr>,
     active: Arc<AtomicUsize>,
     per_peer: Arc<Mutex<HashMap<PublicKey, usize>>>,
+    pending: Arc<Mutex<Pending>>,
+}
+
+/// Sessions waiting for hello, oldest first: when a new one finds them all taken, the oldest
+/// is closed to make room. A flood of fresh keys can then hold only so many connections, and an
+/// honest peer, whose hello takes milliseconds, is crowded out only by a flood faster than that.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    waiting: std::collections::VecDeque<(u64, Connection)>,
+}
+
+/// One session's place in [`Pending`] until hello passes or the session ends.
+struct PendingSlot {
+    id: u64,
+    pending: Arc<Mutex<Pending>>,
+}
+
+impl PendingSlot {
+    /// Take a place for `conn`, closing the oldest waiting session if none is free.
+    fn take(pending: &Arc<Mutex<Pending>>, conn: &Connection) -> Arc<Self> {
+        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.waiting.len() >= MAX_PENDING_SESSIONS
+            && let Some((_, oldest)) = p.waiting.pop_front()
+        {
+            let peer = PublicKey(*oldest.remote_id().as_bytes());
+            tracing::warn!(
+                peer = %peer.short(),
+                "closed a sync connection still waiting for hello: crowded out by newer connections"
+            );
+            oldest.close(
+                TOO_MANY_SESSIONS.into(),
+                b"too many sync sessions are starting; try again shortly",
+            );
+        }
+        let id = p.next;
+        p.next += 1;
+        p.waiting.push_back((id, conn.clone()));
+        Arc::new(PendingSlot {
+            id,
+            pending: pending.clone(),
+        })
+    }
+
+    /// Leave the waiting list (however often called).
+    fn release(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = p.waiting.iter().position(|(id, _)| *id == self.id) {
+            p.waiting.remove(at);
+        }
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// Holds one of a peer's [`MAX_SESSIONS_PER_PEER`] session slots until dropped.
@@ -239,8 +302,15 @@ impl<H: Host> ProtocolHandler for SyncHandler<H> {
                 return Ok(());
             }
         };
+        let pending = PendingSlot::take(&self.pending, &conn);
         let _active = ActiveGuard::new(&self.active);
-        let result = session::accept(self.host.clone(), conn, self.addrs.clone()).await;
+        let admitted = pending.clone();
+        let opts = SessionOptions {
+            addrs: self.addrs.clone(),
+            ..SessionOptions::default()
+        };
+        let result = session::accept(self.host.clone(), conn, opts, Box::new(move || admitted.release())).await;
+        drop(pending);
         if let Ok(r) = &result {
             let h = self.host.clone();
             let r = r.clone();
@@ -288,6 +358,7 @@ impl<H: Host> HostService<H> {
                 addrs,
                 active: active.clone(),
                 per_peer: Arc::default(),
+                pending: Arc::default(),
             },
         );
         let router = more(builder).spawn();

@@ -51,6 +51,10 @@ pub struct SessionOptions {
     pub addrs: Vec<std::net::SocketAddr>,
 }
 
+/// Called once the peer's hello is accepted: the accepting side counts sessions that have not
+/// got that far, to bound what strangers can hold open.
+pub(crate) type OnAdmitted = Box<dyn FnOnce() + Send>;
+
 /// What a session did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SessionReport {
@@ -104,24 +108,21 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 pub async fn dial<H: Host>(host: Arc<H>, conn: Connection, opts: SessionOptions) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
     let (send, recv) = conn.open_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
-    let result = run(host, peer, send, recv, true, opts).await;
+    let result = run(host, peer, send, recv, true, opts, None).await;
     conn.close(0u32.into(), b"done");
     result
 }
 
-/// Run a session as the side that accepted; `addrs` are this side's listening addresses.
-pub async fn accept<H: Host>(
+/// Run a session as the side that accepted; `opts.addrs` are this side's listening addresses.
+pub(crate) async fn accept<H: Host>(
     host: Arc<H>,
     conn: Connection,
-    addrs: Vec<std::net::SocketAddr>,
+    opts: SessionOptions,
+    on_admitted: OnAdmitted,
 ) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
     let (send, recv) = conn.accept_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
-    let opts = SessionOptions {
-        addrs,
-        ..SessionOptions::default()
-    };
-    let result = run(host, peer, send, recv, false, opts).await;
+    let result = run(host, peer, send, recv, false, opts, Some(on_admitted)).await;
     // Let the dialer read our last frames; it closes the connection when it has them.
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.closed()).await;
     result
@@ -272,6 +273,7 @@ async fn run<H: Host>(
     recv: RecvStream,
     dialer: bool,
     opts: SessionOptions,
+    on_admitted: Option<OnAdmitted>,
 ) -> Result<SessionReport> {
     let mut report = SessionReport {
         peer: Some(peer),
@@ -279,6 +281,9 @@ async fn run<H: Host>(
     };
     let mut recv = recv;
     let (peer_hello, agreed) = handshake(&host, peer, &mut send_stream, &mut recv, dialer, &opts, &mut report).await?;
+    if let Some(admitted) = on_admitted {
+        admitted();
+    }
     report.records = agreed.iter().copied().collect();
     if !peer_hello.addrs.is_empty() {
         let id = iroh::PublicKey::from_bytes(&peer.0).map_err(|e| sync_err(&peer, e.to_string()))?;
