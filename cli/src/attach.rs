@@ -12,12 +12,12 @@ use phr_engine::attachment::{self, AttachRequest, BlobStore, Held};
 use phr_engine::entry::parse_fields;
 use phr_engine::sync::Replica;
 use phr_engine::sync::blobs::FetchProgress;
-use phr_engine::sync::net::{self, NetConfig, Service};
+use phr_engine::sync::net::{self, Service};
 use phr_engine::{Device, Section};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::net::{NetArgs, NetMode};
+use crate::net::NetArgs;
 use crate::{Command, JsonFlag, control, output, passphrase};
 
 /// The attachment commands (flattened into `phr`'s own).
@@ -356,24 +356,13 @@ async fn run_here(
     Ok(())
 }
 
-fn config(net_args: &NetArgs) -> NetConfig {
-    let mut cfg = match net_args.net {
-        NetMode::Internet => NetConfig::internet(),
-        NetMode::Local => NetConfig::local(),
-    };
-    if let Some(b) = net_args.bind {
-        cfg.bind = b;
-    }
-    cfg
-}
-
 /// `phr open` of a file not here yet: fetch the record's missing files from known peers.
 async fn fetch_now(replica: &Arc<Replica>, net_args: &NetArgs) -> Result<()> {
     let peers = net::known_peers(replica)?;
     if peers.is_empty() {
         return Ok(());
     }
-    let service = Service::start(replica.clone(), config(net_args)).await?;
+    let service = Service::start(replica.clone(), net_args.config()).await?;
     let report = fetch_with_bar(&service, &peers, true).await;
     service.shutdown().await;
     report.map(|_| ())

@@ -63,7 +63,8 @@ async fn start(replica: Arc<Replica>, net_args: &NetArgs, home: &std::path::Path
 }
 
 impl NetArgs {
-    fn config(&self) -> NetConfig {
+    /// The endpoint settings these flags ask for.
+    pub fn config(&self) -> NetConfig {
         let mut cfg = match self.net {
             NetMode::Internet => NetConfig::internet(),
             NetMode::Local => NetConfig::local(),
