@@ -19,13 +19,24 @@ pub(crate) fn decoding<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T
     })
 }
 
-/// Refuse Automerge bytes from outside that would expand far beyond their own size when
-/// decoded (a hostile run length or a DEFLATE bomb; see `chunk`), before Automerge sees them.
-pub(crate) fn bounded(what: &str, bytes: &[u8]) -> Result<()> {
-    crate::chunk::check(bytes).map_err(|e| Error::Automerge(format!("{what} is refused: {e}")))
+/// Refuse a saved document from outside that would expand far beyond its own size when loaded
+/// (a hostile run length or a DEFLATE bomb; see `chunk`), before Automerge sees it. Returns the
+/// document with its columns inflated, when they were compressed, to load instead.
+pub(crate) fn bounded_document(what: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+    crate::chunk::check_document(bytes).map_err(|e| Error::Automerge(format!("{what} is refused: {e}")))
 }
 
-/// [`bounded`] for bytes given to `automerge::Bundle::try_from`.
+/// Decode one change from outside, refused first if it would expand far beyond its size.
+pub(crate) fn bounded_change(what: &str, bytes: &[u8]) -> Result<Change> {
+    let inflated =
+        crate::chunk::check_change(bytes).map_err(|e| Error::Automerge(format!("{what} is refused: {e}")))?;
+    decoding(what, || {
+        Change::try_from(inflated.as_deref().unwrap_or(bytes))
+            .map_err(|e| Error::Automerge(format!("{what} is malformed: {e}")))
+    })
+}
+
+/// Refuse bytes for `automerge::Bundle::try_from` that would expand far beyond their size.
 pub(crate) fn bounded_bundle(what: &str, bytes: &[u8]) -> Result<()> {
     crate::chunk::check_bundle(bytes).map_err(|e| Error::Automerge(format!("{what} is refused: {e}")))
 }
@@ -46,12 +57,7 @@ pub struct SignedChange {
 impl SignedChange {
     /// Decode the Automerge change (checks its encoding and hash).
     pub fn decode(&self) -> Result<Change> {
-        let what = format!("a {} change", self.section);
-        bounded(&what, &self.bytes)?;
-        decoding(&what, || {
-            Change::from_bytes(self.bytes.clone())
-                .map_err(|e| Error::Automerge(format!("a {} change is malformed: {e}", self.section)))
-        })
+        bounded_change(&format!("a {} change", self.section), &self.bytes)
     }
 
     /// The public key that wrote the change: its Automerge actor id, which must be a key.

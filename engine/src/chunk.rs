@@ -51,7 +51,7 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), String> {
         rest = r.0;
         let wire = body.len() as u64;
         match kind {
-            DOCUMENT => document(body, wire)?,
+            DOCUMENT => document(body, wire, None)?,
             CHANGE => change(body, wire)?,
             COMPRESSED_CHANGE => {
                 let inflated = inflate(body, inflate_limit(wire))
@@ -63,6 +63,29 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// [`check`] for the bytes of one change (`Change::from_bytes`). A compressed change comes back
+/// inflated, as the uncompressed change chunk Automerge would make of it (same bytes, so the
+/// same hash), so that Automerge does not inflate it a second time.
+pub(crate) fn check_change(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let mut r = Reader(bytes);
+    let Some((COMPRESSED_CHANGE, len, _)) = header(&mut r) else {
+        return check(bytes).map(|()| None);
+    };
+    let whole = usize::try_from(len).is_ok_and(|len| len == r.0.len());
+    if !whole {
+        return check(bytes).map(|()| None);
+    }
+    let wire = len;
+    let inflated = inflate(r.0, inflate_limit(wire)).map_err(|e| format!("a compressed change of {wire} bytes {e}"))?;
+    change(&inflated, wire)?;
+    let mut chunk = Vec::with_capacity(inflated.len() + 20);
+    chunk.extend_from_slice(&bytes[..8]); // magic and checksum, as Automerge keeps them
+    chunk.push(CHANGE);
+    uleb_to(&mut chunk, inflated.len() as u64);
+    chunk.extend_from_slice(&inflated);
+    Ok(Some(chunk))
 }
 
 /// Refuse bytes for `automerge::Bundle::try_from` that would expand beyond the bounds above.
@@ -110,12 +133,84 @@ fn row_limit(size: u64) -> u64 {
 }
 
 /// Inflate raw DEFLATE data, giving up (with the limit) past `limit` bytes.
-fn inflate(data: &[u8], limit: u64) -> Result<Vec<u8>, u64> {
+fn inflate(data: &[u8], limit: u64) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut decoder = flate2::read::DeflateDecoder::new(data).take(limit.saturating_add(1));
-    // Malformed DEFLATE is Automerge's to refuse; only the size is ours.
-    let _ = decoder.read_to_end(&mut out);
-    if out.len() as u64 > limit { Err(limit) } else { Ok(out) }
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| format!("does not inflate ({e})"))?;
+    if out.len() as u64 > limit {
+        Err(format!("inflates beyond {limit} bytes"))
+    } else {
+        Ok(out)
+    }
+}
+
+fn uleb_to(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// [`check`] for a saved document (`AutoCommit::load`). A document with compressed columns
+/// comes back with them inflated, which Automerge loads without inflating them again.
+pub(crate) fn check_document(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let mut r = Reader(bytes);
+    let Some((DOCUMENT, len, body)) = header(&mut r) else {
+        return check(bytes).map(|()| None);
+    };
+    if usize::try_from(len).ok() != Some(body.len()) {
+        return check(bytes).map(|()| None);
+    }
+    let mut plain = Plain::default();
+    document(body, len, Some(&mut plain))?;
+    if !plain.any_compressed {
+        return Ok(None);
+    }
+    let mut inner = Vec::with_capacity(body.len() + plain.data.len());
+    inner.extend_from_slice(&body[..plain.prefix]);
+    for set in &plain.sets {
+        uleb_to(&mut inner, set.len() as u64);
+        for &(spec, len) in set {
+            uleb_to(&mut inner, u64::from(spec & !0b1000));
+            uleb_to(&mut inner, len);
+        }
+    }
+    inner.extend_from_slice(&plain.data);
+    inner.extend_from_slice(&body[plain.suffix..]);
+    // Automerge checks a document's checksum: the first bytes of SHA-256 over type, length and
+    // body, which for the inflated body are new.
+    let mut head = vec![DOCUMENT];
+    uleb_to(&mut head, inner.len() as u64);
+    let hash = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(&head);
+        h.update(&inner);
+        h.finalize()
+    };
+    let mut chunk = Vec::with_capacity(inner.len() + 20);
+    chunk.extend_from_slice(&MAGIC);
+    chunk.extend_from_slice(&hash[..4]);
+    chunk.extend_from_slice(&head);
+    chunk.extend_from_slice(&inner);
+    Ok(Some(chunk))
+}
+
+/// A document's columns as read by [`document`], inflated: what [`check_document`] rebuilds.
+#[derive(Default)]
+struct Plain {
+    any_compressed: bool,
+    /// End of the actors and heads.
+    prefix: usize,
+    /// Start of what follows the column data (the heads' indexes).
+    suffix: usize,
+    /// The change columns and the op columns, with their inflated lengths.
+    sets: Vec<Vec<Column>>,
+    /// Every column's inflated data, in order.
+    data: Vec<u8>,
 }
 
 /// `magic, checksum, type, uLEB length`, leaving `r` at the body: the chunk's type, its
@@ -130,11 +225,12 @@ fn header<'a>(r: &mut Reader<'a>) -> Option<(u8, u64, &'a [u8])> {
     Some((kind, len, r.0))
 }
 
-fn document(body: &[u8], wire: u64) -> Result<(), String> {
+fn document(body: &[u8], wire: u64, mut plain: Option<&mut Plain>) -> Result<(), String> {
     let mut r = Reader(body);
     let Some(()) = r.actors().and_then(|_| r.hashes()) else {
         return Ok(());
     };
+    let prefix = body.len() - r.0.len();
     let (Some(changes), Some(ops)) = (r.columns(), r.columns()) else {
         return Ok(());
     };
@@ -143,7 +239,23 @@ fn document(body: &[u8], wire: u64) -> Result<(), String> {
         let Some(data) = r.take(total(&cols)) else {
             return Ok(());
         };
-        columns(&cols, data, wire, &mut budget, "a document")?;
+        let lens = columns(
+            &cols,
+            data,
+            wire,
+            &mut budget,
+            "a document",
+            plain.as_deref_mut().map(|p| &mut p.data),
+        )?;
+        if let Some(p) = plain.as_deref_mut() {
+            p.any_compressed |= cols.iter().any(|(spec, _)| spec & 0b1000 != 0);
+            p.sets
+                .push(cols.iter().zip(lens).map(|(&(spec, _), len)| (spec, len)).collect());
+        }
+    }
+    if let Some(p) = plain {
+        p.prefix = prefix;
+        p.suffix = body.len() - r.0.len();
     }
     Ok(())
 }
@@ -166,7 +278,7 @@ fn change(body: &[u8], wire: u64) -> Result<(), String> {
     let Some(data) = r.take(total(&cols)) else {
         return Ok(());
     };
-    columns(&cols, data, wire, &mut Inflation::new(wire), "a change")
+    columns(&cols, data, wire, &mut Inflation::new(wire), "a change", None).map(|_| ())
 }
 
 fn bundle(body: &[u8], wire: u64) -> Result<(), String> {
@@ -182,7 +294,7 @@ fn bundle(body: &[u8], wire: u64) -> Result<(), String> {
         let Some(data) = r.take(total(&cols)) else {
             return Ok(());
         };
-        columns(&cols, data, wire, &mut budget, "a bundle")?;
+        columns(&cols, data, wire, &mut budget, "a bundle", None)?;
     }
     Ok(())
 }
@@ -213,17 +325,26 @@ fn total(cols: &[Column]) -> usize {
     })
 }
 
-/// Count every column's values, inflating compressed ones within `budget`.
-fn columns(cols: &[Column], mut data: &[u8], size: u64, budget: &mut Inflation, what: &str) -> Result<(), String> {
+/// Count every column's values, inflating compressed ones within `budget`; with `keep`, append
+/// each column's (inflated) data to it. Returns each column's inflated length.
+fn columns(
+    cols: &[Column],
+    mut data: &[u8],
+    size: u64,
+    budget: &mut Inflation,
+    what: &str,
+    mut keep: Option<&mut Vec<u8>>,
+) -> Result<Vec<u64>, String> {
+    let mut lens = Vec::with_capacity(cols.len());
     for &(spec, len) in cols {
         let len = usize::try_from(len).unwrap_or(usize::MAX).min(data.len());
         let (raw, rest) = data.split_at(len);
         data = rest;
         let inflated;
         let bytes = if spec & 0b1000 != 0 {
-            inflated = inflate(raw, budget.left).map_err(|_| {
+            inflated = inflate(raw, budget.left).map_err(|e| {
                 format!(
-                    "{what} of {} bytes has compressed columns inflating beyond {} bytes",
+                    "{what} of {} bytes has a compressed column that {e} (at most {} in all)",
                     budget.wire,
                     inflate_limit(budget.wire)
                 )
@@ -258,8 +379,12 @@ fn columns(cols: &[Column], mut data: &[u8], size: u64, budget: &mut Inflation, 
                 row_limit(size)
             ));
         }
+        lens.push(bytes.len() as u64);
+        if let Some(keep) = keep.as_deref_mut() {
+            keep.extend_from_slice(bytes);
+        }
     }
-    Ok(())
+    Ok(lens)
 }
 
 /// How many values a column of `kind` holds, counting runs without expanding them; `None` if
@@ -451,6 +576,13 @@ mod tests {
         for entries in [1, 50, 5_000] {
             let mut doc = honest_doc(entries);
             assert_well_within(&format!("a snapshot of {entries} entries"), &doc.save());
+            // A snapshot handed back inflated loads to the same document.
+            let saved = doc.save();
+            if let Some(plain) = check_document(&saved).expect("an honest snapshot") {
+                let mut again = AutoCommit::load(&plain).expect("the inflated snapshot loads");
+                assert_eq!(again.get_heads(), doc.get_heads());
+                assert_eq!(again.save(), saved);
+            }
             let changes = doc.get_changes(&[]);
             let bundle = doc.bundle(changes.iter().map(|c| c.hash())).expect("bundle");
             assert_eq!(check_bundle(bundle.bytes()), Ok(()), "an honest bundle is refused");
@@ -458,6 +590,13 @@ mod tests {
             for mut c in changes {
                 assert_well_within("a change", &c.bytes());
                 assert_well_within("an uncompressed change", c.raw_bytes());
+                // A compressed change handed back inflated decodes to the same change.
+                if let Some(inflated) = check_change(&c.bytes()).expect("an honest change") {
+                    let again = automerge::Change::from_bytes(inflated).expect("the inflated change decodes");
+                    assert_eq!(again.hash(), c.hash());
+                    assert_eq!(again.raw_bytes(), c.raw_bytes());
+                }
+                assert_eq!(check_change(c.raw_bytes()), Ok(None));
             }
         }
     }
@@ -499,8 +638,10 @@ mod tests {
         }
         chunk.push(len as u8);
         chunk.extend(&packed);
-        let err = check(&chunk).expect_err("a bomb is refused");
-        assert!(err.contains("inflates beyond"), "{err}");
+        for err in [check(&chunk), check_change(&chunk).map(|_| ())] {
+            let err = err.expect_err("a bomb is refused");
+            assert!(err.contains("inflates beyond"), "{err}");
+        }
     }
 
     #[test]

@@ -272,8 +272,12 @@ impl TakeIn<'_> {
             crate::change::decoding(&format!("a {section} batch from the peer"), || {
                 Ok(match batch.encoding {
                     Encoding::Snapshot => {
-                        crate::change::bounded(&format!("a {section} snapshot from the peer"), &batch.payload)?;
-                        let mut doc = AutoCommit::load(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                        let plain = crate::change::bounded_document(
+                            &format!("a {section} snapshot from the peer"),
+                            &batch.payload,
+                        )?;
+                        let mut doc = AutoCommit::load(plain.as_deref().unwrap_or(&batch.payload))
+                            .map_err(|e| malformed(e.to_string()))?;
                         if section_empty {
                             (Vec::new(), Some(doc))
                         } else {
@@ -291,8 +295,11 @@ impl TakeIn<'_> {
                             postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
                         let mut out = Vec::with_capacity(raw.len());
                         for r in raw {
-                            crate::change::bounded(&format!("a {section} change from the peer"), &r)?;
-                            let change = Change::from_bytes(r).map_err(|e| malformed(e.to_string()))?;
+                            let inflated = crate::chunk::check_change(&r).map_err(|e| {
+                                Error::Automerge(format!("a {section} change from the peer is refused: {e}"))
+                            })?;
+                            let change = Change::try_from(inflated.as_deref().unwrap_or(&r))
+                                .map_err(|e| malformed(e.to_string()))?;
                             // Automerge checks a change's op columns lazily; read every op now, so
                             // one it cannot read fails here, not (as a panic) when applied.
                             change.decode();

@@ -228,8 +228,10 @@ pub(crate) fn decode_snapshot(section: Section, plain: &[u8]) -> Result<AutoComm
     }
     let what = format!("the stored {section} snapshot");
     crate::change::decoding(&what, || {
-        crate::change::bounded(&what, &plain[8..])?;
-        AutoCommit::load(&plain[8..]).map_err(|e| Error::Corrupt(format!("the {section} snapshot does not load: {e}")))
+        let saved = &plain[8..];
+        let inflated = crate::change::bounded_document(&what, saved)?;
+        AutoCommit::load(inflated.as_deref().unwrap_or(saved))
+            .map_err(|e| Error::Corrupt(format!("the {section} snapshot does not load: {e}")))
     })
     .map_err(|e| match e {
         Error::Corrupt(_) => e,
@@ -249,12 +251,14 @@ pub(crate) fn decode_change_row(section: Section, plain: &[u8], changes: &mut Ve
 
 fn decode_row(section: Section, plain: &[u8], changes: &mut Vec<Change>) -> Result<()> {
     let bad = |e: String| Error::Corrupt(format!("a stored {section} change does not decode: {e}"));
-    let bounded = |bytes: &[u8]| crate::chunk::check(bytes).map_err(&bad);
+    // A change is measured before Automerge decodes it (and handed over inflated, if it was
+    // compressed, so Automerge does not inflate it twice).
+    let change = |bytes: &[u8]| -> Result<Change> {
+        let inflated = crate::chunk::check_change(bytes).map_err(&bad)?;
+        Change::try_from(inflated.as_deref().unwrap_or(bytes)).map_err(|e| bad(e.to_string()))
+    };
     match plain.split_first() {
-        Some((&ROW_CHANGE, bytes)) => {
-            bounded(bytes)?;
-            changes.push(Change::from_bytes(bytes.to_vec()).map_err(|e| bad(e.to_string()))?)
-        }
+        Some((&ROW_CHANGE, bytes)) => changes.push(change(bytes)?),
         Some((&ROW_BUNDLE, bytes)) => {
             crate::chunk::check_bundle(bytes).map_err(&bad)?;
             let bundle = automerge::Bundle::try_from(bytes).map_err(|e| bad(e.to_string()))?;
@@ -263,8 +267,7 @@ fn decode_row(section: Section, plain: &[u8], changes: &mut Vec<Change>) -> Resu
         Some((&ROW_LIST, bytes)) => {
             let list: Vec<Vec<u8>> = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
             for c in list {
-                bounded(&c)?;
-                changes.push(Change::from_bytes(c).map_err(|e| bad(e.to_string()))?);
+                changes.push(change(&c)?);
             }
         }
         _ => return Err(bad("unknown row kind".into())),
