@@ -1,6 +1,6 @@
 //! Signed Automerge changes: the unit that is stored, synced and verified.
 
-use automerge::Change;
+use automerge::{AutoCommit, Change};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::error::{Error, Result};
@@ -19,26 +19,42 @@ pub(crate) fn decoding<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T
     })
 }
 
-/// Refuse a saved document from outside that would expand far beyond its own size when loaded
-/// (a hostile run length or a DEFLATE bomb; see `chunk`), before Automerge sees it. Returns the
-/// document with its columns inflated, when they were compressed, to load instead.
-pub(crate) fn bounded_document(what: &str, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
-    crate::chunk::check_document(bytes).map_err(|e| Error::Automerge(format!("{what} is refused: {e}")))
+// The three ways Automerge bytes from outside (a peer, the store file) are decoded. Each first
+// measures what the bytes would expand to (`chunk`) and refuses a hostile run length or a
+// DEFLATE bomb before Automerge sees it, then decodes under `decoding`. Errors say "{what} is
+// refused" (the bound) or "{what} is malformed" (Automerge's parser).
+
+fn refused(what: &str) -> impl Fn(String) -> Error + '_ {
+    move |e| Error::Automerge(format!("{what} is refused: {e}"))
 }
 
-/// Decode one change from outside, refused first if it would expand far beyond its size.
-pub(crate) fn bounded_change(what: &str, bytes: &[u8]) -> Result<Change> {
-    let inflated =
-        crate::chunk::check_change(bytes).map_err(|e| Error::Automerge(format!("{what} is refused: {e}")))?;
+fn malformed(what: &str) -> impl Fn(String) -> Error + '_ {
+    move |e| Error::Automerge(format!("{what} is malformed: {e}"))
+}
+
+/// Load a saved document (handed to Automerge with its columns inflated, so only once).
+pub(crate) fn load_document(what: &str, bytes: &[u8]) -> Result<AutoCommit> {
+    let inflated = crate::chunk::check_document(bytes).map_err(refused(what))?;
     decoding(what, || {
-        Change::try_from(inflated.as_deref().unwrap_or(bytes))
-            .map_err(|e| Error::Automerge(format!("{what} is malformed: {e}")))
+        AutoCommit::load(inflated.as_deref().unwrap_or(bytes)).map_err(|e| malformed(what)(e.to_string()))
     })
 }
 
-/// Refuse bytes for `automerge::Bundle::try_from` that would expand far beyond their size.
-pub(crate) fn bounded_bundle(what: &str, bytes: &[u8]) -> Result<()> {
-    crate::chunk::check_bundle(bytes).map_err(|e| Error::Automerge(format!("{what} is refused: {e}")))
+/// Decode one change (a compressed one is handed to Automerge inflated, so only once).
+pub(crate) fn decode_change(what: &str, bytes: &[u8]) -> Result<Change> {
+    let inflated = crate::chunk::check_change(bytes).map_err(refused(what))?;
+    decoding(what, || {
+        Change::try_from(inflated.as_deref().unwrap_or(bytes)).map_err(|e| malformed(what)(e.to_string()))
+    })
+}
+
+/// Decode a bundle into its changes.
+pub(crate) fn decode_bundle(what: &str, bytes: &[u8]) -> Result<Vec<Change>> {
+    crate::chunk::check_bundle(bytes).map_err(refused(what))?;
+    decoding(what, || {
+        let bundle = automerge::Bundle::try_from(bytes).map_err(|e| malformed(what)(e.to_string()))?;
+        bundle.to_changes().map_err(|e| malformed(what)(e.to_string()))
+    })
 }
 
 /// One Automerge change of one section, with its author's signature.
@@ -57,7 +73,7 @@ pub struct SignedChange {
 impl SignedChange {
     /// Decode the Automerge change (checks its encoding and hash).
     pub fn decode(&self) -> Result<Change> {
-        bounded_change(&format!("a {} change", self.section), &self.bytes)
+        decode_change(&format!("a {} change", self.section), &self.bytes)
     }
 
     /// The public key that wrote the change: its Automerge actor id, which must be a key.

@@ -38,13 +38,9 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), String> {
     let mut rest = bytes;
     while !rest.is_empty() {
         let mut r = Reader(rest);
-        let Some((kind, len, tail)) = header(&mut r) else {
+        let Some((kind, len, _)) = header(&mut r) else {
             return Ok(());
         };
-        if kind == BUNDLE {
-            // What `Bundle::try_from` would read of it (to the end of the bytes).
-            bundle(tail, tail.len() as u64)?;
-        }
         let Some(body) = r.take(usize::try_from(len).unwrap_or(usize::MAX)) else {
             return Ok(());
         };
@@ -53,11 +49,7 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), String> {
         match kind {
             DOCUMENT => document(body, wire, None)?,
             CHANGE => change(body, wire)?,
-            COMPRESSED_CHANGE => {
-                let inflated = inflate(body, inflate_limit(wire))
-                    .map_err(|n| format!("a compressed change of {wire} bytes inflates beyond {n} bytes"))?;
-                change(&inflated, wire)?;
-            }
+            COMPRESSED_CHANGE => drop(compressed_change(body)?),
             BUNDLE => bundle(body, wire)?,
             _ => return Ok(()),
         }
@@ -77,15 +69,22 @@ pub(crate) fn check_change(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
     if !whole {
         return check(bytes).map(|()| None);
     }
-    let wire = len;
-    let inflated = inflate(r.0, inflate_limit(wire)).map_err(|e| format!("a compressed change of {wire} bytes {e}"))?;
-    change(&inflated, wire)?;
+    let inflated = compressed_change(r.0)?;
     let mut chunk = Vec::with_capacity(inflated.len() + 20);
     chunk.extend_from_slice(&bytes[..8]); // magic and checksum, as Automerge keeps them
     chunk.push(CHANGE);
     uleb_to(&mut chunk, inflated.len() as u64);
     chunk.extend_from_slice(&inflated);
     Ok(Some(chunk))
+}
+
+/// The body of a compressed change, inflated within bounds and checked as a change.
+fn compressed_change(body: &[u8]) -> Result<Vec<u8>, String> {
+    let wire = body.len() as u64;
+    let inflated =
+        inflate(body, inflate_limit(wire)).map_err(|e| format!("a compressed change of {wire} bytes {e}"))?;
+    change(&inflated, wire)?;
+    Ok(inflated)
 }
 
 /// Refuse bytes for `automerge::Bundle::try_from` that would expand beyond the bounds above.

@@ -272,34 +272,27 @@ impl TakeIn<'_> {
             crate::change::decoding(&format!("a {section} batch from the peer"), || {
                 Ok(match batch.encoding {
                     Encoding::Snapshot => {
-                        let plain = crate::change::bounded_document(
+                        let mut doc = crate::change::load_document(
                             &format!("a {section} snapshot from the peer"),
                             &batch.payload,
                         )?;
-                        let mut doc = AutoCommit::load(plain.as_deref().unwrap_or(&batch.payload))
-                            .map_err(|e| malformed(e.to_string()))?;
                         if section_empty {
                             (Vec::new(), Some(doc))
                         } else {
                             (doc.get_changes(&[]), None)
                         }
                     }
-                    Encoding::Bundle => {
-                        crate::change::bounded_bundle(&format!("a {section} batch from the peer"), &batch.payload)?;
-                        let bundle = automerge::Bundle::try_from(batch.payload.as_slice())
-                            .map_err(|e| malformed(e.to_string()))?;
-                        (bundle.to_changes().map_err(|e| malformed(e.to_string()))?, None)
-                    }
+                    Encoding::Bundle => (
+                        crate::change::decode_bundle(&format!("a {section} batch from the peer"), &batch.payload)?,
+                        None,
+                    ),
                     Encoding::Raw => {
                         let raw: Vec<Vec<u8>> =
                             postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
+                        let what = format!("a {section} change from the peer");
                         let mut out = Vec::with_capacity(raw.len());
                         for r in raw {
-                            let inflated = crate::chunk::check_change(&r).map_err(|e| {
-                                Error::Automerge(format!("a {section} change from the peer is refused: {e}"))
-                            })?;
-                            let change = Change::try_from(inflated.as_deref().unwrap_or(&r))
-                                .map_err(|e| malformed(e.to_string()))?;
+                            let change = crate::change::decode_change(&what, &r)?;
                             // Automerge checks a change's op columns lazily; read every op now, so
                             // one it cannot read fails here, not (as a panic) when applied.
                             change.decode();

@@ -227,13 +227,7 @@ pub(crate) fn decode_snapshot(section: Section, plain: &[u8]) -> Result<AutoComm
         return Err(Error::Corrupt(format!("the {section} snapshot is truncated")));
     }
     let what = format!("the stored {section} snapshot");
-    crate::change::decoding(&what, || {
-        let saved = &plain[8..];
-        let inflated = crate::change::bounded_document(&what, saved)?;
-        AutoCommit::load(inflated.as_deref().unwrap_or(saved))
-            .map_err(|e| Error::Corrupt(format!("the {section} snapshot does not load: {e}")))
-    })
-    .map_err(|e| match e {
+    crate::change::load_document(&what, &plain[8..]).map_err(|e| match e {
         Error::Corrupt(_) => e,
         other => Error::Corrupt(other.to_string()),
     })
@@ -242,8 +236,7 @@ pub(crate) fn decode_snapshot(section: Section, plain: &[u8]) -> Result<AutoComm
 /// Decode one stored change row, opened (a single change, a bundle, or a postcard list of
 /// changes), appending its changes to `changes`.
 pub(crate) fn decode_change_row(section: Section, plain: &[u8], changes: &mut Vec<Change>) -> Result<()> {
-    let what = format!("a stored {section} change row");
-    crate::change::decoding(&what, || decode_row(section, plain, changes)).map_err(|e| match e {
+    decode_row(section, plain, changes).map_err(|e| match e {
         Error::Corrupt(_) => e,
         other => Error::Corrupt(other.to_string()),
     })
@@ -251,23 +244,14 @@ pub(crate) fn decode_change_row(section: Section, plain: &[u8], changes: &mut Ve
 
 fn decode_row(section: Section, plain: &[u8], changes: &mut Vec<Change>) -> Result<()> {
     let bad = |e: String| Error::Corrupt(format!("a stored {section} change does not decode: {e}"));
-    // A change is measured before Automerge decodes it (and handed over inflated, if it was
-    // compressed, so Automerge does not inflate it twice).
-    let change = |bytes: &[u8]| -> Result<Change> {
-        let inflated = crate::chunk::check_change(bytes).map_err(&bad)?;
-        Change::try_from(inflated.as_deref().unwrap_or(bytes)).map_err(|e| bad(e.to_string()))
-    };
+    let what = format!("a stored {section} change");
     match plain.split_first() {
-        Some((&ROW_CHANGE, bytes)) => changes.push(change(bytes)?),
-        Some((&ROW_BUNDLE, bytes)) => {
-            crate::chunk::check_bundle(bytes).map_err(&bad)?;
-            let bundle = automerge::Bundle::try_from(bytes).map_err(|e| bad(e.to_string()))?;
-            changes.extend(bundle.to_changes().map_err(|e| bad(e.to_string()))?);
-        }
+        Some((&ROW_CHANGE, bytes)) => changes.push(crate::change::decode_change(&what, bytes)?),
+        Some((&ROW_BUNDLE, bytes)) => changes.extend(crate::change::decode_bundle(&what, bytes)?),
         Some((&ROW_LIST, bytes)) => {
             let list: Vec<Vec<u8>> = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
             for c in list {
-                changes.push(change(&c)?);
+                changes.push(crate::change::decode_change(&what, &c)?);
             }
         }
         _ => return Err(bad("unknown row kind".into())),
