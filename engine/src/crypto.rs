@@ -122,6 +122,18 @@ impl Default for KdfParams {
     }
 }
 
+impl KdfParams {
+    /// The cheapest settings, for unit tests: the real ones cost ~50 ms per key.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            lanes: 1,
+        }
+    }
+}
+
 /// Derive a key-encryption key from a passphrase with argon2id.
 pub fn derive_key(passphrase: &str, salt: &[u8; 16], params: KdfParams) -> Result<SecretKey> {
     let p = argon2::Params::new(params.memory_kib, params.iterations, params.lanes, Some(KEY_LEN))

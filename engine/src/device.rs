@@ -615,11 +615,7 @@ mod tests {
     use crate::entry::parse_fields;
 
     fn fast() -> KdfParams {
-        KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            lanes: 1,
-        }
+        KdfParams::for_tests()
     }
 
     fn opts() -> InitOptions {

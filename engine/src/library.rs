@@ -250,24 +250,22 @@ impl Library {
     /// transaction.
     pub fn incoming(&mut self, batches: Vec<Batch>) -> Result<Vec<Received>> {
         let mut results = Vec::with_capacity(batches.len());
-        let mut persist = Vec::new();
+        let ids: Vec<(RecordId, Section)> = batches.iter().map(|b| (b.record, b.section)).collect();
         // (record, section, changes applied, whether the section was stored whole as a snapshot)
         let mut touched: Vec<(RecordId, Section, usize, bool)> = Vec::new();
         let outcome = (|| -> Result<()> {
-            for batch in batches {
-                let (id, section) = (batch.record, batch.section);
-                let l = self.get(&id)?;
-                let (received, p) = exchange::take_in(&mut l.record, &l.access, batch)?;
+            let mut persist = Vec::new();
+            for ((received, p), (id, section)) in exchange::take_in_many(self, batches)?.into_iter().zip(&ids) {
                 let whole = matches!(p, Some(crate::store::Persist::Snapshot { .. }));
-                touched.push((id, section, received.applied as usize, whole));
+                touched.push((*id, *section, received.applied as usize, whole));
                 results.push(received);
                 persist.extend(p);
             }
             self.store.persist_received(&persist)
         })();
         if let Err(e) = outcome {
-            // Drop every touched record from memory; it reloads from what is stored.
-            for (id, _, _, _) in &touched {
+            // Drop every record a batch was for from memory; it reloads from what is stored.
+            for (id, _) in &ids {
                 self.loaded.remove(id);
             }
             return Err(e);
@@ -344,5 +342,111 @@ impl Library {
             return Err(e);
         }
         Ok((member, fresh))
+    }
+}
+
+impl exchange::Holder for Library {
+    fn holding(&mut self, id: &RecordId) -> Result<(&mut Record, &AccessSet)> {
+        let l = self.get(id)?;
+        Ok((&mut l.record, &l.access))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::parse_fields;
+    use crate::identity::DeviceCert;
+
+    fn fast() -> KdfParams {
+        KdfParams::for_tests()
+    }
+
+    /// Two libraries (a clinic node and its second machine) that both hold `n` records.
+    fn pair(n: usize) -> (tempfile::TempDir, Library, Library, Vec<RecordId>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ka, kb) = (KeyPair::generate(), KeyPair::generate());
+        let mut a = Library::create(&dir.path().join("a.redb"), "pass", ka.clone(), fast()).expect("a");
+        let mut b = Library::create(&dir.path().join("b.redb"), "pass", kb.clone(), fast()).expect("b");
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let root = KeyPair::generate();
+            let now = chrono::Utc::now().timestamp();
+            let statements = vec![
+                Statement::Device(DeviceCert::issue(&root, ka.public(), "a", now)),
+                Statement::Device(DeviceCert::issue(&root, kb.public(), "b", now)),
+            ];
+            a.add_record(root.public(), statements.clone()).expect("add on a");
+            b.add_record(root.public(), statements).expect("add on b");
+            ids.push(root.public());
+        }
+        (dir, a, b, ids)
+    }
+
+    fn note(lib: &mut Library, id: &RecordId, text: &str) {
+        let args = [
+            ("discipline", "speech"),
+            ("clinician", "Dana Reyes, CCC-SLP"),
+            ("date", "2026-11-20"),
+            ("plan", text),
+        ];
+        let args: Vec<(String, String)> = args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let fields = parse_fields(Section::Notes, &args).expect("fields");
+        lib.write(id, |r| r.add(Section::Notes, fields)).expect("write");
+    }
+
+    fn batch(lib: &mut Library, id: &RecordId, peer: &Clock) -> Batch {
+        lib.outgoing(id, Section::Notes, peer)
+            .expect("outgoing")
+            .expect("something to send")
+    }
+
+    #[test]
+    fn a_forged_signature_among_many_records_rejects_only_that_records_changes() {
+        let (_dir, mut a, mut b, ids) = pair(3);
+        let mut batches = Vec::new();
+        for id in &ids {
+            note(&mut a, id, "session went well");
+            batches.push(batch(&mut a, id, &Clock::new()));
+        }
+        batches[1].head_sigs[0].sig[0] ^= 1;
+
+        let got = b.incoming(batches).expect("incoming");
+
+        assert_eq!(got[0].applied, 1);
+        assert_eq!(got[2].applied, 1);
+        assert_eq!(got[1].applied, 0);
+        assert!(got[1].rejected[0].contains("does not verify"), "{:?}", got[1].rejected);
+        assert_eq!(b.get(&ids[1]).expect("record").record.count(Section::Notes), 0);
+        assert_eq!(b.get(&ids[2]).expect("record").record.count(Section::Notes), 1);
+    }
+
+    #[test]
+    fn a_batch_building_on_an_earlier_one_in_the_same_delivery_is_taken_in() {
+        let (_dir, mut a, mut b, ids) = pair(2);
+        note(&mut a, &ids[0], "first visit");
+        let first = batch(&mut a, &ids[0], &Clock::new());
+        let seen = a.get(&ids[0]).expect("record").record.clock(Section::Notes).clone();
+        note(&mut a, &ids[0], "second visit");
+        let second = batch(&mut a, &ids[0], &seen);
+        note(&mut a, &ids[1], "intake");
+        let other = batch(&mut a, &ids[1], &Clock::new());
+
+        let got = b.incoming(vec![first, other, second]).expect("incoming");
+
+        assert_eq!(got.iter().map(|r| r.applied).collect::<Vec<_>>(), vec![1, 1, 1]);
+        assert!(got.iter().all(|r| r.rejected.is_empty()), "{got:?}");
+        assert_eq!(b.get(&ids[0]).expect("record").record.count(Section::Notes), 2);
+    }
+
+    #[test]
+    fn a_record_loads_only_the_sections_that_hold_something() {
+        let (_dir, mut a, _b, ids) = pair(1);
+        note(&mut a, &ids[0], "first visit");
+        a.loaded.clear();
+        let l = a.get(&ids[0]).expect("record");
+        assert_eq!(l.record.count(Section::Notes), 1);
+        assert!(l.record.doc_ref(Section::Medications).is_none());
+        assert!(l.record.clock(Section::Medications).is_empty());
     }
 }

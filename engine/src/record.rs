@@ -86,6 +86,8 @@ pub struct HistoryItem {
 pub struct Record {
     id: RecordId,
     author: KeyPair,
+    /// The sections that hold or held anything; the others are made on first write, because a
+    /// node loading thousands of records paid for fifteen empty documents each.
     docs: BTreeMap<Section, AutoCommit>,
     pending: Vec<SignedChange>,
     /// Per section, each author's newest change; computed on first use, then kept current.
@@ -109,15 +111,10 @@ fn new_entry_id() -> String {
 impl Record {
     /// An empty record written by `author`.
     pub fn new(id: RecordId, author: KeyPair) -> Self {
-        let actor = ActorId::from(author.public().0);
-        let docs = Section::SYNCED
-            .iter()
-            .map(|s| (*s, AutoCommit::new().with_actor(actor.clone())))
-            .collect();
         Record {
             id,
             author,
-            docs,
+            docs: BTreeMap::new(),
             pending: Vec::new(),
             clocks: BTreeMap::new(),
             limits: None,
@@ -126,14 +123,12 @@ impl Record {
     }
 
     /// A record whose section documents were loaded elsewhere (from a store).
-    pub fn from_docs(id: RecordId, author: KeyPair, mut loaded: BTreeMap<Section, AutoCommit>) -> Self {
+    pub fn from_docs(id: RecordId, author: KeyPair, loaded: BTreeMap<Section, AutoCommit>) -> Self {
         let actor = ActorId::from(author.public().0);
-        let docs = Section::SYNCED
-            .iter()
-            .map(|s| {
-                let doc = loaded.remove(s).unwrap_or_default().with_actor(actor.clone());
-                (*s, doc)
-            })
+        let docs = loaded
+            .into_iter()
+            .filter(|(s, _)| Section::SYNCED.contains(s))
+            .map(|(s, doc)| (s, doc.with_actor(actor.clone())))
             .collect();
         Record {
             id,
@@ -226,9 +221,12 @@ impl Record {
         self.author.public()
     }
 
-    /// A section's document.
+    /// A section's document (made, empty, if the section never held anything).
     pub fn doc(&mut self, section: Section) -> &mut AutoCommit {
-        self.docs.entry(section).or_default()
+        let author = &self.author;
+        self.docs
+            .entry(section)
+            .or_insert_with(|| AutoCommit::new().with_actor(ActorId::from(author.public().0)))
     }
 
     /// A section's document, read-only.
@@ -273,7 +271,11 @@ impl Record {
     pub fn clock(&mut self, section: Section) -> &Clock {
         if !self.clocks.contains_key(&section) {
             let mut clock = Clock::new();
-            for m in self.doc(section).get_changes_meta(&[]) {
+            let metas = match self.docs.get_mut(&section) {
+                Some(doc) => doc.get_changes_meta(&[]),
+                None => Vec::new(),
+            };
+            for m in metas {
                 let info = ChangeInfo::of_meta(&m);
                 if let Some(a) = info.author
                     && clock.get(&a).is_none_or(|(s, _)| *s < info.seq)
@@ -288,7 +290,9 @@ impl Record {
 
     /// Whether a section holds a change.
     pub fn has_change(&mut self, section: Section, hash: &[u8; 32]) -> bool {
-        self.doc(section).get_change_meta_by_hash(&ChangeHash(*hash)).is_some()
+        self.docs
+            .get_mut(&section)
+            .is_some_and(|doc| doc.get_change_meta_by_hash(&ChangeHash(*hash)).is_some())
     }
 
     /// Run `edits` as one change per section touched instead of one per operation, so a bulk
@@ -325,7 +329,7 @@ impl Record {
             return Ok(());
         }
         let time = chrono::Utc::now().timestamp();
-        let doc = self.docs.entry(section).or_default();
+        let doc = self.doc(section);
         if doc
             .commit_with(CommitOptions::default().with_message(message).with_time(time))
             .is_none()
@@ -686,7 +690,10 @@ impl Record {
 
     /// Current heads of a section.
     pub fn heads(&mut self, section: Section) -> Vec<ChangeHash> {
-        self.doc(section).get_heads()
+        self.docs
+            .get_mut(&section)
+            .map(|doc| doc.get_heads())
+            .unwrap_or_default()
     }
 }
 

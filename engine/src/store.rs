@@ -603,7 +603,8 @@ impl Store {
     /// Load one section: its snapshot plus the changes after it, applied as one batch.
     pub fn load_section(&self, record: &RecordId, section: Section) -> Result<(AutoCommit, usize)> {
         let txn = self.db.begin_read()?;
-        self.load_section_in(&txn, record, section)
+        let (doc, waiting) = self.load_section_in(&txn, record, section)?;
+        Ok((doc.unwrap_or_default(), waiting))
     }
 
     fn load_section_in(
@@ -611,12 +612,15 @@ impl Store {
         txn: &redb::ReadTransaction,
         record: &RecordId,
         section: Section,
-    ) -> Result<(AutoCommit, usize)> {
+    ) -> Result<(Option<AutoCommit>, usize)> {
         let snaps = txn.open_table(SNAPSHOTS)?;
         let sk = section_key(record, section);
         let mut doc = match snaps.get(sk.as_slice())? {
-            Some(v) => decode_snapshot(section, &self.key.open(&aad("snapshots", &sk), v.value())?)?,
-            None => AutoCommit::new(),
+            Some(v) => Some(decode_snapshot(
+                section,
+                &self.key.open(&aad("snapshots", &sk), v.value())?,
+            )?),
+            None => None,
         };
         let table = txn.open_table(CHANGES)?;
         let (lo, hi) = section_bounds(record, section);
@@ -628,12 +632,12 @@ impl Store {
         }
         let waiting = changes.len();
         if !changes.is_empty() {
-            doc.apply_changes_batch(changes)?;
+            doc.get_or_insert_with(AutoCommit::new).apply_changes_batch(changes)?;
         }
         Ok((doc, waiting))
     }
 
-    /// Load every section of a record.
+    /// Load every section of a record that holds anything.
     pub fn load_record(&self, record: &RecordId) -> Result<(BTreeMap<Section, AutoCommit>, BTreeMap<Section, usize>)> {
         let mut docs = BTreeMap::new();
         let mut waiting = BTreeMap::new();
@@ -642,7 +646,9 @@ impl Store {
         let txn = self.db.begin_read()?;
         for section in Section::SYNCED {
             let (doc, n) = self.load_section_in(&txn, record, section)?;
-            docs.insert(section, doc);
+            if let Some(doc) = doc {
+                docs.insert(section, doc);
+            }
             waiting.insert(section, n);
         }
         Ok((docs, waiting))

@@ -102,6 +102,41 @@ pub fn check(
     access: &AccessSet,
     limited: &dyn Fn(&ChangeInfo, Right) -> std::result::Result<(), String>,
 ) -> Verdict {
+    let authorized = authorize(record, section, held, batch, signatures, access, limited);
+    let valid = verify_signatures(authorized.signatures());
+    authorized.conclude(batch, is_held, &valid)
+}
+
+/// A batch that passed (or failed) rules 1 and 2, with the signatures rule 3 still has to
+/// check; several batches' signatures can then be verified together.
+#[derive(Debug)]
+pub struct Authorized {
+    /// Changes refused so far, each with why.
+    bad: HashMap<Hash, String>,
+    /// Per author still standing: the newest change's hash and its signature.
+    heads: Vec<(PublicKey, Hash, [u8; 64])>,
+    /// The signatures to verify, in the order of `heads`.
+    pending: Vec<SignatureCheck>,
+}
+
+/// One ed25519 signature to verify.
+#[derive(Debug)]
+pub struct SignatureCheck {
+    message: Vec<u8>,
+    signature: Signature,
+    key: VerifyingKey,
+}
+
+/// Rules 1 and 2 for a batch: authors, rights and chains; see the module docs.
+pub fn authorize(
+    record: &RecordId,
+    section: Section,
+    held: &Clock,
+    batch: &[ChangeInfo],
+    signatures: &[HeadSig],
+    access: &AccessSet,
+    limited: &dyn Fn(&ChangeInfo, Right) -> std::result::Result<(), String>,
+) -> Authorized {
     let mut bad: HashMap<Hash, String> = HashMap::new();
     let sig_of: HashMap<&Hash, &[u8; 64]> = signatures.iter().map(|h| (&h.hash, &h.sig)).collect();
 
@@ -181,70 +216,109 @@ pub fn check(
         }
     }
 
-    // All authors' signatures in one batch verification; name culprits only if it fails.
-    let mut head_sigs = Vec::new();
-    let mut msgs = Vec::new();
-    let mut sigs = Vec::new();
-    let mut keys: Vec<VerifyingKey> = Vec::new();
-    let mut checked: Vec<(PublicKey, Hash, [u8; 64])> = Vec::new();
+    // An author whose key is no curve point cannot have signed anything.
+    let mut standing = Vec::with_capacity(heads.len());
+    let mut pending = Vec::with_capacity(heads.len());
     for (author, hash, sig) in heads {
         match author.verifying_key() {
-            Ok(vk) => {
-                msgs.push(change_signing_message(record, section, &hash));
-                sigs.push(Signature::from_bytes(&sig));
-                keys.push(vk);
-                checked.push((author, hash, sig));
+            Ok(key) => {
+                pending.push(SignatureCheck {
+                    message: change_signing_message(record, section, &hash),
+                    signature: Signature::from_bytes(&sig),
+                    key,
+                });
+                standing.push((author, hash, sig));
             }
             Err(e) => reject_author(batch, &author, e.to_string(), &mut bad),
         }
     }
-    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-    let all_ok = ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok();
-    for (i, (author, hash, sig)) in checked.into_iter().enumerate() {
-        if all_ok || keys[i].verify_strict(refs[i], &sigs[i]).is_ok() {
-            head_sigs.push(HeadSig { hash, sig });
-        } else {
-            reject_author(
-                batch,
-                &author,
-                format!("the signature of {} over its changes does not verify", author.short()),
-                &mut bad,
-            );
-        }
+    Authorized {
+        bad,
+        heads: standing,
+        pending,
+    }
+}
+
+/// Verify signatures, all in one batch verification; only if that fails is each checked
+/// alone, to name the culprits. Returns, per signature, whether it verifies.
+pub fn verify_signatures(checks: &[SignatureCheck]) -> Vec<bool> {
+    if checks.is_empty() {
+        return Vec::new();
+    }
+    let messages: Vec<&[u8]> = checks.iter().map(|c| c.message.as_slice()).collect();
+    let signatures: Vec<Signature> = checks.iter().map(|c| c.signature).collect();
+    let keys: Vec<VerifyingKey> = checks.iter().map(|c| c.key).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        return vec![true; checks.len()];
+    }
+    checks
+        .iter()
+        .map(|c| c.key.verify_strict(&c.message, &c.signature).is_ok())
+        .collect()
+}
+
+impl Authorized {
+    /// The signatures rule 3 must verify for this batch.
+    pub fn signatures(&self) -> &[SignatureCheck] {
+        &self.pending
     }
 
-    // Dependencies, in causal order: a change stands only if everything it builds on does.
-    let index: HashMap<Hash, &ChangeInfo> = batch.iter().map(|c| (c.hash, c)).collect();
-    let mut accepted = HashSet::new();
-    let mut rejected: Vec<(Hash, String)> = Vec::new();
-    for c in topo_order(batch, &index) {
-        if let Some(why) = bad.get(&c.hash) {
-            rejected.push((c.hash, why.clone()));
-            continue;
-        }
-        let missing = c.deps.iter().find(|d| {
-            if index.contains_key(*d) {
-                !accepted.contains(*d)
-            } else {
-                !is_held(d)
-            }
-        });
-        match missing {
-            Some(d) if index.contains_key(d) => {
-                rejected.push((c.hash, "it depends on a rejected change".into()));
-            }
-            Some(_) => rejected.push((c.hash, "it depends on a change this device does not have".into())),
-            None => {
-                accepted.insert(c.hash);
-            }
-        }
+    /// Hand over the signatures to verify (with others), leaving none here.
+    pub fn take_signatures(&mut self) -> Vec<SignatureCheck> {
+        std::mem::take(&mut self.pending)
     }
-    // Keep signatures only for authors whose newest change made it in.
-    head_sigs.retain(|h| accepted.contains(&h.hash));
-    Verdict {
-        accepted,
-        rejected,
-        head_sigs,
+
+    /// Rules 3 and 4, given whether each of this batch's signatures verified (in the order
+    /// [`Authorized::signatures`] gave them).
+    pub fn conclude(self, batch: &[ChangeInfo], is_held: impl Fn(&Hash) -> bool, valid: &[bool]) -> Verdict {
+        let Authorized { mut bad, heads, .. } = self;
+        let mut head_sigs = Vec::new();
+        for (i, (author, hash, sig)) in heads.into_iter().enumerate() {
+            if valid.get(i).copied().unwrap_or(false) {
+                head_sigs.push(HeadSig { hash, sig });
+            } else {
+                reject_author(
+                    batch,
+                    &author,
+                    format!("the signature of {} over its changes does not verify", author.short()),
+                    &mut bad,
+                );
+            }
+        }
+
+        // Dependencies, in causal order: a change stands only if everything it builds on does.
+        let index: HashMap<Hash, &ChangeInfo> = batch.iter().map(|c| (c.hash, c)).collect();
+        let mut accepted = HashSet::new();
+        let mut rejected: Vec<(Hash, String)> = Vec::new();
+        for c in topo_order(batch, &index) {
+            if let Some(why) = bad.get(&c.hash) {
+                rejected.push((c.hash, why.clone()));
+                continue;
+            }
+            let missing = c.deps.iter().find(|d| {
+                if index.contains_key(*d) {
+                    !accepted.contains(*d)
+                } else {
+                    !is_held(d)
+                }
+            });
+            match missing {
+                Some(d) if index.contains_key(d) => {
+                    rejected.push((c.hash, "it depends on a rejected change".into()));
+                }
+                Some(_) => rejected.push((c.hash, "it depends on a change this device does not have".into())),
+                None => {
+                    accepted.insert(c.hash);
+                }
+            }
+        }
+        // Keep signatures only for authors whose newest change made it in.
+        head_sigs.retain(|h| accepted.contains(&h.hash));
+        Verdict {
+            accepted,
+            rejected,
+            head_sigs,
+        }
     }
 }
 
