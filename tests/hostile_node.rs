@@ -16,7 +16,7 @@ use phr::capability::{Capability, Grant, Preset};
 use phr::change::SignedChange;
 use phr::exchange::{Batch, Received, WireClock};
 use phr::identity::DeviceCert;
-use phr::sync::clinic::{self as clinic_connect, ClinicTicket};
+use phr::sync::clinic::{self as clinic_connect, CLINIC_ALPN, ClinicTicket};
 use phr::sync::net::{MAX_PENDING_SESSIONS, MAX_SESSIONS_PER_PEER, NetConfig, SYNC_ALPN, bind, connect, parse_addr};
 use phr::sync::wire::{self, Hello, Msg, RecordHello, read_msg, write_msg};
 use phr::sync::{Replica, SessionOptions};
@@ -551,8 +551,10 @@ async fn a_flood_of_connections_is_bounded_and_honest_devices_keep_syncing() {
     }
     // And 60 strangers (keys the record never heard of), each opening 3 connections that
     // send half a frame header and never say hello: more than the node keeps waiting for
-    // hello at once, so the oldest are crowded out.
+    // hello at once, so the oldest are crowded out. Each also knocks 3 times on the clinic's
+    // door (where any device may bring an invitation) and never says what it wants.
     let mut strangers = Vec::new();
+    let mut knocks = Vec::new();
     let mut stranger_endpoints = Vec::new();
     for _ in 0..60 {
         let ep = bind(&KeyPair::generate(), &cfg).await.unwrap();
@@ -563,9 +565,15 @@ async fn a_flood_of_connections_is_bounded_and_honest_devices_keep_syncing() {
                 let _ = send.write_all(&[0, 0]).await;
                 strangers.push((conn, send, recv));
             }
+            if let Ok(conn) = connect(&ep, s.addr.clone(), CLINIC_ALPN, &cfg).await {
+                knocks.push(conn);
+            }
         }
         stranger_endpoints.push(ep);
     }
+    // A new patient connects to the clinic with its invitation in the middle of it.
+    let newcomer = first_device().await;
+    connect_to_node(node, &newcomer).await;
 
     // Meanwhile the patient's phone writes and syncs, and every edit reaches the node.
     let started = Instant::now();
@@ -592,7 +600,14 @@ async fn a_flood_of_connections_is_bounded_and_honest_devices_keep_syncing() {
     );
     assert!(admitted >= 1, "the first sessions of a member are served");
     assert_logged(node, &mallory, "refused a sync connection");
-    assert_logged_any(node, "crowded out by newer connections");
+    assert_logged_any(
+        node,
+        "sync connection still waiting for hello: crowded out by newer connections",
+    );
+    assert_logged_any(
+        node,
+        "clinic connection still waiting for its request: crowded out by newer connections",
+    );
     let active = node.metric("phr_connections_active");
     assert!(
         active <= (MAX_SESSIONS_PER_PEER + MAX_PENDING_SESSIONS + 1) as f64,
@@ -609,6 +624,7 @@ async fn a_flood_of_connections_is_bounded_and_honest_devices_keep_syncing() {
     }
     drop(conns);
     drop(strangers);
+    drop(knocks);
     endpoint.close().await;
     for ep in stranger_endpoints {
         ep.close().await;

@@ -10,8 +10,8 @@ use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler};
 use serde::{Deserialize, Serialize};
 
-use super::net::{self, NetConfig};
-use super::pair::{read_postcard, write_postcard};
+use super::net::{self, NetConfig, WaitingRoom};
+use super::pair::{first_request, read_postcard, write_postcard};
 use super::replica::Replica;
 use super::wire;
 use crate::access::Statement;
@@ -93,46 +93,53 @@ enum ConnectReply {
 #[derive(Debug)]
 pub struct ConnectHandler {
     clinic: Arc<Clinic>,
+    /// Anyone may knock (an invitation is for a device the clinic has never seen), so a bounded
+    /// number of connections wait for their request at once.
+    waiting: WaitingRoom,
 }
 
 impl ConnectHandler {
     /// Serve invitations of `clinic`.
     pub fn new(clinic: Arc<Clinic>) -> Self {
-        ConnectHandler { clinic }
+        ConnectHandler {
+            clinic,
+            waiting: WaitingRoom::new("clinic", "its request"),
+        }
     }
 }
 
 impl ProtocolHandler for ConnectHandler {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let device = PublicKey(*conn.remote_id().as_bytes());
-        let (mut send, mut recv) = conn.accept_bi().await?;
-        let reply =
-            match tokio::time::timeout(Duration::from_secs(15), read_postcard::<ConnectRequest>(&mut recv)).await {
-                Ok(Ok(req)) if req.version != wire::VERSION => ConnectReply::Refused {
-                    reason: format!("protocol version {} is not supported", req.version),
-                },
-                Ok(Ok(req)) => {
-                    let clinic = self.clinic.clone();
-                    let verdict = tokio::task::spawn_blocking(move || {
-                        clinic.accept_patient(&device, req.record, &req.proof, req.statements)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(format!("the clinic failed to take the record in: {e}")));
-                    match verdict {
-                        Ok(()) => ConnectReply::Accepted {
-                            clinic: self.clinic.name().to_string(),
-                        },
-                        Err(reason) => {
-                            tracing::warn!(device = %device.short(), "clinic connection refused: {reason}");
-                            ConnectReply::Refused { reason }
-                        }
+        let Some((mut send, request)) = first_request::<ConnectRequest>(&conn, &self.waiting).await? else {
+            return Ok(());
+        };
+        let reply = match request {
+            Some(Ok(req)) if req.version != wire::VERSION => ConnectReply::Refused {
+                reason: format!("protocol version {} is not supported", req.version),
+            },
+            Some(Ok(req)) => {
+                let clinic = self.clinic.clone();
+                let verdict = tokio::task::spawn_blocking(move || {
+                    clinic.accept_patient(&device, req.record, &req.proof, req.statements)
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("the clinic failed to take the record in: {e}")));
+                match verdict {
+                    Ok(()) => ConnectReply::Accepted {
+                        clinic: self.clinic.name().to_string(),
+                    },
+                    Err(reason) => {
+                        tracing::warn!(device = %device.short(), "clinic connection refused: {reason}");
+                        ConnectReply::Refused { reason }
                     }
                 }
-                Ok(Err(e)) => ConnectReply::Refused { reason: e.to_string() },
-                Err(_) => ConnectReply::Refused {
-                    reason: "no request arrived in time".into(),
-                },
-            };
+            }
+            Some(Err(e)) => ConnectReply::Refused { reason: e.to_string() },
+            None => ConnectReply::Refused {
+                reason: "no request arrived in time".into(),
+            },
+        };
         let _ = write_postcard(&mut send, &reply).await;
         let _ = send.finish();
         let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;

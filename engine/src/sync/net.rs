@@ -173,39 +173,67 @@ struct SyncHandler<H: Host> {
     addrs: Vec<SocketAddr>,
     active: Arc<AtomicUsize>,
     per_peer: Arc<Mutex<HashMap<PublicKey, usize>>>,
-    pending: Arc<Mutex<Pending>>,
+    pending: WaitingRoom,
 }
 
-/// Sessions waiting for hello, oldest first: when a new one finds them all taken, the oldest
-/// is closed to make room. A flood of fresh keys can then hold only so many connections, and an
-/// honest peer, whose hello takes milliseconds, is crowded out only by a flood faster than that.
+/// Connections from peers not yet known to be members, oldest first: when a new one finds all
+/// [`MAX_PENDING_SESSIONS`] places taken, the oldest is closed to make room. A flood of fresh
+/// keys can then hold only so many connections, and an honest peer, whose first message takes
+/// milliseconds, is crowded out only by a flood faster than that. Sync sessions wait here for
+/// hello; pairing and clinic connections for their request.
+#[derive(Clone)]
+pub(crate) struct WaitingRoom {
+    /// Which connections these are and what they wait for, as logged: "sync", "hello".
+    what: (&'static str, &'static str),
+    inner: Arc<Mutex<Pending>>,
+}
+
+impl std::fmt::Debug for WaitingRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.inner.lock().map(|p| p.waiting.len()).unwrap_or_default();
+        f.debug_struct("WaitingRoom")
+            .field("what", &self.what.0)
+            .field("waiting", &waiting)
+            .finish()
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     next: u64,
     waiting: std::collections::VecDeque<(u64, Connection)>,
 }
 
-/// One session's place in [`Pending`] until hello passes or the session ends.
-struct PendingSlot {
+/// One connection's place in a [`WaitingRoom`] until it is released or dropped.
+pub(crate) struct PendingSlot {
     id: u64,
     pending: Arc<Mutex<Pending>>,
 }
 
-impl PendingSlot {
-    /// Take a place for `conn`, closing the oldest waiting session if none is free.
-    fn take(pending: &Arc<Mutex<Pending>>, conn: &Connection) -> Arc<Self> {
-        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+impl WaitingRoom {
+    /// An empty room for connections of protocol `what` waiting for `until`.
+    pub(crate) fn new(what: &'static str, until: &'static str) -> Self {
+        WaitingRoom {
+            what: (what, until),
+            inner: Arc::default(),
+        }
+    }
+
+    /// Take a place for `conn`, closing the oldest waiting connection if none is free.
+    pub(crate) fn take(&self, conn: &Connection) -> Arc<PendingSlot> {
+        let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if p.waiting.len() >= MAX_PENDING_SESSIONS
             && let Some((_, oldest)) = p.waiting.pop_front()
         {
             let peer = PublicKey(*oldest.remote_id().as_bytes());
+            let (what, until) = self.what;
             tracing::warn!(
                 peer = %peer.short(),
-                "closed a sync connection still waiting for hello: crowded out by newer connections"
+                "closed a {what} connection still waiting for {until}: crowded out by newer connections"
             );
             oldest.close(
                 TOO_MANY_SESSIONS.into(),
-                b"too many sync sessions are starting; try again shortly",
+                b"too many connections are starting; try again shortly",
             );
         }
         let id = p.next;
@@ -213,12 +241,14 @@ impl PendingSlot {
         p.waiting.push_back((id, conn.clone()));
         Arc::new(PendingSlot {
             id,
-            pending: pending.clone(),
+            pending: self.inner.clone(),
         })
     }
+}
 
-    /// Leave the waiting list (however often called).
-    fn release(&self) {
+impl PendingSlot {
+    /// Leave the waiting room (however often called).
+    pub(crate) fn release(&self) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(at) = p.waiting.iter().position(|(id, _)| *id == self.id) {
             p.waiting.remove(at);
@@ -302,7 +332,7 @@ impl<H: Host> ProtocolHandler for SyncHandler<H> {
                 return Ok(());
             }
         };
-        let pending = PendingSlot::take(&self.pending, &conn);
+        let pending = self.pending.take(&conn);
         let _active = ActiveGuard::new(&self.active);
         let admitted = pending.clone();
         let opts = SessionOptions {
@@ -358,7 +388,7 @@ impl<H: Host> HostService<H> {
                 addrs,
                 active: active.clone(),
                 per_peer: Arc::default(),
-                pending: Arc::default(),
+                pending: WaitingRoom::new("sync", "hello"),
             },
         );
         let router = more(builder).spawn();

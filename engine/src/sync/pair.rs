@@ -10,7 +10,7 @@ use iroh::protocol::{AcceptError, ProtocolHandler};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::net::{self, NetConfig};
+use super::net::{self, NetConfig, WaitingRoom};
 use super::replica::Replica;
 use super::wire;
 use crate::access::{Credential, Statement};
@@ -118,6 +118,9 @@ pub struct PairHandler {
     issued: Mutex<Vec<Issued>>,
     joined: Notify,
     last_joined: Mutex<Option<Credential>>,
+    /// Anyone may knock (a joiner is a device the record has never seen), so a bounded number
+    /// of connections wait for their request at once.
+    waiting: WaitingRoom,
 }
 
 impl PairHandler {
@@ -126,6 +129,7 @@ impl PairHandler {
             replica,
             issued: Mutex::new(Vec::new()),
             joined: Notify::new(),
+            waiting: WaitingRoom::new("pairing", "its request"),
             last_joined: Mutex::new(None),
         }
     }
@@ -261,9 +265,11 @@ impl PairHandler {
 impl ProtocolHandler for PairHandler {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let joiner = PublicKey(*conn.remote_id().as_bytes());
-        let (mut send, mut recv) = conn.accept_bi().await?;
-        let reply = match tokio::time::timeout(Duration::from_secs(15), read_postcard::<JoinRequest>(&mut recv)).await {
-            Ok(Ok(req)) => match self.decide(&joiner, &req) {
+        let Some((mut send, request)) = first_request::<JoinRequest>(&conn, &self.waiting).await? else {
+            return Ok(());
+        };
+        let reply = match request {
+            Some(Ok(req)) => match self.decide(&joiner, &req) {
                 Ok(credential) => {
                     let statements = self.replica.lock().access().statements().cloned().collect();
                     *self.last_joined.lock().unwrap_or_else(|p| p.into_inner()) = Some(credential.clone());
@@ -276,8 +282,8 @@ impl ProtocolHandler for PairHandler {
                     JoinReply::Refused { reason }
                 }
             },
-            Ok(Err(e)) => JoinReply::Refused { reason: e.to_string() },
-            Err(_) => JoinReply::Refused {
+            Some(Err(e)) => JoinReply::Refused { reason: e.to_string() },
+            None => JoinReply::Refused {
                 reason: "no pairing request arrived in time".into(),
             },
         };
@@ -295,6 +301,34 @@ pub(crate) async fn write_postcard<T: Serialize>(send: &mut iroh::endpoint::Send
         .map_err(|e| Error::Network(e.to_string()))?;
     send.write_all(&body).await.map_err(|e| Error::Network(e.to_string()))?;
     Ok(())
+}
+
+/// What a peer that knocked sent first: its stream to answer on and its request, or `None`
+/// if no whole request arrived in time.
+pub(crate) type Knock<T> = (iroh::endpoint::SendStream, Option<Result<T>>);
+
+/// Wait, holding a place in `room`, for a peer that knocked to open its stream and send one
+/// request. One 15-second deadline covers both, so a peer that connects and says nothing holds
+/// its place no longer than one that sends half a request. `Ok(None)`: it opened no stream in
+/// time, and the connection is closed.
+pub(crate) async fn first_request<T: for<'de> Deserialize<'de>>(
+    conn: &Connection,
+    room: &WaitingRoom,
+) -> std::result::Result<Option<Knock<T>>, iroh::endpoint::ConnectionError> {
+    let slot = room.take(conn);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let (send, mut recv) = match tokio::time::timeout_at(deadline, conn.accept_bi()).await {
+        Ok(streams) => streams?,
+        Err(_) => {
+            conn.close(0u32.into(), b"no request arrived in time");
+            return Ok(None);
+        }
+    };
+    let request = tokio::time::timeout_at(deadline, read_postcard::<T>(&mut recv))
+        .await
+        .ok();
+    slot.release();
+    Ok(Some((send, request)))
 }
 
 pub(crate) async fn read_postcard<T: for<'de> Deserialize<'de>>(recv: &mut iroh::endpoint::RecvStream) -> Result<T> {
