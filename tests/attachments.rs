@@ -249,6 +249,23 @@ async fn a_caregiver_without_documents_never_gets_the_blob_and_a_direct_fetch_is
     let out = scratch.path().join("school-copy.pdf");
     open_to(&school, &done.attachment, &out).await.unwrap();
     assert_eq!(file_hash(&out), file_hash(&src));
+
+    // The phone's audit log says who received the attachment, and nobody else.
+    let sent: Vec<String> = phone
+        .replica()
+        .lock()
+        .record()
+        .list(Section::Audit)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.fields.get("kind").and_then(|k| k.as_str()) == Some("attachment"))
+        .map(|e| e.fields["detail"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains("IEP 2024") && sent[0].contains("Lincoln IEP team"),
+        "{sent:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,7 @@ use crate::attachment::{self, BlobStore, Held};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::identity::PublicKey;
+use crate::section::Section;
 
 /// ALPN of the blob transfer protocol (iroh-blobs').
 pub use iroh_blobs::ALPN as BLOBS_ALPN;
@@ -66,27 +67,48 @@ impl LazyBlobs {
 /// Whether `peer` may receive `blob` now: it holds a live credential for the record, and it may
 /// read a section in which an entry references the blob.
 pub fn may_serve(device: &Device, peer: &PublicKey, blob: &[u8; 32], now: i64) -> bool {
-    let access = device.access();
-    if access.credential(peer, now).is_none() {
-        return false;
-    }
-    attachment::SECTIONS.iter().any(|s| {
-        access.may_read(peer, *s, now)
-            && device.record().list(*s).is_ok_and(|entries| {
-                entries
-                    .iter()
-                    .any(|e| attachment::of_fields(&e.fields).is_some_and(|a| a.blob == *blob))
-            })
-    })
+    serving(device, peer, blob, now).is_some()
 }
 
-async fn allowed(replica: &Arc<Replica>, peer: PublicKey, hash: Hash) -> bool {
+/// The entry (section and title) through which `peer` may receive `blob` now, if any.
+fn serving(device: &Device, peer: &PublicKey, blob: &[u8; 32], now: i64) -> Option<(Section, String)> {
+    let access = device.access();
+    access.credential(peer, now)?;
+    attachment::SECTIONS
+        .iter()
+        .filter(|s| access.may_read(peer, **s, now))
+        .find_map(|s| {
+            let entries = device.record().list(*s).ok()?;
+            entries.into_iter().find_map(|e| {
+                attachment::of_fields(&e.fields).filter(|a| a.blob == *blob)?;
+                let title = e.fields.get("title").and_then(|v| v.as_str()).unwrap_or(&e.id);
+                Some((*s, title.to_string()))
+            })
+        })
+}
+
+/// Whether `peer` may have `hash`; a request for its content (`sends`, not one to observe which
+/// parts are held) is written to the audit log.
+async fn allowed(replica: &Arc<Replica>, peer: PublicKey, hash: Hash, sends: bool) -> bool {
     let replica = replica.clone();
     let blob = *hash.as_bytes();
     // Reading the record takes the device lock: keep it off the async workers.
-    let ok = tokio::task::spawn_blocking(move || may_serve(&replica.lock(), &peer, &blob, now()))
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        let Some((section, title)) = serving(&replica.lock(), &peer, &blob, now()) else {
+            return false;
+        };
+        if !sends {
+            return true;
+        }
+        // Who received which attachment is part of the record's accounting of disclosures.
+        let detail = format!("sent attachment \"{title}\" to {}", replica.describe(&peer));
+        if let Err(e) = replica.write(|r| r.audit("attachment", &detail, Some(&peer.to_string()), &[section])) {
+            tracing::warn!("could not write the audit log: {e}");
+        }
+        true
+    })
+    .await
+    .unwrap_or(false);
     if !ok {
         tracing::info!(peer = %peer.short(), blob = %hash.fmt_short(), "refused an attachment blob");
     }
@@ -115,11 +137,11 @@ fn gatekeeper(replica: Arc<Replica>, peer: PublicKey) -> EventSender {
             match msg {
                 ProviderMessage::GetRequestReceived(msg) => {
                     // Only a single blob: a hash-sequence request would also send children.
-                    let ok = msg.request.ranges.is_blob() && allowed(&replica, peer, msg.request.hash).await;
+                    let ok = msg.request.ranges.is_blob() && allowed(&replica, peer, msg.request.hash, true).await;
                     msg.tx.send(verdict(ok)).await.ok();
                 }
                 ProviderMessage::ObserveRequestReceived(msg) => {
-                    let ok = allowed(&replica, peer, msg.request.hash).await;
+                    let ok = allowed(&replica, peer, msg.request.hash, false).await;
                     msg.tx.send(verdict(ok)).await.ok();
                 }
                 // Notifications (a connection closed) need no answer.

@@ -144,13 +144,7 @@ impl Host for Replica {
         if sent.is_empty() && rejected.is_empty() {
             return;
         }
-        let name = self
-            .lock()
-            .access()
-            .credential(peer, chrono::Utc::now().timestamp())
-            .map(|c| c.name().to_string())
-            .unwrap_or_else(|| "a former member".into());
-        let who = format!("`{name}` ({})", peer.short());
+        let who = self.describe(peer);
         let result = self.write(|r| {
             if !sent.is_empty() {
                 let names: Vec<&str> = sent.iter().map(|s| s.name()).collect();

@@ -95,6 +95,17 @@ impl Replica {
         self.device.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How the audit log names `peer`: its credential's label and its short key.
+    pub(crate) fn describe(&self, peer: &PublicKey) -> String {
+        let name = self
+            .lock()
+            .access()
+            .credential(peer, chrono::Utc::now().timestamp())
+            .map(|c| c.name().to_string())
+            .unwrap_or_else(|| "a former member".into());
+        format!("`{name}` ({})", peer.short())
+    }
+
     /// Edit the record durably, then push the new changes to every live session.
     pub fn write<T>(&self, edit: impl FnOnce(&mut Record) -> Result<T>) -> Result<T> {
         let mut device = self.lock();
