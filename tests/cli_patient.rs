@@ -553,5 +553,24 @@ fn a_caregiver_messages_and_requests_but_may_not_fill_forms_and_the_family_sees_
     );
     owner.ok(["forms", "fill", &form, "--answer", "allergies=no", "--answer", "age=7"]);
     assert_eq!(owner.json(["forms", "list", "--json"])[0]["answered"], true);
+
+    // While serving, `phr sync` runs too: the serving process dials the peer on its endpoint.
+    grandma.ok(["messages", "send", "--thread", "Weekend", "Bedtime story done"]);
+    let mut grandma_serves = Bg::spawn(&grandma, &["serve"]);
+    let line = grandma_serves.wait_line(|l| l.contains("phr sync --peer "));
+    let grandma_addr = line.rsplit(' ').next().unwrap().to_string();
+    let synced = local(&owner, &["sync", "--peer", &grandma_addr]).ok().stdout;
+    let grandma_key = &grandma_addr[..grandma_addr.find('@').unwrap()];
+    assert!(synced.contains(&grandma_key[..5]), "{synced}");
+    let threads = owner.json(["messages", "list", "--thread", "weekend", "--json"]);
+    let bodies: Vec<&Value> = list(&threads[0]["messages"])
+        .iter()
+        .map(|m| &m["fields"]["body"])
+        .collect();
+    assert!(bodies.contains(&&Value::from("Bedtime story done")), "{bodies:?}");
+    let json = local(&owner, &["sync", "--peer", &grandma_addr, "--json"]).ok().stdout;
+    let reports: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(reports[0]["ok"], true, "{reports}");
+    drop(grandma_serves);
     drop(serve);
 }

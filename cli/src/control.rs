@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::Command;
+use crate::net::ForwardedSync;
 
 /// Where the serving process listens.
 pub fn socket_path(home: &Path) -> PathBuf {
@@ -89,9 +90,15 @@ impl Drop for Listening {
     }
 }
 
-/// Accept forwarded commands for `replica`, checking each against the serving passphrase.
+/// Accept forwarded commands for `replica`, checking each against the serving passphrase;
+/// `phr sync` goes to the serve loop through `syncs`, since it needs the running endpoint.
 #[cfg(unix)]
-pub fn listen(home: &Path, passphrase: String, replica: Arc<Replica>) -> Result<Listening> {
+pub fn listen(
+    home: &Path,
+    passphrase: String,
+    replica: Arc<Replica>,
+    syncs: tokio::sync::mpsc::Sender<ForwardedSync>,
+) -> Result<Listening> {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixListener;
     let path = socket_path(home);
@@ -105,9 +112,9 @@ pub fn listen(home: &Path, passphrase: String, replica: Arc<Replica>) -> Result<
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let (replica, passphrase) = (replica.clone(), passphrase.clone());
+            let (replica, passphrase, syncs) = (replica.clone(), passphrase.clone(), syncs.clone());
             std::thread::spawn(move || {
-                if let Err(e) = serve_one(stream, &replica, &passphrase) {
+                if let Err(e) = serve_one(stream, &replica, &passphrase, &syncs) {
                     tracing::warn!("a forwarded command failed: {e:#}");
                 }
             });
@@ -118,14 +125,24 @@ pub fn listen(home: &Path, passphrase: String, replica: Arc<Replica>) -> Result<
 
 /// Not available off Unix.
 #[cfg(not(unix))]
-pub fn listen(home: &Path, _passphrase: String, _replica: Arc<Replica>) -> Result<Listening> {
+pub fn listen(
+    home: &Path,
+    _passphrase: String,
+    _replica: Arc<Replica>,
+    _syncs: tokio::sync::mpsc::Sender<ForwardedSync>,
+) -> Result<Listening> {
     Ok(Listening {
         path: socket_path(home),
     })
 }
 
 #[cfg(unix)]
-fn serve_one(stream: std::os::unix::net::UnixStream, replica: &Replica, passphrase: &str) -> Result<()> {
+fn serve_one(
+    stream: std::os::unix::net::UnixStream,
+    replica: &Replica,
+    passphrase: &str,
+    syncs: &tokio::sync::mpsc::Sender<ForwardedSync>,
+) -> Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = Zeroizing::new(String::new());
     reader.read_line(&mut line)?;
@@ -133,6 +150,20 @@ fn serve_one(stream: std::os::unix::net::UnixStream, replica: &Replica, passphra
     let mut out = Vec::new();
     let error = if !constant_time_eq(req.passphrase.as_bytes(), passphrase.as_bytes()) {
         Some(phr_engine::Error::WrongPassphrase.to_string())
+    } else if let Command::Sync { peers, json } = req.command {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = ForwardedSync {
+            peers,
+            json: json.json,
+            reply,
+        };
+        match syncs.blocking_send(job).ok().and(answer.blocking_recv().ok()) {
+            Some((shown, error)) => {
+                out = shown;
+                error
+            }
+            None => Some("`phr serve` is stopping; try again when it is back".to_string()),
+        }
     } else {
         crate::execute(req.command, replica, &mut out)
             .err()

@@ -531,7 +531,17 @@ fn run(cli: Cli) -> Result<()> {
             net::clinic_connect(open(&home)?, &home, &text, &net_args)?
         }
         Command::Attach(cmd) => attach::run(cmd, &home, &net_args)?,
-        Command::Sync { peers, json } => net::sync_once(open(&home)?, &home, peers, &net_args, json.json)?,
+        Command::Sync { peers, json } => {
+            let pass = passphrase::get(false)?;
+            match Device::open(&home, &pass) {
+                Ok(device) => net::sync_once(device, &home, peers, &net_args, json.json)?,
+                // `phr serve` holds the record: it syncs on its own running endpoint.
+                Err(phr_engine::Error::StoreBusy) if control::socket_path(&home).exists() => {
+                    control::forward(&home, pass, Command::Sync { peers, json })?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Command::Serve { peers } => {
             let pass = passphrase::get(false)?;
             let device = Device::open(&home, &pass)?;

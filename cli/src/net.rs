@@ -400,60 +400,133 @@ pub fn sync_once(
     let rt = runtime()?;
     rt.block_on(async {
         let replica = Replica::new(device);
-        let mut addrs = Vec::new();
-        for p in &peers {
-            addrs.push(net::parse_addr(p)?);
-        }
-        if addrs.is_empty() {
-            addrs = net::known_peers(&replica)?;
-        }
-        if addrs.is_empty() {
-            bail!("no known peers: pair a device first (`phr devices add`) or pass --peer KEY@IP:PORT");
-        }
+        let addrs = sync_targets(&replica, &peers)?;
         let service = start(replica, net_args, home).await?;
-        let mut ok = 0;
-        let mut reports = Vec::new();
-        let mut synced = Vec::new();
-        for addr in addrs {
-            let who = addr.id.fmt_short().to_string();
-            let (bar, progress) = progress_bar();
-            synced.push(addr.clone());
-            let r = service
-                .sync_once(
-                    addr,
-                    SessionOptions {
-                        progress: Some(progress),
-                        ..Default::default()
-                    },
-                )
-                .await;
-            bar.finish_and_clear();
-            match r {
-                Ok(report) => {
-                    ok += 1;
-                    if !json {
-                        println!("{who}: {}", describe(&report));
-                    }
-                    reports.push(serde_json::json!({"peer": who, "ok": true, "report": report}));
-                }
-                Err(e) => {
-                    synced.pop();
-                    eprintln!("{who}: {e}");
-                    reports.push(serde_json::json!({"peer": who, "ok": false, "error": e.to_string()}));
-                }
-            }
-        }
+        let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+        let synced = sync_with(&service, addrs, json, true, &mut out, &mut err).await;
         // Files that entries reference travel separately, from the peers that just synced.
-        crate::attach::fetch_after_sync(&service, &synced, json).await;
+        crate::attach::fetch_after_sync(&service, &synced.peers, json).await;
         service.shutdown().await;
+        synced.finish(json, &mut out)
+    })
+}
+
+/// What one `phr sync` did.
+pub struct Synced {
+    /// The peers that synced.
+    peers: Vec<iroh::EndpointAddr>,
+    /// Per peer tried, its report or error, for `--json`.
+    reports: Vec<serde_json::Value>,
+}
+
+impl Synced {
+    /// Print the JSON reports if asked; fail if no peer synced.
+    pub fn finish(&self, json: bool, out: &mut dyn Write) -> Result<()> {
         if json {
-            println!("{}", serde_json::to_string_pretty(&reports)?);
+            writeln!(out, "{}", serde_json::to_string_pretty(&self.reports)?)?;
         }
-        if ok == 0 {
+        if self.peers.is_empty() {
             bail!("no peer synced; your record is unchanged and still works offline");
         }
         Ok(())
-    })
+    }
+}
+
+/// The peers `phr sync` tries: those given as `--peer`, else every known one.
+pub fn sync_targets(replica: &Replica, peers: &[String]) -> Result<Vec<iroh::EndpointAddr>> {
+    let mut addrs = Vec::new();
+    for p in peers {
+        addrs.push(net::parse_addr(p)?);
+    }
+    if addrs.is_empty() {
+        addrs = net::known_peers(replica)?;
+    }
+    if addrs.is_empty() {
+        bail!("no known peers: pair a device first (`phr devices add`) or pass --peer KEY@IP:PORT");
+    }
+    Ok(addrs)
+}
+
+/// Sync once with each of `addrs` through a running `service`, writing what changed per peer
+/// to `out` and each failure to `err`.
+pub async fn sync_with(
+    service: &Service,
+    addrs: Vec<iroh::EndpointAddr>,
+    json: bool,
+    show_progress: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Synced {
+    let mut synced = Synced {
+        peers: Vec::new(),
+        reports: Vec::new(),
+    };
+    for addr in addrs {
+        let who = addr.id.fmt_short().to_string();
+        let (bar, progress) = if show_progress {
+            let (bar, f) = progress_bar();
+            (Some(bar), Some(f))
+        } else {
+            (None, None)
+        };
+        let r = service
+            .sync_once(
+                addr.clone(),
+                SessionOptions {
+                    progress,
+                    ..Default::default()
+                },
+            )
+            .await;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        // Output is best effort: a closed pipe must not turn a finished sync into a failure.
+        match r {
+            Ok(report) => {
+                if !json {
+                    let _ = writeln!(out, "{who}: {}", describe(&report));
+                }
+                synced.peers.push(addr);
+                synced
+                    .reports
+                    .push(serde_json::json!({"peer": who, "ok": true, "report": report}));
+            }
+            Err(e) => {
+                let _ = writeln!(err, "{who}: {e}");
+                synced
+                    .reports
+                    .push(serde_json::json!({"peer": who, "ok": false, "error": e.to_string()}));
+            }
+        }
+    }
+    synced
+}
+
+/// A `phr sync` run by the serving process for another `phr` process (see `control`).
+pub struct ForwardedSync {
+    /// The `--peer` arguments.
+    pub peers: Vec<String>,
+    /// Whether `--json` was given.
+    pub json: bool,
+    /// Where the output (and the error, if any) goes.
+    pub reply: tokio::sync::oneshot::Sender<(Vec<u8>, Option<String>)>,
+}
+
+/// Run a forwarded `phr sync` on the serving `service`. Files the peers' entries reference are
+/// fetched by the serve loop after each session, as for any other.
+async fn forwarded_sync(service: &Service, job: ForwardedSync) {
+    let mut out = Vec::new();
+    let result = async {
+        let addrs = sync_targets(service.replica(), &job.peers)?;
+        let mut err = Vec::new();
+        let synced = sync_with(service, addrs, job.json, false, &mut out, &mut err).await;
+        // The forwarding process prints one stream; failures with a peer go in it too.
+        out.extend_from_slice(&err);
+        synced.finish(job.json, &mut out)
+    }
+    .await;
+    let _ = job.reply.send((out, result.err().map(|e| format!("{e:#}"))));
 }
 
 /// `phr serve`: accept peers and stay in live sync with known ones until Ctrl-C. Other `phr`
@@ -468,7 +541,8 @@ pub fn serve(
     let rt = runtime()?;
     rt.block_on(async {
         let replica = Replica::new(device);
-        let _control = crate::control::listen(home, passphrase, replica.clone())?;
+        let (sync_tx, mut sync_rx) = tokio::sync::mpsc::channel::<ForwardedSync>(4);
+        let _control = crate::control::listen(home, passphrase, replica.clone(), sync_tx)?;
         let mut addrs = net::known_peers(&replica)?;
         for p in &peers {
             addrs.push(net::parse_addr(p)?);
@@ -490,6 +564,7 @@ pub fn serve(
         loop {
             tokio::select! {
                 _ = &mut stop => break,
+                Some(job) = sync_rx.recv() => forwarded_sync(&service, job).await,
                 e = events.recv() => match e {
                     Ok(e) => {
                         println!("{} {}: {}", chrono::Local::now().format("%H:%M:%S"), e.peer.short(), e.detail);
