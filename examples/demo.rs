@@ -318,7 +318,7 @@ async fn main() -> Res<()> {
         b.accept(CLINIC_ALPN, ConnectHandler::new(c))
     })
     .await?;
-    let invite = clinic.invite(node.addr(), Duration::from_secs(600), Some(1), None)?;
+    let (_, invite) = clinic.invite(node.addr(), Duration::from_secs(600), Some(1), None)?;
     println!("    `phr-node invite` prints {}…", &invite.to_text()[..32]);
     let invite = ClinicTicket::parse(&invite.to_text())?;
     clinic_connect::grant_clinic(phone.replica(), &invite)?;

@@ -41,7 +41,7 @@ async fn clinic_node() -> Node {
 
 impl Node {
     fn invite(&self) -> ClinicTicket {
-        let t = self
+        let (_, t) = self
             .clinic
             .invite(self.service.addr(), Duration::from_secs(600), Some(1), None)
             .unwrap();
@@ -237,7 +237,37 @@ async fn invitations_are_one_time_and_bound_to_the_clinic() {
     let err = connect::connect(other.service.endpoint(), other.replica(), &forged, &NetConfig::local())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("not one this clinic issued"), "{err}");
+    assert!(err.to_string().contains("not one this clinic holds"), "{err}");
+    // A withdrawn invitation is refused too, and is no longer listed.
+    let (id, withdrawn) = node
+        .clinic
+        .invite(
+            node.service.addr(),
+            Duration::from_secs(600),
+            Some(1),
+            Some("wrong family".into()),
+        )
+        .unwrap();
+    assert!(node.clinic.invites().unwrap().iter().any(|i| i.id == id));
+    node.clinic.withdraw_invite(&id).unwrap();
+    assert!(!node.clinic.invites().unwrap().iter().any(|i| i.id == id));
+    connect::grant_clinic(other.replica(), &withdrawn).unwrap();
+    let err = connect::connect(
+        other.service.endpoint(),
+        other.replica(),
+        &withdrawn,
+        &NetConfig::local(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("withdrawn"), "{err}");
+    assert!(
+        node.clinic
+            .withdraw_invite(&id)
+            .unwrap_err()
+            .to_string()
+            .contains("no invitation")
+    );
     // A device that is not the record's (no certificate) cannot sync with the node.
     let stranger = first_device().await;
     let report = stranger

@@ -333,6 +333,34 @@ fn devices_the_record_does_not_vouch_for_are_refused_and_the_node_keeps_serving_
 }
 
 #[test]
+fn an_invitation_handed_to_the_wrong_family_is_withdrawn_and_then_refused() {
+    let node = Node::start_new();
+    let out = node.cli_ok(["invite", "--label", "Mia Lopez"]);
+    let ticket = out.stdout.lines().nth(1).unwrap_or_default().trim().to_string();
+    let listed = node.cli_ok(["invite", "--list"]).stdout;
+    let invites: Value = serde_json::from_str(&listed).unwrap_or_else(|e| panic!("{e}: {listed}"));
+    let id = invites
+        .as_array()
+        .and_then(|all| all.iter().find(|i| i["label"] == "Mia Lopez"))
+        .and_then(|i| i["id"].as_str())
+        .unwrap_or_else(|| panic!("the invitation is listed: {invites}"))
+        .to_string();
+
+    let out = node.cli_ok(["invite", "--withdraw", &id]);
+    assert!(out.stdout.contains("nobody can connect with it"), "{}", out.stdout);
+    let listed = node.cli_ok(["invite", "--list"]).stdout;
+    assert!(!listed.contains(&id), "{listed}");
+
+    let wrong_family = Device::init("Noah Park", "Noah's phone");
+    let out = wrong_family.phr(["clinic", "connect", &ticket]);
+    assert_refused(&out, "withdrawn");
+    assert!(node.get("/v1/patients").as_array().is_some_and(|p| p.is_empty()));
+    // Withdrawing it again, or an id that never existed, says so.
+    let again = node.cli(["invite", "--withdraw", &id]);
+    assert!(again.stderr.contains("no invitation"), "{}", again.stderr);
+}
+
+#[test]
 fn sigterm_during_a_sync_loses_no_acknowledged_push() {
     let mut node = Node::start_new();
     node.staff("Jane Roe", "SLP");

@@ -323,14 +323,15 @@ impl Clinic {
         Ok((removed, revoked))
     }
 
-    /// Make an invitation for patients to connect their record, reachable at `addr`.
+    /// Make an invitation for patients to connect their record, reachable at `addr`; returns
+    /// its id (for listing and withdrawing) and the ticket.
     pub fn invite(
         &self,
         addr: iroh::EndpointAddr,
         ttl: Duration,
         uses: Option<u32>,
         label: Option<String>,
-    ) -> Result<ClinicTicket> {
+    ) -> Result<(String, ClinicTicket)> {
         let invite = Invite {
             id: hex::encode(random_bytes::<4>()),
             secret: random_bytes(),
@@ -339,13 +340,33 @@ impl Clinic {
             label,
         };
         self.save_invite(&invite)?;
-        Ok(ClinicTicket {
+        let ticket = ClinicTicket {
             clinic: self.key(),
             name: self.name.clone(),
             addr,
             secret: invite.secret,
             expires: invite.expires,
-        })
+        };
+        Ok((invite.id, ticket))
+    }
+
+    /// Withdraw an invitation nobody has used up yet (a ticket handed to the wrong person, a
+    /// poster taken down): its secret is forgotten, so no device can prove it any more.
+    pub fn withdraw_invite(&self, id: &str) -> Result<Invite> {
+        let name = format!("{INVITE_PREFIX}{id}");
+        let lib = self.host.lock();
+        let raw = lib
+            .store()
+            .secrets_with_prefix(&name)?
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| Error::NotAllowed(format!("no invitation `{id}`; see `phr-node invite --list`")))?;
+        let invite: Invite =
+            postcard::from_bytes(&raw).map_err(|_| Error::Corrupt("a stored invitation could not be read".into()))?;
+        lib.store().delete_secret(&name)?;
+        tracing::info!(invite = %invite.id, "invitation withdrawn");
+        Ok(invite)
     }
 
     fn save_invite(&self, invite: &Invite) -> Result<()> {
@@ -390,7 +411,7 @@ impl Clinic {
             .into_iter()
             .filter_map(|(_, v)| postcard::from_bytes::<Invite>(&v).ok())
             .find(|i| ClinicTicket::proof_for(&i.secret, device, &me, &record) == *proof)
-            .ok_or("the invitation is not one this clinic issued (forged, or for another clinic)")?;
+            .ok_or("the invitation is not one this clinic holds: forged, for another clinic, or withdrawn")?;
         if invite.expires < now() {
             return Err("this invitation has expired; ask the clinic for a new one".into());
         }

@@ -108,6 +108,7 @@ pub fn router(app: Arc<App>) -> Router {
     let guarded = Router::new()
         .route("/v1/clinic", get(clinic_info))
         .route("/v1/invites", post(create_invite).get(list_invites))
+        .route("/v1/invites/{id}", delete(withdraw_invite))
         .route("/v1/staff", get(list_staff).post(add_staff))
         .route("/v1/staff/{who}", delete(remove_staff))
         .route("/v1/patients", get(list_patients))
@@ -328,16 +329,28 @@ async fn create_invite(State(app): Shared, b: std::result::Result<Json<Value>, J
         None => Some(1),
     };
     let (clinic, addr) = (app.clinic.clone(), app.service.addr());
-    let ticket = blocking(move || Ok(clinic.invite(addr, ttl, uses, req.label)?)).await?;
+    let (id, ticket) = blocking(move || Ok(clinic.invite(addr, ttl, uses, req.label)?)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
+            "id": id,
             "ticket": ticket.to_text(),
             "clinic": ticket.name,
             "expires": chrono::DateTime::from_timestamp(ticket.expires, 0).map(|t| t.to_rfc3339()),
         })),
     )
         .into_response())
+}
+
+async fn withdraw_invite(State(app): Shared, Path(id): Path<String>) -> OpResult<Json<Value>> {
+    let clinic = app.clinic.clone();
+    let i = blocking(move || {
+        clinic
+            .withdraw_invite(&id)
+            .map_err(|e| OpError::new(404, e.to_string()))
+    })
+    .await?;
+    Ok(Json(json!({"id": i.id, "label": i.label, "withdrawn": true})))
 }
 
 async fn list_invites(State(app): Shared) -> OpResult<Json<Value>> {

@@ -70,6 +70,9 @@ enum Cmd {
         /// List invitations still usable instead of making one.
         #[arg(long)]
         list: bool,
+        /// Withdraw the invitation with this id (see --list) instead of making one.
+        #[arg(long, value_name = "ID", conflicts_with = "list")]
+        withdraw: Option<String>,
     },
     /// Clinicians and other staff the clinic vouches for.
     #[command(subcommand)]
@@ -268,10 +271,20 @@ fn real_main(cli: Cli) -> Result<()> {
             label,
             qr: png,
             list,
+            withdraw,
         } => {
             let c = Client::connect(&cfg)?;
             if list {
                 return print_json(&c.get("/v1/invites")?);
+            }
+            if let Some(id) = withdraw {
+                if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+                    bail!("`{id}` is not an invitation id; see `phr-node invite --list`");
+                }
+                let res = c.delete(&format!("/v1/invites/{id}"))?;
+                let label = res["label"].as_str().map(|l| format!(" ({l})")).unwrap_or_default();
+                println!("Withdrew invitation {id}{label}: nobody can connect with it any more.");
+                return Ok(());
             }
             let res = c.post(
                 "/v1/invites",
