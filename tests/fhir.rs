@@ -555,6 +555,8 @@ fn export_then_import_into_a_fresh_home_gives_the_same_entries() {
     let bundle: Value = serde_json::from_str(&read(&out)).expect("the export is JSON");
     assert_eq!(bundle["resourceType"], "Bundle");
     assert_eq!(bundle["type"], "collection");
+    let made = bundle["timestamp"].as_str().expect("the export says when it was made");
+    assert!(chrono::DateTime::parse_from_rfc3339(made).is_ok(), "{made}");
     let entries = bundle["entry"].as_array().expect("entries");
     let patient_url = entries
         .iter()

@@ -792,6 +792,13 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section]) 
         json!({ "system": PHR_RECORD, "value": rid.to_string() }),
     );
     bundle.insert("type".into(), "collection".into());
+    // When the export was made: each resource's meta.lastUpdated says when it last changed.
+    bundle.insert(
+        "timestamp".into(),
+        chrono::Utc::now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .into(),
+    );
     // FHIR JSON forbids empty arrays.
     if !entries.is_empty() {
         bundle.insert("entry".into(), Value::Array(entries));
