@@ -148,19 +148,18 @@ pub fn discipline_from_text(text: &str) -> Option<&'static str> {
     } else if has("applied behavio")
         || has("behavior analy")
         || has("behaviour analy")
-        || has_word("aba")
-        || has_word("bcba")
+        || ["aba", "bcba", "bcaba", "rbt", "lba"].iter().any(|w| has_word(w))
     {
         Some("aba")
     } else if has("speech") || has("language patholog") || has("language therap") || has_word("slp") {
         Some("speech")
-    } else if has("occupational") || has_word("ot") {
+    } else if has("occupational") || ["ot", "otr", "otd", "cota"].iter().any(|w| has_word(w)) {
         Some("occupational")
     } else if has("physical therap")
         || has("physiotherap")
         || has("physical medicine")
         || has("physiatr")
-        || has_word("pt")
+        || ["pt", "dpt", "mpt", "pta"].iter().any(|w| has_word(w))
     {
         Some("physical")
     } else if has("psycholog")
@@ -170,6 +169,7 @@ pub fn discipline_from_text(text: &str) -> Option<&'static str> {
         || has("behavioral health")
         || has("behavioural health")
         || has("counsel")
+        || ["lcsw", "lpc", "lmft", "psyd"].iter().any(|w| has_word(w))
     {
         Some("psychology")
     } else if has("pediatric")
@@ -182,6 +182,7 @@ pub fn discipline_from_text(text: &str) -> Option<&'static str> {
         || has("general practice")
         || has("nursing")
         || has("neurolog")
+        || ["md", "rn", "np", "fnp", "cpnp"].iter().any(|w| has_word(w))
     {
         Some("medical")
     } else {
@@ -2373,6 +2374,17 @@ mod tests {
             ("Pediatrics", Some("medical")),
             ("Paediatrics", Some("medical")),
             ("Family medicine", Some("medical")),
+            // Credentials, as staff roles and signatures give them.
+            ("OTR/L", Some("occupational")),
+            ("COTA/L", Some("occupational")),
+            ("PT, DPT", Some("physical")),
+            ("PTA", Some("physical")),
+            ("BCaBA", Some("aba")),
+            ("RBT", Some("aba")),
+            ("LCSW", Some("psychology")),
+            ("PsyD", Some("psychology")),
+            ("MD", Some("medical")),
+            ("CPNP", Some("medical")),
             ("Multidisciplinary team meeting", Some("multidisciplinary")),
             ("Interdisciplinary speech and OT", Some("multidisciplinary")),
             ("Progress note", None),
