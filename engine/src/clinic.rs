@@ -357,10 +357,7 @@ impl Clinic {
         let lib = self.host.lock();
         let raw = lib
             .store()
-            .secrets_with_prefix(&name)?
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
+            .secret(&name)?
             .ok_or_else(|| Error::NotAllowed(format!("no invitation `{id}`; see `phr-node invite --list`")))?;
         let invite: Invite =
             postcard::from_bytes(&raw).map_err(|_| Error::Corrupt("a stored invitation could not be read".into()))?;

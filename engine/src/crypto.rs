@@ -171,11 +171,7 @@ mod tests {
     #[test]
     fn wrong_passphrase_gives_a_different_key() {
         let salt = [7u8; 16];
-        let fast = KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            lanes: 1,
-        };
+        let fast = KdfParams::for_tests();
         let a = derive_key("correct horse", &salt, fast).unwrap();
         let b = derive_key("correct horse", &salt, fast).unwrap();
         let c = derive_key("wrong horse", &salt, fast).unwrap();

@@ -873,11 +873,7 @@ mod tests {
     use crate::identity::{DeviceCert, KeyPair, PublicKey};
 
     fn cheap() -> KdfParams {
-        KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            lanes: 1,
-        }
+        KdfParams::for_tests()
     }
 
     #[test]
