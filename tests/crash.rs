@@ -282,7 +282,8 @@ impl Drop for Daemon {
 /// `phr serve` on `home`; returns it and the address peers sync with.
 fn serve(home: &Path, log: PathBuf) -> (Daemon, String) {
     let mut cmd = phr(home);
-    cmd.arg("serve");
+    // Its log says why a session ended, should a test's sync fail.
+    cmd.arg("serve").env("PHR_LOG", "phr_engine=info");
     let mut d = Daemon::spawn(cmd, log);
     let line = d.wait_line(|l| l.contains("phr sync --peer "));
     let addr = line.rsplit(' ').next().unwrap_or_default().to_string();
@@ -979,7 +980,8 @@ fn attachment_fetch_killed_midway_resumes_byte_identical() {
     let (a, b, scratch) = (phone.path(), laptop.path(), laptop.scratch(""));
     ok(&a, &["init", "--name", "Mia Lopez", "--device-name", "phone"]);
     pair(&a, &b, "laptop", phone.scratch("pair.log"));
-    let (served, addr) = serve(&a, phone.scratch("serve.log"));
+    let serve_log = phone.scratch("serve.log");
+    let (served, addr) = serve(&a, serve_log.clone());
     let mut pace = Pace(Duration::from_millis(1500));
     let (mut killed, mut partial, mut files) = (0, 0, 0);
     let mut bytes_total = 0;
@@ -1007,8 +1009,23 @@ fn attachment_fetch_killed_midway_resumes_byte_identical() {
             };
             let out = run_or_kill(cmd, pace.pick(&mut rng, lo, hi), &scratch);
             if !out.killed {
-                let r = out.run.ok();
-                assert_eq!(r.json()[0]["ok"], true, "{}", r.stdout);
+                // A failure here is the phone's to explain: show what its `phr serve` logged.
+                let served_log = || std::fs::read_to_string(&serve_log).unwrap_or_default();
+                let r = out.run;
+                assert!(
+                    r.code == Some(0),
+                    "`{}` failed:\n{}\nthe phone's serve log:\n{}",
+                    r.line,
+                    r.stderr,
+                    served_log()
+                );
+                assert_eq!(
+                    r.json()[0]["ok"],
+                    true,
+                    "{}\nthe phone's serve log:\n{}",
+                    r.stdout,
+                    served_log()
+                );
                 pace.update(out.took);
                 break;
             }

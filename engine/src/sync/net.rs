@@ -24,8 +24,8 @@ use crate::identity::{KeyPair, PublicKey};
 /// ALPN of the sync protocol.
 pub const SYNC_ALPN: &[u8] = b"phr/sync/1";
 
-/// Most sync sessions one peer key may have open with an endpoint at once; connections
-/// beyond it are closed at once (a device needs one or two, a flood from one key gets no more).
+/// Most sync sessions one peer key may have open with an endpoint at once; a newer one closes
+/// the oldest (a device needs one or two, a flood from one key gets no more).
 pub const MAX_SESSIONS_PER_PEER: usize = 8;
 
 /// Sessions an endpoint serves at once that have not yet passed hello, from all peers
@@ -33,9 +33,15 @@ pub const MAX_SESSIONS_PER_PEER: usize = 8;
 /// waiting one is closed. Admitted sessions do not count; they are bounded per key.
 pub const MAX_PENDING_SESSIONS: usize = 128;
 
-/// QUIC close code for a connection refused because its peer has too many sessions open, or
-/// the endpoint too many sessions waiting for hello.
+/// QUIC close code for a session closed because its peer opened too many, or the endpoint
+/// has too many waiting for hello.
 pub const TOO_MANY_SESSIONS: u32 = 2;
+
+/// How long a connection may go without hearing from its peer before it is given up as dead.
+/// Keep-alives every 2 s keep a quiet session up; the margin rides out a peer that is busy
+/// for a few seconds (a loaded phone, a slow disk) instead of failing its sync. The dial
+/// timeout, by contrast, is how long to wait for a peer that may not be there at all.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Network settings of a device or node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,15 +109,13 @@ pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
     builder.bind().await.map_err(|e| net(e.to_string()))
 }
 
-/// Dial `addr` on `alpn`, failing after the configured timeout instead of QUIC's 30 s.
+/// Dial `addr` on `alpn`, failing after the configured dial timeout instead of QUIC's 30 s.
 pub async fn connect(endpoint: &Endpoint, addr: EndpointAddr, alpn: &[u8], cfg: &NetConfig) -> Result<Connection> {
     let who = addr.id.fmt_short().to_string();
     let unreachable = |e: String| Error::Network(format!("could not reach {who}: {e}"));
     let transport = QuicTransportConfig::builder()
         .max_idle_timeout(Some(
-            cfg.dial_timeout()
-                .try_into()
-                .map_err(|_| unreachable("bad timeout".into()))?,
+            IDLE_TIMEOUT.try_into().map_err(|_| unreachable("bad timeout".into()))?,
         ))
         .keep_alive_interval(Duration::from_secs(2))
         .build();
@@ -172,7 +176,7 @@ struct SyncHandler<H: Host> {
     events: broadcast::Sender<SessionEvent>,
     addrs: Vec<SocketAddr>,
     active: Arc<AtomicUsize>,
-    per_peer: Arc<Mutex<HashMap<PublicKey, usize>>>,
+    per_peer: Arc<Mutex<PerPeer>>,
     pending: WaitingRoom,
 }
 
@@ -262,35 +266,59 @@ impl Drop for PendingSlot {
     }
 }
 
+/// The sync sessions each peer key has open, oldest first, to replace the oldest when a
+/// key opens one too many.
+#[derive(Default)]
+struct PerPeer {
+    next: u64,
+    open: HashMap<PublicKey, std::collections::VecDeque<(u64, Connection)>>,
+}
+
 /// Holds one of a peer's [`MAX_SESSIONS_PER_PEER`] session slots until dropped.
 struct PeerSlot {
     peer: PublicKey,
-    per_peer: Arc<Mutex<HashMap<PublicKey, usize>>>,
+    id: u64,
+    per_peer: Arc<Mutex<PerPeer>>,
 }
 
 impl PeerSlot {
-    /// Take a slot for `peer`, or None (with the number open) when it has no slot left.
-    fn take(per_peer: &Arc<Mutex<HashMap<PublicKey, usize>>>, peer: PublicKey) -> std::result::Result<Self, usize> {
-        let mut open = per_peer.lock().unwrap_or_else(|p| p.into_inner());
-        let n = open.entry(peer).or_insert(0);
-        if *n >= MAX_SESSIONS_PER_PEER {
-            return Err(*n);
+    /// Take a slot for `peer`'s connection `conn`, closing the peer's oldest session if it
+    /// has no slot left. Newest wins because a device that crashed and came back is still
+    /// holding its old sessions here until QUIC notices they are dead; refusing its new ones
+    /// would lock out an honest device, while a flood from one key stays at the cap either way.
+    fn take(per_peer: &Arc<Mutex<PerPeer>>, peer: PublicKey, conn: &Connection) -> Self {
+        let mut p = per_peer.lock().unwrap_or_else(|p| p.into_inner());
+        let id = p.next;
+        p.next += 1;
+        let open = p.open.entry(peer).or_default();
+        if open.len() >= MAX_SESSIONS_PER_PEER
+            && let Some((_, oldest)) = open.pop_front()
+        {
+            tracing::warn!(
+                peer = %peer.short(),
+                "closed this peer's oldest sync session: it opened more than {MAX_SESSIONS_PER_PEER} at once"
+            );
+            oldest.close(
+                TOO_MANY_SESSIONS.into(),
+                b"replaced by a newer sync session from this device",
+            );
         }
-        *n += 1;
-        Ok(PeerSlot {
+        open.push_back((id, conn.clone()));
+        PeerSlot {
             peer,
+            id,
             per_peer: per_peer.clone(),
-        })
+        }
     }
 }
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
-        let mut open = self.per_peer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.get_mut(&self.peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.peer);
+        let mut p = self.per_peer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = p.open.get_mut(&self.peer) {
+            open.retain(|(id, _)| *id != self.id);
+            if open.is_empty() {
+                p.open.remove(&self.peer);
             }
         }
     }
@@ -321,17 +349,7 @@ impl<H: Host> std::fmt::Debug for SyncHandler<H> {
 impl<H: Host> ProtocolHandler for SyncHandler<H> {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let peer = PublicKey(*conn.remote_id().as_bytes());
-        let _slot = match PeerSlot::take(&self.per_peer, peer) {
-            Ok(slot) => slot,
-            Err(open) => {
-                tracing::warn!(
-                    peer = %peer.short(),
-                    "refused a sync connection: {open} sessions from this peer are already open"
-                );
-                conn.close(TOO_MANY_SESSIONS.into(), b"too many sync sessions from this peer");
-                return Ok(());
-            }
-        };
+        let _slot = PeerSlot::take(&self.per_peer, peer, &conn);
         let pending = self.pending.take(&conn);
         let _active = ActiveGuard::new(&self.active);
         let admitted = pending.clone();

@@ -126,10 +126,25 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<u6
 async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Result<u64> {
     let len = u32::try_from(body.len()).map_err(|_| Error::Io("frame too large".into()))?;
     // A failed write is the connection's doing, not the disk's: say so, not "storage failure".
-    let lost = |e: std::io::Error| Error::Network(format!("sending to the peer failed: {e}"));
+    let lost = |e: std::io::Error| Error::Network(format!("sending to the peer failed: {}", with_cause(&e)));
     w.write_all(&len.to_be_bytes()).await.map_err(lost)?;
     w.write_all(body).await.map_err(lost)?;
     Ok(4 + body.len() as u64)
+}
+
+/// `e` with the causes beneath it ("connection lost: timed out"): QUIC names why a
+/// connection ended (timed out, closed by the peer and its reason) only in the source chain.
+pub(crate) fn with_cause(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// What went wrong reading from a peer.
@@ -149,7 +164,12 @@ pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> std::result::Result<(M
     match r.read_exact(&mut len).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(ReadError::Closed),
-        Err(e) => return Err(ReadError::Protocol(format!("connection lost: {e}"))),
+        Err(e) => {
+            // QUIC's own words usually start with "connection lost"; say it once.
+            let why = with_cause(&e);
+            let why = why.strip_prefix("connection lost: ").unwrap_or(&why);
+            return Err(ReadError::Protocol(format!("connection lost: {why}")));
+        }
     }
     let n = u32::from_be_bytes(len) as usize;
     if n > MAX_FRAME {
@@ -160,7 +180,7 @@ pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> std::result::Result<(M
     let mut body = vec![0u8; n];
     r.read_exact(&mut body)
         .await
-        .map_err(|e| ReadError::Protocol(format!("the peer's frame was cut short: {e}")))?;
+        .map_err(|e| ReadError::Protocol(format!("the peer's frame was cut short: {}", with_cause(&e))))?;
     let msg = postcard::from_bytes(&body)
         .map_err(|e| ReadError::Protocol(format!("the peer sent a malformed message: {e}")))?;
     Ok((msg, 4 + n as u64))
@@ -263,5 +283,32 @@ mod tests {
         a.write_all(&[0xff; 5]).await.unwrap();
         let err = read_msg(&mut b).await.unwrap_err().to_string();
         assert!(err.contains("malformed"), "{err}");
+    }
+
+    /// A stream whose connection went away the way QUIC reports it: the reason is a source.
+    struct Lost;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection lost")]
+    struct ConnectionLost(#[source] TimedOut);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("timed out")]
+    struct TimedOut;
+
+    impl AsyncRead for Lost {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Err(std::io::Error::other(ConnectionLost(TimedOut))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_connection_says_why() {
+        let err = read_msg(&mut Lost).await.unwrap_err().to_string();
+        assert_eq!(err, "connection lost: timed out");
     }
 }
