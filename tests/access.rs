@@ -759,7 +759,7 @@ async fn a_change_made_as_its_author_is_revoked_is_judged_by_the_cutoff_alike_ev
     let report = g.sync(&l).await.unwrap();
     assert!(report.rejected_by_peer.is_empty(), "{:?}", report.rejected_by_peer);
     assert!(l.has(Section::CaregiverLog, &late_hash));
-    l.add(Section::CaregiverLog, log_entry("Laptop entry after Grandma's"));
+    let laptops = l.add(Section::CaregiverLog, log_entry("Laptop entry after Grandma's"));
     let built_on = l.my_newest(Section::CaregiverLog);
     {
         let mut d = l.replica().lock();
@@ -771,14 +771,35 @@ async fn a_change_made_as_its_author_is_revoked_is_judged_by_the_cutoff_alike_ev
         assert!(change.deps().contains(&late_hash), "L's entry depends on G's late one");
     }
 
-    // L meets A: L drops the late entry and its own entry built on it; A never takes either.
+    // L meets A and hears of the revocation: L drops the late entry and the change of its own
+    // built on it, and writes its own entry again on top of what remains. A never takes the
+    // late entry or the first version of L's.
     let report = l.sync(&a).await.unwrap();
     assert!(!report.rejected_by_peer.is_empty(), "A refuses what L offers of them");
+    let ids = |d: &Node| -> Vec<String> {
+        let mut ids: Vec<String> = d.list(Section::CaregiverLog).into_iter().map(|e| e.id).collect();
+        ids.sort();
+        ids
+    };
+    let mut expected = vec![early.clone(), laptops.clone()];
+    expected.sort();
+    assert_eq!(
+        ids(&l),
+        expected,
+        "G's entry from before its cutoff and L's own, made again"
+    );
+    // One more sync brings L's entry, made again, to A (this session may already have).
+    l.sync(&a).await.unwrap();
     for device in [&a, &l] {
         assert!(!device.has(Section::CaregiverLog, &late_hash));
         assert!(!device.has(Section::CaregiverLog, &built_on));
-        let ids: Vec<String> = device.list(Section::CaregiverLog).into_iter().map(|e| e.id).collect();
-        assert_eq!(ids, vec![early.clone()], "only G's entry from before its cutoff");
+        assert_eq!(ids(device), expected);
+        let entry = device
+            .list(Section::CaregiverLog)
+            .into_iter()
+            .find(|e| e.id == laptops)
+            .unwrap();
+        assert_eq!(entry.fields["text"], "Laptop entry after Grandma's");
     }
     assert!(!l.list(Section::CaregiverLog).iter().any(|e| e.id == late));
     assert_eq!(a.all_heads(), l.all_heads(), "A and L hold the same history");

@@ -639,8 +639,17 @@ impl Prepared {
     }
 }
 
-/// What enforcing cutoffs produced: what to persist, and how many changes each section lost.
-pub type Cutoffs = (Vec<Persist>, Vec<(Section, usize)>);
+/// What enforcing cutoffs produced.
+#[derive(Debug, Default)]
+pub struct Cutoffs {
+    /// What to persist: the rebuilt sections.
+    pub persist: Vec<Persist>,
+    /// How many changes each section lost.
+    pub dropped: Vec<(Section, usize)>,
+    /// Per section, the record author's own changes that were dropped only because they
+    /// were built on withdrawn ones, oldest first: theirs to make again.
+    pub orphaned: Vec<(Section, Vec<Change>)>,
+}
 
 /// Apply the cutoffs of removals and revocations to what a record already holds.
 ///
@@ -648,13 +657,14 @@ pub type Cutoffs = (Vec<Persist>, Vec<(Section, usize)>);
 /// its cutoff are not part of the record, nor is anything built on them. A device that had
 /// already applied such changes (because it heard of them before it heard of the removal)
 /// rebuilds the section without them, so every replica converges on the same history.
-/// Returns what to persist and, per section, how many changes were dropped.
+/// Returns what to persist, how many changes each section lost, and which of the record
+/// author's own changes went only for what they were built on.
 pub fn enforce_cutoffs(record: &mut Record, access: &AccessSet) -> Result<Cutoffs> {
-    let mut persist = Vec::new();
-    let mut dropped = Vec::new();
+    let mut out = Cutoffs::default();
     if !access.has_withdrawals() {
-        return Ok((persist, dropped));
+        return Ok(out);
     }
+    let me = record.author();
     for section in Section::SYNCED {
         let over = record
             .clock(section)
@@ -677,19 +687,32 @@ pub fn enforce_cutoffs(record: &mut Record, access: &AccessSet) -> Result<Cutoff
                 invalid.insert(c.hash);
             }
         }
-        let keep: Vec<Change> = all.into_iter().filter(|c| !invalid.contains(&c.hash().0)).collect();
+        let mine_beyond = access.cutoff(&me, section);
+        let orphan = |c: &ChangeInfo| c.author == Some(me) && mine_beyond.is_none_or(|cut| c.seq <= cut);
+        let orphans: std::collections::HashSet<Hash> = infos
+            .iter()
+            .filter(|c| invalid.contains(&c.hash) && orphan(c))
+            .map(|c| c.hash)
+            .collect();
+        let (keep, lost): (Vec<Change>, Vec<Change>) = all.into_iter().partition(|c| !invalid.contains(&c.hash().0));
+        // Oldest first: each of the author's changes builds on its previous one.
+        let mut mine: Vec<Change> = lost.into_iter().filter(|c| orphans.contains(&c.hash().0)).collect();
+        mine.sort_by_key(|c| c.seq());
         let mut fresh = AutoCommit::new();
         fresh.apply_changes_batch(keep)?;
         let saved = fresh.save();
         tracing::warn!(%section, dropped = invalid.len(), "removed changes made after their author lost access");
         record.replace_doc(section, fresh);
-        persist.push(Persist::Snapshot {
+        out.persist.push(Persist::Snapshot {
             record: record.id(),
             section,
             saved,
             head_sigs: Vec::new(),
         });
-        dropped.push((section, invalid.len()));
+        out.dropped.push((section, invalid.len()));
+        if !mine.is_empty() {
+            out.orphaned.push((section, mine));
+        }
     }
-    Ok((persist, dropped))
+    Ok(out)
 }

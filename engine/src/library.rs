@@ -331,10 +331,11 @@ impl Library {
         let withdrawn = fresh
             .iter()
             .any(|s| matches!(s, Statement::Removal(_) | Statement::Revocation(_)));
-        let (persist, _) = if withdrawn {
-            exchange::enforce_cutoffs(&mut l.record, &l.access)?
+        // A node writes no caregivers' log of its own, so nothing of its is orphaned.
+        let persist = if withdrawn {
+            exchange::enforce_cutoffs(&mut l.record, &l.access)?.persist
         } else {
-            Default::default()
+            Vec::new()
         };
         self.store.put_statements(id, &fresh)?;
         if let Err(e) = self.store.persist_received(&persist) {

@@ -323,6 +323,68 @@ impl Record {
         }
     }
 
+    /// Make again, as a new change of this device, what `lost` did: this device's own changes
+    /// of `section` that a revocation or removal dropped only because they were built on
+    /// withdrawn changes. Edits of objects that went with the withdrawn changes are gone with
+    /// them; the rest (a caregivers'-log entry, a progress step) is kept. Returns how many
+    /// operations were made again.
+    pub fn remake(&mut self, section: Section, lost: &[Change]) -> Result<usize> {
+        use automerge::legacy::{Key, ObjectId, OpType};
+        // Objects the lost changes created, by their old id, as made again here.
+        let mut made: std::collections::HashMap<String, ObjId> = std::collections::HashMap::new();
+        let mut count = 0;
+        let doc = self.doc(section);
+        for change in lost {
+            let actor = change.actor_id().to_hex_string();
+            let start = change.start_op().get();
+            for (i, op) in change.decode().operations.iter().enumerate() {
+                let obj = match &op.obj {
+                    ObjectId::Root => Some(ROOT),
+                    ObjectId::Id(id) => {
+                        let old = format!("{}@{}", id.0, id.1.to_hex_string());
+                        made.get(&old)
+                            .cloned()
+                            .or_else(|| doc.import(&old).ok().map(|(o, _)| o))
+                    }
+                };
+                let Some(obj) = obj else { continue };
+                let created = format!("{}@{actor}", start + i as u64);
+                let done = match (&op.key, &op.action) {
+                    (Key::Map(k), OpType::Make(t)) => doc.put_object(&obj, k.as_str(), *t).map(|o| {
+                        made.insert(created, o);
+                    }),
+                    (Key::Map(k), OpType::Put(v)) => doc.put(&obj, k.as_str(), v.clone()),
+                    (Key::Map(k), OpType::Delete) => doc.delete(&obj, k.as_str()),
+                    (Key::Map(k), OpType::Increment(n)) => doc.increment(&obj, k.as_str(), *n),
+                    // Appended to a list (progress, amendments): appended again, in order.
+                    (Key::Seq(_), OpType::Make(t)) if op.insert => {
+                        let at = doc.length(&obj);
+                        doc.insert_object(&obj, at, *t).map(|o| {
+                            made.insert(created, o);
+                        })
+                    }
+                    (Key::Seq(_), OpType::Put(v)) if op.insert => {
+                        let at = doc.length(&obj);
+                        doc.insert(&obj, at, v.clone())
+                    }
+                    // Rewriting or deleting list elements, and marks: phr's entries make none.
+                    _ => continue,
+                };
+                match done {
+                    Ok(()) => count += 1,
+                    Err(e) => tracing::warn!(%section, "could not make an edit again: {e}"),
+                }
+            }
+        }
+        if count > 0 {
+            self.commit(
+                section,
+                "make again what a withdrawal dropped with the changes it was built on".into(),
+            )?;
+        }
+        Ok(count)
+    }
+
     fn commit(&mut self, section: Section, message: String) -> Result<()> {
         if let Some(touched) = self.batch.as_mut() {
             touched.insert(section);

@@ -93,9 +93,14 @@ impl Host for Replica {
             }
         }
         let member = d.access().is_member(peer);
+        // What a withdrawal made this device write again (see `Device::apply_cutoffs`).
+        let remade = d.take_written();
         drop(d);
         // Other live peers need what was new here too, before any change that depends on it.
         self.publish_access(Some(*peer), fresh);
+        for batch in crate::exchange::local_batches(self.record_id(), remade)? {
+            self.publish(None, batch);
+        }
         Ok(member)
     }
 
