@@ -189,12 +189,12 @@ struct SyncHandler<H: Host> {
 pub(crate) struct WaitingRoom {
     /// Which connections these are and what they wait for, as logged: "sync", "hello".
     what: (&'static str, &'static str),
-    inner: Arc<Mutex<Pending>>,
+    inner: Arc<Mutex<Arrivals>>,
 }
 
 impl std::fmt::Debug for WaitingRoom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let waiting = self.inner.lock().map(|p| p.waiting.len()).unwrap_or_default();
+        let waiting = self.inner.lock().map(|p| p.conns.len()).unwrap_or_default();
         f.debug_struct("WaitingRoom")
             .field("what", &self.what.0)
             .field("waiting", &waiting)
@@ -202,16 +202,41 @@ impl std::fmt::Debug for WaitingRoom {
     }
 }
 
+/// Connections in order of arrival, each under an id, for the bounds that close the oldest
+/// when a new one finds every place taken.
 #[derive(Default)]
-struct Pending {
-    next: u64,
-    waiting: std::collections::VecDeque<(u64, Connection)>,
+struct Arrivals {
+    conns: std::collections::VecDeque<(u64, Connection)>,
+}
+
+/// Ids unique in the process, not per [`Arrivals`]: a peer's list is dropped when it empties,
+/// and a session pushed out of an earlier list must not, when it ends, remove a newer one.
+static NEXT_ARRIVAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Arrivals {
+    /// Add `conn` where at most `cap` may be; returns its id and the oldest connection it
+    /// pushed out, for the caller to close.
+    fn push(&mut self, conn: &Connection, cap: usize) -> (u64, Option<Connection>) {
+        let out = if self.conns.len() >= cap {
+            self.conns.pop_front().map(|(_, c)| c)
+        } else {
+            None
+        };
+        let id = NEXT_ARRIVAL.fetch_add(1, Ordering::Relaxed);
+        self.conns.push_back((id, conn.clone()));
+        (id, out)
+    }
+
+    /// Forget connection `id` (however often called).
+    fn remove(&mut self, id: u64) {
+        self.conns.retain(|(i, _)| *i != id);
+    }
 }
 
 /// One connection's place in a [`WaitingRoom`] until it is released or dropped.
 pub(crate) struct PendingSlot {
     id: u64,
-    pending: Arc<Mutex<Pending>>,
+    pending: Arc<Mutex<Arrivals>>,
 }
 
 impl WaitingRoom {
@@ -226,9 +251,8 @@ impl WaitingRoom {
     /// Take a place for `conn`, closing the oldest waiting connection if none is free.
     pub(crate) fn take(&self, conn: &Connection) -> Arc<PendingSlot> {
         let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if p.waiting.len() >= MAX_PENDING_SESSIONS
-            && let Some((_, oldest)) = p.waiting.pop_front()
-        {
+        let (id, pushed_out) = p.push(conn, MAX_PENDING_SESSIONS);
+        if let Some(oldest) = pushed_out {
             let peer = PublicKey(*oldest.remote_id().as_bytes());
             let (what, until) = self.what;
             tracing::warn!(
@@ -240,9 +264,6 @@ impl WaitingRoom {
                 b"too many connections are starting; try again shortly",
             );
         }
-        let id = p.next;
-        p.next += 1;
-        p.waiting.push_back((id, conn.clone()));
         Arc::new(PendingSlot {
             id,
             pending: self.inner.clone(),
@@ -254,9 +275,7 @@ impl PendingSlot {
     /// Leave the waiting room (however often called).
     pub(crate) fn release(&self) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = p.waiting.iter().position(|(id, _)| *id == self.id) {
-            p.waiting.remove(at);
-        }
+        p.remove(self.id);
     }
 }
 
@@ -268,11 +287,7 @@ impl Drop for PendingSlot {
 
 /// The sync sessions each peer key has open, oldest first, to replace the oldest when a
 /// key opens one too many.
-#[derive(Default)]
-struct PerPeer {
-    next: u64,
-    open: HashMap<PublicKey, std::collections::VecDeque<(u64, Connection)>>,
-}
+type PerPeer = HashMap<PublicKey, Arrivals>;
 
 /// Holds one of a peer's [`MAX_SESSIONS_PER_PEER`] session slots until dropped.
 struct PeerSlot {
@@ -288,12 +303,8 @@ impl PeerSlot {
     /// would lock out an honest device, while a flood from one key stays at the cap either way.
     fn take(per_peer: &Arc<Mutex<PerPeer>>, peer: PublicKey, conn: &Connection) -> Self {
         let mut p = per_peer.lock().unwrap_or_else(|p| p.into_inner());
-        let id = p.next;
-        p.next += 1;
-        let open = p.open.entry(peer).or_default();
-        if open.len() >= MAX_SESSIONS_PER_PEER
-            && let Some((_, oldest)) = open.pop_front()
-        {
+        let (id, pushed_out) = p.entry(peer).or_default().push(conn, MAX_SESSIONS_PER_PEER);
+        if let Some(oldest) = pushed_out {
             tracing::warn!(
                 peer = %peer.short(),
                 "closed this peer's oldest sync session: it opened more than {MAX_SESSIONS_PER_PEER} at once"
@@ -303,7 +314,6 @@ impl PeerSlot {
                 b"replaced by a newer sync session from this device",
             );
         }
-        open.push_back((id, conn.clone()));
         PeerSlot {
             peer,
             id,
@@ -315,10 +325,10 @@ impl PeerSlot {
 impl Drop for PeerSlot {
     fn drop(&mut self) {
         let mut p = self.per_peer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(open) = p.open.get_mut(&self.peer) {
-            open.retain(|(id, _)| *id != self.id);
-            if open.is_empty() {
-                p.open.remove(&self.peer);
+        if let Some(open) = p.get_mut(&self.peer) {
+            open.remove(self.id);
+            if open.conns.is_empty() {
+                p.remove(&self.peer);
             }
         }
     }
