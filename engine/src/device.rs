@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::identity::{DeviceCert, KeyPair, PublicKey, RecordId, RecoveryKit};
 use crate::record::Record;
 use crate::section::Section;
-use crate::store::{COMPACT_AFTER, Persist, Store};
+use crate::store::{COMPACT_AFTER, Store};
 
 /// File name of the store inside a home directory.
 pub const STORE_FILE: &str = "phr.redb";
@@ -595,46 +595,16 @@ impl Device {
     /// entry written after syncing with the revoked caregiver) is made again as new changes,
     /// so an honest writer loses nothing it wrote.
     pub fn apply_cutoffs(&mut self) -> Result<Vec<(Section, usize)>> {
-        let outcome = self.cut_and_remake();
+        let outcome = crate::exchange::enforce_cutoffs(&mut self.record, &self.access, true).and_then(|cut| {
+            self.store.persist_received(&cut.persist)?;
+            // Stored: now they are this device's writes, to push to connected peers.
+            self.written.extend(cut.remade);
+            Ok(cut.dropped)
+        });
         if outcome.is_err() {
             self.reload()?;
         }
         outcome
-    }
-
-    /// Enforce the cutoffs, make this device's orphaned changes again, and store the rebuilt
-    /// sections with the changes made again in one transaction: a crash keeps either the old
-    /// history or the new one with this device's entries in it, never one without them.
-    fn cut_and_remake(&mut self) -> Result<Vec<(Section, usize)>> {
-        let mut cut = crate::exchange::enforce_cutoffs(&mut self.record, &self.access)?;
-        let mut remade = Vec::new();
-        for (section, lost) in &cut.orphaned {
-            let ops = self.record.remake(*section, lost)?;
-            let made = self.record.take_pending();
-            tracing::info!(%section, changes = lost.len(), ops, "made again what a withdrawal took with it");
-            let saved = self.record.doc(*section).save();
-            for p in cut.persist.iter_mut() {
-                if let Persist::Snapshot {
-                    section: s,
-                    saved: bytes,
-                    head_sigs,
-                    ..
-                } = p
-                    && s == section
-                {
-                    *bytes = saved.clone();
-                    head_sigs.extend(made.iter().map(|m| crate::verify::HeadSig {
-                        hash: m.hash,
-                        sig: m.signature,
-                    }));
-                }
-            }
-            remade.extend(made);
-        }
-        self.store.persist_received(&cut.persist)?;
-        // Stored: now they are this device's writes, to push to connected peers.
-        self.written.extend(remade);
-        Ok(cut.dropped)
     }
 
     /// Change the passphrase protecting this home.

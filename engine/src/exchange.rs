@@ -646,9 +646,10 @@ pub struct Cutoffs {
     pub persist: Vec<Persist>,
     /// How many changes each section lost.
     pub dropped: Vec<(Section, usize)>,
-    /// Per section, the record author's own changes that were dropped only because they
-    /// were built on withdrawn ones, oldest first: theirs to make again.
-    pub orphaned: Vec<(Section, Vec<Change>)>,
+    /// The record author's own changes that were dropped only because they were built on
+    /// withdrawn ones, made again (when asked for), signed and in `persist`: to push to
+    /// connected peers once stored.
+    pub remade: Vec<SignedChange>,
 }
 
 /// Apply the cutoffs of removals and revocations to what a record already holds.
@@ -657,9 +658,10 @@ pub struct Cutoffs {
 /// its cutoff are not part of the record, nor is anything built on them. A device that had
 /// already applied such changes (because it heard of them before it heard of the removal)
 /// rebuilds the section without them, so every replica converges on the same history.
-/// Returns what to persist, how many changes each section lost, and which of the record
-/// author's own changes went only for what they were built on.
-pub fn enforce_cutoffs(record: &mut Record, access: &AccessSet) -> Result<Cutoffs> {
+/// With `remake`, the record author's own changes that went only for what they were built on
+/// are made again ([`Record::remake`]) and stored with the rebuilt section, so a crash keeps
+/// either the old history or the new one with them in it.
+pub fn enforce_cutoffs(record: &mut Record, access: &AccessSet, remake: bool) -> Result<Cutoffs> {
     let mut out = Cutoffs::default();
     if !access.has_withdrawals() {
         return Ok(out);
@@ -691,7 +693,7 @@ pub fn enforce_cutoffs(record: &mut Record, access: &AccessSet) -> Result<Cutoff
         let orphan = |c: &ChangeInfo| c.author == Some(me) && mine_beyond.is_none_or(|cut| c.seq <= cut);
         let orphans: std::collections::HashSet<Hash> = infos
             .iter()
-            .filter(|c| invalid.contains(&c.hash) && orphan(c))
+            .filter(|c| remake && invalid.contains(&c.hash) && orphan(c))
             .map(|c| c.hash)
             .collect();
         let (keep, lost): (Vec<Change>, Vec<Change>) = all.into_iter().partition(|c| !invalid.contains(&c.hash().0));
@@ -700,19 +702,26 @@ pub fn enforce_cutoffs(record: &mut Record, access: &AccessSet) -> Result<Cutoff
         mine.sort_by_key(|c| c.seq());
         let mut fresh = AutoCommit::new();
         fresh.apply_changes_batch(keep)?;
-        let saved = fresh.save();
         tracing::warn!(%section, dropped = invalid.len(), "removed changes made after their author lost access");
         record.replace_doc(section, fresh);
+        let mut head_sigs = Vec::new();
+        if !mine.is_empty() {
+            let ops = record.remake(section, &mine)?;
+            let made = record.take_pending();
+            tracing::info!(%section, changes = mine.len(), ops, "made again what a withdrawal took with it");
+            head_sigs.extend(made.iter().map(|m| HeadSig {
+                hash: m.hash,
+                sig: m.signature,
+            }));
+            out.remade.extend(made);
+        }
         out.persist.push(Persist::Snapshot {
             record: record.id(),
             section,
-            saved,
-            head_sigs: Vec::new(),
+            saved: record.doc(section).save(),
+            head_sigs,
         });
         out.dropped.push((section, invalid.len()));
-        if !mine.is_empty() {
-            out.orphaned.push((section, mine));
-        }
     }
     Ok(out)
 }

@@ -331,9 +331,9 @@ impl Library {
         let withdrawn = fresh
             .iter()
             .any(|s| matches!(s, Statement::Removal(_) | Statement::Revocation(_)));
-        // A node writes no caregivers' log of its own, so nothing of its is orphaned.
+        // A node writes no caregivers' log of its own: it makes nothing again.
         let persist = if withdrawn {
-            exchange::enforce_cutoffs(&mut l.record, &l.access)?.persist
+            exchange::enforce_cutoffs(&mut l.record, &l.access, false)?.persist
         } else {
             Vec::new()
         };
