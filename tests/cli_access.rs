@@ -290,3 +290,63 @@ fn an_expired_share_ticket_is_refused_with_the_reason() {
     assert!(!school.store().exists(), "nothing is created for an expired ticket");
     assert!(grants(&owner).is_empty(), "nothing was granted");
 }
+
+#[test]
+fn access_or_a_ticket_for_longer_than_ten_years_is_refused_before_any_ticket_is_shown() {
+    let owner = Home::init("Mia Lopez");
+    // The first two overflowed the seconds; the third was signed as asked.
+    for (args, flag) in [
+        (
+            &[
+                "share",
+                "--preset",
+                "school",
+                "--expires",
+                "213503982334601d",
+                "--ticket-expires",
+                "1s",
+            ][..],
+            "--expires",
+        ),
+        (
+            &[
+                "share",
+                "--preset",
+                "school",
+                "--expires",
+                "9223372036854775807s",
+                "--ticket-expires",
+                "1s",
+            ][..],
+            "--expires",
+        ),
+        (
+            &[
+                "share",
+                "--preset",
+                "school",
+                "--expires",
+                "3651d",
+                "--ticket-expires",
+                "1s",
+            ][..],
+            "--expires",
+        ),
+        (
+            &["share", "--preset", "school", "--ticket-expires", "213503982334601d"][..],
+            "--ticket-expires",
+        ),
+        (&["devices", "add", "--expires", "213503982334601d"][..], "--expires"),
+    ] {
+        let run = local(&owner, args);
+        let shown = run.stdout.clone();
+        let why = run.refused();
+        assert!(
+            why.contains(&format!("{flag}: `")) && why.contains("at most 3650 days"),
+            "phr {}: {why}",
+            args.join(" ")
+        );
+        assert!(!shown.contains("PHRPAIR"), "a ticket was shown: {shown}");
+    }
+    assert!(grants(&owner).is_empty(), "nothing was granted");
+}

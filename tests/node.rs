@@ -610,3 +610,213 @@ fn the_http_api_answers_health_openly_guards_everything_else_and_refuses_bad_fhi
     let labs_on_phone = phone.json(["list", "labs", "--json"]);
     assert_eq!(labs_on_phone.as_array().map(Vec::len), Some(1), "{labs_on_phone:#}");
 }
+
+/// A message from the front desk, as the EHR sends it.
+fn front_desk_message(text: &str) -> Value {
+    json!({
+        "resourceType": "Communication",
+        "status": "completed",
+        "sent": "2024-03-05T10:00:00Z",
+        "payload": [{ "contentString": text }],
+        "topic": { "text": "Scheduling" }
+    })
+}
+
+/// The `error` of an API answer.
+fn error_of(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn an_invitation_for_longer_than_ten_years_is_refused_naming_expires_and_nothing_is_made() {
+    let node = Node::start_new();
+    // Durations whose seconds overflowed: the first made an invitation that had expired hours
+    // before it was made, the second one that never expired.
+    for expires in ["213503982334601d", "9223372036854775807s", "3651d", "0d", "7 days"] {
+        let body = json!({ "expires": expires, "label": "Mia Lopez" }).to_string();
+        let (status, answer) = node.call("POST", "/v1/invites", Some(&node.token), Some(&body));
+        assert_eq!(status, 422, "expires {expires}: {answer}");
+        assert!(
+            error_of(&answer).starts_with("expires: "),
+            "expires {expires}: {answer}"
+        );
+    }
+    let (_, answer) = node.call(
+        "POST",
+        "/v1/invites",
+        Some(&node.token),
+        Some(r#"{"expires": "213503982334601d"}"#),
+    );
+    assert!(error_of(&answer).contains("at most 3650 days"), "{answer}");
+    assert_eq!(node.get("/v1/invites"), json!([]), "no invitation was made");
+
+    // The same from the command line.
+    let out = node.cli(["invite", "--expires", "213503982334601d"]);
+    assert_refused(&out, "expires: `213503982334601d` is too long");
+
+    // Ten years is the longest, and it ends ten years from now.
+    let (status, made) = node.call(
+        "POST",
+        "/v1/invites",
+        Some(&node.token),
+        Some(r#"{"expires": "3650d"}"#),
+    );
+    assert_eq!(status, 201, "{made}");
+    let ends = made["expires"].as_str().unwrap_or_default();
+    let ends = chrono::DateTime::parse_from_rfc3339(ends).unwrap_or_else(|e| panic!("{made}: {e}"));
+    let from_now = ends.timestamp() - chrono::Utc::now().timestamp();
+    assert!(
+        (3649 * 86_400..=3650 * 86_400).contains(&from_now),
+        "expires in {from_now} s: {made}"
+    );
+}
+
+#[test]
+fn a_stray_character_never_chooses_a_record_or_signs_as_a_clinician() {
+    let node = Node::start_new();
+    node.staff("Jane Roe", "SLP");
+    node.staff("Janet Poe", "OTR/L");
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    phone.connect(&node);
+    let mia = phone.record();
+    let jane = node.get("/v1/staff")[0]["key"]
+        .as_str()
+        .expect("Jane's key")
+        .to_string();
+    let written = node.metric("phr_changes_written_total");
+    let message = front_desk_message("See you on Tuesday.").to_string();
+
+    // The only hosted record, named by one character, or fifteen: refused.
+    for prefix in [&mia[..1], &mia[..15], "", "zz"] {
+        let path = format!("/v1/patients/{prefix}/messages");
+        let (status, body) = node.call("POST", &path, Some(&node.token), Some(&message));
+        assert!(matches!(status, 404 | 405), "POST {path}: {status} {body}");
+    }
+    let (status, body) = node.call(
+        "POST",
+        &format!("/v1/patients/{}/messages", &mia[..1]),
+        Some(&node.token),
+        Some(&message),
+    );
+    assert!(error_of(&body).contains("at least 16"), "{status} {body}");
+
+    // A clinician named by one letter, the start of a key, or a name not quite theirs: refused.
+    let full = format!("/v1/patients/{mia}/messages");
+    for who in ["J", "Jane", &jane[..8], "Jane Roe, SLP"] {
+        let path = format!("{full}?clinician={}", who.replace(' ', "%20"));
+        let (status, body) = node.call("POST", &path, Some(&node.token), Some(&message));
+        assert_eq!(status, 422, "?clinician={who}: {body}");
+        assert!(error_of(&body).starts_with("clinician: "), "{body}");
+        assert!(
+            error_of(&body).contains("Jane Roe, Janet Poe"),
+            "the staff are listed: {body}"
+        );
+    }
+    // A note whose author names a key prefix is not taken as that clinician's either.
+    let mut note = session_note("visit-9", "Plan: Practise /s/ blends daily");
+    note["author"] = json!([{ "reference": format!("Practitioner/{}", &jane[..8]) }]);
+    let (status, body) = node.call(
+        "POST",
+        &format!("/v1/patients/{mia}/notes"),
+        Some(&node.token),
+        Some(&note.to_string()),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(node.metric("phr_changes_written_total"), written, "nothing was written");
+
+    // Exact names (letter case aside), full keys and 16 characters of the record do.
+    let sixteen = format!("/v1/patients/{}/messages?clinician=jane%20roe", &mia[..16]);
+    let (status, pushed) = node.call("POST", &sixteen, Some(&node.token), Some(&message));
+    assert_eq!(status, 201, "{pushed}");
+    assert_eq!(pushed["patient"], mia.as_str(), "{pushed}");
+    assert_eq!(pushed["author"], JANE, "{pushed}");
+    note["author"] = json!([{ "reference": format!("Practitioner/{jane}") }]);
+    assert_eq!(node.push(&mia, "notes", &note)["author"], JANE);
+
+    // `phr-node` keeps short prefixes for people, but one that fits several is a question.
+    let file = phone.home.scratch("message.json");
+    std::fs::write(&file, &message).expect("writing the FHIR file");
+    let file = file.to_string_lossy().into_owned();
+    let out = node.cli([
+        "push",
+        "message",
+        "--patient",
+        &mia[..4],
+        "--file",
+        &file,
+        "--clinician",
+        "Jan",
+    ]);
+    assert_refused(&out, "`Jan` fits 2 staff members");
+    assert!(
+        out.stderr.contains("Jane Roe") && out.stderr.contains("Janet Poe"),
+        "{}",
+        out.stderr
+    );
+    let out = node.cli_ok([
+        "push",
+        "message",
+        "--patient",
+        &mia[..4],
+        "--file",
+        &file,
+        "--clinician",
+        "Janet",
+    ]);
+    assert!(
+        out.stdout.contains(&format!("in {mia} (by Janet Poe")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_request_left_half_sent_is_dropped_and_only_the_nodes_own_names_are_answered() {
+    let node = Node::start_new();
+    node.staff("Jane Roe", "SLP");
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    phone.connect(&node);
+    let mia = phone.record();
+    let port = node.http_addr().port();
+
+    // A client that starts a request and never finishes its headers is cut off (after 10 s;
+    // the wait here is bounded by PATIENCE) instead of holding the connection for ever.
+    let (reply, closed) = node.raw_http(&format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"));
+    assert!(
+        closed,
+        "a half-sent request was still open after {PATIENCE:?}; got: {reply}"
+    );
+    assert!(!reply.contains(" 200 "), "a half-sent request was answered: {reply}");
+
+    // A web page reaching the API through a name of its own (DNS rebinding) is refused before
+    // anything is read or written, even with the right token.
+    let written = node.metric("phr_changes_written_total");
+    let note = session_note("visit-7", "Plan: Practise /s/ blends daily").to_string();
+    let request = |method: &str, path: &str, host: &str, body: &str| {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            node.token,
+            body.len()
+        )
+    };
+    for (method, path, body) in [
+        ("POST", format!("/v1/patients/{mia}/notes"), note.as_str()),
+        ("GET", "/v1/patients".to_string(), ""),
+        ("GET", "/health".to_string(), ""),
+    ] {
+        let (reply, _) = node.raw_http(&request(method, &path, &format!("evil.example:{port}"), body));
+        assert!(reply.starts_with("HTTP/1.1 421"), "{method} {path}: {reply}");
+        assert!(reply.contains("does not answer to the host `evil.example"), "{reply}");
+        assert!(!reply.contains(&mia), "nothing about the patient leaks: {reply}");
+    }
+    assert_eq!(node.metric("phr_changes_written_total"), written, "nothing was written");
+
+    // Its own names are answered: localhost, and 127.0.0.1 (which the test's client sends).
+    let (reply, _) = node.raw_http(&request("GET", "/v1/patients", &format!("localhost:{port}"), ""));
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains(&mia), "{reply}");
+    assert_eq!(
+        node.push(&mia, "notes", &serde_json::from_str(&note).expect("JSON"))["outcome"],
+        "created"
+    );
+}

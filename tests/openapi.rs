@@ -580,6 +580,13 @@ fn every_status_a_handler_produces_is_documented_with_an_operation_outcome() {
     let fns = functions(&masked);
     let auth = statuses(&fns, "authorize");
     assert!(auth.contains(&401), "authorize answers 401");
+    // Every route, open or guarded, is behind the Host check.
+    let host = statuses(&fns, "check_host");
+    assert!(host.contains(&421), "check_host answers 421");
+    assert!(
+        API_SRC.contains(".layer(middleware::from_fn_with_state(app.clone(), check_host))"),
+        "check_host is a layer over every route"
+    );
     for r in routes() {
         let at = format!("{} {}", r.method.to_uppercase(), r.path);
         let Some((op, _)) = ops.get(&(r.path.clone(), r.method.clone())) else {
@@ -595,6 +602,7 @@ fn every_status_a_handler_produces_is_documented_with_an_operation_outcome() {
             .collect();
 
         let mut produced = statuses(&fns, &r.handler);
+        produced.extend(&host);
         if !r.open {
             produced.extend(&auth);
         }

@@ -193,7 +193,7 @@ pub(crate) enum Command {
         /// Rights per section instead of the preset's, e.g. `notes=write,goals,documents`.
         #[arg(long)]
         sections: Option<String>,
-        /// How long the access lasts, e.g. 90d (default: the preset's; schools a year).
+        /// How long the access lasts, e.g. 90d, at most 3650d (default: the preset's; schools a year).
         #[arg(long)]
         expires: Option<String>,
         /// Who it is for, e.g. "Grandma" or "Lincoln Elementary IEP team".
@@ -485,10 +485,13 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("the grant would open no section");
             }
             let now = chrono::Utc::now().timestamp();
-            let days = match &expires {
-                Some(e) => Some(net::parse_duration(e)?.as_secs() as i64),
-                None => preset.and_then(|p| p.default_days()).map(|d| d * 86400),
+            let lasts = match &expires {
+                Some(e) => Some(net::parse_duration("--expires", e)?),
+                None => preset
+                    .and_then(|p| p.default_days())
+                    .map(|d| std::time::Duration::from_secs(d.unsigned_abs() * 86_400)),
             };
+            let expires = lasts.map(|d| phr_engine::duration::expiry(now, d)).transpose()?;
             let label = label.unwrap_or_else(|| {
                 preset
                     .map(|p| format!("{p:?}").to_lowercase())
@@ -500,14 +503,14 @@ fn run(cli: Cli) -> Result<()> {
                 scope,
                 delegate,
                 not_before: now,
-                expires: days.map(|d| now + d),
+                expires,
             };
             let device = open(&home)?;
             net::offer(
                 device,
                 &home,
                 &net_args,
-                net::parse_duration(&ticket_expires)?,
+                net::parse_duration("--ticket-expires", &ticket_expires)?,
                 qr,
                 Some(grant),
             )?

@@ -81,7 +81,7 @@ impl NetArgs {
 pub enum DevicesCmd {
     /// Print a one-time pairing ticket (text and QR) and wait for the new device to join.
     Add {
-        /// How long the ticket stays valid, e.g. 10m, 1h.
+        /// How long the ticket stays valid, e.g. 10m, 1h (a plain number is seconds).
         #[arg(long, default_value = "10m")]
         expires: String,
         /// Also write the QR code as a PNG image.
@@ -112,21 +112,10 @@ pub enum DevicesCmd {
     },
 }
 
-/// Parse `90d`, `10m`, `1h`, `30s`.
-pub fn parse_duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .with_context(|| format!("`{s}` is not a duration like 10m, 2h or 90d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" | "" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => bail!("`{s}` is not a duration like 10m, 2h or 90d"),
-    };
-    Ok(Duration::from_secs(secs))
+/// A duration given with `flag` (`--expires 7d`): `30s`, `10m`, `1h`, `90d` or plain seconds,
+/// at most ten years.
+pub fn parse_duration(flag: &str, text: &str) -> Result<Duration> {
+    phr_engine::duration::parse(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -267,7 +256,7 @@ pub fn devices(
 ) -> Result<()> {
     match cmd {
         DevicesCmd::Add { expires, qr } => {
-            let ttl = parse_duration(&expires)?;
+            let ttl = parse_duration("--expires", &expires)?;
             let device = open()?;
             if !device.has_root() {
                 bail!("only a device holding the patient's root key can add devices");

@@ -29,6 +29,8 @@ use crate::sync::clinic::ClinicTicket;
 const CLINIC_NAME: &str = "clinic_name";
 const STAFF_PREFIX: &str = "staff/";
 const INVITE_PREFIX: &str = "invite/";
+/// The fewest characters of a record id that name a hosted record (64 bits of it).
+pub const MIN_RECORD_PREFIX: usize = 16;
 /// `delegated/<clinician>/<record>`: which records hold a grant to a clinician, so removing
 /// one revokes exactly those without loading every record.
 const DELEGATED_PREFIX: &str = "delegated/";
@@ -236,26 +238,21 @@ impl Clinic {
         all
     }
 
-    /// A current staff member by name (case-insensitive) or key (or a unique key prefix).
+    /// A current staff member by exact name (ASCII letter case aside; names are unique that
+    /// way) or full key. Never by a prefix: a stray letter must not sign as somebody.
     pub fn find_staff(&self, who: &str) -> Result<StaffMember> {
         let who = who.trim();
+        let key = who.parse::<PublicKey>().ok();
         let staff = self.staff_lock();
-        let current = || staff.values().map(|(m, _)| m).filter(|m| m.removed.is_none());
-        let by_name: Vec<&StaffMember> = current().filter(|m| m.name.eq_ignore_ascii_case(who)).collect();
-        let found: Vec<&StaffMember> = if by_name.is_empty() && !who.is_empty() {
-            current().filter(|m| m.key.to_string().starts_with(who)).collect()
-        } else {
-            by_name
-        };
-        match found.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => Err(Error::NotAllowed(format!(
-                "no current staff member `{who}`; see `phr-node staff list`"
-            ))),
-            _ => Err(Error::NotAllowed(format!(
-                "`{who}` matches several staff members; give more of the key"
-            ))),
-        }
+        staff
+            .values()
+            .map(|(m, _)| m)
+            .filter(|m| m.removed.is_none())
+            .find(|m| m.name.eq_ignore_ascii_case(who) || Some(m.key) == key)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchStaff {
+                given: crate::error::shown(who),
+            })
     }
 
     /// Remove a clinician: what they wrote stays valid; from now on every patient device
@@ -335,7 +332,7 @@ impl Clinic {
         let invite = Invite {
             id: hex::encode(random_bytes::<4>()),
             secret: random_bytes(),
-            expires: now() + ttl.as_secs() as i64,
+            expires: crate::duration::expiry(now(), ttl)?,
             uses_left: uses,
             label,
         };
@@ -476,27 +473,35 @@ impl Clinic {
         Ok(out)
     }
 
-    /// A hosted record by its id or a unique prefix of it.
+    /// A hosted record by its full id, or by a prefix of at least [`MIN_RECORD_PREFIX`]
+    /// characters that no other hosted record shares. Shorter prefixes are refused: one
+    /// character must never be enough to write into somebody's record.
     pub fn resolve_record(&self, id: &str) -> Result<RecordId> {
-        let id = id.trim();
-        if let Ok(r) = id.parse::<RecordId>()
-            && self.host.lock().holds(&r)?
-        {
-            return Ok(r);
+        let id = id.trim().to_ascii_lowercase();
+        let given = || crate::error::shown(&id);
+        if !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::NoSuchRecord { given: given() });
+        }
+        if id.len() < MIN_RECORD_PREFIX {
+            return Err(Error::RecordIdTooShort {
+                given: given(),
+                min: MIN_RECORD_PREFIX,
+            });
+        }
+        if let Ok(full) = id.parse::<RecordId>() {
+            let held = self.host.lock().holds(&full)?;
+            return if held {
+                Ok(full)
+            } else {
+                Err(Error::NoSuchRecord { given: given() })
+            };
         }
         let all = self.host.lock().records()?;
-        let found: Vec<RecordId> = all
-            .into_iter()
-            .filter(|r| !id.is_empty() && r.to_string().starts_with(id))
-            .collect();
-        match found.as_slice() {
-            [one] => Ok(*one),
-            [] => Err(Error::NotAllowed(format!(
-                "this clinic hosts no record `{id}`; the patient connects it with `phr clinic connect`"
-            ))),
-            _ => Err(Error::NotAllowed(format!(
-                "`{id}` matches several records; give more of it"
-            ))),
+        let mut found = all.into_iter().filter(|r| r.to_string().starts_with(&id));
+        match (found.next(), found.next()) {
+            (Some(one), None) => Ok(one),
+            (None, _) => Err(Error::NoSuchRecord { given: given() }),
+            (Some(_), Some(_)) => Err(Error::AmbiguousRecord { given: given() }),
         }
     }
 

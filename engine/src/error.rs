@@ -111,6 +111,62 @@ pub enum Error {
     /// A date or time that does not parse.
     #[error("`{0}` is not a valid date: use YYYY-MM-DD")]
     InvalidDate(String),
+    /// A duration that does not parse (`30m`, `12h`, `7d` or plain seconds are expected).
+    #[error("`{given}` is not a duration: write a whole number and a unit, e.g. 30m, 12h or 7d")]
+    InvalidDuration {
+        /// What was given, control characters escaped.
+        given: String,
+    },
+    /// A duration of zero: whatever it would limit would be over before it began.
+    #[error("`{given}` is no time at all: a duration must be at least one second")]
+    ZeroDuration {
+        /// What was given, control characters escaped.
+        given: String,
+    },
+    /// A duration longer than the engine accepts (see `duration::MAX_DAYS`).
+    #[error("`{given}` is too long: a duration may be at most {max_days} days (ten years)")]
+    DurationTooLong {
+        /// What was given, control characters escaped.
+        given: String,
+        /// The longest duration accepted, in days.
+        max_days: u64,
+    },
+    /// An expiry time that does not fit in a timestamp.
+    #[error("an expiry {seconds} seconds after {now} is past the last time phr can record")]
+    ExpiryOutOfRange {
+        /// The starting time (Unix seconds).
+        now: i64,
+        /// The duration asked for, in seconds.
+        seconds: u64,
+    },
+    /// No hosted record has this id.
+    #[error("this clinic hosts no record `{given}`")]
+    NoSuchRecord {
+        /// The id given, control characters escaped.
+        given: String,
+    },
+    /// A record id cut too short to name one record safely.
+    #[error("`{given}` is too short to name a record: give its full id or at least {min} of its characters")]
+    RecordIdTooShort {
+        /// The id given, control characters escaped.
+        given: String,
+        /// The fewest characters accepted.
+        min: usize,
+    },
+    /// A record id prefix that matches more than one hosted record.
+    #[error("`{given}` matches several hosted records; give more of the id")]
+    AmbiguousRecord {
+        /// The prefix given.
+        given: String,
+    },
+    /// No current staff member has exactly this name or key.
+    #[error(
+        "no current staff member is named `{given}` or has that key; names must match exactly (letter case aside), keys in full"
+    )]
+    NoSuchStaff {
+        /// The name or key given, control characters escaped.
+        given: String,
+    },
     /// A FHIR resource that cannot be mapped to an entry; the first problem found.
     #[error("the FHIR resource is invalid at `{path}`: {problem}")]
     Fhir {
@@ -129,6 +185,27 @@ pub enum Error {
     /// An attachment cannot be added or opened as asked.
     #[error("attachment: {0}")]
     Attachment(String),
+}
+
+/// How much of a caller's text an error message repeats.
+const SHOWN_CHARS: usize = 40;
+
+/// Text someone typed or sent, as an error message may repeat it: control characters escaped
+/// (never written raw to a terminal or a log), long text cut.
+pub fn shown(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(SHOWN_CHARS) {
+        // Controls, and the invisible marks that reorder or hide text.
+        if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if text.chars().count() > SHOWN_CHARS {
+        out.push('…');
+    }
+    out
 }
 
 impl From<std::io::Error> for Error {

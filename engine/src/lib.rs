@@ -8,12 +8,14 @@ mod chunk;
 pub mod clinic;
 pub mod crypto;
 pub mod device;
+pub mod duration;
 pub mod entry;
 pub mod error;
 pub mod exchange;
 pub mod fhir;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod http_hosts;
 pub mod identity;
 pub mod library;
 pub mod limits;

@@ -16,7 +16,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use phr_engine::Section;
 use phr_engine::clinic::Clinic;
+use phr_engine::duration;
+use phr_engine::error::shown;
 use phr_engine::fhir;
+use phr_engine::http_hosts::AllowedHosts;
 use phr_engine::sync::{HostService, LibraryHost};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,6 +37,8 @@ pub struct App {
     pub service: Arc<HostService<LibraryHost>>,
     /// Bearer token the API demands.
     pub token: String,
+    /// `Host` values the API answers to.
+    pub hosts: AllowedHosts,
     /// When the node started.
     pub started: Instant,
     /// Seconds the node took to start serving.
@@ -48,6 +53,7 @@ impl App {
         clinic: Arc<Clinic>,
         service: Arc<HostService<LibraryHost>>,
         token: String,
+        hosts: AllowedHosts,
         started: Instant,
         startup: Duration,
     ) -> Arc<App> {
@@ -55,6 +61,7 @@ impl App {
             clinic,
             service,
             token,
+            hosts,
             started,
             startup,
             requests: AtomicU64::new(0),
@@ -127,6 +134,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/patients/{patient}/messages", post(push_message).get(list_messages))
         .route_layer(middleware::from_fn_with_state(app.clone(), authorize));
     open.merge(guarded)
+        .layer(middleware::from_fn_with_state(app.clone(), check_host))
         .layer(middleware::from_fn_with_state(app.clone(), count))
         .with_state(app)
 }
@@ -142,6 +150,29 @@ async fn count(State(app): Shared, req: Request, next: Next) -> Response {
         tracing::debug!(%method, %path, status = res.status().as_u16(), "request");
     }
     res
+}
+
+/// Refuse a request that names a host the node does not answer to (a web page reaching the
+/// API through a name of its own), before it touches anything.
+async fn check_host(State(app): Shared, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or("(not text)"))
+        .or_else(|| req.uri().host())
+        .unwrap_or("")
+        .to_string();
+    if app.hosts.allows(&host) {
+        return next.run(req).await;
+    }
+    OpError::new(
+        421,
+        format!(
+            "this node does not answer to the host `{}`: call it as localhost or 127.0.0.1, or add the name to http_allowed_hosts in phr-node.toml",
+            if host.is_empty() { "(none given)".to_string() } else { shown(&host) }
+        ),
+    )
+    .into_response()
 }
 
 async fn authorize(State(app): Shared, headers: HeaderMap, req: Request, next: Next) -> Response {
@@ -289,7 +320,7 @@ async fn clinic_info(State(app): Shared) -> Json<Value> {
 
 #[derive(Debug, Deserialize)]
 struct InviteRequest {
-    /// Validity: `30m`, `12h`, `7d` (default 7d).
+    /// Validity: `30m`, `12h`, `7d` or plain seconds, at most 3650d (default 7d).
     #[serde(default)]
     expires: Option<String>,
     /// How many patients may use it (default 1; 0 for any number until it expires).
@@ -300,29 +331,11 @@ struct InviteRequest {
     label: Option<String>,
 }
 
-/// Parse `30m`, `12h`, `7d` or plain seconds.
-pub fn parse_duration(s: &str) -> OpResult<Duration> {
-    let s = s.trim();
-    let bad = || OpError::new(422, format!("`{s}` is not a duration: use e.g. 30m, 12h or 7d"));
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(bad()),
-    };
-    if secs == 0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(secs))
-}
-
 async fn create_invite(State(app): Shared, b: std::result::Result<Json<Value>, JsonRejection>) -> OpResult<Response> {
     let req: InviteRequest =
         serde_json::from_value(body(b)?).map_err(|e| OpError::new(422, format!("not an invitation request: {e}")))?;
-    let ttl = parse_duration(req.expires.as_deref().unwrap_or("7d"))?;
+    let ttl = duration::parse(req.expires.as_deref().unwrap_or("7d"))
+        .map_err(|e| OpError::new(422, format!("expires: {e}")))?;
     let uses = match req.uses {
         Some(0) => None,
         Some(n) => Some(n),

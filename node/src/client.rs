@@ -1,6 +1,7 @@
 //! The `phr-node` commands that act on a running node (invite, staff, push, lists): thin
 //! calls to its local HTTP API, so the daemon stays the only process holding the store.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -34,6 +35,7 @@ impl Client {
             .and_then(|raw| serde_json::from_slice::<Running>(&raw).ok())
             .map(|r| r.http)
             .unwrap_or(cfg.http);
+        let http = reachable(http);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -105,6 +107,16 @@ impl Client {
             Value::String(s) => Ok(s),
             other => Ok(other.to_string()),
         }
+    }
+}
+
+/// The address to call a node listening on `http` at: a node bound to every interface
+/// (0.0.0.0 or `::`) is called on loopback, a name its API answers to.
+fn reachable(http: SocketAddr) -> SocketAddr {
+    match http.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from((Ipv4Addr::LOCALHOST, http.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::from((Ipv6Addr::LOCALHOST, http.port())),
+        _ => http,
     }
 }
 

@@ -28,6 +28,9 @@ pub struct Config {
     pub discovery: bool,
     /// Local HTTP API for the clinic's EHR and scripts. Keep it on loopback.
     pub http: SocketAddr,
+    /// Further names (or addresses) the HTTP API answers to in requests' `Host` header,
+    /// besides `localhost`, loopback addresses and the address in `http`.
+    pub http_allowed_hosts: Vec<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing filter such as
     /// `info,phr_engine=debug`.
     pub log: String,
@@ -48,6 +51,7 @@ impl Default for Config {
             relays: true,
             discovery: true,
             http: SocketAddr::from(([127, 0, 0, 1], 4920)),
+            http_allowed_hosts: Vec::new(),
             log: "info".into(),
             log_format: "text".into(),
             idle_secs: 120,
@@ -120,6 +124,11 @@ discovery = {discovery}
 # Keep it on loopback: it can write into every hosted record.
 http = "{http}"
 
+# Names the HTTP API also answers to (the `Host` a client sends), besides localhost, loopback
+# addresses and the address above, e.g. ["ehr-gateway.clinic.lan"]. Requests naming any other
+# host are refused, so a web page cannot reach the API through a name of its own (DNS rebinding).
+http_allowed_hosts = {http_allowed_hosts}
+
 # Log filter: error, warn, info, debug, trace, or e.g. "info,phr_engine=debug".
 log = "{log}"
 
@@ -138,6 +147,12 @@ idle_secs = {idle_secs}
             relays = self.relays,
             discovery = self.discovery,
             http = self.http,
+            http_allowed_hosts = toml::Value::Array(
+                self.http_allowed_hosts
+                    .iter()
+                    .map(|h| toml::Value::String(h.clone()))
+                    .collect()
+            ),
             log = self.log,
             log_format = self.log_format,
             idle_secs = self.idle_secs,
@@ -168,6 +183,7 @@ mod tests {
         let cfg = Config {
             data_dir: "/var/lib/phr \"node\"".into(),
             passphrase_file: Some("/etc/phr/pass".into()),
+            http_allowed_hosts: vec!["ehr-gateway.clinic.lan".into(), "10.0.0.5".into()],
             ..Config::default()
         };
         let back: Config = toml::from_str(&cfg.to_documented_toml()).unwrap();

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use phr_engine::clinic::Clinic;
+use phr_engine::http_hosts::AllowedHosts;
 use phr_engine::sync::clinic::{CLINIC_ALPN, ConnectHandler};
 use phr_engine::sync::{HostService, NetConfig, net};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, App};
 use crate::config::Config;
+use crate::http_server;
 
 /// Where a running node can be reached, written to `<data>/node.addr` while it runs so the
 /// `phr-node` commands (and scripts) find the API even on a port picked at start.
@@ -81,8 +83,10 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
         )
     })?;
     let http = listener.local_addr()?;
+    warn_if_beyond_loopback(http);
+    let hosts = AllowedHosts::new(http, &cfg.http_allowed_hosts);
     let startup = started.elapsed();
-    let app = App::new(clinic.clone(), service.clone(), token, started, startup);
+    let app = App::new(clinic.clone(), service.clone(), token, hosts, started, startup);
     let running = Running {
         http,
         sync: net::format_addr(&service.addr()),
@@ -122,8 +126,7 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
         }
     });
 
-    let server = axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown_signal());
-    let served = server.await;
+    http_server::serve(listener, api::router(app), shutdown_signal()).await;
     tracing::info!("shutting down: finishing syncs in progress");
     evictor.abort();
     match Arc::try_unwrap(service) {
@@ -134,7 +137,23 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
     // Dropping the last handle closes the store; every acknowledged change is already durable.
     drop(clinic);
     tracing::info!("phr-node stopped");
-    served.context("the HTTP API failed")
+    Ok(())
+}
+
+/// Say loudly that the API listens beyond this machine: whoever reaches the address can try
+/// the token, and nothing on the wire is encrypted.
+fn warn_if_beyond_loopback(http: std::net::SocketAddr) {
+    if http.ip().is_loopback() {
+        return;
+    }
+    let warning = format!(
+        "the HTTP API listens on {http}, beyond this machine: anyone who reaches it can try the API token, and requests and records cross the network unencrypted; keep `http` on 127.0.0.1 unless a firewall or TLS proxy guards it"
+    );
+    tracing::warn!("{warning}");
+    if !tracing::enabled!(tracing::Level::WARN) {
+        // The log filter hides warnings; this one is shown anyway.
+        eprintln!("warning: {warning}");
+    }
 }
 
 async fn shutdown_signal() {

@@ -6,6 +6,8 @@ mod api;
 mod client;
 mod config;
 mod daemon;
+mod http_server;
+mod lookup;
 mod ops;
 #[allow(dead_code)] // shared with the `phr` CLI, which also reads QR images
 #[path = "../../cli/src/qr.rs"]
@@ -93,7 +95,7 @@ enum Cmd {
         /// The FHIR JSON file (`-` for standard input).
         #[arg(long)]
         file: PathBuf,
-        /// The staff member it is attributed to (name or key); notes need one.
+        /// The staff member it is attributed to (name, or the start of a name or key); notes need one.
         #[arg(long)]
         clinician: Option<String>,
     },
@@ -166,7 +168,7 @@ enum StaffCmd {
     },
     /// Remove a staff member: what they wrote stays, nothing more is accepted from them.
     Remove {
-        /// Name or key.
+        /// Name, or the start of a name or key.
         who: String,
     },
 }
@@ -209,7 +211,7 @@ struct AppointmentRef {
     patient: String,
     /// The appointment's id (or a unique prefix).
     id: String,
-    /// The staff member acting (name or key).
+    /// The staff member acting (name, or the start of a name or key).
     #[arg(long)]
     clinician: Option<String>,
 }
@@ -340,7 +342,8 @@ fn real_main(cli: Cli) -> Result<()> {
                     Ok(())
                 }
                 StaffCmd::Remove { who } => {
-                    let m = c.delete(&format!("/v1/staff/{}", segment(&who)))?;
+                    let key = lookup::staff(&c, &who)?;
+                    let m = c.delete(&format!("/v1/staff/{}", segment(&key)))?;
                     println!(
                         "Removed {}; their access to {} record(s) was revoked (what they wrote stays).",
                         m["name"].as_str().unwrap_or(&who),
@@ -384,10 +387,13 @@ fn real_main(cli: Cli) -> Result<()> {
                 PushKind::Form => "forms",
                 PushKind::Message => "messages",
             };
-            let q = clinician
-                .map(|c| format!("?clinician={}", segment(&c)))
-                .unwrap_or_default();
-            let out = Client::connect(&cfg)?.post(&format!("/v1/patients/{}/{route}{q}", segment(&patient)), &res)?;
+            let c = Client::connect(&cfg)?;
+            let patient = lookup::patient(&c, &patient)?;
+            let q = match clinician {
+                Some(who) => format!("?clinician={}", segment(&lookup::staff(&c, &who)?)),
+                None => String::new(),
+            };
+            let out = c.post(&format!("/v1/patients/{}/{route}{q}", segment(&patient)), &res)?;
             println!(
                 "{} {} {} in {} (by {})",
                 out["outcome"].as_str().unwrap_or(""),
@@ -403,6 +409,7 @@ fn real_main(cli: Cli) -> Result<()> {
             match a {
                 AppointmentCmd::List { patient, status } => {
                     let q = status.map(|s| format!("?status={}", segment(&s))).unwrap_or_default();
+                    let patient = lookup::patient(&c, &patient)?;
                     print_json(&c.get(&format!("/v1/patients/{}/appointments{q}", segment(&patient)))?)
                 }
                 AppointmentCmd::Confirm(r) => appointment_action(&c, r, "confirm"),
@@ -410,11 +417,15 @@ fn real_main(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Messages { patient } => {
-            print_json(&Client::connect(&cfg)?.get(&format!("/v1/patients/{}/messages", segment(&patient)))?)
+            let c = Client::connect(&cfg)?;
+            let patient = lookup::patient(&c, &patient)?;
+            print_json(&c.get(&format!("/v1/patients/{}/messages", segment(&patient)))?)
         }
         Cmd::Forms { patient, completed } => {
             let q = if completed { "?status=completed" } else { "" };
-            print_json(&Client::connect(&cfg)?.get(&format!("/v1/patients/{}/forms{q}", segment(&patient)))?)
+            let c = Client::connect(&cfg)?;
+            let patient = lookup::patient(&c, &patient)?;
+            print_json(&c.get(&format!("/v1/patients/{}/forms{q}", segment(&patient)))?)
         }
         Cmd::Status => {
             let c = Client::connect(&cfg)?;
@@ -433,14 +444,15 @@ fn real_main(cli: Cli) -> Result<()> {
 }
 
 fn appointment_action(c: &Client, r: AppointmentRef, action: &str) -> Result<()> {
-    let q = r
-        .clinician
-        .map(|c| format!("?clinician={}", segment(&c)))
-        .unwrap_or_default();
+    let patient = lookup::patient(c, &r.patient)?;
+    let q = match &r.clinician {
+        Some(who) => format!("?clinician={}", segment(&lookup::staff(c, who)?)),
+        None => String::new(),
+    };
     let out = c.post(
         &format!(
             "/v1/patients/{}/appointments/{}/{action}{q}",
-            segment(&r.patient),
+            segment(&patient),
             segment(&r.id)
         ),
         &json!({}),

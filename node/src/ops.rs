@@ -101,19 +101,21 @@ pub struct Pushed {
     pub author: String,
 }
 
-/// The record a path names.
+/// The record a path names: its full id, or a unique prefix of at least
+/// [`phr_engine::clinic::MIN_RECORD_PREFIX`] characters.
 pub fn patient(clinic: &Clinic, id: &str) -> OpResult<RecordId> {
     clinic.resolve_record(id).map_err(|e| OpError::new(404, e.to_string()))
 }
 
 /// The staff member named by `?clinician=` or, failing that, by the resource's author
-/// (`Practitioner/<key>` or a display name matching the staff list).
+/// (`Practitioner/<key>` or a display name matching the staff list), exactly: a name as on
+/// the staff list (ASCII letter case aside) or a full key, never a prefix.
 fn clinician(clinic: &Clinic, explicit: Option<&str>, res: &Value) -> OpResult<Option<StaffMember>> {
     if let Some(who) = explicit.filter(|w| !w.trim().is_empty()) {
         return clinic
             .find_staff(who)
             .map(Some)
-            .map_err(|e| OpError::new(422, e.to_string()));
+            .map_err(|e| OpError::new(422, format!("clinician: {e}; staff: {}", staff_names(clinic))));
     }
     let authors = ["author", "sender", "performer", "recorder"]
         .iter()

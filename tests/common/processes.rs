@@ -482,6 +482,44 @@ impl Node {
         resources
     }
 
+    /// The HTTP API's socket address.
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        let addr = self.http.trim_start_matches("http://");
+        addr.parse()
+            .unwrap_or_else(|e| panic!("`{addr}` is not the node's HTTP address: {e}"))
+    }
+
+    /// Write `request` as it stands (whole, or cut short) on a new connection to the HTTP API,
+    /// then read until the node closes the connection, waiting at most PATIENCE. Returns what
+    /// came back and whether the node closed it.
+    pub fn raw_http(&self, request: &str) -> (String, bool) {
+        use std::io::Write;
+        let mut conn =
+            std::net::TcpStream::connect(self.http_addr()).unwrap_or_else(|e| self.fail(format!("connecting: {e}")));
+        conn.write_all(request.as_bytes())
+            .unwrap_or_else(|e| self.fail(format!("sending: {e}")));
+        let until = Instant::now() + PATIENCE;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        let closed = loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            conn.set_read_timeout(Some(left)).expect("a read timeout");
+            match conn.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    break false;
+                }
+                // Reset by the node: closed too.
+                Err(_) => break true,
+            }
+        };
+        (String::from_utf8_lossy(&got).into_owned(), closed)
+    }
+
     /// The HTTP status of `/health` (no token).
     pub fn health(&self) -> u16 {
         self.try_call("GET", "/health", None, None).map_or(0, |(s, _)| s)

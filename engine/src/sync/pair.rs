@@ -169,7 +169,7 @@ impl PairHandler {
             record: self.replica.record_id(),
             addr,
             secret: random_bytes(),
-            expires: chrono::Utc::now().timestamp() + ttl.as_secs() as i64,
+            expires: crate::duration::expiry(chrono::Utc::now().timestamp(), ttl)?,
             kind,
         };
         self.issued.lock().unwrap_or_else(|p| p.into_inner()).push(Issued {
