@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod identity;
 pub mod library;
 pub mod limits;
+pub mod private_file;
 pub mod record;
 pub mod section;
 pub mod store;
