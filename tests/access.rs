@@ -529,6 +529,33 @@ async fn a_caregivers_progress_log_and_requests_are_accepted_but_nothing_beyond_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caregivers_progress_value_no_chart_can_draw_is_refused_by_the_patients_device() {
+    let a = owner().await;
+    let (g, _cap, _) = join_shared(&a, Preset::Caregiver, "Grandma").await;
+    let goal = g.list(Section::Goals)[0].id.clone();
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+
+    // Her own device refuses such a value before writing anything.
+    let local = g
+        .replica()
+        .write(|r| r.goal_progress(&goal, day, -1e20, None))
+        .unwrap_err()
+        .to_string();
+    assert!(local.contains("goals.value"), "{local}");
+
+    // A device that does not check (hostile, or an old phr) sends it all the same.
+    g.beyond_rights(|r| common::devices::progress_unchecked(r, &goal, day, -1e20));
+    let sent = g.my_newest(Section::Goals);
+    let report = g.sync(&a).await.unwrap();
+    let why = &report.rejected_by_peer;
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(why[0].contains("goals.value"), "{why:?}");
+    assert!(!a.has(Section::Goals, &sent));
+    assert!(a.list(Section::Goals)[0].fields.get("progress").is_none());
+    assert!(a.await_audit("reject", "goals.value").await, "{:?}", a.audit());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caregiver_writing_notes_is_refused_by_every_device_of_the_patient() {
     let a = owner().await;
     let l = pair_laptop(&a).await;

@@ -883,7 +883,7 @@ fn a_recovery_kit_with_one_word_changed_is_refused() {
         .collect();
     assert_eq!(words.len(), 24, "{text}");
     let short = fresh
-        .phr(["recovery", "restore", "--words", &words[..23].join(" ")])
+        .phr_fed(words[..23].join(" ").as_bytes(), ["recovery", "restore", "--file", "-"])
         .refused();
     assert!(short.contains("expected 24 words, found 23"), "{short}");
     assert!(!fresh.store().exists());
@@ -956,4 +956,143 @@ fn json_output_can_be_asked_for_before_or_after_the_fields() {
             .stdout
             .starts_with("added medications ")
     );
+}
+
+#[test]
+fn recovery_words_come_from_a_file_or_standard_input_never_the_command_line() {
+    let home = Home::init("Mia Lopez");
+    let record = home.status()["record"].clone();
+    let kit = home.ok(["recovery", "export"]).stdout;
+    let words: Vec<&str> = kit
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .split('.')
+                .next()
+                .is_some_and(|n| n.parse::<u8>().is_ok())
+        })
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(words.len(), 24, "{kit}");
+
+    // On a command line other users see them in `ps`, and the shell's history keeps them.
+    let fresh = Home::new();
+    let typed = fresh
+        .phr(["recovery", "restore", "--words", &words.join(" ")])
+        .refused();
+    assert!(
+        typed.contains("--words is not accepted") && typed.contains("--file -"),
+        "{typed}"
+    );
+    assert!(!fresh.store().exists());
+    // Neither a file nor a terminal to ask in: told how to give them.
+    let none = fresh.phr(["recovery", "restore"]).refused();
+    assert!(none.contains("--file KIT.txt"), "{none}");
+    assert!(!fresh.store().exists());
+
+    let piped = fresh.phr_fed(words.join(" ").as_bytes(), ["recovery", "restore", "--file", "-"]);
+    assert!(piped.ok().stdout.contains(record.as_str().unwrap()));
+    assert_eq!(fresh.status()["record"], record);
+}
+
+#[test]
+fn a_weak_passphrase_protects_no_new_record_but_an_old_record_still_opens() {
+    for weak in ["", "x", "1234567", "        "] {
+        let home = Home::new();
+        let refused = home.phr_as(weak, ["init", "--name", "Mia Lopez"]).refused();
+        assert!(
+            refused.contains("PHR_PASSPHRASE") && refused.contains("too weak"),
+            "{weak:?}: {refused}"
+        );
+        assert!(!home.store().exists(), "{weak:?} made a store");
+    }
+    let kit = Home::init("Mia Lopez");
+    let kit_file = kit.scratch("kit.txt");
+    kit.ok(["recovery", "export", "--out", kit_file.to_str().unwrap()]);
+    let fresh = Home::new();
+    let refused = fresh
+        .phr_as("x", ["recovery", "restore", "--file", kit_file.to_str().unwrap()])
+        .refused();
+    assert!(refused.contains("too weak"), "{refused}");
+    assert!(!fresh.store().exists());
+
+    // A record made before the rule (here, by the library) still opens with its passphrase.
+    let old = Home::new();
+    phr::Device::init(
+        &old.path(),
+        "pw",
+        phr::InitOptions {
+            name: "Mia Lopez".into(),
+            dob: None,
+            device_name: "old phone".into(),
+            kdf: phr::crypto::KdfParams::default(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        old.phr_as("pw", ["status", "--json"]).ok().json()["device_name"],
+        "old phone"
+    );
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Every file and directory under `dir`, with its mode, that anyone but the owner may use.
+#[cfg(unix)]
+fn open_to_others(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    let mut open = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let m = mode(&path);
+        if m & 0o077 != 0 {
+            open.push((path.clone(), m));
+        }
+        if path.is_dir() {
+            open.extend(open_to_others(&path));
+        }
+    }
+    open
+}
+
+#[cfg(unix)]
+#[test]
+fn the_home_and_everything_written_from_the_record_is_for_the_user_only() {
+    let home = Home::new();
+    std::fs::remove_dir(home.path()).unwrap();
+    home.ok(["init", "--name", "Mia Lopez"]);
+    let scan = home.scratch("scan.txt");
+    std::fs::write(&scan, "a letter from the school").unwrap();
+    home.ok(["attach", scan.to_str().unwrap(), "--title", "Letter", "--kind", "other"]);
+    assert_eq!(mode(&home.path()), 0o700);
+    assert_eq!(mode(&home.store()), 0o600);
+    assert_eq!(open_to_others(&home.path()), vec![], "the store, blobs and the rest");
+
+    // Reports and exports: private, and an existing one is replaced only when asked.
+    for (args, out) in [
+        (vec!["report", "--for", "iep", "--out"], "school.html"),
+        (vec!["export", "--format", "fhir", "--out"], "bundle.json"),
+        (vec!["export", "--format", "json", "--out"], "export"),
+        (vec!["export", "--format", "automerge", "--out"], "documents"),
+    ] {
+        let path = home.scratch(out);
+        let mut args: Vec<&str> = args;
+        let target = path.to_str().unwrap();
+        args.push(target);
+        home.ok(&args);
+        assert_eq!(mode(&path), if path.is_dir() { 0o700 } else { 0o600 }, "{out}");
+        if path.is_dir() {
+            assert_eq!(open_to_others(&path), vec![], "{out}");
+        }
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let again = home.phr(&args).refused();
+        assert!(again.contains("--force") && again.contains(target), "{again}");
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before, "{out}");
+        args.push("--force");
+        home.ok(&args);
+        assert_eq!(mode(&path), if path.is_dir() { 0o700 } else { 0o600 }, "{out}");
+    }
 }

@@ -820,3 +820,53 @@ fn a_request_left_half_sent_is_dropped_and_only_the_nodes_own_names_are_answered
         "created"
     );
 }
+
+/// `phr-node --data DIR init --name CLINIC` with its passphrase only in the config's
+/// `passphrase_file`, which holds `passphrase`.
+fn init_with_passphrase_file(dir: &std::path::Path, passphrase: &str) -> Run {
+    let file = dir.with_extension("passphrase");
+    std::fs::write(&file, format!("{passphrase}\n")).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let config = format!("passphrase_file = {:?}\n", file.display().to_string());
+    std::fs::write(dir.join("phr-node.toml"), config).unwrap();
+    let args = ["init", "--name", CLINIC];
+    let mut cmd = Command::new(common::phr_node_bin());
+    cmd.arg("--data")
+        .arg(dir)
+        .args(args)
+        .env_remove("PHR_PASSPHRASE")
+        .env_remove("PHR_NODE_DATA");
+    common::processes::run(cmd, common::processes::describe("phr-node", &args))
+}
+
+#[test]
+fn a_weak_passphrase_file_makes_no_clinic_and_a_good_one_makes_a_private_one() {
+    let data = tempfile::tempdir().unwrap();
+    for weak in ["", "x", "1234567"] {
+        let dir = data.path().join("weak");
+        let out = init_with_passphrase_file(&dir, weak);
+        assert_refused(&out, "too weak");
+        assert!(out.stderr.contains("passphrase file"), "{}", out.stderr);
+        assert!(!dir.join("clinic.redb").exists(), "{weak:?} made a store");
+    }
+
+    let dir = data.path().join("clinic");
+    let out = init_with_passphrase_file(&dir, PASSPHRASE);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| {
+            let m = std::fs::metadata(dir.join(name)).unwrap().permissions().mode() & 0o777;
+            (name.to_string(), m)
+        };
+        assert_eq!(
+            [mode(""), mode("clinic.redb"), mode("api-token")],
+            [
+                ("".into(), 0o700),
+                ("clinic.redb".into(), 0o600),
+                ("api-token".into(), 0o600)
+            ]
+        );
+    }
+}

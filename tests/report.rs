@@ -14,6 +14,8 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
 use chrono::{Days, Local, NaiveDate};
+use common::devices::progress_unchecked;
+use common::processes::Dev;
 use common::{Home, PASSPHRASE, phr_bin};
 use serde_json::Value;
 
@@ -481,4 +483,37 @@ fn a_report_made_while_serving_is_written_where_the_caller_asked() {
     assert!(page.contains(PATIENT) && page.contains(GOAL_S));
     assert_eq!(exports(&home).len(), 1);
     drop(serving);
+}
+
+#[test]
+fn a_report_over_progress_values_no_device_accepts_ends_and_stays_small() {
+    // Values a hostile caregiver's device (or an old phr) could have put into the record.
+    let dev = Dev::init(PATIENT, "Mum's phone");
+    let goal = dev.home.add("goals", &["--goal", GOAL_S]);
+    {
+        let mut device = phr::Device::open(&dev.home.path(), PASSPHRASE).expect("the home");
+        for (ago, value) in [(4, -1e20), (3, 1e308), (2, -1e308), (1, 1e-300)] {
+            device
+                .write(|r| progress_unchecked(r, &goal, days_ago(ago), value))
+                .expect("written unchecked");
+        }
+    }
+    for file in ["hostile.html", "hostile.pdf"] {
+        // Bounded: a report that never ends is killed after PATIENCE and the test fails.
+        let run = dev
+            .spawn([
+                "report",
+                "--for",
+                "iep",
+                "--out",
+                &dev.home.scratch(file).display().to_string(),
+            ])
+            .finish()
+            .ok();
+        assert!(run.stdout.contains("wrote the iep report"), "{}", run.stdout);
+        let size = std::fs::metadata(dev.home.scratch(file)).expect("the report").len();
+        assert!(size < 2_000_000, "{file} is {size} bytes");
+    }
+    let page = std::fs::read_to_string(dev.home.scratch("hostile.html")).expect("the report");
+    assert!(page.contains(GOAL_S) && page.contains("-1e20"), "{page}");
 }

@@ -88,7 +88,7 @@ fn print_report(out: &mut dyn Write, origin: &str, report: &ImportReport, dry_ru
 }
 
 /// `phr export --format fhir [--sections a,b] --out FILE`.
-pub fn export(replica: &Replica, file: &Path, sections: Option<&str>, out: &mut dyn Write) -> Result<()> {
+pub fn export(replica: &Replica, file: &Path, sections: Option<&str>, force: bool, out: &mut dyn Write) -> Result<()> {
     let chosen: Vec<Section> = match sections {
         None => Section::ALL.to_vec(),
         Some(list) => list
@@ -109,10 +109,7 @@ pub fn export(replica: &Replica, file: &Path, sections: Option<&str>, out: &mut 
         fhir::export_bundle(device.record(), device.access(), &chosen)?
     };
     let text = serde_json::to_vec_pretty(&exported.bundle)?;
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
+    crate::out_file::write(file, &text, force)?;
     let names: Vec<&str> = chosen.iter().map(|s| s.name()).collect();
     let detail = format!(
         "exported {} as a FHIR bundle to {}",

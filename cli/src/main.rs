@@ -4,6 +4,7 @@ mod attach;
 mod control;
 mod fhir_cmd;
 mod net;
+mod out_file;
 mod output;
 mod passphrase;
 mod patient;
@@ -145,6 +146,9 @@ pub(crate) enum Command {
         /// With `--format fhir`: only these sections, comma-separated (default: all).
         #[arg(long)]
         sections: Option<String>,
+        /// Write over the file (or the files in the directory) if already there.
+        #[arg(long)]
+        force: bool,
     },
     /// Import a FHIR R4 Bundle (an EHR's or patient portal's export) into the record.
     Import {
@@ -306,12 +310,15 @@ pub(crate) enum RecoveryAction {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Set up this home from a recovery kit, as a new device of the same record.
+    /// Set up this home from a recovery kit, as a new device of the same record. Without
+    /// --file, phr asks for the 24 words in the terminal (they are not shown as typed).
     Restore {
-        /// The 24 words, in one quoted argument.
-        #[arg(long, conflicts_with = "file")]
-        words: Option<String>,
-        /// A kit file written by `phr recovery export --out`.
+        /// Words on a command line show in `ps` and in shell history, so they are refused;
+        /// only kept to say so instead of clap's bare "unexpected argument".
+        #[arg(long, hide = true, num_args = 0..)]
+        words: Option<Vec<String>>,
+        /// A kit file written by `phr recovery export --out`, or `-` to read the kit from
+        /// standard input.
         #[arg(long)]
         file: Option<PathBuf>,
         /// A name for this device.
@@ -328,6 +335,7 @@ pub(crate) enum ExportFormat {
 }
 
 fn main() -> ExitCode {
+    private_by_default();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve { .. }) {
         quiet_on_closed_pipe();
@@ -355,6 +363,28 @@ fn home_dir(cli_home: Option<PathBuf>) -> Result<PathBuf> {
             .context("no data directory on this system: pass --home DIR or set PHR_HOME")?
             .join("phr")),
     }
+}
+
+/// The recovery kit's text: from a file, from standard input (`-`), or typed at a prompt that
+/// does not show it.
+fn recovery_words(file: Option<&std::path::Path>) -> Result<zeroize::Zeroizing<String>> {
+    use std::io::{IsTerminal, Read};
+    let mut text = zeroize::Zeroizing::new(String::new());
+    match file {
+        Some(f) if f.as_os_str() == "-" => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the recovery kit from standard input")?;
+        }
+        Some(f) => {
+            *text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        }
+        None if std::io::stdin().is_terminal() => {
+            *text = rpassword::prompt_password("The 24 words of the recovery kit (not shown): ")?;
+        }
+        None => bail!("give the recovery kit with --file KIT.txt, or with --file - on standard input"),
+    }
+    Ok(text)
 }
 
 fn kdf() -> KdfParams {
@@ -442,11 +472,14 @@ fn run(cli: Cli) -> Result<()> {
                     device_name,
                 },
         } => {
-            let text = match (words, file) {
-                (Some(w), _) => w,
-                (None, Some(f)) => std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
-                (None, None) => bail!("give the kit with --words \"…\" or --file KIT.txt"),
-            };
+            if words.is_some() {
+                bail!(
+                    "--words is not accepted: words on a command line show to other users in `ps` and stay in \
+                     your shell history (clear them from it). Give the kit with --file KIT.txt, pipe it in \
+                     with --file -, or run `phr recovery restore` in a terminal to be asked for the words"
+                );
+            }
+            let text = recovery_words(file.as_deref())?;
             let kit = RecoveryKit::parse(&text)?;
             let pass = passphrase::get(true)?;
             let device = Device::restore(&home, &pass, &kit, &device_name, kdf())?;
@@ -680,15 +713,22 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
             format: ExportFormat::Fhir,
             out: file,
             sections,
-        } => fhir_cmd::export(replica, &file, sections.as_deref(), out)?,
+            force,
+        } => fhir_cmd::export(replica, &file, sections.as_deref(), force, out)?,
         Command::Export { sections: Some(_), .. } => bail!("--sections works with --format fhir only"),
         Command::Import { fhir, dry_run, json } => fhir_cmd::import(replica, &fhir, dry_run, json.json, out)?,
-        Command::Export { format, out: dir, .. } => {
+        Command::Export {
+            format,
+            out: dir,
+            force,
+            ..
+        } => {
+            out_file::refuse_filled_dir(&dir, force)?;
             let mut device = replica.lock();
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            phr_engine::private_file::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let written = match format {
-                ExportFormat::Json => output::export_json(&device, &dir)?,
-                ExportFormat::Automerge => output::export_automerge(device.record_mut(), &dir)?,
+                ExportFormat::Json => output::export_json(&device, &dir, force)?,
+                ExportFormat::Automerge => output::export_automerge(device.record_mut(), &dir, force)?,
                 // Taken by the arm above: a FHIR export is one file, not a directory.
                 ExportFormat::Fhir => bail!("`--format fhir` writes one file"),
             };
@@ -780,6 +820,21 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     f.sync_all()?;
     Ok(())
 }
+
+/// Make every file and directory this process creates private to the user (umask 077): the
+/// home, the store, attachment blobs and what the libraries underneath create, as well as
+/// reports and exports, whatever mode their creator asks for.
+#[cfg(unix)]
+fn private_by_default() {
+    // SAFETY: sets the process's file-creation mask before any thread is started.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Nothing to do where there is no umask.
+#[cfg(not(unix))]
+fn private_by_default() {}
 
 /// Let a command whose output is cut short (`phr list notes | head`) end quietly, as other
 /// command-line tools do, instead of panicking on the closed pipe. Not for `phr serve`.

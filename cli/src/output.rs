@@ -341,17 +341,14 @@ pub fn fields(out: &mut dyn Write, section: Section) -> Result<()> {
 /// `phr export --format json`: one file per section plus an index; entries carry their
 /// authors' names, as `phr list --json` shows them, since an export outlives the membership
 /// that names the keys.
-pub fn export_json(device: &Device, out: &Path) -> Result<usize> {
+pub fn export_json(device: &Device, out: &Path, force: bool) -> Result<usize> {
     let names = Names::of(device);
     let record = device.record();
     let mut n = 0;
     for s in Section::ALL {
         let path = out.join(format!("{}.json", s.name()));
-        std::fs::write(
-            &path,
-            serde_json::to_vec_pretty(&entries_json(&record.list(s)?, &names)?)?,
-        )
-        .with_context(|| format!("writing {}", path.display()))?;
+        let text = serde_json::to_vec_pretty(&entries_json(&record.list(s)?, &names)?)?;
+        crate::out_file::write(&path, &text, force)?;
         n += 1;
     }
     let index = json!({
@@ -360,15 +357,15 @@ pub fn export_json(device: &Device, out: &Path) -> Result<usize> {
         "exported": chrono::Utc::now().to_rfc3339(),
         "sections": Section::names(),
     });
-    std::fs::write(out.join("record.json"), serde_json::to_vec_pretty(&index)?)?;
+    crate::out_file::write(&out.join("record.json"), &serde_json::to_vec_pretty(&index)?, force)?;
     Ok(n + 1)
 }
 
 /// `phr export --format automerge`: each section document as saved by Automerge.
-pub fn export_automerge(record: &mut Record, out: &Path) -> Result<usize> {
+pub fn export_automerge(record: &mut Record, out: &Path, force: bool) -> Result<usize> {
     for s in Section::ALL {
         let path = out.join(format!("{}.automerge", s.name()));
-        std::fs::write(&path, record.doc(s).save()).with_context(|| format!("writing {}", path.display()))?;
+        crate::out_file::write(&path, &record.doc(s).save(), force)?;
     }
     Ok(Section::ALL.len())
 }

@@ -1,12 +1,14 @@
 //! Getting the store passphrase: `PHR_PASSPHRASE` for scripts, otherwise a prompt.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use phr_engine::crypto::check_new_passphrase;
 
-/// The passphrase; on `new`, asked twice and checked for length.
+/// The passphrase; on `new`, checked by the engine's rule for new passphrases (and asked
+/// twice at a prompt).
 pub fn get(new: bool) -> Result<String> {
     if let Ok(p) = std::env::var("PHR_PASSPHRASE") {
-        if new && p.is_empty() {
-            bail!("PHR_PASSPHRASE is empty: choose a passphrase");
+        if new {
+            check_new_passphrase(&p).context("PHR_PASSPHRASE cannot protect a new record")?;
         }
         return Ok(p);
     }
@@ -15,9 +17,7 @@ pub fn get(new: bool) -> Result<String> {
     }
     let first = rpassword::prompt_password(if new { "New passphrase: " } else { "Passphrase: " })?;
     if new {
-        if first.chars().count() < 8 {
-            bail!("choose a passphrase of at least 8 characters");
-        }
+        check_new_passphrase(&first)?;
         let again = rpassword::prompt_password("Repeat passphrase: ")?;
         if again != first {
             bail!("the two passphrases differ; nothing was created");

@@ -17,12 +17,16 @@ pub fn terminal(text: &str) -> Result<String> {
         .build())
 }
 
-/// Write the ticket as a PNG that any ordinary QR scanner decodes to the same text.
+/// Write the ticket as a PNG that any ordinary QR scanner decodes to the same text. The ticket
+/// lets whoever holds it in, so the file is private, and an existing file is left alone.
 pub fn write_png(text: &str, path: &Path) -> Result<()> {
     let code = QrCode::new(text.as_bytes()).context("the ticket is too long for a QR code")?;
     let img = code.render::<image::Luma<u8>>().min_dimensions(400, 400).build();
-    img.save(path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
+        .context("encoding the QR code")?;
+    phr_engine::private_file::write(path, png.get_ref(), false)
+        .with_context(|| format!("writing the ticket's QR code to {}", path.display()))
 }
 
 /// Read the text of the first QR code in an image file.

@@ -12,10 +12,10 @@ mod pdf;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use clap::Args;
-use phr_engine::entry::{Contact, Goal};
+use phr_engine::entry::{Contact, Goal, MEASURE_LIMIT};
 use phr_engine::summary::{self, Audience, Options, Summary};
 use phr_engine::sync::Replica;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,9 @@ pub(crate) struct ReportArgs {
     /// File to write: its extension, .pdf or .html, picks the format.
     #[arg(long, value_name = "FILE", value_parser = output_file)]
     out: PathBuf,
+    /// Replace the file if it is already there.
+    #[arg(long)]
+    force: bool,
 }
 
 fn audience_help() -> String {
@@ -118,9 +121,10 @@ pub(crate) fn run(args: ReportArgs, replica: &Replica, out: &mut dyn Write) -> R
         summary.generated,
         path.display()
     );
-    write_recorded(path, &bytes, || {
-        replica.write(|r| r.audit("export", &detail, None, &summary.audience.sections()))?;
-        Ok(())
+    // The file appears only once the disclosure is recorded: a report never leaves the device
+    // unrecorded, and a failure leaves no half file.
+    crate::out_file::write_then(path, &bytes, args.force, || {
+        replica.write(|r| r.audit("export", &detail, None, &summary.audience.sections()))
     })?;
 
     writeln!(
@@ -147,33 +151,6 @@ pub(crate) fn run(args: ReportArgs, replica: &Replica, out: &mut dyn Write) -> R
         )?;
     }
     Ok(())
-}
-
-/// Write `bytes` to `path` so that the file appears only once `record` (the audit entry) has
-/// succeeded: a report never leaves the device unrecorded, and a failure leaves no half file.
-fn write_recorded(path: &Path, bytes: &[u8], record: impl FnOnce() -> Result<()>) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .with_context(|| format!("`{}` names no file", path.display()))?;
-    let partial = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
-        f.write_all(bytes)
-            .and_then(|()| f.sync_all())
-            .with_context(|| format!("writing {}", partial.display()))?;
-        record()?;
-        std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    result
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,7 +231,9 @@ fn labelled(label: impl Into<String>, text: impl Into<String>) -> Block {
 
 /// A number as people write it: no trailing `.0`, at most two decimals.
 pub(crate) fn num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
+    if !v.is_finite() || v.abs() >= 1e15 {
+        format!("{v:e}")
+    } else if v.fract() == 0.0 {
         format!("{}", v as i64)
     } else {
         let s = format!("{v:.2}");
@@ -752,22 +731,44 @@ fn nice_step(raw: f64) -> f64 {
     nice * power
 }
 
-/// The value axis: from `lo` to `hi` in ticks of `step`.
+/// Where a chart draws a value: the value itself within what the record keeps as a measurement,
+/// else the nearest edge of that range (a value no device of the patient accepts may still
+/// reach a chart from an old record); nothing for a value that is not a number.
+fn plotted(v: f64) -> Option<f64> {
+    (!v.is_nan()).then(|| v.clamp(-MEASURE_LIMIT, MEASURE_LIMIT))
+}
+
+/// The most value ticks (grid lines with labels) a chart draws.
+const MAX_TICKS: usize = 12;
+
+/// The value axis: from `lo` to `hi` in ticks of `step`, with at most [`MAX_TICKS`] ticks,
+/// whatever the values (not numbers, infinite, equal, or apart by less than their precision).
 fn value_axis(values: &[f64], unit: &Option<String>) -> (f64, f64, f64) {
-    let mut lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let mut hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let shown: Vec<f64> = values.iter().copied().filter_map(plotted).collect();
     // Non-negative measures start at zero, so the height of the line tells the size of the gain.
-    if lo >= 0.0 {
-        lo = 0.0;
-    }
+    let lo = shown.iter().copied().fold(0.0, f64::min);
+    let mut hi = shown.iter().copied().reduce(f64::max).unwrap_or(0.0);
     if unit.as_deref().is_some_and(|u| u.contains('%')) && hi <= 100.0 && lo >= 0.0 {
         hi = 100.0;
     }
-    if hi - lo < 1e-9 {
-        hi = lo + 1.0;
+    // A span too small for ticks to differ at this magnitude is widened.
+    let magnitude = lo.abs().max(hi.abs());
+    if hi - lo < (magnitude * 1e-6).max(1e-9) {
+        hi = lo + (magnitude * 1e-6).max(1.0);
     }
     let step = nice_step((hi - lo) / 4.0);
     ((lo / step).floor() * step, (hi / step).ceil() * step, step)
+}
+
+/// The values at which the value axis has ticks: `lo`, `lo + step`, … up to `hi`, never more
+/// than [`MAX_TICKS`], counted rather than summed, so the count is known before the first.
+fn ticks(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    let count = ((hi - lo) / step).round();
+    if !(count.is_finite() && count >= 0.0) {
+        return vec![lo];
+    }
+    let count = (count as usize).min(MAX_TICKS - 1);
+    (0..=count).map(|i| lo + i as f64 * step).collect()
 }
 
 /// Lay out a goal's progress as a line chart, with its baseline and target; `None` without
@@ -786,7 +787,7 @@ pub(crate) fn chart(g: &Goal) -> Option<Chart> {
     values.extend(g.baseline);
     values.extend(g.target);
     let (lo, hi, step) = value_axis(&values, &g.unit);
-    let y_of = |v: f64| y1 - ((v - lo) / (hi - lo)) as f32 * (y1 - y0);
+    let y_of = |v: f64| y1 - ((plotted(v).unwrap_or(lo) - lo) / (hi - lo)) as f32 * (y1 - y0);
     let span = (last.date - first.date).num_days();
     let x_of = |d: NaiveDate| {
         if span == 0 {
@@ -797,8 +798,7 @@ pub(crate) fn chart(g: &Goal) -> Option<Chart> {
     };
 
     let mut marks = Vec::new();
-    let mut v = lo;
-    while v <= hi + step / 2.0 {
+    for v in ticks(lo, hi, step) {
         let y = y_of(v);
         let kind = if (v - lo).abs() < 1e-9 {
             LineKind::Axis
@@ -815,7 +815,6 @@ pub(crate) fn chart(g: &Goal) -> Option<Chart> {
             anchor: Anchor::End,
             accent: false,
         });
-        v += step;
     }
     marks.push(Mark::Line {
         points: vec![(x0, y0), (x0, y1)],
@@ -931,6 +930,86 @@ mod tests {
         assert_eq!(value_axis(&[-3.0, 4.0], &None), (-4.0, 4.0, 2.0));
         assert_eq!(value_axis(&[5.0], &None), (0.0, 6.0, 2.0));
         assert_eq!(value_axis(&[0.0], &None), (0.0, 1.0, 0.25));
+    }
+
+    /// Values no device of the patient accepts, and spans too wide or too narrow to count in.
+    const EXTREMES: [f64; 16] = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        -f64::MAX,
+        1e308,
+        -1e308,
+        1e20,
+        -1e20,
+        1e-300,
+        -1e-300,
+        f64::MIN_POSITIVE,
+        0.0,
+        5e8,
+        5e8 + 1e-7,
+        -MEASURE_LIMIT,
+    ];
+
+    #[test]
+    fn any_values_make_an_axis_of_a_few_distinct_finite_ticks() {
+        for a in EXTREMES {
+            for b in EXTREMES {
+                for unit in [None, Some("% correct".to_string())] {
+                    let (lo, hi, step) = value_axis(&[a, b], &unit);
+                    assert!(lo.is_finite() && hi.is_finite() && lo < hi, "{a}, {b}: {lo}..{hi}");
+                    assert!(step.is_finite() && step > 0.0, "{a}, {b}: step {step}");
+                    let t = ticks(lo, hi, step);
+                    assert!((2..=MAX_TICKS).contains(&t.len()), "{a}, {b}: {t:?}");
+                    assert!(t.windows(2).all(|w| w[0] < w[1]), "{a}, {b}: {t:?}");
+                }
+            }
+        }
+        assert_eq!(ticks(0.0, f64::INFINITY, 1.0).len(), 1);
+        assert_eq!(ticks(0.0, 1e9, 1e-9).len(), MAX_TICKS);
+    }
+
+    #[test]
+    fn a_chart_of_extreme_values_stays_on_the_page_and_its_labels_stay_short() {
+        let days = ["2024-01-05", "2024-02-01"];
+        for a in EXTREMES {
+            for b in EXTREMES {
+                let mut g = goal(&[(days[0], a), (days[1], b)]);
+                g.baseline = Some(b);
+                g.target = Some(a);
+                let c = chart(&g).unwrap();
+                assert!(c.marks.len() < 60, "{a}, {b}: {} marks", c.marks.len());
+                for m in &c.marks {
+                    let (points, text) = match m {
+                        Mark::Line { points, .. } => (points.clone(), ""),
+                        Mark::Dot { at } => (vec![*at], ""),
+                        Mark::Label { at, text, .. } => (vec![*at], text.as_str()),
+                    };
+                    for (x, y) in points {
+                        assert!(
+                            (0.0..=c.width).contains(&x) && (0.0..=c.height).contains(&y),
+                            "{a}, {b}: {m:?}"
+                        );
+                    }
+                    assert!(text.chars().count() < 40, "{a}, {b}: {text}");
+                }
+                assert!(html::render(&doc_of(c.clone())).len() < 100_000);
+                if b.is_nan() {
+                    assert!(pdf::render(&doc_of(c)).is_ok());
+                }
+            }
+        }
+    }
+
+    fn doc_of(chart: Chart) -> Doc {
+        Doc {
+            title: "Report".into(),
+            lines: Vec::new(),
+            notice: String::new(),
+            footer: String::new(),
+            blocks: vec![Block::Chart(chart)],
+        }
     }
 
     #[test]

@@ -602,7 +602,7 @@ impl BlobStore {
 
     /// Open (or create) the blob store in `dir`; shares the one already open in this process.
     pub async fn open(dir: &Path) -> Result<BlobStore> {
-        std::fs::create_dir_all(dir)?;
+        crate::private_file::create_dir(dir)?;
         let dir = std::fs::canonicalize(dir)?;
         let mut open = OPEN.lock().await;
         if let Some(inner) = open.get(&dir).and_then(Weak::upgrade) {

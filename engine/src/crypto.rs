@@ -134,6 +134,24 @@ impl KdfParams {
     }
 }
 
+/// The fewest characters a new passphrase may have.
+pub const MIN_PASSPHRASE_CHARS: usize = 8;
+
+/// The one rule for a passphrase that is to protect a new store (or replace a store's
+/// passphrase), wherever it comes from: at least [`MIN_PASSPHRASE_CHARS`] characters, not
+/// counting spaces at either end. Opening an existing store checks nothing: its passphrase is
+/// whatever it was made with.
+pub fn check_new_passphrase(passphrase: &str) -> Result<()> {
+    let chars = passphrase.trim().chars().count();
+    if chars < MIN_PASSPHRASE_CHARS {
+        return Err(Error::WeakPassphrase {
+            chars,
+            min: MIN_PASSPHRASE_CHARS,
+        });
+    }
+    Ok(())
+}
+
 /// Derive a key-encryption key from a passphrase with argon2id.
 pub fn derive_key(passphrase: &str, salt: &[u8; 16], params: KdfParams) -> Result<SecretKey> {
     let p = argon2::Params::new(params.memory_kib, params.iterations, params.lanes, Some(KEY_LEN))
@@ -166,6 +184,17 @@ mod tests {
             "tampered value must not open"
         );
         assert!(key.open(b"changes/1", &sealed[..10]).is_err());
+    }
+
+    #[test]
+    fn a_new_passphrase_needs_eight_characters_besides_surrounding_spaces() {
+        for weak in ["", "x", "   ", "1234567", "  abcdefg  ", "\n"] {
+            let e = check_new_passphrase(weak).unwrap_err();
+            assert!(matches!(e, Error::WeakPassphrase { min: 8, .. }), "{weak:?}: {e}");
+        }
+        for fine in ["12345678", "correct horse", "ñandú-ñandú"] {
+            check_new_passphrase(fine).unwrap();
+        }
     }
 
     #[test]

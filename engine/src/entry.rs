@@ -927,8 +927,40 @@ impl EntryKind for SessionNote {
 impl EntryKind for Goal {
     const SECTION: Section = Section::Goals;
     fn validate(&self) -> Result<()> {
-        non_empty(Self::SECTION, "goal", &self.goal)
+        non_empty(Self::SECTION, "goal", &self.goal)?;
+        for (field, value) in [("baseline", self.baseline), ("target", self.target)] {
+            if let Some(v) = value {
+                check_measure(Self::SECTION, field, v)?;
+            }
+        }
+        for p in &self.progress {
+            check_measure(Self::SECTION, "value", p.value)?;
+        }
+        Ok(())
     }
+}
+
+/// The largest magnitude a measurement (a goal's progress, baseline or target) may have.
+///
+/// Far beyond any count, percentage, duration or score a therapy goal measures, and small
+/// enough that charts and sums over measurements stay exact and finite.
+pub const MEASURE_LIMIT: f64 = 1e9;
+
+/// Whether `value` is a measurement phr keeps: finite and within [`MEASURE_LIMIT`] of zero.
+pub fn is_measure(value: f64) -> bool {
+    value.is_finite() && value.abs() <= MEASURE_LIMIT
+}
+
+/// Refuse a measurement that is not finite or beyond [`MEASURE_LIMIT`].
+pub fn check_measure(section: Section, field: &str, value: f64) -> Result<()> {
+    if is_measure(value) {
+        return Ok(());
+    }
+    Err(Error::MeasureOutOfRange {
+        section,
+        field: field.into(),
+        value,
+    })
 }
 impl EntryKind for TreatmentPlan {
     const SECTION: Section = Section::Plans;
@@ -1235,5 +1267,37 @@ mod tests {
         )
         .unwrap();
         assert!(validate(Section::Notes, &m).is_err());
+    }
+
+    #[test]
+    fn a_measurement_beyond_a_billion_or_not_finite_is_refused_whoever_writes_it() {
+        use crate::identity::KeyPair;
+        let mut r = crate::record::Record::new(KeyPair::generate().public(), KeyPair::generate());
+        let goal = r
+            .add(
+                Section::Goals,
+                parse_fields(Section::Goals, &args(&[("goal", "Walk 10 steps")])).unwrap(),
+            )
+            .unwrap();
+        let day = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+        for bad in [
+            -1e20,
+            1e20,
+            f64::MAX,
+            -f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+            MEASURE_LIMIT * 1.5,
+        ] {
+            let e = r.goal_progress(&goal, day, bad, None).unwrap_err();
+            assert!(matches!(e, Error::MeasureOutOfRange { .. }), "{bad}: {e}");
+            assert!(e.to_string().contains("goals.value"), "{e}");
+        }
+        for good in [-MEASURE_LIMIT, 0.0, 42.5, MEASURE_LIMIT] {
+            r.goal_progress(&goal, day, good, None).unwrap();
+        }
+        let m = parse_fields(Section::Goals, &args(&[("goal", "Walk"), ("baseline", "-1e20")])).unwrap();
+        let e = validate(Section::Goals, &m).unwrap_err().to_string();
+        assert!(e.contains("goals.baseline") && e.contains("-1e20"), "{e}");
     }
 }

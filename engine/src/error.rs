@@ -11,6 +11,17 @@ pub enum Error {
     /// The passphrase did not unlock the store.
     #[error("wrong passphrase: the store could not be unlocked (nothing was changed)")]
     WrongPassphrase,
+    /// A new passphrase too short to protect a store.
+    #[error("the passphrase is too weak: it has {chars} character(s), and a new passphrase needs at least {min}")]
+    WeakPassphrase {
+        /// Characters it has (spaces at either end not counted).
+        chars: usize,
+        /// Characters it needs.
+        min: usize,
+    },
+    /// A file to be written is already there, and was not to be replaced.
+    #[error("{0} already exists; nothing was written over it")]
+    OutputExists(String),
     /// No store exists at the given home.
     #[error("no phr record at {0}: run `phr init` first, or point --home / PHR_HOME at an existing home")]
     NoStore(String),
@@ -62,6 +73,20 @@ pub enum Error {
         field: String,
         /// What is wrong with it.
         problem: String,
+    },
+    /// A measurement (a goal's progress, baseline or target) that is not a finite number
+    /// within [`crate::entry::MEASURE_LIMIT`] of zero.
+    #[error(
+        "{section}.{field}: {value:e} is not a measurement phr can keep: it must be a finite number between -{limit} and {limit}",
+        limit = crate::entry::MEASURE_LIMIT
+    )]
+    MeasureOutOfRange {
+        /// Section of the entry.
+        section: Section,
+        /// Field at fault (`value`, `baseline`, `target`).
+        field: String,
+        /// The value given.
+        value: f64,
     },
     /// An entry that fails validation as a whole.
     #[error("invalid {section} entry: {0}", section = .1)]

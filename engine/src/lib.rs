@@ -19,6 +19,7 @@ pub mod http_hosts;
 pub mod identity;
 pub mod library;
 pub mod limits;
+pub mod private_file;
 pub mod record;
 pub mod section;
 pub mod store;

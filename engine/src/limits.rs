@@ -20,6 +20,19 @@ fn prop_name(p: &Prop) -> String {
     }
 }
 
+/// A progress step's value as a change puts it: a number phr keeps as a measurement (finite,
+/// within [`crate::entry::MEASURE_LIMIT`]), so no holder of the `progress` right can put a value
+/// that no chart or sum can use.
+fn progress_value(action: &OpType) -> Result<(), String> {
+    let value = match action {
+        OpType::Put(ScalarValue::F64(v)) => *v,
+        OpType::Put(ScalarValue::Int(i)) => *i as f64,
+        OpType::Put(ScalarValue::Uint(u)) => *u as f64,
+        _ => return Err("a progress value must be a number".into()),
+    };
+    crate::entry::check_measure(Section::Goals, "value", value).map_err(|e| e.to_string())
+}
+
 /// How a section restricts changes beyond the author's right, if at all.
 pub fn restricted(section: Section, right: Right) -> bool {
     section == Section::Audit || matches!(right, Right::Progress | Right::Request)
@@ -69,6 +82,9 @@ pub fn check(doc: &AutoCommit, change: &Change, section: Section, right: Right) 
             .iter()
             .any(|(c, p)| *c < counter && !p.is_empty() && parent.starts_with(p));
         let fresh = op.pred.is_empty();
+        if section == Section::Goals && right == Right::Progress && in_created && key.as_deref() == Some("value") {
+            progress_value(&op.action)?;
+        }
         let ok = match (section, right) {
             (Section::Audit, _) | (_, Right::Request) => match parent.as_slice() {
                 // A new entry: a map at the root under a key its author had not seen.

@@ -629,13 +629,7 @@ impl Record {
     /// Record a dated, measured step of progress on a goal.
     pub fn goal_progress(&mut self, id: &str, date: chrono::NaiveDate, value: f64, note: Option<&str>) -> Result<()> {
         self.check_right(Section::Goals, Right::Progress)?;
-        if !value.is_finite() {
-            return Err(Error::InvalidField {
-                section: Section::Goals,
-                field: "value".into(),
-                problem: "must be a finite number".into(),
-            });
-        }
+        entry::check_measure(Section::Goals, "value", value)?;
         let mut item = Map::new();
         item.insert("date".into(), Value::String(date.to_string()));
         item.insert("value".into(), Value::from(value));

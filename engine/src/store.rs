@@ -317,13 +317,26 @@ impl Store {
             return Err(Error::StoreExists(path.display().to_string()));
         }
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::private_file::create_dir(dir)?;
         }
         let salt: [u8; 16] = random_bytes();
         let kek = derive_key(passphrase, &salt, kdf)?;
         let key = SecretKey::generate();
         let wrapped = kek.seal(KEY_WRAP_AAD, key.as_bytes());
-        let db = Database::create(path)?;
+        // Made private before redb writes a byte: a copy of the store is what a passphrase
+        // can be guessed against offline.
+        let file = crate::private_file::create_file(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::StoreExists(path.display().to_string()),
+            _ => e.into(),
+        })?;
+        let created = redb::backends::FileBackend::new(file).and_then(|b| redb::Builder::new().create_with_backend(b));
+        let db = match created {
+            Ok(db) => db,
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                return Err(e.into());
+            }
+        };
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -423,6 +436,7 @@ impl Store {
 
     /// Change the passphrase: re-wraps the store key; the data is not re-encrypted.
     pub fn change_passphrase(&self, new_passphrase: &str, kdf: KdfParams) -> Result<()> {
+        crate::crypto::check_new_passphrase(new_passphrase)?;
         let salt: [u8; 16] = random_bytes();
         let kek = derive_key(new_passphrase, &salt, kdf)?;
         let wrapped = kek.seal(KEY_WRAP_AAD, self.key.as_bytes());

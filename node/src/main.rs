@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use phr_engine::clinic::Clinic;
-use phr_engine::crypto::KdfParams;
+use phr_engine::crypto::{KdfParams, check_new_passphrase};
+use phr_engine::private_file;
 use serde_json::{Value, json};
 
 use crate::client::{Client, segment};
@@ -217,6 +218,7 @@ struct AppointmentRef {
 }
 
 fn main() {
+    private_by_default();
     let cli = Cli::parse();
     if !matches!(cli.cmd, Cmd::Run(_)) {
         quiet_on_closed_pipe();
@@ -473,16 +475,16 @@ fn print_json(v: &Value) -> Result<()> {
 
 fn init(cfg: &Config, name: &str) -> Result<()> {
     let dir = &cfg.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    restrict(dir, 0o700)?;
+    private_file::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // A directory that was already there (made by hand or by a package) is made private too.
+    restrict(dir, private_file::DIR_MODE)?;
     if cfg.store_path().exists() {
         bail!("a clinic already exists in {}; refusing to overwrite it", dir.display());
     }
     let passphrase = passphrase(cfg, true)?;
     let clinic = Clinic::create(&cfg.store_path(), &passphrase, name, KdfParams::default())?;
     let token = hex::encode(random_token()?);
-    std::fs::write(cfg.token_path(), format!("{token}\n"))?;
-    restrict(&cfg.token_path(), 0o600)?;
+    private_file::write(&cfg.token_path(), format!("{token}\n").as_bytes(), true)?;
     let file = dir.join(config::FILE_NAME);
     if !file.exists() {
         std::fs::write(&file, cfg.to_documented_toml()).with_context(|| format!("writing {}", file.display()))?;
@@ -515,9 +517,17 @@ fn passphrase(cfg: &Config, new: bool) -> Result<String> {
     if let Some(f) = &cfg.passphrase_file {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("reading the passphrase file {}", f.display()))?;
-        return Ok(text.lines().next().unwrap_or("").to_string());
+        let p = text.lines().next().unwrap_or("").to_string();
+        if new {
+            check_new_passphrase(&p)
+                .with_context(|| format!("the passphrase file {} cannot protect a new store", f.display()))?;
+        }
+        return Ok(p);
     }
     if let Ok(p) = std::env::var("PHR_PASSPHRASE") {
+        if new {
+            check_new_passphrase(&p).context("PHR_PASSPHRASE cannot protect a new store")?;
+        }
         return Ok(p);
     }
     if !std::io::stdin().is_terminal() {
@@ -529,9 +539,7 @@ fn passphrase(cfg: &Config, new: bool) -> Result<String> {
         "Store passphrase: "
     })?;
     if new {
-        if p.chars().count() < 8 {
-            bail!("choose a passphrase of at least 8 characters");
-        }
+        check_new_passphrase(&p)?;
         if rpassword::prompt_password("Repeat passphrase: ")? != p {
             bail!("the two passphrases differ; nothing was created");
         }
@@ -552,6 +560,20 @@ fn init_logging(cfg: &Config) -> Result<()> {
     }
     Ok(())
 }
+
+/// Make every file and directory this process creates private to the clinic's user (umask
+/// 077): the store, the API token, and what the libraries underneath create.
+#[cfg(unix)]
+fn private_by_default() {
+    // SAFETY: sets the process's file-creation mask before any thread is started.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Nothing to do where there is no umask.
+#[cfg(not(unix))]
+fn private_by_default() {}
 
 /// Let a command whose output is cut short (`phr-node patients | head`) end quietly, as other
 /// command-line tools do, instead of panicking on the closed pipe. Not for the daemon, whose

@@ -260,8 +260,9 @@ impl Home {
         std::fs::read(self.store()).expect("reading the store")
     }
 
-    /// Run `phr --home HOME ARGS` unlocked with `passphrase`.
-    pub fn phr_as<I, S>(&self, passphrase: &str, args: I) -> Run
+    /// `phr --home HOME ARGS` unlocked with `passphrase`, run in the scratch directory, and
+    /// the command line as failure messages show it.
+    fn command<I, S>(&self, passphrase: &str, args: I) -> (Command, String)
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -271,14 +272,56 @@ impl Home {
             "phr {}",
             args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
         );
-        let out = Command::new(phr_bin())
-            .arg("--home")
+        let mut cmd = Command::new(phr_bin());
+        cmd.arg("--home")
             .arg(self.path())
             .args(&args)
             .current_dir(self.dir.path())
             .env("PHR_PASSPHRASE", passphrase)
             .env_remove("PHR_HOME")
-            .env_remove("PHR_LOG")
+            .env_remove("PHR_LOG");
+        (cmd, line)
+    }
+
+    /// Run `phr --home HOME ARGS` with `input` on its standard input (as a pipe, not a terminal).
+    pub fn phr_fed<I, S>(&self, input: &[u8], args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        use std::io::Write;
+        use std::process::Stdio;
+        let (mut cmd, line) = self.command(PASSPHRASE, args);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {}: {e}", phr_bin().display()));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = input.to_vec();
+        // A child that stops reading early must not block the test.
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("waiting for phr");
+        let _ = feeder.join();
+        Run {
+            line,
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Run `phr --home HOME ARGS` unlocked with `passphrase`.
+    pub fn phr_as<I, S>(&self, passphrase: &str, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let (mut cmd, line) = self.command(passphrase, args);
+        let out = cmd
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e}", phr_bin().display()));
         Run {
