@@ -357,7 +357,7 @@ async fn main() -> Res<()> {
 
     step(
         8,
-        "Documents: the school's IEP is attached on the phone and opened on the laptop",
+        "Documents: the school's IEP is attached on the phone and opened on the laptop; the record leaves as FHIR and imports",
     );
     // A stand-in for a scanned IEP: a few hundred KiB of bytes that are not text.
     let scan = phone_home.path().join("mia-iep-2024.pdf");
@@ -409,6 +409,28 @@ async fn main() -> Res<()> {
         } else {
             "DIFFERENT"
         }
+    );
+
+    // The phone's record as a FHIR bundle (`phr export --format fhir`), imported into a fresh
+    // record as another system would take it in (`phr import --fhir`).
+    let exported = {
+        let device = phone.replica().lock();
+        phr::fhir::export_bundle(device.record(), device.access(), &Section::ALL)?
+    };
+    let text = serde_json::to_string(&exported.bundle)?;
+    let mut elsewhere = phr::Record::new(KeyPair::generate().public(), KeyPair::generate());
+    let imported = phr::fhir::read_bundle(&text)?.import(&mut elsewhere, "mia.fhir.json")?;
+    let per_section: Vec<String> = imported
+        .sections
+        .iter()
+        .map(|(s, c)| format!("{s} {}", c.created))
+        .collect();
+    println!(
+        "    the phone's FHIR export ({} resources) imports into a fresh record: {} entries created ({}); {} not mapped",
+        imported.resources,
+        imported.changes(),
+        per_section.join(", "),
+        imported.unmapped.values().sum::<usize>()
     );
 
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fhir-samples");

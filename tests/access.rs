@@ -608,13 +608,13 @@ async fn a_school_syncs_until_its_access_expires_then_is_refused() {
     assert!(report.applied() > 0);
     for section in report.received.keys() {
         assert!(
-            [Section::Goals, Section::Notes, Section::Documents].contains(section),
+            [Section::Profile, Section::Goals, Section::Notes, Section::Documents].contains(section),
             "{section} reached the school"
         );
     }
     assert_eq!(school.count(Section::Notes), 1);
     assert_eq!(school.count(Section::Medications), 0);
-    assert_eq!(school.count(Section::Profile), 0);
+    assert_eq!(school.count(Section::Profile), 1, "the school knows whose record it is");
 
     while now() <= expires {
         tokio::time::sleep(Duration::from_millis(100)).await;

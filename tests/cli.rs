@@ -371,7 +371,8 @@ fn a_medication_is_edited_then_stopped_and_stays_listed_with_its_stop_date() {
 
     let list = home.json(["list", "medications", "--json"]);
     assert_eq!(entries(&list).len(), 1, "a stopped medication stays in the record");
-    assert!(home.ok(["list", "medications"]).stdout.contains("[stopped]"));
+    let listed = home.ok(["list", "medications"]).stdout;
+    assert!(listed.contains("stopped 2024-05-01 (course done)"), "{listed}");
     assert!(
         home.phr(["stop", "allergies", short])
             .refused()

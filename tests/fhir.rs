@@ -341,6 +341,53 @@ fn a_malformed_bundle_changes_nothing_and_names_the_first_error() {
 }
 
 #[test]
+fn three_imported_heights_are_listed_with_the_day_each_was_measured_and_readable_numbers() {
+    let home = Home::init("Mia Lopez");
+    let height = |id: &str, day: &str, cm: f64| {
+        json!({
+            "resourceType": "Observation", "id": id, "status": "final",
+            "category": [{ "coding": [{ "code": "vital-signs" }] }],
+            "code": { "text": "Body Height", "coding": [{ "system": "http://loinc.org", "code": "8302-2" }] },
+            "effectiveDateTime": day,
+            "valueQuantity": { "value": cm, "unit": "cm" }
+        })
+    };
+    let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": [
+        { "resource": height("h1", "2023-01-10", 110.30000000000001) },
+        { "resource": height("h2", "2023-07-10", 112.5) },
+        { "resource": height("h3", "2024-01-10", 115.69999999999999) },
+    ] });
+    let file = write_json(&home, "heights.json", &bundle);
+    home.ok(["import", "--fhir", file.to_str().unwrap()]);
+
+    let shown = home.ok(["list", "labs"]).stdout;
+    let heights: Vec<&str> = shown.lines().filter(|l| l.contains("Body Height")).collect();
+    assert_eq!(heights.len(), 3, "{shown}");
+    for (day, value) in [
+        ("2023-01-10", "110.3"),
+        ("2023-07-10", "112.5"),
+        ("2024-01-10", "115.7"),
+    ] {
+        assert!(
+            heights
+                .iter()
+                .any(|l| l.contains(day) && l.contains(&format!("Body Height · {value} · cm"))),
+            "no height of {value} cm measured on {day}:\n{shown}"
+        );
+    }
+    assert!(!shown.contains("110.30000000000001"), "{shown}");
+    // What is stored keeps every digit.
+    let stored = home.json(["list", "labs", "--json"]);
+    let values: Vec<&Value> = stored
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["fields"]["value"])
+        .collect();
+    assert!(values.contains(&&json!("110.30000000000001")), "{stored}");
+}
+
+#[test]
 fn an_import_reports_per_section_and_unmapped_types_and_a_second_import_changes_nothing() {
     let home = Home::init("Mia Lopez");
     let bundle = write_json(&home, "ehr.json", &small_bundle());

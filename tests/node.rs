@@ -225,6 +225,29 @@ fn an_intake_form_filled_offline_reaches_the_clinic_on_the_next_sync() {
 }
 
 #[test]
+fn a_familys_message_reaches_the_clinic_from_the_guardian_via_the_device() {
+    let node = Node::start_new();
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    phone.connect(&node);
+    phone.ok([
+        "edit",
+        "profile",
+        "patient",
+        "--guardian",
+        "name=Ana Lopez; relationship=mother",
+    ]);
+    phone.ok(["messages", "send", "--thread", "Homework", "We practised /s/ every day"]);
+    phone.sync(&node);
+    let messages = node.bundle(&format!("/v1/patients/{}/messages", phone.record()));
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!(
+        messages[0]["sender"]["display"], "Ana Lopez (guardian) via Mia's phone",
+        "{:#}",
+        messages[0]
+    );
+}
+
+#[test]
 fn an_appointment_the_family_requests_is_confirmed_by_the_clinic_and_the_phone_sees_it() {
     let node = Node::start_new();
     node.staff("Ana Diaz", "front desk");

@@ -330,10 +330,10 @@ async fn run_here(
                     writeln!(
                         out,
                         "{}  {:<10} {}  {} ({}, {})  [{held}]",
-                        r.id.get(..8).unwrap_or(&r.id),
+                        crate::display::text(r.id.get(..8).unwrap_or(&r.id)),
                         r.section.name(),
-                        r.label,
-                        r.attachment.display_name(),
+                        crate::display::text(&r.label),
+                        crate::display::text(r.attachment.display_name()),
                         size(r.attachment.size),
                         r.attachment.media_type
                     )?;
@@ -400,7 +400,7 @@ pub(crate) async fn fetch_after_sync(service: &Service, peers: &[iroh::EndpointA
                 println!("attached files: fetched {} ({})", report.fetched, size(report.bytes));
             }
             for m in &report.missing {
-                eprintln!("attached file not fetched: {m}");
+                eprintln!("attached file not fetched: {}", crate::display::text(m));
             }
         }
         Err(e) => eprintln!("attached files not fetched: {e}"),

@@ -35,7 +35,7 @@ fn print_report(out: &mut dyn Write, origin: &str, report: &ImportReport, dry_ru
     let from = report
         .source
         .as_deref()
-        .map(|s| format!(" from {s}"))
+        .map(|s| format!(" from {}", crate::display::text(s)))
         .unwrap_or_default();
     writeln!(
         out,
@@ -76,7 +76,7 @@ fn print_report(out: &mut dyn Write, origin: &str, report: &ImportReport, dry_ru
         writeln!(out, "Not imported (the record has no place for them):")?;
         let width = report.unmapped.keys().map(|k| k.chars().count()).max().unwrap_or(0);
         for (kind, n) in &report.unmapped {
-            writeln!(out, "  {kind:<width$} {n:>6}")?;
+            writeln!(out, "  {:<width$} {n:>6}", crate::display::text(kind))?;
         }
     }
     if dry_run {

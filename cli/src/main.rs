@@ -2,6 +2,8 @@
 
 mod attach;
 mod control;
+mod device_name;
+mod display;
 mod fhir_cmd;
 mod net;
 mod out_file;
@@ -47,9 +49,10 @@ pub(crate) enum Command {
         /// Date of birth, YYYY-MM-DD.
         #[arg(long)]
         dob: Option<String>,
-        /// A name for this device.
-        #[arg(long, default_value = "first device")]
-        device_name: String,
+        /// A name for this device, e.g. "Mia's phone" (asked for at a terminal; else the
+        /// patient's first name and the computer's, e.g. "Mia's laptop").
+        #[arg(long)]
+        device_name: Option<String>,
     },
     /// Record id, patient, this device, and how much each section holds.
     Status(JsonFlag),
@@ -350,7 +353,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // An error may quote someone's text (a form's question, a peer's name).
+            eprintln!("error: {}", display::message(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -446,6 +450,7 @@ fn run(cli: Cli) -> Result<()> {
     let net_args = cli.net;
     match cli.command {
         Command::Init { name, dob, device_name } => {
+            let device_name = device_name::choose(device_name, &name)?;
             let pass = passphrase::get(true)?;
             let device = Device::init(
                 &home,
@@ -457,9 +462,12 @@ fn run(cli: Cli) -> Result<()> {
                     kdf: kdf(),
                 },
             )?;
-            println!("Created the record of {}", output::patient_name(device.record()));
+            println!(
+                "Created the record of {}",
+                display::text(&output::patient_name(device.record()))
+            );
             println!("  record  {}", device.record().id());
-            println!("  device  {} ({})", device.device_id(), device.name());
+            println!("  device  {} ({})", device.device_id(), display::text(device.name()));
             println!("  home    {}", home.display());
             println!("Write down the recovery kit now: `phr recovery export`.");
         }

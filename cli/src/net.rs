@@ -194,26 +194,35 @@ pub fn offer(
             qr::write_png(&text, &path)?;
             println!("QR code written to {}", path.display());
         }
-        if sharing {
+        let waiting = if sharing {
             println!("On their device: phr join <ticket>   (or phr join --qr FILE.png)");
+            "Waiting for them to join with this ticket… (Ctrl-C to cancel)"
         } else {
             println!("On the new device: phr devices join <ticket>   (or --qr FILE.png)");
-        }
-        println!("Waiting for it to be used (Ctrl-C to give up)…");
-        let mut events = service.session_events();
-        let joined = tokio::select! {
-            c = service.pairing().wait_joined() => Some(c),
-            _ = tokio::time::sleep(ttl) => None,
-            _ = tokio::signal::ctrl_c() => None,
+            "Waiting for the other device to use this ticket… (Ctrl-C to cancel)"
         };
-        let Some(credential) = joined else {
-            service.shutdown().await;
-            bail!("nobody used the ticket before it expired");
+        let mut events = service.session_events();
+        // Ctrl-C is listened for (polled first) before the line that mentions it is printed.
+        let joined = tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c() => Err("cancelled before anyone used the ticket"),
+            c = async {
+                println!("{waiting}");
+                service.pairing().wait_joined().await
+            } => Ok(c),
+            _ = tokio::time::sleep(ttl) => Err("nobody used the ticket before it expired"),
+        };
+        let credential = match joined {
+            Ok(credential) => credential,
+            Err(why) => {
+                service.shutdown().await;
+                bail!(why);
+            }
         };
         let who = credential.holder();
         println!(
             "{} ({}) joined; sending what it may see…",
-            credential.name(),
+            crate::display::text(credential.name()),
             who.short()
         );
         let done = tokio::time::timeout(Duration::from_secs(300), async {
@@ -227,7 +236,7 @@ pub fn offer(
         .await;
         match done {
             Ok(Some(e)) if e.ok => println!("Done: {} changes sent.", e.sent),
-            Ok(Some(e)) => println!("The first sync failed: {}", e.detail),
+            Ok(Some(e)) => println!("The first sync failed: {}", crate::display::text(&e.detail)),
             _ => println!("It has not synced yet; it will catch up on its next `phr sync`."),
         }
         service.shutdown().await;
@@ -343,7 +352,12 @@ pub fn devices_local(cmd: DevicesCmd, replica: &Replica, out: &mut dyn Write) ->
                 } else {
                     ""
                 };
-                writeln!(out, "{}  {:<20} added {when}  {status}", c.device.short(), c.name)?;
+                writeln!(
+                    out,
+                    "{}  {:<20} added {when}  {status}",
+                    c.device.short(),
+                    crate::display::text(&c.name)
+                )?;
             }
             Ok(())
         }
@@ -556,7 +570,12 @@ pub fn serve(
                 Some(job) = sync_rx.recv() => forwarded_sync(&service, job).await,
                 e = events.recv() => match e {
                     Ok(e) => {
-                        println!("{} {}: {}", chrono::Local::now().format("%H:%M:%S"), e.peer.short(), e.detail);
+                        println!(
+                            "{} {}: {}",
+                            chrono::Local::now().format("%H:%M:%S"),
+                            e.peer.short(),
+                            crate::display::text(&e.detail)
+                        );
                         crate::attach::fetch_in_background(&service, &e);
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -624,7 +643,7 @@ pub fn peers(out: &mut dyn Write, replica: &Replica, json: bool) -> Result<()> {
             out,
             "{}  {:<20} {}",
             k.short(),
-            names.get(&k).map(String::as_str).unwrap_or("?"),
+            crate::display::text(names.get(&k).map(String::as_str).unwrap_or("?")),
             net::format_addr(&a)
         )?;
     }

@@ -11,6 +11,8 @@ use phr_engine::{Device, PublicKey, Record, RecordId, Section};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::display;
+
 /// Print any value as pretty JSON.
 pub fn print_json<T: Serialize>(out: &mut dyn Write, v: &T) -> Result<()> {
     writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
@@ -53,10 +55,13 @@ impl<'a> Names<'a> {
     }
 
     /// The name of an author key given in hex; a key nobody named shows as its first eight
-    /// hex digits, as elsewhere.
+    /// hex digits, as elsewhere. Someone else chose the name, so it comes safe for a terminal
+    /// ([`display::text`]).
     pub fn name(&self, author: &str) -> String {
-        self.known(author)
-            .unwrap_or_else(|| author.get(..8).unwrap_or(author).to_string())
+        let name = self
+            .known(author)
+            .unwrap_or_else(|| author.get(..8).unwrap_or(author).to_string());
+        display::text(&name).into_owned()
     }
 }
 
@@ -96,7 +101,8 @@ pub(crate) fn scalar(v: &Value) -> String {
     }
 }
 
-/// One-line summary of an entry: its first few fields.
+/// One-line summary of an entry: its first few fields, and its status (a stopped
+/// medication's with the day and reason). Safe for a terminal.
 fn summary(e: &EntryView) -> String {
     let mut parts = Vec::new();
     for spec in entry::fields(e.section).iter().take(4) {
@@ -104,15 +110,75 @@ fn summary(e: &EntryView) -> String {
             continue;
         }
         if let Some(v) = e.fields.get(spec.name) {
-            parts.push(scalar(v));
+            parts.push(shown(e.section, spec.name, v));
         }
     }
-    if let Some(status) = e.fields.get("status").and_then(Value::as_str)
-        && !parts.iter().any(|p| p == status)
-    {
-        parts.push(format!("[{status}]"));
+    match e.fields.get("status").and_then(Value::as_str) {
+        Some("stopped") if e.section == Section::Medications => parts.push(stopped(e)),
+        Some(status) => {
+            let status = display::text(status).into_owned();
+            if !parts.contains(&status) {
+                parts.push(format!("[{status}]"));
+            }
+        }
+        None => {}
     }
     parts.join(" · ")
+}
+
+/// A field's value as one safe line; a lab result's number as people read it.
+fn shown(section: Section, field: &str, v: &Value) -> String {
+    match v {
+        Value::String(s) if section == Section::Labs && field == "value" => display::measured(s).into_owned(),
+        other => display::value(other),
+    }
+}
+
+/// `stopped 2024-03-10 (reason)` for a stopped medication.
+fn stopped(e: &EntryView) -> String {
+    let field = |name: &str| {
+        e.fields
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .map(display::text)
+    };
+    let mut text = String::from("stopped");
+    if let Some(day) = field("stopped") {
+        text.push_str(&format!(" {day}"));
+    }
+    if let Some(reason) = field("stop_reason") {
+        text.push_str(&format!(" ({reason})"));
+    }
+    text
+}
+
+/// The field holding the day an entry is about, in sections that have one.
+fn day_field(section: Section) -> Option<&'static str> {
+    match section {
+        Section::Labs | Section::Notes | Section::CaregiverLog | Section::Documents => Some("date"),
+        Section::Medications => Some("started"),
+        Section::Conditions => Some("onset"),
+        Section::Allergies => Some("recorded"),
+        Section::Plans | Section::Insurance | Section::Appointments => Some("start"),
+        _ => None,
+    }
+}
+
+/// The day an entry is about (a result's collection date, a session's date, the day a
+/// medication was started), or, for an entry without one, the day it was written down.
+fn day(e: &EntryView) -> String {
+    let about = day_field(e.section)
+        .and_then(|f| e.fields.get(f))
+        .and_then(Value::as_str)
+        .filter(|d| !d.trim().is_empty());
+    let day = about.unwrap_or(&e.created);
+    display::text(day.get(..10).unwrap_or(day)).into_owned()
+}
+
+/// The first eight characters of an entry id, safe for a terminal.
+fn short_id(id: &str) -> std::borrow::Cow<'_, str> {
+    display::text(id.get(..8).unwrap_or(id))
 }
 
 /// `phr status`.
@@ -137,9 +203,14 @@ pub fn status(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
             }),
         );
     }
-    writeln!(out, "Patient   {}", patient_name(record))?;
+    writeln!(out, "Patient   {}", display::text(&patient_name(record)))?;
     writeln!(out, "Record    {}", record.id())?;
-    writeln!(out, "Device    {} ({})", device.device_id(), device.name())?;
+    writeln!(
+        out,
+        "Device    {} ({})",
+        device.device_id(),
+        display::text(device.name())
+    )?;
     writeln!(
         out,
         "Root key  {}",
@@ -178,8 +249,8 @@ pub fn list(out: &mut dyn Write, device: &Device, section: Section, json: bool) 
         writeln!(
             out,
             "{}  {}  {}  (by {})",
-            &e.id[..e.id.len().min(8)],
-            e.created.get(..10).unwrap_or(&e.created),
+            short_id(&e.id),
+            day(e),
             summary(e),
             names.name(&e.author)
         )?;
@@ -188,24 +259,33 @@ pub fn list(out: &mut dyn Write, device: &Device, section: Section, json: bool) 
 }
 
 fn print_entry(out: &mut dyn Write, e: &EntryView, names: &Names) -> Result<()> {
-    writeln!(out, "{} {}", e.section, e.id)?;
-    let short = e.author.get(..8).unwrap_or(&e.author);
+    writeln!(out, "{} {}", e.section, display::text(&e.id))?;
+    let short = display::text(e.author.get(..8).unwrap_or(&e.author));
     match names.known(&e.author) {
-        Some(name) => writeln!(out, "  author      {name} ({short})")?,
+        Some(name) => writeln!(out, "  author      {} ({short})", display::text(&name))?,
         None => writeln!(out, "  author      {short}")?,
     }
-    writeln!(out, "  created     {}", e.created)?;
-    writeln!(out, "  updated     {}", e.updated)?;
+    writeln!(out, "  created     {}", display::text(&e.created))?;
+    writeln!(out, "  updated     {}", display::text(&e.updated))?;
     for (k, v) in &e.fields {
+        let k = display::text(k);
         match v {
             Value::Array(items) if !items.is_empty() => {
                 writeln!(out, "  {k}:")?;
                 for item in items {
-                    writeln!(out, "    - {}", scalar(item))?;
+                    writeln!(out, "    - {}", display::value(item))?;
                 }
             }
             Value::Array(_) => {}
-            other => writeln!(out, "  {k:<12}{}", scalar(other))?,
+            // Several lines (a session note's plan, say): each further line indented under the first.
+            Value::String(text) if text.contains('\n') => {
+                let mut lines = display::lines(text);
+                writeln!(out, "  {k:<12}{}", lines.next().unwrap_or_default())?;
+                for line in lines {
+                    writeln!(out, "  {:<12}{line}", "")?;
+                }
+            }
+            other => writeln!(out, "  {k:<12}{}", shown(e.section, &k, other))?,
         }
     }
     Ok(())
@@ -237,7 +317,7 @@ pub fn record(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
         }
         return print_json(out, &all);
     }
-    writeln!(out, "Health record of {}\n", patient_name(record))?;
+    writeln!(out, "Health record of {}\n", display::text(&patient_name(record)))?;
     for s in Section::ALL {
         let entries = record.list(s)?;
         writeln!(out, "== {s} ({})", entries.len())?;
@@ -248,7 +328,7 @@ pub fn record(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
                 writeln!(
                     out,
                     "  {}  {}  (by {})",
-                    &e.id[..e.id.len().min(8)],
+                    short_id(&e.id),
                     summary(e),
                     names.name(&e.author)
                 )?;
@@ -274,7 +354,7 @@ pub fn history(out: &mut dyn Write, device: &mut Device, section: Option<Section
         } else {
             h.author.chars().take(8).collect()
         };
-        writeln!(out, "{when}  {who:<11}  {}", h.message)?;
+        writeln!(out, "{when}  {who:<11}  {}", display::text(&h.message))?;
     }
     Ok(())
 }
@@ -290,24 +370,21 @@ pub fn conflicts(out: &mut dyn Write, record: &Record, json: bool) -> Result<()>
         return Ok(());
     }
     for c in list {
+        let (entry, field) = (display::text(&c.entry), display::text(&c.field));
         writeln!(
             out,
-            "{} {} `{}` was changed on several devices at once:",
-            c.section, c.entry, c.field
+            "{} {entry} `{field}` was changed on several devices at once:",
+            c.section
         )?;
         for v in c.values {
             writeln!(
                 out,
                 "    {:<30} (by {})",
-                scalar(&v.value),
-                v.author.get(..8).unwrap_or(&v.author)
+                display::value(&v.value),
+                display::text(v.author.get(..8).unwrap_or(&v.author))
             )?;
         }
-        writeln!(
-            out,
-            "  resolve with `phr edit {} {} --{} VALUE`",
-            c.section, c.entry, c.field
-        )?;
+        writeln!(out, "  resolve with `phr edit {} {entry} --{field} VALUE`", c.section)?;
     }
     Ok(())
 }
@@ -402,7 +479,7 @@ pub fn access(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
     writeln!(out, "Devices of the patient:")?;
     for (c, r) in device.access().devices() {
         let status = if r.is_some() { "removed" } else { "full access" };
-        writeln!(out, "  {}  {:<24} {status}", c.device.short(), c.name)?;
+        writeln!(out, "  {}  {:<24} {status}", c.device.short(), display::text(&c.name))?;
     }
     if grants.is_empty() {
         writeln!(
@@ -422,7 +499,7 @@ pub fn access(out: &mut dyn Write, device: &Device, json: bool) -> Result<()> {
             out,
             "  {}  {:<24} {}  {until}  [{}]",
             c.short_id(),
-            c.label,
+            display::text(&c.label),
             c.audience.short(),
             status_of(c, r.is_some(), now)
         )?;
@@ -459,15 +536,15 @@ pub fn audit(out: &mut dyn Write, record: &Record, since: Option<chrono::NaiveDa
         writeln!(out, "no audit events")?;
     }
     for e in events {
-        let kind = e.fields.get("kind").map(scalar).unwrap_or_default();
-        let detail = e.fields.get("detail").map(scalar).unwrap_or_default();
+        let kind = e.fields.get("kind").map(display::value).unwrap_or_default();
+        let detail = e.fields.get("detail").map(display::value).unwrap_or_default();
         writeln!(
             out,
             "{}  {:<7} {}  (by {})",
-            e.created.get(..16).unwrap_or(&e.created).replace('T', " "),
+            display::text(&e.created.get(..16).unwrap_or(&e.created).replace('T', " ")),
             kind,
             detail,
-            e.author.get(..8).unwrap_or(&e.author)
+            display::text(e.author.get(..8).unwrap_or(&e.author))
         )?;
     }
     Ok(())

@@ -8,13 +8,14 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
 use phr_engine::automerge::{self, ROOT, ReadDoc};
 use phr_engine::capability::Right;
-use phr_engine::entry::{self, FieldKind};
+use phr_engine::entry::{self, FieldKind, PATIENT_ENTRY};
 use phr_engine::record::EntryView;
 use phr_engine::sync::Replica;
 use phr_engine::{Device, PublicKey, Record, Section};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::display;
 use crate::output::{self, Names};
 use crate::{Command, JsonFlag};
 
@@ -29,7 +30,9 @@ pub(crate) enum MessagesCmd {
         /// Whom it is for, e.g. "Dr. Ames".
         #[arg(long)]
         to: Option<String>,
-        /// Who it is from (default: this device's name).
+        /// Who it is from (default: on the patient's devices the guardian named in the profile,
+        /// else the patient, with the device, e.g. "Ana Lopez (guardian) via Mia's phone";
+        /// for anyone else the name their access was granted under).
         #[arg(long)]
         from: Option<String>,
         /// The message.
@@ -107,9 +110,10 @@ pub(crate) enum FormsCmd {
     },
 }
 
-/// `YYYY-MM-DD HH:MM` of an RFC 3339 or `YYYY-MM-DDTHH:MM:SS` time, as the audit log shows times.
+/// `YYYY-MM-DD HH:MM` of an RFC 3339 or `YYYY-MM-DDTHH:MM:SS` time, as the audit log shows
+/// times; safe for a terminal (a peer wrote it).
 fn minute(t: &str) -> String {
-    t.get(..16).unwrap_or(t).replace('T', " ")
+    display::text(&t.get(..16).unwrap_or(t).replace('T', " ")).into_owned()
 }
 
 fn text_field<'a>(e: &'a EntryView, name: &str) -> Option<&'a str> {
@@ -164,7 +168,7 @@ pub(crate) fn messages(cmd: MessagesCmd, replica: &Replica, out: &mut dyn Write)
                 bail!("a message needs a thread subject: --thread \"…\"");
             }
             // Unsigned text, for display: who really wrote a message is its author key.
-            let from = from.unwrap_or_else(|| replica.lock().name().to_string());
+            let from = from.unwrap_or_else(|| default_sender(&replica.lock()));
             let mut fields = Map::new();
             fields.insert("thread".into(), json!(thread));
             fields.insert("body".into(), json!(text));
@@ -191,10 +195,11 @@ pub(crate) fn messages(cmd: MessagesCmd, replica: &Replica, out: &mut dyn Write)
                     .collect::<Result<Vec<_>>>()?;
                 return output::print_json(out, &rows);
             }
-            match (&thread, threads.is_empty()) {
+            let known = display::text(&known.join(", ")).into_owned();
+            match (thread.as_deref().map(display::text), threads.is_empty()) {
                 (None, true) => writeln!(out, "no messages yet")?,
                 (Some(t), true) if known.is_empty() => writeln!(out, "no thread `{t}`: there are no messages yet")?,
-                (Some(t), true) => writeln!(out, "no thread `{t}`; the threads are: {}", known.join(", "))?,
+                (Some(t), true) => writeln!(out, "no thread `{t}`; the threads are: {known}")?,
                 _ => {}
             }
             for (i, (subject, msgs)) in threads.iter().enumerate() {
@@ -202,10 +207,11 @@ pub(crate) fn messages(cmd: MessagesCmd, replica: &Replica, out: &mut dyn Write)
                     writeln!(out)?;
                 }
                 let n = msgs.len();
+                let subject = display::text(subject);
                 writeln!(out, "== {subject} ({n} message{})", if n == 1 { "" } else { "s" })?;
                 for m in msgs {
                     writeln!(out, "  {}  {}", minute(&m.created), sender(m, &names))?;
-                    for line in text_field(m, "body").unwrap_or_default().lines() {
+                    for line in display::lines(text_field(m, "body").unwrap_or_default()) {
                         writeln!(out, "      {line}")?;
                     }
                 }
@@ -213,6 +219,40 @@ pub(crate) fn messages(cmd: MessagesCmd, replica: &Replica, out: &mut dyn Write)
             Ok(())
         }
     }
+}
+
+/// Who a message written on `device` is from, unless `--from` says: on the patient's own
+/// devices the person writing with the device (`Ana Lopez (guardian) via Mia's phone`, or
+/// the patient's name when the profile names no guardian); for anyone else the name their
+/// access was granted under.
+fn default_sender(device: &Device) -> String {
+    match (device.cert(), person(device.record())) {
+        (Some(_), Some(person)) => format!("{person} via {}", device.name()),
+        _ => device.name().to_string(),
+    }
+}
+
+/// The person behind the patient's devices, from the profile: the one guardian it names (a
+/// parent writing for a child), the family when it names several, else the patient.
+fn person(record: &Record) -> Option<String> {
+    let profile = record.read_entry(Section::Profile, PATIENT_ENTRY).ok().flatten()?;
+    let named = |v: &Value| {
+        v.get("name")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    };
+    let patient = named(&Value::Object(profile.fields.clone()))?;
+    let guardians: Vec<String> = match profile.fields.get("guardians") {
+        Some(Value::Array(items)) => items.iter().filter_map(named).collect(),
+        _ => Vec::new(),
+    };
+    Some(match guardians.as_slice() {
+        [] => patient,
+        [one] => format!("{one} (guardian)"),
+        _ => format!("{patient}'s family"),
+    })
 }
 
 fn same_subject(a: &str, b: &str) -> bool {
@@ -239,16 +279,23 @@ fn threads(record: &Record) -> Result<Vec<(String, Vec<EntryView>)>> {
 }
 
 /// Who a message is from: its `from` text, and the name of the key that wrote it when that
-/// differs (the `from` text is whatever the writer typed; the key is verified).
+/// differs (the `from` text is whatever the writer typed; the key is verified). Safe for a
+/// terminal: neither text can rewrite the line or start one of its own.
 fn sender(m: &EntryView, names: &Names) -> String {
     let author = names.name(&m.author);
-    let mut who = match text_field(m, "from").map(str::trim).filter(|f| !f.is_empty()) {
-        Some(from) if from == author => from.to_string(),
+    let from = text_field(m, "from")
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(display::text);
+    // `Ana Lopez (guardian) via Mia's phone`, written on Mia's phone, already names its key.
+    let via = format!(" via {author}");
+    let mut who = match from {
+        Some(from) if from == author || from.ends_with(&via) => from.into_owned(),
         Some(from) => format!("{from} (sent by {author})"),
         None => author,
     };
     if let Some(to) = text_field(m, "to").filter(|t| !t.trim().is_empty()) {
-        who.push_str(&format!(" → {to}"));
+        who.push_str(&format!(" → {}", display::text(to)));
     }
     who
 }
@@ -351,21 +398,21 @@ pub(crate) fn appointments(cmd: AppointmentsCmd, replica: &Replica, out: &mut dy
                 }
             }
             for (e, key) in list.iter().zip(&by) {
-                let mut what = text_field(e, "reason").unwrap_or_default().to_string();
+                let mut what = display::text(text_field(e, "reason").unwrap_or_default()).into_owned();
                 if let Some(m) = e.fields.get("minutes").filter(|m| !m.is_null()) {
-                    what.push_str(&format!(" · {} min", output::scalar(m)));
+                    what.push_str(&format!(" · {} min", display::value(m)));
                 }
                 for (field, prefix) in [("discipline", ""), ("clinician", "with "), ("location", "at ")] {
                     if let Some(v) = text_field(e, field) {
-                        what.push_str(&format!(" · {prefix}{v}"));
+                        what.push_str(&format!(" · {prefix}{}", display::text(v)));
                     }
                 }
-                let status = text_field(e, "status").unwrap_or("requested");
+                let status = display::text(text_field(e, "status").unwrap_or("requested"));
                 let who = key.map_or_else(|| names.name(&e.author), |k| names.name(&k.to_string()));
                 writeln!(
                     out,
                     "{}  {}  {:<10} {what}  ({status} by {who})",
-                    &e.id[..e.id.len().min(8)],
+                    display::text(&e.id[..e.id.len().min(8)]),
                     minute(text_field(e, "start").unwrap_or_default()),
                     status,
                 )?;
@@ -467,10 +514,16 @@ struct Question {
 }
 
 impl Question {
-    /// One line: id (padded to `width`), text, kind and whether it must be answered.
+    /// One line: id (padded to `width`), text, kind and whether it must be answered; safe for
+    /// a terminal (the clinic wrote the question).
     fn describe(&self, width: usize) -> String {
         let required = if self.required { ", required" } else { "" };
-        format!("{:<width$}  {} ({}{required})", self.id, self.text, self.kind.hint())
+        format!(
+            "{:<width$}  {} ({}{required})",
+            display::text(&self.id),
+            display::text(&self.text),
+            self.kind.hint()
+        )
     }
 }
 
@@ -707,9 +760,9 @@ pub(crate) fn forms_cmd(cmd: FormsCmd, replica: &Replica, out: &mut dyn Write) -
                 writeln!(
                     out,
                     "{}  {}  {}  {n} question{}  from {}  [{state}]",
-                    f.short_id(),
-                    f.entry.created.get(..10).unwrap_or(&f.entry.created),
-                    f.title(),
+                    display::text(f.short_id()),
+                    display::text(f.entry.created.get(..10).unwrap_or(&f.entry.created)),
+                    display::text(f.title()),
                     if n == 1 { "" } else { "s" },
                     names.name(&f.entry.author),
                 )?;
@@ -752,12 +805,17 @@ pub(crate) fn forms_cmd(cmd: FormsCmd, replica: &Replica, out: &mut dyn Write) -
                     }),
                 );
             }
-            writeln!(out, "form {}  {}", form.entry.id, form.title())?;
+            writeln!(
+                out,
+                "form {}  {}",
+                display::text(&form.entry.id),
+                display::text(form.title())
+            )?;
             writeln!(
                 out,
                 "  from        {} on {}",
                 names.name(&form.entry.author),
-                form.entry.created.get(..10).unwrap_or(&form.entry.created)
+                display::text(form.entry.created.get(..10).unwrap_or(&form.entry.created))
             )?;
             match form.response() {
                 Some(r) => writeln!(
@@ -767,13 +825,17 @@ pub(crate) fn forms_cmd(cmd: FormsCmd, replica: &Replica, out: &mut dyn Write) -
                     minute(&r.created),
                     names.name(&r.author)
                 )?,
-                None => writeln!(out, "  not answered yet: `phr forms fill {}`", form.short_id())?,
+                None => writeln!(
+                    out,
+                    "  not answered yet: `phr forms fill {}`",
+                    display::text(form.short_id())
+                )?,
             }
             let width = id_width(&form.questions);
             for q in &form.questions {
                 writeln!(out, "  {}", q.describe(width))?;
                 if let Some(a) = answer_to(q) {
-                    writeln!(out, "  {:<width$}    → {a}", "")?;
+                    writeln!(out, "  {:<width$}    → {}", "", display::text(&a))?;
                 }
             }
             Ok(())
@@ -884,12 +946,19 @@ pub(crate) fn ask_on_terminal(command: &mut Command, run: impl FnOnce(Command) -
 /// optional question, a value of the wrong kind is asked again. Returns `ID=VALUE` answers.
 fn ask(title: &str, questions: &[Question], input: &mut dyn BufRead, prompt: &mut dyn Write) -> Result<Vec<String>> {
     let n = questions.len();
+    let title = display::text(title);
     writeln!(prompt, "{title}: {n} question(s). Press Enter to skip an optional one.")?;
     let mut answers = Vec::new();
     for (i, q) in questions.iter().enumerate() {
         loop {
             let required = if q.required { ", required" } else { "" };
-            write!(prompt, "{}/{n} {} ({}{required}): ", i + 1, q.text, q.kind.hint())?;
+            write!(
+                prompt,
+                "{}/{n} {} ({}{required}): ",
+                i + 1,
+                display::text(&q.text),
+                q.kind.hint()
+            )?;
             prompt.flush()?;
             let mut line = String::new();
             if input.read_line(&mut line)? == 0 {

@@ -121,7 +121,9 @@ impl Preset {
                 s.insert(Appointments, Right::Request);
             }
             Preset::School => {
-                for sec in [Goals, Notes, Documents] {
+                // The profile tells the school whose record it is: the child's name, date of
+                // birth, school, guardians and their contacts (as the school already holds).
+                for sec in [Profile, Goals, Notes, Documents] {
                     s.insert(sec, Right::Read);
                 }
             }
