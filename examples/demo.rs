@@ -321,7 +321,6 @@ async fn main() -> Res<()> {
     let (_, invite) = clinic.invite(node.addr(), Duration::from_secs(600), Some(1), None)?;
     println!("    `phr-node invite` prints {}…", &invite.to_text()[..32]);
     let invite = ClinicTicket::parse(&invite.to_text())?;
-    clinic_connect::grant_clinic(phone.replica(), &invite)?;
     clinic_connect::connect(phone.endpoint(), phone.replica(), &invite, &net).await?;
     phone.sync_once(node.addr(), SessionOptions::default()).await?;
     println!("    `phr clinic connect`: the phone granted the clinic preset and the node now hosts Mia's record");

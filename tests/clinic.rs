@@ -52,11 +52,10 @@ impl Node {
 /// The patient's phone connects its record to the clinic with an invitation.
 async fn connect_phone(node: &Node, phone: &Phone) {
     let ticket = node.invite();
-    connect::grant_clinic(phone.replica(), &ticket).unwrap();
-    let name = connect::connect(phone.service.endpoint(), phone.replica(), &ticket, &NetConfig::local())
+    let connected = connect::connect(phone.service.endpoint(), phone.replica(), &ticket, &NetConfig::local())
         .await
         .unwrap();
-    assert_eq!(name, "Bright Steps Therapy");
+    assert_eq!(connected.clinic, "Bright Steps Therapy");
     let report = phone
         .service
         .sync_once(node.service.addr(), SessionOptions::default())
@@ -220,13 +219,11 @@ async fn invitations_are_one_time_and_bound_to_the_clinic() {
     let node = clinic_node().await;
     let phone = first_device().await;
     let ticket = node.invite();
-    connect::grant_clinic(phone.replica(), &ticket).unwrap();
     connect::connect(phone.service.endpoint(), phone.replica(), &ticket, &NetConfig::local())
         .await
         .unwrap();
     // A second patient using the same one-time invitation is refused.
     let other = first_device().await;
-    connect::grant_clinic(other.replica(), &ticket).unwrap();
     let err = connect::connect(other.service.endpoint(), other.replica(), &ticket, &NetConfig::local())
         .await
         .unwrap_err();
@@ -238,6 +235,11 @@ async fn invitations_are_one_time_and_bound_to_the_clinic() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not one this clinic holds"), "{err}");
+    // Refused twice, the other record granted the clinic nothing.
+    assert!(
+        other.replica().lock().access().grants().is_empty(),
+        "a refused connection grants nothing"
+    );
     // A withdrawn invitation is refused too, and is no longer listed.
     let (id, withdrawn) = node
         .clinic
@@ -251,7 +253,6 @@ async fn invitations_are_one_time_and_bound_to_the_clinic() {
     assert!(node.clinic.invites().unwrap().iter().any(|i| i.id == id));
     node.clinic.withdraw_invite(&id).unwrap();
     assert!(!node.clinic.invites().unwrap().iter().any(|i| i.id == id));
-    connect::grant_clinic(other.replica(), &withdrawn).unwrap();
     let err = connect::connect(
         other.service.endpoint(),
         other.replica(),

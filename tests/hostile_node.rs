@@ -42,10 +42,10 @@ struct Scene {
 
 async fn connect_to_node(node: &Node, phone: &Phone) {
     let ticket = ClinicTicket::parse(&node.invite()).expect("the node's invitation parses");
-    clinic_connect::grant_clinic(phone.replica(), &ticket).expect("granting the clinic");
     let name = clinic_connect::connect(phone.service.endpoint(), phone.replica(), &ticket, &NetConfig::local())
         .await
-        .unwrap_or_else(|e| node.fail(format!("clinic connect: {e}")));
+        .unwrap_or_else(|e| node.fail(format!("clinic connect: {e}")))
+        .clinic;
     assert_eq!(name, common::processes::CLINIC);
     honest_sync(node, phone).await;
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::processes::{CLINIC, Dev as Device, Node, PATIENCE, Proc};
 use common::{PASSPHRASE, Run, phr_bin};
+use phr::sync::clinic::ClinicTicket;
 use serde_json::{Value, json};
 
 /// Jane Roe, the clinic's speech-language pathologist, as patients' devices name her.
@@ -381,6 +382,30 @@ fn an_invitation_handed_to_the_wrong_family_is_withdrawn_and_then_refused() {
     // Withdrawing it again, or an id that never existed, says so.
     let again = node.cli(["invite", "--withdraw", &id]);
     assert!(again.stderr.contains("no invitation"), "{}", again.stderr);
+}
+
+#[test]
+fn a_refused_clinic_invitation_leaves_the_clinic_no_access() {
+    let node = Node::start_new();
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    // An invitation whose secret is wrong (mistyped, or forged): the node refuses it.
+    let mut ticket = ClinicTicket::parse(&node.invite()).expect("the node's invitation parses");
+    ticket.secret[0] ^= 1;
+    let out = phone.phr(["clinic", "connect", &ticket.to_text()]);
+    assert_refused(&out, "not one this clinic holds");
+    assert_refused(&out, "no new access was granted");
+    assert!(!out.stdout.contains("Granted"), "{}", out.stdout);
+    let grants = phone.json(["access", "list", "--json"]);
+    assert_eq!(grants, json!([]), "a refused connection leaves no grant behind");
+    assert!(node.get("/v1/patients").as_array().is_some_and(|p| p.is_empty()));
+
+    // With the clinic's real invitation, the grant is made, and kept once the node took it.
+    phone.connect(&node);
+    let grants = phone.json(["access", "list", "--json"]);
+    let grants = grants.as_array().cloned().unwrap_or_default();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0]["label"], CLINIC, "{grants:?}");
+    assert_eq!(grants[0]["status"], "active", "{grants:?}");
 }
 
 #[test]

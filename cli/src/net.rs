@@ -34,6 +34,11 @@ pub struct NetArgs {
     /// Address to listen on, e.g. 0.0.0.0:7780 (default: any free port).
     #[arg(long, env = "PHR_BIND", global = true)]
     pub bind: Option<std::net::SocketAddr>,
+    /// Seconds to wait for another device to answer before giving up on it (default: 5 with
+    /// --net local, 10 with internet).
+    #[arg(long, env = "PHR_DIAL_TIMEOUT", global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub dial_timeout: Option<u64>,
 }
 
 /// Start the device's endpoint on the port it used last time (so peers that remember this
@@ -71,6 +76,9 @@ impl NetArgs {
         };
         if let Some(b) = self.bind {
             cfg.bind = b;
+        }
+        if let Some(secs) = self.dial_timeout {
+            cfg.dial_timeout_secs = secs;
         }
         cfg
     }
@@ -418,15 +426,26 @@ pub fn sync_once(
 pub struct Synced {
     /// The peers that synced.
     peers: Vec<iroh::EndpointAddr>,
+    /// How many peers were tried, and how many of them could not be reached at all.
+    tried: usize,
+    unreachable: usize,
     /// Per peer tried, its report or error, for `--json`.
     reports: Vec<serde_json::Value>,
 }
 
 impl Synced {
-    /// Print the JSON reports if asked; fail if no peer synced.
+    /// Print the JSON reports if asked; fail if no peer synced, saying what to do.
     pub fn finish(&self, json: bool, out: &mut dyn Write) -> Result<()> {
         if json {
             writeln!(out, "{}", serde_json::to_string_pretty(&self.reports)?)?;
+        }
+        if self.peers.is_empty() && self.unreachable == self.tried {
+            bail!(
+                "no device answered (tried {}): the other device must be running `phr serve` to sync. \
+                 Start `phr serve` there, then run `phr sync` again here. \
+                 Your record is unchanged and still works offline",
+                self.tried
+            );
         }
         if self.peers.is_empty() {
             bail!("no peer synced; your record is unchanged and still works offline");
@@ -435,7 +454,8 @@ impl Synced {
     }
 }
 
-/// The peers `phr sync` tries: those given as `--peer`, else every known one.
+/// The peers `phr sync` tries: those given as `--peer`, else every known one that is still a
+/// member of the record (removed devices and revoked grants are not dialed).
 pub fn sync_targets(replica: &Replica, peers: &[String]) -> Result<Vec<iroh::EndpointAddr>> {
     let mut addrs = Vec::new();
     for p in peers {
@@ -450,8 +470,11 @@ pub fn sync_targets(replica: &Replica, peers: &[String]) -> Result<Vec<iroh::End
     Ok(addrs)
 }
 
-/// Sync once with each of `addrs` through a running `service`, writing what changed per peer
-/// to `out` and each failure to `err`.
+/// How many peers one `phr sync` dials at once.
+const DIAL_AT_ONCE: usize = 8;
+
+/// Sync once with each of `addrs` (several at once) through a running `service`, writing what
+/// changed per peer to `out` and each failure to `err`, in the order they finish.
 pub async fn sync_with(
     service: &Service,
     addrs: Vec<iroh::EndpointAddr>,
@@ -460,30 +483,41 @@ pub async fn sync_with(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Synced {
+    use n0_future::{BufferedStreamExt, StreamExt};
     let mut synced = Synced {
         peers: Vec::new(),
+        tried: addrs.len(),
+        unreachable: 0,
         reports: Vec::new(),
     };
-    for addr in addrs {
-        let who = addr.id.fmt_short().to_string();
-        let (bar, progress) = if show_progress {
-            let (bar, f) = progress_bar();
-            (Some(bar), Some(f))
-        } else {
-            (None, None)
+    let bars = show_progress.then(indicatif::MultiProgress::new);
+    let attempts = addrs.into_iter().map(|addr| {
+        let (bar, progress) = match &bars {
+            Some(bars) => {
+                let (bar, f) = progress_bar();
+                (Some(bars.add(bar)), Some(f))
+            }
+            None => (None, None),
         };
-        let r = service
-            .sync_once(
-                addr.clone(),
-                SessionOptions {
-                    progress,
-                    ..Default::default()
-                },
-            )
-            .await;
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
+        async move {
+            let r = service
+                .sync_once(
+                    addr.clone(),
+                    SessionOptions {
+                        progress,
+                        ..Default::default()
+                    },
+                )
+                .await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            (addr, r)
         }
+    });
+    let mut finished = n0_future::stream::iter(attempts).buffered_unordered(DIAL_AT_ONCE);
+    while let Some((addr, r)) = finished.next().await {
+        let who = addr.id.fmt_short().to_string();
         // Output is best effort: a closed pipe must not turn a finished sync into a failure.
         match r {
             Ok(report) => {
@@ -496,6 +530,9 @@ pub async fn sync_with(
                     .push(serde_json::json!({"peer": who, "ok": true, "report": report}));
             }
             Err(e) => {
+                if matches!(e, phr_engine::Error::Network(_)) {
+                    synced.unreachable += 1;
+                }
                 let _ = writeln!(err, "{who}: {e}");
                 synced
                     .reports
@@ -681,27 +718,29 @@ pub fn clinic_connect(device: Device, home: &std::path::Path, ticket: &str, net_
     let rt = runtime()?;
     rt.block_on(async {
         let replica = Replica::new(device);
-        let (cap, fresh) = clinic::grant_clinic(&replica, &ticket)?;
-        let rights: Vec<String> = cap.scope.iter().map(|(s, r)| format!("{s}={r}")).collect();
-        if fresh {
-            println!("Granted `{}` access: {}", ticket.name, rights.join(", "));
-        } else {
-            println!("`{}` already holds access (grant {}); connecting again", ticket.name, cap.short_id());
-        }
         let service = start(replica.clone(), net_args, home).await?;
         let cfg = net_args.config();
         let result = async {
-            let name = clinic::connect(service.endpoint(), &replica, &ticket, &cfg)
+            let connected = clinic::connect(service.endpoint(), &replica, &ticket, &cfg)
                 .await
-                .with_context(|| {
-                    format!(
-                        "`{}` did not take the record in; the grant stays (retry, or withdraw it with `phr access revoke {}`)",
-                        ticket.name,
-                        cap.short_id()
-                    )
+                .map_err(|e| match e {
+                    phr_engine::Error::GrantNotKept { .. } => anyhow::Error::from(e),
+                    e => anyhow::Error::from(e).context(format!(
+                        "`{}` did not take the record in; no new access was granted",
+                        ticket.name
+                    )),
                 })?;
-            let report = service.sync_once(ticket.addr.clone(), SessionOptions::default()).await?;
-            println!("Connected to `{name}`: {}", describe(&report));
+            let cap = &connected.grant;
+            let rights: Vec<String> = cap.scope.iter().map(|(s, r)| format!("{s}={r}")).collect();
+            if connected.fresh {
+                println!("Granted `{}` access: {}", ticket.name, rights.join(", "));
+            } else {
+                println!("`{}` already holds access (grant {})", ticket.name, cap.short_id());
+            }
+            let report = service
+                .sync_once(ticket.addr.clone(), SessionOptions::default())
+                .await?;
+            println!("Connected to `{}`: {}", connected.clinic, describe(&report));
             println!("The clinic's notes, results and appointments arrive with `phr sync` or `phr serve`.");
             anyhow::Ok(())
         }

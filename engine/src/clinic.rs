@@ -25,6 +25,7 @@ use crate::record::Record;
 use crate::section::Section;
 use crate::sync::LibraryHost;
 use crate::sync::clinic::ClinicTicket;
+use crate::sync::proof::proofs_match;
 
 const CLINIC_NAME: &str = "clinic_name";
 const STAFF_PREFIX: &str = "staff/";
@@ -404,7 +405,7 @@ impl Clinic {
         let mut invite = raw
             .into_iter()
             .filter_map(|(_, v)| postcard::from_bytes::<Invite>(&v).ok())
-            .find(|i| ClinicTicket::proof_for(&i.secret, device, &me, &record) == *proof)
+            .find(|i| proofs_match(&ClinicTicket::proof_for(&i.secret, device, &me, &record), proof))
             .ok_or("the invitation is not one this clinic holds: forged, for another clinic, or withdrawn")?;
         if invite.expires < now() {
             return Err("this invitation has expired; ask the clinic for a new one".into());

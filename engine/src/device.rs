@@ -474,15 +474,27 @@ impl Device {
     /// Grant scoped access to a key directly (needs the root key); the usual way is a share
     /// ticket, which fills in the key of whoever uses it.
     pub fn grant(&mut self, grant: crate::capability::Grant) -> Result<crate::capability::Capability> {
+        let cap = self.sign_grant(grant)?;
+        self.commit_grant(&cap)?;
+        Ok(cap)
+    }
+
+    /// Sign a grant with the root key without adding it to the record yet: for access that
+    /// takes effect only once its holder has accepted (a clinic's node taking the record in).
+    pub fn sign_grant(&self, grant: crate::capability::Grant) -> Result<crate::capability::Capability> {
         let root = self
             .root
-            .clone()
+            .as_ref()
             .ok_or_else(|| Error::NotAllowed("only a device holding the patient's root key can share access".into()))?;
-        let cap = crate::capability::Capability::issue_root(&root, grant)?;
+        crate::capability::Capability::issue_root(root, grant)
+    }
+
+    /// Add a grant made with [`Device::sign_grant`] to the record, durably, with its audit entry.
+    pub fn commit_grant(&mut self, cap: &crate::capability::Capability) -> Result<()> {
         self.merge_statements(vec![Statement::Capability(cap.clone())])?;
         let detail = format!("granted `{}` ({}) access", cap.label, cap.audience.short());
         self.write(|r| r.audit("grant", &detail, Some(&hex::encode(cap.id)), &[]))?;
-        Ok(cap)
+        Ok(())
     }
 
     /// Withdraw a grant (by a unique prefix of its id): its holder, and everyone it passed

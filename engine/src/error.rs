@@ -130,6 +130,18 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// A clinic accepted the record, but this device could not add the clinic's new grant to
+    /// its copy of the record.
+    #[error(
+        "`{clinic}` took the record in, but this device could not save the access it granted ({reason}); \
+         the clinic holds the grant, and it returns to this device with the next sync with the clinic"
+    )]
+    GrantNotKept {
+        /// The clinic's name.
+        clinic: String,
+        /// Why saving failed.
+        reason: String,
+    },
     /// A pairing ticket that cannot be used.
     #[error("ticket refused: {0}")]
     Ticket(String),

@@ -127,19 +127,10 @@ impl Library {
     pub fn get(&mut self, id: &RecordId) -> Result<&mut Loaded> {
         if !self.loaded.contains_key(id) {
             if !self.store.has_record(id)? {
-                return Err(Error::NotAllowed(format!(
-                    "this node does not hold record {}",
-                    id.short()
-                )));
+                return Err(not_held(id));
             }
             let (docs, waiting) = self.store.load_record(id)?;
-            let mut access = AccessSet::default();
-            for st in self.store.statements(id)? {
-                // Verified before they were stored; the seal authenticates them (see `restore`).
-                access
-                    .restore(id, st)
-                    .map_err(|e| Error::Corrupt(format!("a stored membership statement fails its check: {e}")))?;
-            }
+            let access = self.stored_access(id)?;
             let record = Record::from_docs(*id, self.key.clone(), docs);
             self.loaded.insert(
                 *id,
@@ -157,6 +148,30 @@ impl Library {
             .ok_or_else(|| Error::Io("a loaded record went missing".into()))?;
         loaded.last_used = Instant::now();
         Ok(loaded)
+    }
+
+    /// Look at a record's membership without loading its documents: a peer's claim to a record
+    /// is checked against it before anything of the record is loaded on the peer's behalf.
+    pub fn with_membership<T>(&self, id: &RecordId, f: impl FnOnce(&AccessSet) -> T) -> Result<T> {
+        if let Some(l) = self.loaded.get(id) {
+            return Ok(f(&l.access));
+        }
+        if !self.store.has_record(id)? {
+            return Err(not_held(id));
+        }
+        Ok(f(&self.stored_access(id)?))
+    }
+
+    /// A record's membership as stored.
+    fn stored_access(&self, id: &RecordId) -> Result<AccessSet> {
+        let mut access = AccessSet::default();
+        for st in self.store.statements(id)? {
+            // Verified before they were stored; the seal authenticates them (see `restore`).
+            access
+                .restore(id, st)
+                .map_err(|e| Error::Corrupt(format!("a stored membership statement fails its check: {e}")))?;
+        }
+        Ok(access)
     }
 
     /// Drop records unused for `idle` from memory; returns how many were evicted.
@@ -344,6 +359,10 @@ impl Library {
         }
         Ok((member, fresh))
     }
+}
+
+fn not_held(id: &RecordId) -> Error {
+    Error::NotAllowed(format!("this node does not hold record {}", id.short()))
 }
 
 impl exchange::Holder for Library {

@@ -1,6 +1,7 @@
 //! Connecting a patient's record to a clinic: the clinic's invitation ticket, the node's
 //! handler for `phr/clinic/1`, and the patient device's side, which grants the clinic
-//! access and hands it the record's membership so the node starts hosting the record.
+//! access and hands it the record's membership so the node starts hosting the record. The
+//! grant becomes part of the record only once the node has accepted the invitation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,10 +148,22 @@ impl ProtocolHandler for ConnectHandler {
     }
 }
 
-/// Grant a clinic the `clinic` preset (delegable, so it can vouch for its clinicians), or
-/// reuse a live grant made earlier to the same clinic; returns it and whether it is new.
-pub fn grant_clinic(replica: &Replica, ticket: &ClinicTicket) -> Result<(Capability, bool)> {
-    let mut device = replica.lock();
+/// What connecting a record to a clinic did.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    /// The clinic's name, as its node gives it.
+    pub clinic: String,
+    /// The clinic's grant in the record.
+    pub grant: Capability,
+    /// Whether the grant was made by this connection (else the record held it already).
+    pub fresh: bool,
+}
+
+/// The clinic's grant to hand its node: a live, delegable grant the record already holds, or
+/// a new one (the `clinic` preset, delegable so the clinic can vouch for its clinicians),
+/// signed but not yet part of the record. Returns it and whether it is new.
+fn clinic_grant(replica: &Replica, ticket: &ClinicTicket) -> Result<(Capability, bool)> {
+    let device = replica.lock();
     let now = chrono::Utc::now().timestamp();
     let existing = device
         .access()
@@ -161,7 +174,7 @@ pub fn grant_clinic(replica: &Replica, ticket: &ClinicTicket) -> Result<(Capabil
     if let Some(c) = existing {
         return Ok((c, false));
     }
-    let cap = device.grant(Grant {
+    let cap = device.sign_grant(Grant {
         audience: ticket.clinic,
         label: ticket.name.clone(),
         scope: Preset::Clinic.scope(),
@@ -169,32 +182,46 @@ pub fn grant_clinic(replica: &Replica, ticket: &ClinicTicket) -> Result<(Capabil
         not_before: now,
         expires: None,
     })?;
-    drop(device);
-    replica.publish_access(None, vec![Statement::Capability(cap.clone())]);
     Ok((cap, true))
 }
 
-/// The patient's side: prove the invitation over `endpoint` and hand the clinic the
-/// record's membership (which must already include its grant).
+/// Add a new clinic grant to the record, once the clinic has accepted the invitation, and
+/// tell live peers.
+fn keep_grant(replica: &Replica, clinic: &str, cap: &Capability) -> Result<()> {
+    replica.lock().commit_grant(cap).map_err(|e| Error::GrantNotKept {
+        clinic: clinic.to_string(),
+        reason: e.to_string(),
+    })?;
+    replica.publish_access(None, vec![Statement::Capability(cap.clone())]);
+    Ok(())
+}
+
+/// The patient's side: grant the clinic access, prove the invitation over `endpoint` and hand
+/// the clinic the record's membership with its grant. A new grant becomes part of the record
+/// only once the clinic's node has accepted the invitation: a refused connection grants nothing.
 pub async fn connect(
     endpoint: &iroh::Endpoint,
     replica: &Replica,
     ticket: &ClinicTicket,
     cfg: &NetConfig,
-) -> Result<String> {
+) -> Result<Connected> {
     if chrono::Utc::now().timestamp() > ticket.expires {
         return Err(Error::Ticket(
             "this clinic invitation has expired; ask the clinic for a new one".into(),
         ));
     }
-    let (record, me, statements) = {
+    let (grant, fresh) = clinic_grant(replica, ticket)?;
+    let (record, me, mut statements) = {
         let d = replica.lock();
         (
             d.record().id(),
             d.device_id(),
-            d.access().statements().cloned().collect(),
+            d.access().statements().cloned().collect::<Vec<_>>(),
         )
     };
+    if fresh {
+        statements.push(Statement::Capability(grant.clone()));
+    }
     let conn = net::connect(endpoint, ticket.addr.clone(), CLINIC_ALPN, cfg).await?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| Error::Network(e.to_string()))?;
     let req = ConnectRequest {
@@ -207,8 +234,12 @@ pub async fn connect(
     let _ = send.finish();
     let reply: ConnectReply = read_postcard(&mut recv).await?;
     conn.close(0u32.into(), b"done");
-    match reply {
-        ConnectReply::Accepted { clinic } => Ok(clinic),
-        ConnectReply::Refused { reason } => Err(Error::Ticket(reason)),
+    let clinic = match reply {
+        ConnectReply::Accepted { clinic } => clinic,
+        ConnectReply::Refused { reason } => return Err(Error::Ticket(reason)),
+    };
+    if fresh {
+        keep_grant(replica, &clinic, &grant)?;
     }
+    Ok(Connected { clinic, grant, fresh })
 }

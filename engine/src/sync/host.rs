@@ -407,15 +407,19 @@ impl Host for LibraryHost {
         if !lib.holds(&hello.record).map_err(|e| e.to_string())? {
             return Err(format!("this node does not hold record {}", hello.record.short()));
         }
-        let loaded = lib.get(&hello.record).map_err(|e| e.to_string())?;
-        check_peer(peer, hello, &loaded.access)?;
+        // The claim is checked against the stored membership alone: a stranger who knows a
+        // record's id must not make the node load (decrypt) the record's documents.
+        lib.with_membership(&hello.record, |access| check_peer(peer, hello, access))
+            .map_err(|e| e.to_string())??;
         lib.merge(&hello.record, peer, vec![hello.credential.statement()])
             .map_err(|e| e.to_string())?;
         Ok(())
     }
 
     fn statements(&self, record: &RecordId) -> Result<Vec<Statement>> {
-        Ok(self.lock().get(record)?.access.statements().cloned().collect())
+        // Refused peers are told of withdrawals from these too: no need to load the record.
+        self.lock()
+            .with_membership(record, |access| access.statements().cloned().collect())
     }
 
     fn merge(&self, record: &RecordId, peer: &PublicKey, statements: Vec<Statement>) -> Result<bool> {
@@ -531,4 +535,73 @@ fn merge_verdicts(verdicts: Vec<Option<Received>>, taken: Vec<Received>) -> Vec<
 /// Decode a hello's clocks.
 pub fn clocks_of(hello: &RecordHello) -> std::collections::BTreeMap<Section, Clock> {
     hello.clocks.iter().map(|(s, c)| (*s, exchange::from_wire(c))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::KdfParams;
+    use crate::identity::DeviceCert;
+
+    /// A clinic's library hosting one patient's record (none of it in memory), the record's
+    /// root, and the patient's phone.
+    fn node_hosting_a_record() -> (tempfile::TempDir, Arc<LibraryHost>, KeyPair, KeyPair) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (node, root, phone) = (KeyPair::generate(), KeyPair::generate(), KeyPair::generate());
+        let mut lib = Library::create(
+            &dir.path().join("node.redb"),
+            "pass",
+            node.clone(),
+            KdfParams::for_tests(),
+        )
+        .expect("library");
+        let t = now();
+        let statements = vec![
+            Statement::Device(DeviceCert::issue(&root, node.public(), "clinic", t)),
+            Statement::Device(DeviceCert::issue(&root, phone.public(), "phone", t)),
+        ];
+        lib.add_record(root.public(), statements).expect("hosted");
+        (dir, LibraryHost::new(lib), root, phone)
+    }
+
+    fn hello(record: &RecordId, cert: DeviceCert) -> RecordHello {
+        RecordHello {
+            record: *record,
+            credential: Credential::Device(cert),
+            clocks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_strangers_hello_for_a_hosted_record_is_refused_without_loading_the_record() {
+        let (_dir, host, root, phone) = node_hosting_a_record();
+        let record = root.public();
+        assert_eq!(host.lock().loaded_count(), 0);
+
+        // Mallory knows the record's id and certifies her own key for it with her own key.
+        let mallory = KeyPair::generate();
+        let mut forged = DeviceCert::issue(&mallory, mallory.public(), "phone", now());
+        forged.record = record;
+        let refused = host.admit(&mallory.public(), &hello(&record, forged));
+        assert!(refused.is_err(), "a forged certificate is refused");
+        // A certificate of another record entirely, sent under this record's id.
+        let own = DeviceCert::issue(&mallory, mallory.public(), "phone", now());
+        let refused = host.admit(&mallory.public(), &hello(&record, own));
+        assert!(refused.is_err(), "another record's certificate is refused");
+        assert_eq!(host.lock().loaded_count(), 0, "nothing was loaded for a stranger");
+
+        // The patient's own phone is admitted, and only then is the record loaded.
+        let cert = DeviceCert::issue(&root, phone.public(), "phone", now());
+        host.admit(&phone.public(), &hello(&record, cert))
+            .expect("the phone is admitted");
+        assert_eq!(host.lock().loaded_count(), 1);
+    }
+
+    #[test]
+    fn a_refused_strangers_withdrawals_are_read_without_loading_the_record() {
+        let (_dir, host, root, _phone) = node_hosting_a_record();
+        let statements = host.statements(&root.public()).expect("statements");
+        assert_eq!(statements.len(), 2);
+        assert_eq!(host.lock().loaded_count(), 0);
+    }
 }

@@ -5,6 +5,7 @@ pub mod clinic;
 pub mod host;
 pub mod net;
 pub mod pair;
+pub(crate) mod proof;
 pub mod replica;
 pub mod session;
 pub mod wire;

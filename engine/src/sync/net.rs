@@ -624,11 +624,16 @@ impl Service {
     }
 }
 
-/// Known peers of the device, with their last known addresses.
+/// Known peers of the device that are still members of the record, with their last known
+/// addresses. A removed device, or the holder of a revoked or expired grant, is left out:
+/// it would refuse to sync, or be refused, and only cost a dial timeout.
 pub fn known_peers(replica: &Replica) -> Result<Vec<EndpointAddr>> {
     let device = replica.lock();
     let mut out = Vec::new();
-    for (_, info) in device.store().peers(&device.record().id())? {
+    for (peer, info) in device.store().peers(&device.record().id())? {
+        if !device.access().is_member(&peer) {
+            continue;
+        }
         match serde_json::from_slice::<EndpointAddr>(&info) {
             Ok(a) => out.push(a),
             Err(e) => tracing::warn!("skipping an unreadable stored peer address: {e}"),

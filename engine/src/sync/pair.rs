@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::net::{self, NetConfig, WaitingRoom};
+use super::proof::proofs_match;
 use super::replica::Replica;
 use super::wire;
 use crate::access::{Credential, Statement};
@@ -200,7 +201,7 @@ impl PairHandler {
         let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
         let slot = issued
             .iter_mut()
-            .find(|i| i.ticket.record == req.record && i.ticket.proof(joiner, &me) == req.proof)
+            .find(|i| i.ticket.record == req.record && proofs_match(&i.ticket.proof(joiner, &me), &req.proof))
             .ok_or("the ticket is not one this device issued (forged, or for another device)")?;
         if slot.used {
             return Err("this pairing ticket was already used; ask for a new one".into());
