@@ -88,8 +88,8 @@ fn messages_are_sent_and_listed_by_thread_with_who_wrote_them() {
     let bodies: Vec<&Value> = homework.iter().map(|m| &m["fields"]["body"]).collect();
     assert_eq!(bodies, ["We practised /s/ every day", "Great, keep going"]);
     assert_eq!(
-        homework[0]["fields"]["from"], "Mia's phone",
-        "`from` defaults to the device's name"
+        homework[0]["fields"]["from"], "Mia Lopez via Mia's phone",
+        "`from` defaults to the person, with the device"
     );
     assert_eq!(homework[0]["author_name"], "Mia's phone");
     assert_eq!(homework[1]["fields"]["from"], "J. Ames");

@@ -84,11 +84,13 @@ fn pick_staff(all: &Value, given: &str) -> Result<String> {
     }
 }
 
-/// One line per candidate: its id or key, then its name, control characters escaped.
+/// One line per candidate: its id or key in full (hex, or `?`), then its name, control
+/// characters escaped.
 fn candidates<'a>(found: &[&'a Value], id: &str, name: impl Fn(&'a Value) -> &'a str) -> String {
+    let hex = |v: &'a Value| Some(text(v, id)).filter(|i| i.bytes().all(|b| b.is_ascii_hexdigit()));
     found
         .iter()
-        .map(|v| format!("  {}  {}", shown(text(v, id)), shown(name(v))))
+        .map(|v| format!("  {}  {}", hex(v).unwrap_or("?"), shown(name(v))))
         .collect::<Vec<_>>()
         .join("\n")
 }
