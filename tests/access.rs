@@ -544,7 +544,7 @@ async fn a_caregivers_progress_value_no_chart_can_draw_is_refused_by_the_patient
     assert!(local.contains("goals.value"), "{local}");
 
     // A device that does not check (hostile, or an old phr) sends it all the same.
-    g.beyond_rights(|r| common::devices::progress_unchecked(r, &goal, day, -1e20));
+    g.beyond_rights(|r| common::devices::progress_unchecked(r, &goal, &[(day, -1e20)]));
     let sent = g.my_newest(Section::Goals);
     let report = g.sync(&a).await.unwrap();
     let why = &report.rejected_by_peer;

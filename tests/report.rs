@@ -492,11 +492,13 @@ fn a_report_over_progress_values_no_device_accepts_ends_and_stays_small() {
     let goal = dev.home.add("goals", &["--goal", GOAL_S]);
     {
         let mut device = phr::Device::open(&dev.home.path(), PASSPHRASE).expect("the home");
-        for (ago, value) in [(4, -1e20), (3, 1e308), (2, -1e308), (1, 1e-300)] {
-            device
-                .write(|r| progress_unchecked(r, &goal, days_ago(ago), value))
-                .expect("written unchecked");
-        }
+        let steps: Vec<_> = [(4, -1e20), (3, 1e308), (2, -1e308), (1, 1e-300)]
+            .into_iter()
+            .map(|(ago, value)| (days_ago(ago), value))
+            .collect();
+        device
+            .write(|r| progress_unchecked(r, &goal, &steps))
+            .expect("written unchecked");
     }
     for file in ["hostile.html", "hostile.pdf"] {
         // Bounded: a report that never ends is killed after PATIENCE and the test fails.

@@ -95,20 +95,24 @@ pub async fn pair_new_device(issuer: &Phone, name: &str) -> Phone {
     Phone { dir, service }
 }
 
-/// Log a step of progress on `goal` whose value the writing device does not check, as a
-/// hostile or broken peer could: a checked step of 0 is logged, then its value is overwritten
-/// with `value` in the same change.
-pub fn progress_unchecked(r: &mut phr::Record, goal: &str, date: chrono::NaiveDate, value: f64) -> phr::Result<()> {
+/// Log steps of progress on `goal` whose values the writing device does not check, as a
+/// hostile or broken peer could: checked steps of 0 are logged, then their values are
+/// overwritten with the given ones in the same change.
+pub fn progress_unchecked(r: &mut phr::Record, goal: &str, steps: &[(chrono::NaiveDate, f64)]) -> phr::Result<()> {
     use phr::automerge::transaction::Transactable;
     use phr::automerge::{ROOT, ReadDoc};
     r.batched("progress", |r| {
-        r.goal_progress(goal, date, 0.0, None)?;
+        for (date, _) in steps {
+            r.goal_progress(goal, *date, 0.0, None)?;
+        }
         let doc = r.doc(Section::Goals);
         let (_, entry) = doc.get(ROOT, goal)?.expect("the goal");
-        let (_, steps) = doc.get(&entry, "progress")?.expect("its progress");
-        let last = doc.length(&steps) - 1;
-        let (_, step) = doc.get(&steps, last)?.expect("the new step");
-        doc.put(&step, "value", value)?;
+        let (_, list) = doc.get(&entry, "progress")?.expect("its progress");
+        let first = doc.length(&list) - steps.len();
+        for (i, (_, value)) in steps.iter().enumerate() {
+            let (_, step) = doc.get(&list, first + i)?.expect("a new step");
+            doc.put(&step, "value", *value)?;
+        }
         Ok(())
     })
 }
