@@ -13,32 +13,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-/// Whether `c` must not reach a terminal as it is: C0 controls (newline included), DEL, C1
-/// controls, and the Unicode marks, embeddings, overrides and isolates that reorder text.
-fn hazardous(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
-}
-
-/// `text` with every hazardous character but (if `keep_newlines`) `\n` shown as `\u{…}`.
-fn escape(text: &str, keep_newlines: bool) -> Cow<'_, str> {
-    let shown_raw = |c: char| !hazardous(c) || (keep_newlines && c == '\n');
-    if text.chars().all(shown_raw) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if shown_raw(c) {
-            out.push(c);
-        } else {
-            out.extend(c.escape_unicode());
-        }
-    }
-    Cow::Owned(out)
-}
+use phr_engine::visible::escape;
 
 /// Someone's text as one line on a terminal: control characters (newlines too, so no text can
 /// start a line of its own) and reordering marks show as visible escapes.

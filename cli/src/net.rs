@@ -700,9 +700,10 @@ pub fn clinic_connect(device: Device, home: &std::path::Path, ticket: &str, net_
     }
     let scope = phr_engine::capability::Preset::Clinic.scope();
     let asked: Vec<String> = scope.iter().map(|(s, r)| format!("{s}={r}")).collect();
+    let clinic_name = crate::display::text(&ticket.name);
     println!(
         "`{}` ({}) asks for: {}",
-        ticket.name,
+        clinic_name,
         ticket.clinic.short(),
         asked.join(", ")
     );
@@ -726,21 +727,24 @@ pub fn clinic_connect(device: Device, home: &std::path::Path, ticket: &str, net_
                 .map_err(|e| match e {
                     phr_engine::Error::GrantNotKept { .. } => anyhow::Error::from(e),
                     e => anyhow::Error::from(e).context(format!(
-                        "`{}` did not take the record in; no new access was granted",
-                        ticket.name
+                        "`{clinic_name}` did not take the record in; no new access was granted"
                     )),
                 })?;
             let cap = &connected.grant;
             let rights: Vec<String> = cap.scope.iter().map(|(s, r)| format!("{s}={r}")).collect();
             if connected.fresh {
-                println!("Granted `{}` access: {}", ticket.name, rights.join(", "));
+                println!("Granted `{clinic_name}` access: {}", rights.join(", "));
             } else {
-                println!("`{}` already holds access (grant {})", ticket.name, cap.short_id());
+                println!("`{clinic_name}` already holds access (grant {})", cap.short_id());
             }
             let report = service
                 .sync_once(ticket.addr.clone(), SessionOptions::default())
                 .await?;
-            println!("Connected to `{}`: {}", connected.clinic, describe(&report));
+            println!(
+                "Connected to `{}`: {}",
+                crate::display::text(&connected.clinic),
+                describe(&report)
+            );
             println!("The clinic's notes, results and appointments arrive with `phr sync` or `phr serve`.");
             anyhow::Ok(())
         }

@@ -230,15 +230,8 @@ const SHOWN_CHARS: usize = 40;
 /// Text someone typed or sent, as an error message may repeat it: control characters escaped
 /// (never written raw to a terminal or a log), long text cut.
 pub fn shown(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars().take(SHOWN_CHARS) {
-        // Controls, and the invisible marks that reorder or hide text.
-        if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
+    let cut: String = text.chars().take(SHOWN_CHARS).collect();
+    let mut out = crate::visible::escape(&cut, false).into_owned();
     if text.chars().count() > SHOWN_CHARS {
         out.push('…');
     }

@@ -15,7 +15,6 @@ pub mod exchange;
 pub mod fhir;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod http_hosts;
 pub mod identity;
 pub mod library;
 pub mod limits;
@@ -26,6 +25,7 @@ pub mod store;
 pub mod summary;
 pub mod sync;
 pub mod verify;
+pub mod visible;
 
 pub use automerge;
 pub use device::{Device, InitOptions};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::http_hosts::AllowedHosts;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
@@ -19,7 +20,6 @@ use phr_engine::clinic::Clinic;
 use phr_engine::duration;
 use phr_engine::error::shown;
 use phr_engine::fhir;
-use phr_engine::http_hosts::AllowedHosts;
 use phr_engine::sync::{HostService, LibraryHost};
 use serde::Deserialize;
 use serde_json::{Value, json};

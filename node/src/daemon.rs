@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::http_hosts::AllowedHosts;
 use anyhow::{Context, Result};
 use phr_engine::clinic::Clinic;
-use phr_engine::http_hosts::AllowedHosts;
 use phr_engine::sync::clinic::{CLINIC_ALPN, ConnectHandler};
 use phr_engine::sync::{HostService, NetConfig, net};
 use serde::{Deserialize, Serialize};

@@ -6,12 +6,19 @@ mod api;
 mod client;
 mod config;
 mod daemon;
+mod http_hosts;
 mod http_server;
 mod lookup;
 mod ops;
 #[allow(dead_code)] // shared with the `phr` CLI, which also reads QR images
 #[path = "../../cli/src/qr.rs"]
 mod qr;
+
+/// Someone's text as one line on the terminal: control characters and reordering marks shown
+/// as escapes (a patient's name comes from their record, a staff name from an admin).
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    phr_engine::visible::escape(text, false)
+}
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -286,7 +293,10 @@ fn real_main(cli: Cli) -> Result<()> {
                     bail!("`{id}` is not an invitation id; see `phr-node invite --list`");
                 }
                 let res = c.delete(&format!("/v1/invites/{id}"))?;
-                let label = res["label"].as_str().map(|l| format!(" ({l})")).unwrap_or_default();
+                let label = res["label"]
+                    .as_str()
+                    .map(|l| format!(" ({})", shown(l)))
+                    .unwrap_or_default();
                 println!("Withdrew invitation {id}{label}: nobody can connect with it any more.");
                 return Ok(());
             }
@@ -318,8 +328,8 @@ fn real_main(cli: Cli) -> Result<()> {
                     let m = c.post("/v1/staff", &json!({"name": name, "role": role, "sections": sections}))?;
                     println!(
                         "Added {} ({}), key {}",
-                        m["name"].as_str().unwrap_or(""),
-                        m["role"].as_str().unwrap_or(""),
+                        shown(m["name"].as_str().unwrap_or("")),
+                        shown(m["role"].as_str().unwrap_or("")),
                         m["key"].as_str().unwrap_or("")
                     );
                     Ok(())
@@ -336,8 +346,8 @@ fn real_main(cli: Cli) -> Result<()> {
                             .unwrap_or_default();
                         println!(
                             "{:<28} {:<14} {}{gone}",
-                            m["name"].as_str().unwrap_or(""),
-                            m["role"].as_str().unwrap_or(""),
+                            shown(m["name"].as_str().unwrap_or("")),
+                            shown(m["role"].as_str().unwrap_or("")),
                             m["key"].as_str().unwrap_or("")
                         );
                     }
@@ -348,7 +358,7 @@ fn real_main(cli: Cli) -> Result<()> {
                     let m = c.delete(&format!("/v1/staff/{}", segment(&key)))?;
                     println!(
                         "Removed {}; their access to {} record(s) was revoked (what they wrote stays).",
-                        m["name"].as_str().unwrap_or(&who),
+                        shown(m["name"].as_str().unwrap_or(&who)),
                         m["records_revoked"]
                     );
                     Ok(())
@@ -364,7 +374,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 println!(
                     "{}  {:<30} connected {}",
                     p["id"].as_str().unwrap_or(""),
-                    p["name"].as_str().unwrap_or("(profile not synced yet)"),
+                    shown(p["name"].as_str().unwrap_or("(profile not synced yet)")),
                     p["connected"].as_str().unwrap_or("?")
                 );
             }
