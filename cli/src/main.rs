@@ -338,7 +338,7 @@ pub(crate) enum ExportFormat {
 }
 
 fn main() -> ExitCode {
-    private_by_default();
+    phr_engine::private_file::private_by_default();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve { .. }) {
         quiet_on_closed_pipe();
@@ -828,21 +828,6 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     f.sync_all()?;
     Ok(())
 }
-
-/// Make every file and directory this process creates private to the user (umask 077): the
-/// home, the store, attachment blobs and what the libraries underneath create, as well as
-/// reports and exports, whatever mode their creator asks for.
-#[cfg(unix)]
-fn private_by_default() {
-    // SAFETY: sets the process's file-creation mask before any thread is started.
-    unsafe {
-        libc::umask(0o077);
-    }
-}
-
-/// Nothing to do where there is no umask.
-#[cfg(not(unix))]
-fn private_by_default() {}
 
 /// Let a command whose output is cut short (`phr list notes | head`) end quietly, as other
 /// command-line tools do, instead of panicking on the closed pipe. Not for `phr serve`.

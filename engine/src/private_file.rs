@@ -13,6 +13,21 @@ pub const DIR_MODE: u32 = 0o700;
 /// Mode of a file holding private data: its owner only.
 pub const FILE_MODE: u32 = 0o600;
 
+/// Make every file and directory this process creates from now on private to its user (umask
+/// 077), whatever mode their creator asks for: what redb, iroh-blobs and other libraries
+/// create as well as what phr writes itself. For a binary's `main`, before any thread starts.
+#[cfg(unix)]
+pub fn private_by_default() {
+    // SAFETY: umask takes no pointers; it only sets the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Nothing to do where there is no umask.
+#[cfg(not(unix))]
+pub fn private_by_default() {}
+
 /// Create `dir` and any missing parents, each made readable by its owner only. Directories
 /// that already exist are left as they are.
 pub fn create_dir(dir: &Path) -> std::io::Result<()> {

@@ -225,7 +225,7 @@ struct AppointmentRef {
 }
 
 fn main() {
-    private_by_default();
+    phr_engine::private_file::private_by_default();
     let cli = Cli::parse();
     if !matches!(cli.cmd, Cmd::Run(_)) {
         quiet_on_closed_pipe();
@@ -570,20 +570,6 @@ fn init_logging(cfg: &Config) -> Result<()> {
     }
     Ok(())
 }
-
-/// Make every file and directory this process creates private to the clinic's user (umask
-/// 077): the store, the API token, and what the libraries underneath create.
-#[cfg(unix)]
-fn private_by_default() {
-    // SAFETY: sets the process's file-creation mask before any thread is started.
-    unsafe {
-        libc::umask(0o077);
-    }
-}
-
-/// Nothing to do where there is no umask.
-#[cfg(not(unix))]
-fn private_by_default() {}
 
 /// Let a command whose output is cut short (`phr-node patients | head`) end quietly, as other
 /// command-line tools do, instead of panicking on the closed pipe. Not for the daemon, whose
