@@ -812,17 +812,10 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
     Ok(())
 }
 
+/// Write the recovery kit to a new file private to the user (never over an existing one).
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
+    let mut f = phr_engine::private_file::create_file(path)
         .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
