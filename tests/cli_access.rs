@@ -6,124 +6,11 @@
 #[allow(dead_code)] // not every helper of the shared test harness is used here
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Home, PASSPHRASE, Run, phr_bin};
+use common::processes::{Proc, spawn_phr};
+use common::{Home, Run};
 use serde_json::Value;
-
-/// A `phr` process running in the background; killed when dropped if still running.
-struct Bg {
-    line: String,
-    child: Child,
-    stdout: Receiver<String>,
-    seen: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Bg {
-    /// Start `phr --home HOME --net local ARGS` without waiting for it.
-    fn spawn(home: &Home, args: &[&str]) -> Bg {
-        let line = format!("phr {}", args.join(" "));
-        let mut child = Command::new(phr_bin())
-            .arg("--home")
-            .arg(home.path())
-            .args(["--net", "local"])
-            .args(args)
-            .env("PHR_PASSPHRASE", PASSPHRASE)
-            .env_remove("PHR_HOME")
-            .env_remove("PHR_LOG")
-            .env_remove("PHR_BIND")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {line}: {e}"));
-        let (tx, stdout) = channel();
-        let out = child.stdout.take().expect("piped stdout");
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines() {
-                let Ok(l) = l else { break };
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (mut err, sink) = (child.stderr.take().expect("piped stderr"), stderr.clone());
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
-        });
-        Bg {
-            line,
-            child,
-            stdout,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-
-    /// Wait (bounded) for a line of stdout that satisfies `want`; returns it.
-    #[track_caller]
-    fn wait_line(&mut self, want: impl Fn(&str) -> bool) -> String {
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if want(&l) {
-                        return l;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => panic!(
-                    "`{}` did not print the expected line; stdout so far:\n{}\nstderr:\n{}",
-                    self.line,
-                    self.seen.join("\n"),
-                    self.stderr.lock().unwrap()
-                ),
-            }
-        }
-    }
-
-    /// Wait (bounded) for the process to exit; returns it as a finished run.
-    #[track_caller]
-    fn finish(mut self) -> Run {
-        let until = Instant::now() + Duration::from_secs(60);
-        let status: ExitStatus = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < until, "`{}` did not exit in time", self.line);
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        // The reader threads end with the process's pipes.
-        while let Ok(l) = self.stdout.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(l);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        Run {
-            line: self.line.clone(),
-            code: status.code(),
-            stdout: self.seen.join("\n"),
-            stderr: self.stderr.lock().unwrap().clone(),
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// `phr --net local ARGS` on a home.
 fn local(home: &Home, args: &[&str]) -> Run {
@@ -151,12 +38,12 @@ fn a_caregiver_joins_by_qr_writes_only_within_its_grant_and_is_cut_off_when_revo
     // The owner shares; two people try the same QR code at once: one gets in, one is told why not.
     let png = owner.scratch("share.png");
     let png_arg = png.to_str().unwrap();
-    let mut share = Bg::spawn(&owner, &["share", "--preset", "caregiver", "--qr", png_arg]);
+    let mut share = spawn_phr(&owner, &["share", "--preset", "caregiver", "--qr", png_arg]);
     share.wait_line(|l| l.starts_with("QR code written to"));
     assert!(png.exists());
     let (first, second) = (Home::new(), Home::new());
-    let joins = [&first, &second].map(|h| Bg::spawn(h, &["join", "--qr", png_arg, "--name", "grandma's phone"]));
-    let [a, b] = joins.map(Bg::finish);
+    let joins = [&first, &second].map(|h| spawn_phr(h, &["join", "--qr", png_arg, "--name", "grandma's phone"]));
+    let [a, b] = joins.map(Proc::finish);
     let (g, winner, thief, loser) = match (a.code, b.code) {
         (Some(0), _) => (first, a, second, b),
         (_, Some(0)) => (second, b, first, a),
@@ -219,7 +106,7 @@ fn a_caregiver_joins_by_qr_writes_only_within_its_grant_and_is_cut_off_when_revo
     // The owner serves; the caregiver's progress reaches it.
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let mut serve = Bg::spawn(&owner, &["serve", "--bind", &bind]);
+    let mut serve = spawn_phr(&owner, &["serve", "--bind", &bind]);
     let line = serve.wait_line(|l| l.contains("phr sync --peer "));
     let addr = line.rsplit(' ').next().unwrap().to_string();
     assert!(addr.ends_with(&bind), "{line}");
@@ -277,7 +164,7 @@ fn a_caregiver_joins_by_qr_writes_only_within_its_grant_and_is_cut_off_when_revo
 #[test]
 fn an_expired_share_ticket_is_refused_with_the_reason() {
     let owner = Home::init("Mia Lopez");
-    let mut share = Bg::spawn(&owner, &["share", "--preset", "school", "--ticket-expires", "1s"]);
+    let mut share = spawn_phr(&owner, &["share", "--preset", "school", "--ticket-expires", "1s"]);
     let ticket = share.wait_line(|l| l.starts_with("PHRPAIR1"));
     let issued = Instant::now();
     let why = share.finish().refused();

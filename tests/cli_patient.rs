@@ -7,13 +7,8 @@
 #[allow(dead_code)] // not every helper of the shared test harness is used here
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use common::{Home, PASSPHRASE, Run, phr_bin};
+use common::processes::spawn_phr;
+use common::{Home, Run};
 use serde_json::{Value, json};
 
 /// A new record whose device is called "Mia's phone".
@@ -359,114 +354,6 @@ fn entries_are_listed_and_shown_with_the_name_of_who_wrote_them() {
     assert_eq!(home.json(["show", "--json"])["notes"][0]["author_name"], "Mia's phone");
 }
 
-/// A `phr` process running in the background; killed when dropped if still running.
-struct Bg {
-    line: String,
-    child: Child,
-    stdout: Receiver<String>,
-    seen: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Bg {
-    /// Start `phr --home HOME --net local ARGS` without waiting for it.
-    fn spawn(home: &Home, args: &[&str]) -> Bg {
-        let line = format!("phr {}", args.join(" "));
-        let mut child = Command::new(phr_bin())
-            .arg("--home")
-            .arg(home.path())
-            .args(["--net", "local"])
-            .args(args)
-            .env("PHR_PASSPHRASE", PASSPHRASE)
-            .env_remove("PHR_HOME")
-            .env_remove("PHR_LOG")
-            .env_remove("PHR_BIND")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {line}: {e}"));
-        let (tx, stdout) = channel();
-        let out = child.stdout.take().expect("piped stdout");
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines() {
-                let Ok(l) = l else { break };
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (mut err, sink) = (child.stderr.take().expect("piped stderr"), stderr.clone());
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
-        });
-        Bg {
-            line,
-            child,
-            stdout,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-
-    /// Wait (bounded) for a line of stdout that satisfies `want`; returns it.
-    #[track_caller]
-    fn wait_line(&mut self, want: impl Fn(&str) -> bool) -> String {
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if want(&l) {
-                        return l;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => panic!(
-                    "`{}` did not print the expected line; stdout so far:\n{}\nstderr:\n{}",
-                    self.line,
-                    self.seen.join("\n"),
-                    self.stderr.lock().unwrap()
-                ),
-            }
-        }
-    }
-
-    /// Wait (bounded) for the process to exit; returns it as a finished run.
-    #[track_caller]
-    fn finish(mut self) -> Run {
-        let until = Instant::now() + Duration::from_secs(60);
-        let status: ExitStatus = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < until, "`{}` did not exit in time", self.line);
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        while let Ok(l) = self.stdout.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(l);
-        }
-        Run {
-            line: self.line.clone(),
-            code: status.code(),
-            stdout: self.seen.join("\n"),
-            stderr: self.stderr.lock().unwrap().clone(),
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// `phr --net local ARGS` on a home.
 fn local(home: &Home, args: &[&str]) -> Run {
     let mut all = vec!["--net", "local"];
@@ -479,7 +366,7 @@ fn a_caregiver_messages_and_requests_but_may_not_fill_forms_and_the_family_sees_
     let owner = mias_phone();
     let form = send_intake(&owner);
 
-    let mut share = Bg::spawn(&owner, &["share", "--preset", "caregiver", "--label", "Grandma"]);
+    let mut share = spawn_phr(&owner, &["share", "--preset", "caregiver", "--label", "Grandma"]);
     let ticket = share.wait_line(|l| l.starts_with("PHRPAIR1"));
     let grandma = Home::new();
     local(&grandma, &["join", &ticket, "--name", "Grandma's phone"]).ok();
@@ -517,7 +404,7 @@ fn a_caregiver_messages_and_requests_but_may_not_fill_forms_and_the_family_sees_
     assert!(why.contains("does not allow filling in forms"), "{why}");
 
     // The family's device serves; her writes reach it, and commands run inside the server.
-    let mut serve = Bg::spawn(&owner, &["serve"]);
+    let mut serve = spawn_phr(&owner, &["serve"]);
     let line = serve.wait_line(|l| l.contains("phr sync --peer "));
     let addr = line.rsplit(' ').next().unwrap().to_string();
     local(&grandma, &["sync", "--peer", &addr]).ok();
@@ -556,7 +443,7 @@ fn a_caregiver_messages_and_requests_but_may_not_fill_forms_and_the_family_sees_
 
     // While serving, `phr sync` runs too: the serving process dials the peer on its endpoint.
     grandma.ok(["messages", "send", "--thread", "Weekend", "Bedtime story done"]);
-    let mut grandma_serves = Bg::spawn(&grandma, &["serve"]);
+    let mut grandma_serves = spawn_phr(&grandma, &["serve"]);
     let line = grandma_serves.wait_line(|l| l.contains("phr sync --peer "));
     let grandma_addr = line.rsplit(' ').next().unwrap().to_string();
     let synced = local(&owner, &["sync", "--peer", &grandma_addr]).ok().stdout;

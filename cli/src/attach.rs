@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use phr_engine::attachment::{self, AttachRequest, BlobStore, Held};
 use phr_engine::entry::parse_fields;
@@ -25,32 +25,7 @@ use crate::{Command, JsonFlag, control, output, passphrase};
 pub(crate) enum AttachCmd {
     /// Attach a file of any size: sealed with its own key, stored once, and synced only to
     /// those who may read the section.
-    Attach {
-        /// The file.
-        file: PathBuf,
-        /// Section of the entry: documents, insurance or notes.
-        #[arg(long, default_value = "documents")]
-        section: Section,
-        /// Title of the new document (default: the file's name).
-        #[arg(long)]
-        title: Option<String>,
-        /// Kind of document: iep, assessment, insurance-card, report or other.
-        #[arg(long)]
-        kind: Option<String>,
-        /// MIME type (default: guessed from the file's extension).
-        #[arg(long)]
-        media_type: Option<String>,
-        /// Attach to this existing entry instead (id or prefix), replacing its file; notes are
-        /// never rewritten, so a note's file is attached when the note is added.
-        #[arg(long)]
-        to: Option<String>,
-        /// A field of the new entry as NAME=VALUE (repeatable), e.g. `--field payer=Aetna`;
-        /// see `phr fields SECTION`.
-        #[arg(long = "field", value_name = "NAME=VALUE")]
-        fields: Vec<String>,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
+    Attach(AttachArgs),
     /// Decrypt an attached file into a new file, checking all of it first.
     Open {
         /// Entry id (or a unique prefix).
@@ -67,6 +42,36 @@ pub(crate) enum AttachCmd {
         #[command(subcommand)]
         action: AttachmentsCmd,
     },
+}
+
+// `phr attach` (its help is the doc comment of `AttachCmd::Attach`; serialized the same way
+// as a struct variant would be, for the control socket).
+#[derive(Args, Serialize, Deserialize)]
+pub(crate) struct AttachArgs {
+    /// The file.
+    pub(crate) file: PathBuf,
+    /// Section of the entry: documents, insurance or notes.
+    #[arg(long, default_value = "documents")]
+    pub(crate) section: Section,
+    /// Title of the new document (default: the file's name).
+    #[arg(long)]
+    pub(crate) title: Option<String>,
+    /// Kind of document: iep, assessment, insurance-card, report or other.
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// MIME type (default: guessed from the file's extension).
+    #[arg(long)]
+    pub(crate) media_type: Option<String>,
+    /// Attach to this existing entry instead (id or prefix), replacing its file; notes are
+    /// never rewritten, so a note's file is attached when the note is added.
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// A field of the new entry as NAME=VALUE (repeatable), e.g. `--field payer=Aetna`;
+    /// see `phr fields SECTION`.
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    pub(crate) fields: Vec<String>,
+    #[command(flatten)]
+    pub(crate) json: JsonFlag,
 }
 
 /// `phr attachments …`
@@ -87,7 +92,7 @@ impl AttachCmd {
             }
         };
         match self {
-            AttachCmd::Attach { file, .. } => fix(file),
+            AttachCmd::Attach(a) => fix(&mut a.file),
             AttachCmd::Open { out, .. } => fix(out),
             AttachCmd::Attachments { .. } => {}
         }
@@ -155,6 +160,8 @@ fn size(n: u64) -> String {
     }
 }
 
+/// Run an attachment command with the record open in this process. `network` is given when
+/// this process may dial peers itself (not inside a serving process).
 async fn run_here(
     cmd: AttachCmd,
     replica: &Replica,
@@ -165,194 +172,230 @@ async fn run_here(
     // Progress bars only for a person at a terminal of this process (not for a serving one).
     let interactive = network.is_some();
     match cmd {
-        AttachCmd::Attach {
-            file,
-            section,
-            title,
-            kind,
-            media_type,
-            to,
-            fields,
-            json,
-        } => {
-            if section != Section::Documents && (title.is_some() || kind.is_some()) {
-                bail!(
-                    "--title and --kind describe documents; give a {section} entry's fields with --field NAME=VALUE (see `phr fields {section}`)"
-                );
-            }
-            let mut pairs: Vec<(String, String)> = Vec::new();
-            pairs.extend(title.map(|t| ("title".to_string(), t)));
-            pairs.extend(kind.map(|k| ("kind".to_string(), k)));
-            for f in &fields {
-                let Some((k, v)) = f.split_once('=') else {
-                    bail!("`--field {f}` needs the form NAME=VALUE");
-                };
-                pairs.push((k.trim().to_string(), v.to_string()));
-            }
-            let parsed = parse_fields(section, &pairs)?;
-            let len = std::fs::metadata(&file)
-                .with_context(|| format!("reading {}", file.display()))?
-                .len();
-            let blobs = BlobStore::open_home(home).await?;
-            let b = bar(len, "sealing".into(), interactive && !json.json);
-            let b2 = b.clone();
-            let done = attachment::attach(
-                replica,
-                &blobs,
-                AttachRequest {
-                    path: file.clone(),
-                    section,
-                    to,
-                    fields: parsed,
-                    media_type,
-                },
-                Arc::new(move |n| b2.set_position(n)),
-            )
-            .await;
-            b.finish_and_clear();
-            let done = done?;
-            let a = &done.attachment;
-            if json.json {
-                output::print_json(
-                    out,
-                    &json!({
-                        "section": done.section,
-                        "id": done.id,
-                        "blob": hex::encode(a.blob),
-                        "size": a.size,
-                        "media_type": a.media_type,
-                        "name": a.name,
-                        "reused": done.reused,
-                    }),
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "attached {} to {} {} ({}, {})",
-                    file.display(),
-                    done.section,
-                    done.id,
-                    size(a.size),
-                    a.media_type
-                )?;
-                if done.reused {
-                    writeln!(
-                        out,
-                        "an identical file was already stored: this entry shares it (blob {})",
-                        a.short()
-                    )?;
-                } else {
-                    writeln!(
-                        out,
-                        "stored encrypted as blob {}; it reaches devices that may read {} when they sync",
-                        a.short(),
-                        done.section
-                    )?;
-                }
-            }
-        }
-        AttachCmd::Open { id, out: dest, section } => {
-            let (found, record) = {
-                let device = replica.lock();
-                (attachment::find(device.record(), &id, section)?, device.record().id())
-            };
-            let a = found.attachment;
-            let blobs = BlobStore::open_home(home).await?;
-            if !matches!(blobs.held(&a.blob).await?, Held::Complete(_))
-                && let Some((shared, net_args)) = network
-            {
-                fetch_now(shared, net_args).await?;
-            }
-            let b = bar(a.size, format!("opening {}", a.display_name()), interactive);
-            let b2 = b.clone();
-            let opened = blobs
-                .open_to(&a, &record, &dest, Arc::new(move |n| b2.set_position(n)))
-                .await;
-            b.finish_and_clear();
-            match opened {
-                Ok(()) => writeln!(
-                    out,
-                    "wrote {} ({}, {}): every chunk, the size and the file's hash checked",
-                    dest.display(),
-                    size(a.size),
-                    a.media_type
-                )?,
-                Err(e @ phr_engine::Error::AttachmentDamaged(_)) => {
-                    // A damaged copy is worth nothing; dropping it lets the next sync fetch an
-                    // intact one (the entry still wants it).
-                    let dropped = blobs.forget(&a.blob).await;
-                    return Err(anyhow::Error::new(e).context(match dropped {
-                        Ok(()) => format!(
-                            "{} {}: this device's damaged copy was removed; `phr sync` fetches an intact one from another device",
-                            found.section, found.id
-                        ),
-                        Err(_) => format!("{} {}", found.section, found.id),
-                    }));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        AttachCmd::Attach(args) => attach_file(args, replica, home, interactive, out).await,
+        AttachCmd::Open { id, out: dest, section } => open_file(&id, section, &dest, replica, home, network, out).await,
         AttachCmd::Attachments {
             action: AttachmentsCmd::List(j),
-        } => {
-            let refs = attachment::references(replica.lock().record())?;
-            let blobs = BlobStore::open_home(home).await?;
-            let mut rows = Vec::new();
-            for r in &refs {
-                let held = match blobs.held(&r.attachment.blob).await? {
-                    Held::Complete(_) => "here".to_string(),
-                    Held::Partial(n) => format!("{} of {}", size(n), size(r.attachment.sealed_size())),
-                    Held::Missing => "not here yet".to_string(),
-                };
-                rows.push((r, held));
-            }
-            if j.json {
-                let list: Vec<_> = rows
-                    .iter()
-                    .map(|(r, held)| {
-                        json!({
-                            "section": r.section,
-                            "id": r.id,
-                            "label": r.label,
-                            "name": r.attachment.name,
-                            "media_type": r.attachment.media_type,
-                            "size": r.attachment.size,
-                            "blob": hex::encode(r.attachment.blob),
-                            "held": held,
-                        })
-                    })
-                    .collect();
-                output::print_json(out, &list)?;
-            } else if rows.is_empty() {
-                writeln!(out, "no attached files")?;
-            } else {
-                for (r, held) in rows {
-                    writeln!(
-                        out,
-                        "{}  {:<10} {}  {} ({}, {})  [{held}]",
-                        crate::display::text(r.id.get(..8).unwrap_or(&r.id)),
-                        r.section.name(),
-                        crate::display::text(&r.label),
-                        crate::display::text(r.attachment.display_name()),
-                        size(r.attachment.size),
-                        r.attachment.media_type
-                    )?;
-                }
-            }
-        }
+        } => list(j.json, replica, home, out).await,
         AttachCmd::Attachments {
             action: AttachmentsCmd::Gc,
-        } => {
-            let keep = attachment::referenced_blobs(replica.lock().record())?;
-            let blobs = BlobStore::open_home(home).await?;
-            let report = blobs.gc(&keep).await?;
-            writeln!(
-                out,
-                "removed {} stored file(s) no entry references; kept {}",
-                report.removed, report.kept
-            )?;
-        }
+        } => gc(replica, home, out).await,
     }
+}
+
+/// `phr attach`: seal and store the file, and add (or update) the entry that references it.
+async fn attach_file(
+    args: AttachArgs,
+    replica: &Replica,
+    home: &Path,
+    interactive: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let AttachArgs {
+        file,
+        section,
+        title,
+        kind,
+        media_type,
+        to,
+        fields,
+        json,
+    } = args;
+    if section != Section::Documents && (title.is_some() || kind.is_some()) {
+        bail!(
+            "--title and --kind describe documents; give a {section} entry's fields with --field NAME=VALUE (see `phr fields {section}`)"
+        );
+    }
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    pairs.extend(title.map(|t| ("title".to_string(), t)));
+    pairs.extend(kind.map(|k| ("kind".to_string(), k)));
+    for f in &fields {
+        let Some((k, v)) = f.split_once('=') else {
+            bail!("`--field {f}` needs the form NAME=VALUE");
+        };
+        pairs.push((k.trim().to_string(), v.to_string()));
+    }
+    let parsed = parse_fields(section, &pairs)?;
+    let len = std::fs::metadata(&file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .len();
+    let blobs = BlobStore::open_home(home).await?;
+    let b = bar(len, "sealing".into(), interactive && !json.json);
+    let b2 = b.clone();
+    let done = attachment::attach(
+        replica,
+        &blobs,
+        AttachRequest {
+            path: file.clone(),
+            section,
+            to,
+            fields: parsed,
+            media_type,
+        },
+        Arc::new(move |n| b2.set_position(n)),
+    )
+    .await;
+    b.finish_and_clear();
+    let done = done?;
+    if json.json {
+        let a = &done.attachment;
+        return output::print_json(
+            out,
+            &json!({
+                "section": done.section,
+                "id": done.id,
+                "blob": hex::encode(a.blob),
+                "size": a.size,
+                "media_type": a.media_type,
+                "name": a.name,
+                "reused": done.reused,
+            }),
+        );
+    }
+    say_attached(&file, &done, out)
+}
+
+/// What `phr attach` did, in words.
+fn say_attached(file: &Path, done: &attachment::Attached, out: &mut dyn Write) -> Result<()> {
+    let a = &done.attachment;
+    writeln!(
+        out,
+        "attached {} to {} {} ({}, {})",
+        file.display(),
+        done.section,
+        done.id,
+        size(a.size),
+        a.media_type
+    )?;
+    if done.reused {
+        writeln!(
+            out,
+            "an identical file was already stored: this entry shares it (blob {})",
+            a.short()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "stored encrypted as blob {}; it reaches devices that may read {} when they sync",
+            a.short(),
+            done.section
+        )?;
+    }
+    Ok(())
+}
+
+/// `phr open`: decrypt an entry's file into `dest`, fetching it first if this device lacks it
+/// and may dial its peers.
+async fn open_file(
+    id: &str,
+    section: Option<Section>,
+    dest: &Path,
+    replica: &Replica,
+    home: &Path,
+    network: Option<(&Arc<Replica>, &NetArgs)>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (found, record) = {
+        let device = replica.lock();
+        (attachment::find(device.record(), id, section)?, device.record().id())
+    };
+    let a = found.attachment;
+    let blobs = BlobStore::open_home(home).await?;
+    if !matches!(blobs.held(&a.blob).await?, Held::Complete(_))
+        && let Some((shared, net_args)) = network
+    {
+        fetch_now(shared, net_args).await?;
+    }
+    let b = bar(a.size, format!("opening {}", a.display_name()), network.is_some());
+    let b2 = b.clone();
+    let opened = blobs
+        .open_to(&a, &record, dest, Arc::new(move |n| b2.set_position(n)))
+        .await;
+    b.finish_and_clear();
+    match opened {
+        Ok(()) => writeln!(
+            out,
+            "wrote {} ({}, {}): every chunk, the size and the file's hash checked",
+            dest.display(),
+            size(a.size),
+            a.media_type
+        )?,
+        Err(e @ phr_engine::Error::AttachmentDamaged(_)) => {
+            // A damaged copy is worth nothing; dropping it lets the next sync fetch an
+            // intact one (the entry still wants it).
+            let dropped = blobs.forget(&a.blob).await;
+            return Err(anyhow::Error::new(e).context(match dropped {
+                Ok(()) => format!(
+                    "{} {}: this device's damaged copy was removed; `phr sync` fetches an intact one from another device",
+                    found.section, found.id
+                ),
+                Err(_) => format!("{} {}", found.section, found.id),
+            }));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// `phr attachments list`: every referenced file and whether this device holds it.
+async fn list(json: bool, replica: &Replica, home: &Path, out: &mut dyn Write) -> Result<()> {
+    let refs = attachment::references(replica.lock().record())?;
+    let blobs = BlobStore::open_home(home).await?;
+    let mut rows = Vec::new();
+    for r in &refs {
+        let held = match blobs.held(&r.attachment.blob).await? {
+            Held::Complete(_) => "here".to_string(),
+            Held::Partial(n) => format!("{} of {}", size(n), size(r.attachment.sealed_size())),
+            Held::Missing => "not here yet".to_string(),
+        };
+        rows.push((r, held));
+    }
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(r, held)| {
+                json!({
+                    "section": r.section,
+                    "id": r.id,
+                    "label": r.label,
+                    "name": r.attachment.name,
+                    "media_type": r.attachment.media_type,
+                    "size": r.attachment.size,
+                    "blob": hex::encode(r.attachment.blob),
+                    "held": held,
+                })
+            })
+            .collect();
+        return output::print_json(out, &list);
+    }
+    if rows.is_empty() {
+        writeln!(out, "no attached files")?;
+    }
+    for (r, held) in rows {
+        writeln!(
+            out,
+            "{}  {:<10} {}  {} ({}, {})  [{held}]",
+            crate::display::text(r.id.get(..8).unwrap_or(&r.id)),
+            r.section.name(),
+            crate::display::text(&r.label),
+            crate::display::text(r.attachment.display_name()),
+            size(r.attachment.size),
+            r.attachment.media_type
+        )?;
+    }
+    Ok(())
+}
+
+/// `phr attachments gc`: remove stored files no entry references.
+async fn gc(replica: &Replica, home: &Path, out: &mut dyn Write) -> Result<()> {
+    let keep = attachment::referenced_blobs(replica.lock().record())?;
+    let blobs = BlobStore::open_home(home).await?;
+    let report = blobs.gc(&keep).await?;
+    writeln!(
+        out,
+        "removed {} stored file(s) no entry references; kept {}",
+        report.removed, report.kept
+    )?;
     Ok(())
 }
 

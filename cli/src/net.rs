@@ -14,8 +14,6 @@ use phr_engine::{Device, KeyPair, PublicKey};
 
 use std::io::Write;
 
-use crate::qr;
-
 /// Which networks to use.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum NetMode {
@@ -197,9 +195,11 @@ pub fn offer(
         let text = ticket.to_text();
         let what = if sharing { "Share ticket" } else { "Pairing ticket" };
         println!("{what} (one use, valid for {}):\n\n{text}\n", humantime(ttl));
-        println!("{}", qr::terminal(&text)?);
+        println!("{}", phr_qr::terminal(&text)?);
         if let Some(path) = qr {
-            qr::write_png(&text, &path)?;
+            // The ticket lets whoever holds it in: the file is private, an existing one kept.
+            phr_engine::private_file::write(&path, &phr_qr::png(&text)?, false)
+                .with_context(|| format!("writing the ticket's QR code to {}", path.display()))?;
             println!("QR code written to {}", path.display());
         }
         let waiting = if sharing {
@@ -283,7 +283,7 @@ pub fn devices(
         DevicesCmd::Join { ticket, qr, name } => {
             let text = match (ticket, qr) {
                 (Some(t), _) => t,
-                (None, Some(path)) => qr::read_png(&path)?,
+                (None, Some(path)) => phr_qr::read_png(&path)?,
                 (None, None) => bail!("give the ticket text, or --qr FILE.png"),
             };
             let ticket = PairTicket::parse(&text)?;

@@ -26,7 +26,7 @@
 //! single figures; `BENCH_NODE_HOLD=SECS` keeps the node running that long after the pushes
 //! (to inspect it); `BENCH_NODE_KEEP=DIR` copies the two data directories there after setup.
 //! `PHR_NODE_BIN` names a prebuilt binary (default: `cargo build --release -p
-//! phr-node` first, then `target/release/phr-node`).
+//! phr --bin phr-node` first, then `target/release/phr-node`).
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -461,13 +461,13 @@ fn node_binary(ctx: &Ctx) -> PathBuf {
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    ctx.note("building phr-node (cargo build --release -p phr-node)");
+    ctx.note("building phr-node (cargo build --release -p phr --bin phr-node)");
     let ok = Command::new(cargo)
-        .args(["build", "--release", "-p", "phr-node"])
+        .args(["build", "--release", "-p", "phr", "--bin", "phr-node"])
         .current_dir(&root)
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok, "cargo build --release -p phr-node failed");
+    assert!(ok, "cargo build --release -p phr --bin phr-node failed");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));

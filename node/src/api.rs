@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use phr_engine::Section;
 use phr_engine::clinic::Clinic;
 use phr_engine::duration;
@@ -106,34 +106,63 @@ fn body(b: std::result::Result<Json<Value>, JsonRejection>) -> OpResult<Value> {
     }
 }
 
-/// The HTTP routes.
-pub fn router(app: Arc<App>) -> Router {
-    let open = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi));
-    let guarded = Router::new()
-        .route("/v1/clinic", get(clinic_info))
-        .route("/v1/invites", post(create_invite).get(list_invites))
-        .route("/v1/invites/{id}", delete(withdraw_invite))
-        .route("/v1/staff", get(list_staff).post(add_staff))
-        .route("/v1/staff/{who}", delete(remove_staff))
-        .route("/v1/patients", get(list_patients))
-        .route("/v1/patients/{patient}/notes", post(push_note))
-        .route("/v1/patients/{patient}/labs", post(push_lab))
-        .route(
+/// A route: its path and the handlers of its methods.
+type Route = (&'static str, MethodRouter<Arc<App>>);
+
+/// The routes anyone on an allowed host may call.
+fn open_routes() -> Vec<Route> {
+    vec![
+        ("/health", get(health)),
+        ("/metrics", get(metrics)),
+        ("/openapi.json", get(openapi)),
+    ]
+}
+
+/// The routes that need the API token.
+fn guarded_routes() -> Vec<Route> {
+    vec![
+        ("/v1/clinic", get(clinic_info)),
+        ("/v1/invites", post(create_invite).get(list_invites)),
+        ("/v1/invites/{id}", delete(withdraw_invite)),
+        ("/v1/staff", get(list_staff).post(add_staff)),
+        ("/v1/staff/{who}", delete(remove_staff)),
+        ("/v1/patients", get(list_patients)),
+        ("/v1/patients/{patient}/notes", post(push_note)),
+        ("/v1/patients/{patient}/labs", post(push_lab)),
+        (
             "/v1/patients/{patient}/appointments",
             post(push_appointment).get(list_appointments),
-        )
-        .route("/v1/patients/{patient}/appointments/{id}", put(update_appointment))
-        .route(
+        ),
+        ("/v1/patients/{patient}/appointments/{id}", put(update_appointment)),
+        (
             "/v1/patients/{patient}/appointments/{id}/{action}",
             post(appointment_action),
-        )
-        .route("/v1/patients/{patient}/forms", post(push_form).get(list_forms))
-        .route("/v1/patients/{patient}/messages", post(push_message).get(list_messages))
-        .route_layer(middleware::from_fn_with_state(app.clone(), authorize));
-    open.merge(guarded)
+        ),
+        ("/v1/patients/{patient}/forms", post(push_form).get(list_forms)),
+        ("/v1/patients/{patient}/messages", post(push_message).get(list_messages)),
+    ]
+}
+
+/// The path of every route [`router`] serves, open and guarded (tests/openapi.rs compares
+/// them, and what each answers, with docs/openapi.json).
+pub fn paths() -> Vec<&'static str> {
+    open_routes()
+        .into_iter()
+        .chain(guarded_routes())
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// The HTTP routes: every one behind the `Host` check, all but the open ones behind the token.
+pub fn router(app: Arc<App>) -> Router {
+    let mount = |routes: Vec<Route>| {
+        routes
+            .into_iter()
+            .fold(Router::new(), |r, (path, methods)| r.route(path, methods))
+    };
+    let guarded = mount(guarded_routes()).route_layer(middleware::from_fn_with_state(app.clone(), authorize));
+    mount(open_routes())
+        .merge(guarded)
         .layer(middleware::from_fn_with_state(app.clone(), check_host))
         .layer(middleware::from_fn_with_state(app.clone(), count))
         .with_state(app)
@@ -438,8 +467,9 @@ async fn list_patients(State(app): Shared) -> OpResult<Json<Value>> {
     )))
 }
 
+/// The query of the routes that write (public so tests/openapi.rs can list its fields).
 #[derive(Debug, Default, Deserialize)]
-struct WriteQuery {
+pub struct WriteQuery {
     /// Staff member the write is attributed to (name or key).
     clinician: Option<String>,
 }
@@ -541,8 +571,10 @@ async fn appointment_action(
     Ok(Json(json!(done)))
 }
 
+/// The query of the routes that list (public so tests/openapi.rs can list its fields).
 #[derive(Debug, Default, Deserialize)]
-struct ListQuery {
+pub struct ListQuery {
+    /// Only entries with this status.
     status: Option<String>,
 }
 

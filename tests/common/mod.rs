@@ -3,8 +3,6 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
-use std::time::SystemTime;
 
 use serde_json::Value;
 
@@ -15,142 +13,16 @@ pub mod wire;
 /// The passphrase every test home is created with.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
-/// A binary of the workspace that the tests run as a real process.
-struct Binary {
-    /// The executable's name (without the platform's suffix).
-    name: &'static str,
-    /// The package that builds it.
-    package: &'static str,
-    /// Files and directories (relative to the workspace root) it is built from: if any is
-    /// newer than the binary, the binary is rebuilt before a test uses it.
-    sources: &'static [&'static str],
-}
-
-/// The patient's command line.
-const PHR: Binary = Binary {
-    name: "phr",
-    package: "phr-cli",
-    sources: &[
-        "Cargo.toml",
-        "Cargo.lock",
-        "cli/Cargo.toml",
-        "cli/src",
-        "engine/Cargo.toml",
-        "engine/src",
-    ],
-};
-
-/// The clinic's daemon (it also compiles `cli/src/qr.rs` and embeds `docs/openapi.json`).
-const PHR_NODE: Binary = Binary {
-    name: "phr-node",
-    package: "phr-node",
-    sources: &[
-        "Cargo.toml",
-        "Cargo.lock",
-        "node/Cargo.toml",
-        "node/src",
-        "cli/src/qr.rs",
-        "docs/openapi.json",
-        "engine/Cargo.toml",
-        "engine/src",
-    ],
-};
-
-/// The `phr` binary, rebuilt first (once per test process) if it is missing or out of date.
-///
-/// These tests belong to the facade package `phr`, but the binary belongs to `phr-cli`, so Cargo
-/// sets no `CARGO_BIN_EXE_phr` for them, and `cargo test --test cli` neither builds nor rebuilds
-/// another package's binary. The binary is found next to the test executable: tests live in
-/// target/<profile>/deps/, binaries in target/<profile>/. If it is missing, or older than a
-/// source it is built from, the first test to need it runs `cargo build -p phr-cli` for the same
-/// profile and uses the binary Cargo reports. (Building unconditionally would be simpler, but
-/// would wait for the Cargo lock whenever another build is running on the same target dir.)
+/// The `phr` binary. The root package owns it (a thin main over the `phr-cli` library), so
+/// Cargo builds it before these tests and tells them where it is.
 pub fn phr_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| PHR.locate())
+    Path::new(env!("CARGO_BIN_EXE_phr"))
 }
 
-/// The `phr-node` binary, found and kept up to date the same way as [`phr_bin`].
+/// The `phr-node` binary, built and found the same way as [`phr_bin`].
 #[allow(dead_code)] // only the tests that run a clinic node use it
 pub fn phr_node_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| PHR_NODE.locate())
-}
-
-impl Binary {
-    /// The binary beside the test executable, rebuilt with Cargo if it is missing or stale.
-    fn locate(&self) -> PathBuf {
-        let exe = std::env::current_exe().expect("path of the test executable");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test executable lives in target/<profile>/deps");
-        let beside = profile_dir.join(format!("{}{}", self.name, std::env::consts::EXE_SUFFIX));
-        let built = std::fs::metadata(&beside).and_then(|m| m.modified()).ok();
-        if built.is_some_and(|built| built >= self.newest_source()) {
-            return beside;
-        }
-        let profile = match profile_dir.file_name().and_then(OsStr::to_str) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        match self.cargo_build(profile) {
-            Ok(path) => path,
-            Err(why) if built.is_some() => {
-                eprintln!(
-                    "could not rebuild {} ({why}); testing the existing {}",
-                    self.name,
-                    beside.display()
-                );
-                beside
-            }
-            Err(why) => panic!(
-                "no {} binary at {} and building it failed: {why}",
-                self.name,
-                beside.display()
-            ),
-        }
-    }
-
-    /// When the newest file the binary is built from was last changed.
-    fn newest_source(&self) -> SystemTime {
-        fn walk(path: &Path, newest: &mut SystemTime) {
-            let Ok(meta) = std::fs::metadata(path) else { return };
-            if meta.is_dir() {
-                for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-                    walk(&entry.path(), newest);
-                }
-            } else if let Ok(modified) = meta.modified() {
-                *newest = (*newest).max(modified);
-            }
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut newest = SystemTime::UNIX_EPOCH;
-        for part in self.sources {
-            walk(&root.join(part), &mut newest);
-        }
-        newest
-    }
-
-    fn cargo_build(&self, profile: &str) -> Result<PathBuf, String> {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["build", "--quiet", "-p", self.package, "--bin", self.name])
-            .arg("--message-format=json")
-            .args(["--profile", profile])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .map_err(|e| format!("running cargo: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == self.name)
-            .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-            .ok_or_else(|| format!("cargo reported no {} executable", self.name))
-    }
+    Path::new(env!("CARGO_BIN_EXE_phr-node"))
 }
 
 /// What one run of `phr` did.

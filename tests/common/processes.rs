@@ -1,4 +1,5 @@
-//! Real processes for multi-process tests (tests/node.rs, tests/chaos.rs, tests/hostile_node.rs): a clinic's
+//! Real processes for multi-process tests (tests/node.rs, tests/chaos.rs, tests/hostile_node.rs,
+//! tests/cli_access.rs, tests/cli_patient.rs): a clinic's
 //! `phr-node` daemon that can be stopped with SIGTERM or SIGKILL and started again on the same
 //! ports, and patients' and caregivers' `phr` homes on loopback. Every process is killed when
 //! its handle is dropped, and every wait is bounded.
@@ -170,6 +171,21 @@ impl Drop for Proc {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Start `phr --home HOME --net local ARGS` in the background (tests/cli_access.rs,
+/// tests/cli_patient.rs): a `phr share`, `phr join` or `phr serve` the test talks to meanwhile.
+pub fn spawn_phr(home: &Home, args: &[&str]) -> Proc {
+    let mut cmd = Command::new(phr_bin());
+    cmd.arg("--home")
+        .arg(home.path())
+        .args(["--net", "local"])
+        .args(args)
+        .env("PHR_PASSPHRASE", PASSPHRASE)
+        .env_remove("PHR_HOME")
+        .env_remove("PHR_LOG")
+        .env_remove("PHR_BIND");
+    Proc::spawn(cmd, format!("phr {}", args.join(" ")))
 }
 
 /// Run a command to completion (it has its own timeouts; `phr` never waits forever).

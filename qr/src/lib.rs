@@ -1,4 +1,8 @@
-//! QR codes for tickets: shown in the terminal, written as PNG, and read back from an image.
+//! QR codes for tickets: shown in the terminal, encoded as PNG, and read back from an image.
+//!
+//! Shared by `phr` (pairing and share tickets, a clinic's invitation read from a photo) and
+//! `phr-node` (invitations). It knows nothing of records or files' privacy: the binaries write
+//! the PNG bytes themselves, private to the user, since a ticket lets whoever holds it in.
 
 use std::path::Path;
 
@@ -17,16 +21,14 @@ pub fn terminal(text: &str) -> Result<String> {
         .build())
 }
 
-/// Write the ticket as a PNG that any ordinary QR scanner decodes to the same text. The ticket
-/// lets whoever holds it in, so the file is private, and an existing file is left alone.
-pub fn write_png(text: &str, path: &Path) -> Result<()> {
+/// The ticket as a PNG that any ordinary QR scanner decodes to the same text.
+pub fn png(text: &str) -> Result<Vec<u8>> {
     let code = QrCode::new(text.as_bytes()).context("the ticket is too long for a QR code")?;
     let img = code.render::<image::Luma<u8>>().min_dimensions(400, 400).build();
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png)
         .context("encoding the QR code")?;
-    phr_engine::private_file::write(path, png.get_ref(), false)
-        .with_context(|| format!("writing the ticket's QR code to {}", path.display()))
+    Ok(png.into_inner())
 }
 
 /// Read the text of the first QR code in an image file.

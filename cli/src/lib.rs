@@ -1,4 +1,7 @@
 //! `phr`: the patient's command-line client. A thin layer over phr-engine.
+//!
+//! This is the library behind the `phr` binary (a few lines in the root package's
+//! src/bin/phr.rs that call [`main`]).
 
 mod attach;
 mod control;
@@ -10,7 +13,6 @@ mod out_file;
 mod output;
 mod passphrase;
 mod patient;
-mod qr;
 mod report;
 
 use std::path::PathBuf;
@@ -337,7 +339,8 @@ pub(crate) enum ExportFormat {
     Fhir,
 }
 
-fn main() -> ExitCode {
+/// Run `phr` with the process's command line; errors are printed on stderr.
+pub fn main() -> ExitCode {
     phr_engine::private_file::private_by_default();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve { .. }) {
@@ -569,7 +572,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let text = match (ticket, image) {
                 (Some(t), _) => t,
-                (None, Some(path)) => qr::read_png(&path)?,
+                (None, Some(path)) => phr_qr::read_png(&path)?,
                 (None, None) => bail!("give the clinic's invitation text, or --qr IMAGE.png"),
             };
             net::clinic_connect(open(&home)?, &home, &text, &net_args)?
