@@ -1162,7 +1162,7 @@ fn a_read_only_store_is_reported_clearly_and_left_unchanged() {
     ] {
         let io = || std::io::Error::new(kind, "test");
         let direct = phr::Error::from(io()).to_string();
-        let redb = phr::Error::from(redb::StorageError::Io(io())).to_string();
+        let redb = phr::db_error::db_err(redb::StorageError::Io(io())).to_string();
         assert!(direct.contains(says), "{kind:?}: {direct}");
         assert!(redb.contains(says), "{kind:?} from redb: {redb}");
     }

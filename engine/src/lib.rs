@@ -1,31 +1,41 @@
-//! phr-engine: a patient-owned health record as signed Automerge documents in a sealed store.
+//! phr-engine: one front door over the engine's crates, so callers name one dependency and
+//! the paths they always used (`phr_engine::record::Record`, `phr_engine::sync::Service`, …).
+//!
+//! The engine itself lives in five crates whose Cargo edges are its layers (see
+//! docs/ARCHITECTURE.md): `phr-model` (the record, no I/O runtime, network or database),
+//! `phr-fhir` (FHIR mapping over the model), `phr-store` (a home on disk), `phr-sync` (iroh) and
+//! `phr-clinic` (a clinic's host and its protocol). This crate adds no code of its own but the
+//! fuzzing entry points.
 
-pub mod access;
-pub mod attachment;
-pub mod capability;
-pub mod change;
-mod chunk;
-pub mod clinic;
-pub mod crypto;
-pub mod device;
-pub mod duration;
-pub mod entry;
-pub mod error;
-pub mod exchange;
-pub mod fhir;
+pub use phr_fhir as fhir;
+pub use phr_model::{
+    access, capability, change, crypto, duration, entry, error, identity, limits, record, section, summary, verify,
+    visible,
+};
+pub use phr_store::{db_error, device, exchange, library, private_file, store};
+
+/// Attachments: the reference an entry carries (model), the blob store (store) and attaching a
+/// file through a replica (sync), under the one path callers know.
+pub mod attachment {
+    pub use phr_model::attached::*;
+    pub use phr_model::attachment::*;
+    pub use phr_store::blob_store::*;
+    pub use phr_sync::attach::*;
+}
+
+/// A clinic's host over its library of records.
+pub mod clinic {
+    pub use phr_clinic::host::*;
+}
+
+/// Peer-to-peer sync, with the clinic's join protocol at `sync::clinic`.
+pub mod sync {
+    pub use phr_clinic::protocol as clinic;
+    pub use phr_sync::*;
+}
+
 #[doc(hidden)]
-pub mod fuzzing;
-pub mod identity;
-pub mod library;
-pub mod limits;
-pub mod private_file;
-pub mod record;
-pub mod section;
-pub mod store;
-pub mod summary;
-pub mod sync;
-pub mod verify;
-pub mod visible;
+pub use phr_store::fuzzing;
 
 pub use automerge;
 pub use device::{Device, InitOptions};

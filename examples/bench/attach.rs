@@ -263,7 +263,7 @@ async fn run_async(ctx: &Ctx) -> Vec<Row> {
 
     // Where opening spends its time: reading the blob out of the store alone.
     let t = Instant::now();
-    let mut reader = laptop_blobs.fs().blobs().reader(a.hash());
+    let mut reader = laptop_blobs.fs().blobs().reader(phr::attachment::blob_hash(&a));
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {

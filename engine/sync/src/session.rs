@@ -1,0 +1,642 @@
+//! One sync session over one iroh connection: handshake for a set of records, catch-up both
+//! ways, then (if the dialer asked) live forwarding until either side leaves.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::endpoint::{Connection, RecvStream, SendStream};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+
+use super::host::{Host, clocks_of};
+use super::replica::Arrival;
+use super::wire::{self, Hello, Msg, ReadError, Reassembly, Traffic};
+use phr_model::error::{Error, Result};
+use phr_model::identity::{PublicKey, RecordId};
+use phr_model::section::Section;
+use phr_store::exchange::{Batch, Received};
+
+/// How long a peer may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long to wait for the peer to finish its side once we are done.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most batches taken in together (one durable commit for all of them).
+const GROUP: usize = 512;
+
+/// Progress of a session, reported as batches arrive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// Section just applied.
+    pub section: Section,
+    /// Changes applied from it.
+    pub applied: u32,
+    /// Bytes received so far.
+    pub bytes: u64,
+}
+
+/// Callback receiving progress.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// How a session behaves.
+#[derive(Clone, Default)]
+pub struct SessionOptions {
+    /// Stay connected after catching up, pushing changes both ways as they happen.
+    pub live: bool,
+    /// Sync only these records (default: every record both sides hold).
+    pub records: Option<Vec<RecordId>>,
+    /// Called after each batch is applied.
+    pub progress: Option<ProgressFn>,
+    /// Direct addresses this side listens on, told to the peer.
+    pub addrs: Vec<std::net::SocketAddr>,
+}
+
+/// Called once the peer's hello is accepted: the accepting side counts sessions that have not
+/// got that far, to bound what strangers can hold open.
+pub(crate) type OnAdmitted = Box<dyn FnOnce() + Send>;
+
+/// What a session did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SessionReport {
+    /// The peer device.
+    pub peer: Option<PublicKey>,
+    /// Records synced.
+    pub records: Vec<RecordId>,
+    /// Records the peer would not sync, with why.
+    pub refused: Vec<(RecordId, String)>,
+    /// Changes sent, per section.
+    pub sent: BTreeMap<Section, u32>,
+    /// What arrived, per section.
+    pub received: BTreeMap<Section, Received>,
+    /// Rejections the peer reported for what we sent.
+    pub rejected_by_peer: Vec<String>,
+    /// Bytes on the wire.
+    pub traffic: Traffic,
+}
+
+impl SessionReport {
+    /// Total changes applied from the peer.
+    pub fn applied(&self) -> u32 {
+        self.received.values().map(|r| r.applied).sum()
+    }
+
+    /// Total changes rejected from the peer.
+    pub fn rejected(&self) -> usize {
+        self.received.values().map(|r| r.rejected.len()).sum()
+    }
+
+    /// Total changes sent.
+    pub fn sent_total(&self) -> u32 {
+        self.sent.values().sum()
+    }
+}
+
+fn sync_err(peer: &PublicKey, reason: impl Into<String>) -> Error {
+    Error::Sync {
+        peer: peer.short(),
+        reason: reason.into(),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Io(format!("a sync task failed: {e}")))?
+}
+
+/// Run a session as the side that dialed.
+pub async fn dial<H: Host>(host: Arc<H>, conn: Connection, opts: SessionOptions) -> Result<SessionReport> {
+    let peer = PublicKey(*conn.remote_id().as_bytes());
+    let (send, recv) = conn.open_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
+    let result = run(host, peer, send, recv, true, opts, None).await;
+    conn.close(0u32.into(), b"done");
+    result
+}
+
+/// Run a session as the side that accepted; `opts.addrs` are this side's listening addresses.
+pub(crate) async fn accept<H: Host>(
+    host: Arc<H>,
+    conn: Connection,
+    opts: SessionOptions,
+    on_admitted: OnAdmitted,
+) -> Result<SessionReport> {
+    let peer = PublicKey(*conn.remote_id().as_bytes());
+    let (send, recv) = conn.accept_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
+    let result = run(host, peer, send, recv, false, opts, Some(on_admitted)).await;
+    // Let the dialer read our last frames; it closes the connection when it has them.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.closed()).await;
+    result
+}
+
+async fn send(tx: &mpsc::Sender<Msg>, msg: Msg, peer: &PublicKey) -> Result<()> {
+    tx.send(msg)
+        .await
+        .map_err(|_| sync_err(peer, "the connection closed while sending"))
+}
+
+/// Ask the host to admit the peer to each record, in one blocking call (a call per record
+/// made a session over many records mostly thread hand-offs).
+async fn admit_all<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    hellos: &[wire::RecordHello],
+) -> Result<Vec<(RecordId, std::result::Result<(), String>)>> {
+    let (h, hellos) = (host.clone(), hellos.to_vec());
+    blocking(move || Ok(hellos.iter().map(|rh| (rh.record, h.admit(&peer, rh))).collect())).await
+}
+
+/// Exchange hellos; returns the peer's hello and the records both sides agreed to sync.
+async fn handshake<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    send_stream: &mut SendStream,
+    recv: &mut RecvStream,
+    dialer: bool,
+    opts: &SessionOptions,
+    report: &mut SessionReport,
+) -> Result<(Hello, BTreeSet<RecordId>)> {
+    if dialer {
+        let (h, only) = (host.clone(), opts.records.clone());
+        let records = blocking(move || h.offer(only.as_deref())).await?;
+        let hello = Hello {
+            version: wire::VERSION,
+            records,
+            refused: Vec::new(),
+            live: opts.live,
+            addrs: opts.addrs.clone(),
+        };
+        report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(hello)).await?;
+        let answer = loop {
+            let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
+            report.traffic.received += n;
+            match msg {
+                Msg::Hello(h) => break h,
+                // A peer refusing us first says why in statements (our removal or revocation),
+                // so this side stops writing what nobody will accept.
+                Msg::Access { record, statements } => {
+                    let h = host.clone();
+                    blocking(move || h.merge(&record, &peer, statements)).await?;
+                }
+                Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
+                _ => return Err(sync_err(&peer, "the peer did not answer with hello")),
+            }
+        };
+        report.refused.extend(answer.refused.iter().cloned());
+        let mut agreed = BTreeSet::new();
+        for (record, verdict) in admit_all(host, peer, &answer.records).await? {
+            match verdict {
+                Ok(()) => {
+                    agreed.insert(record);
+                }
+                Err(reason) => {
+                    tracing::warn!(peer = %peer.short(), "not syncing {}: {reason}", record.short());
+                    report.refused.push((record, reason));
+                }
+            }
+        }
+        if agreed.is_empty() {
+            let why = report
+                .refused
+                .first()
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| "the peer holds none of these records".into());
+            let refused: Vec<RecordId> = report.refused.iter().map(|(r, _)| *r).collect();
+            if tell_withdrawals(host, send_stream, &refused).await {
+                // Closing at once could discard them in flight: wait until the peer has them.
+                let _ = send_stream.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(2), send_stream.stopped()).await;
+            }
+            return Err(sync_err(&peer, format!("refused: {why}")));
+        }
+        Ok((answer, agreed))
+    } else {
+        let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
+        report.traffic.received += n;
+        let asked = match msg {
+            Msg::Hello(h) if h.version == wire::VERSION => h,
+            Msg::Hello(h) => {
+                let why = format!(
+                    "protocol version {} is not supported (this side speaks {})",
+                    h.version,
+                    wire::VERSION
+                );
+                refuse(send_stream, &why).await;
+                return Err(sync_err(&peer, why));
+            }
+            _ => {
+                refuse(send_stream, "expected hello").await;
+                return Err(sync_err(&peer, "the peer did not start with hello"));
+            }
+        };
+        let mut agreed = BTreeSet::new();
+        let mut refused = Vec::new();
+        for (record, verdict) in admit_all(host, peer, &asked.records).await? {
+            match verdict {
+                Ok(()) => {
+                    agreed.insert(record);
+                }
+                Err(reason) => {
+                    tracing::warn!(peer = %peer.short(), "refusing {}: {reason}", record.short());
+                    refused.push((record, reason));
+                }
+            }
+        }
+        if agreed.is_empty() {
+            let why = refused
+                .first()
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| "no record was offered".into());
+            let ids: Vec<RecordId> = refused.iter().map(|(r, _)| *r).collect();
+            tell_withdrawals(host, send_stream, &ids).await;
+            refuse(send_stream, &why).await;
+            return Err(sync_err(&peer, format!("refused: {why}")));
+        }
+        let (h, only) = (host.clone(), agreed.iter().copied().collect::<Vec<_>>());
+        let records = blocking(move || h.offer(Some(&only))).await?;
+        let answer = Hello {
+            version: wire::VERSION,
+            records,
+            refused: refused.clone(),
+            live: asked.live,
+            addrs: opts.addrs.clone(),
+        };
+        report.refused.extend(refused);
+        report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(answer)).await?;
+        Ok((asked, agreed))
+    }
+}
+
+async fn run<H: Host>(
+    host: Arc<H>,
+    peer: PublicKey,
+    mut send_stream: SendStream,
+    recv: RecvStream,
+    dialer: bool,
+    opts: SessionOptions,
+    on_admitted: Option<OnAdmitted>,
+) -> Result<SessionReport> {
+    let mut report = SessionReport {
+        peer: Some(peer),
+        ..SessionReport::default()
+    };
+    let mut recv = recv;
+    let (peer_hello, agreed) = handshake(&host, peer, &mut send_stream, &mut recv, dialer, &opts, &mut report).await?;
+    if let Some(admitted) = on_admitted {
+        admitted();
+    }
+    report.records = agreed.iter().copied().collect();
+    if !peer_hello.addrs.is_empty() {
+        let id = iroh::PublicKey::from_bytes(&peer.0).map_err(|e| sync_err(&peer, e.to_string()))?;
+        let addr = iroh::EndpointAddr::from_parts(id, peer_hello.addrs.iter().map(|a| iroh::TransportAddr::Ip(*a)));
+        let h = host.clone();
+        blocking(move || {
+            h.remember(&addr);
+            Ok(())
+        })
+        .await?;
+    }
+    let live = peer_hello.live || opts.live;
+
+    // Subscribe before computing what to send, so nothing written meanwhile is missed
+    // (anything sent twice is recognised and dropped by the receiver).
+    let mut feed = host.subscribe(&report.records);
+
+    let (tx, mut rx) = mpsc::channel::<Msg>(64);
+    let writer = tokio::spawn(async move {
+        let mut sent = 0u64;
+        while let Some(msg) = rx.recv().await {
+            sent += wire::write_msg(&mut send_stream, &msg).await?;
+        }
+        let _ = send_stream.finish();
+        Ok::<u64, Error>(sent)
+    });
+    // Reading in its own task keeps frames whole however the main loop is interrupted.
+    let (in_tx, mut inbox) = mpsc::channel::<std::result::Result<(Msg, u64), ReadError>>(GROUP);
+    let reader = tokio::spawn(async move {
+        loop {
+            let r = wire::read_msg(&mut recv).await;
+            let stop = r.is_err();
+            if in_tx.send(r).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+
+    let outcome = exchange(
+        &host,
+        peer,
+        &peer_hello,
+        &agreed,
+        live,
+        &opts,
+        &tx,
+        &mut inbox,
+        &mut feed,
+        &mut report,
+    )
+    .await;
+    drop(tx);
+    match writer.await {
+        Ok(Ok(n)) => report.traffic.sent += n,
+        Ok(Err(e)) if outcome.is_ok() => return Err(e),
+        _ => {}
+    }
+    if let Err(e) = outcome {
+        reader.abort();
+        return Err(e);
+    }
+    // Wait for the peer to finish its side, so our last frames (acks) are read before close.
+    let drain = async {
+        while let Some(r) = inbox.recv().await {
+            match r {
+                Ok((Msg::Ack { received, .. }, n)) => {
+                    report.traffic.received += n;
+                    report.rejected_by_peer.extend(received.rejected);
+                }
+                Ok((_, n)) => report.traffic.received += n,
+                Err(_) => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
+    reader.abort();
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn exchange<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    peer_hello: &Hello,
+    agreed: &BTreeSet<RecordId>,
+    live: bool,
+    opts: &SessionOptions,
+    tx: &mpsc::Sender<Msg>,
+    inbox: &mut mpsc::Receiver<std::result::Result<(Msg, u64), ReadError>>,
+    feed: &mut broadcast::Receiver<Arc<crate::replica::Entered>>,
+    report: &mut SessionReport,
+) -> Result<()> {
+    // Membership first: the peer needs it to judge the changes that follow. Then what the
+    // peer lacks, record by record and section by section, each batch queued as soon as it is
+    // ready. All of it in one blocking call: a call per record and section made a session over
+    // many small records mostly thread hand-offs.
+    let (h, out) = (host.clone(), tx.clone());
+    let records: Vec<RecordId> = agreed.iter().copied().collect();
+    let wanted: Vec<_> = peer_hello
+        .records
+        .iter()
+        .filter(|rh| agreed.contains(&rh.record))
+        .map(|rh| (rh.record, clocks_of(rh)))
+        .collect();
+    let (sent, mut awaiting_acks) = blocking(move || {
+        let queue = |msg: Msg| {
+            out.blocking_send(msg)
+                .map_err(|_| sync_err(&peer, "the connection closed while sending"))
+        };
+        for record in records {
+            let statements = h.statements(&record)?;
+            queue(Msg::Access { record, statements })?;
+        }
+        let mut sent: BTreeMap<Section, u32> = BTreeMap::new();
+        let mut batches = 0usize;
+        for (record, clocks) in wanted {
+            for section in Section::SYNCED {
+                let clock = clocks.get(&section).cloned().unwrap_or_default();
+                if let Some(b) = h.outgoing(&record, &peer, section, &clock)? {
+                    *sent.entry(section).or_default() += b.count;
+                    h.sent(b.count);
+                    batches += 1;
+                    queue(Msg::Batch(b))?;
+                }
+            }
+        }
+        Ok((sent, batches))
+    })
+    .await?;
+    for (section, n) in sent {
+        *report.sent.entry(section).or_default() += n;
+    }
+    send(tx, Msg::CaughtUp, &peer).await?;
+
+    let mut peer_caught_up = false;
+    let mut parts = Reassembly::default();
+    let mut pending: Option<std::result::Result<(Msg, u64), ReadError>> = None;
+    loop {
+        if !live && peer_caught_up && awaiting_acks == 0 {
+            return Ok(());
+        }
+        let next = match pending.take() {
+            Some(m) => Some(m),
+            None => tokio::select! {
+                m = inbox.recv() => Some(m.unwrap_or(Err(ReadError::Closed))),
+                entered = feed.recv(), if live => {
+                    match entered {
+                        Ok(e) if e.from != Some(peer) => match &e.what {
+                            Arrival::Changes(b)
+                                if agreed.contains(&b.record) && host.may_read(&b.record, &peer, b.section) =>
+                            {
+                                awaiting_acks += 1;
+                                *report.sent.entry(b.section).or_default() += b.count;
+                                host.sent(b.count);
+                                send(tx, Msg::Batch(b.clone()), &peer).await?;
+                            }
+                            Arrival::Access { record, statements } if agreed.contains(record) => {
+                                let msg = Msg::Access {
+                                    record: *record,
+                                    statements: statements.clone(),
+                                };
+                                send(tx, msg, &peer).await?;
+                            }
+                            _ => {}
+                        },
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            return Err(sync_err(&peer, format!("fell {n} batches behind; reconnect to catch up")));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    }
+                    None
+                }
+            },
+        };
+        let Some(read) = next else { continue };
+        let (msg, n) = match read {
+            Ok(x) => x,
+            Err(ReadError::Closed) if live => return Ok(()),
+            Err(ReadError::Closed) => {
+                return Err(sync_err(&peer, "the peer left before the sync finished"));
+            }
+            Err(ReadError::Protocol(why)) => {
+                tracing::warn!(peer = %peer.short(), "protocol violation: {why}");
+                let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
+                return Err(sync_err(&peer, why));
+            }
+        };
+        report.traffic.received += n;
+        // Gather every batch already waiting, so they are taken in with one durable commit.
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut msg = Some(msg);
+        while let Some(m) = msg.take() {
+            let batch = match m {
+                Msg::Batch(b) => Some(b),
+                Msg::BatchPart {
+                    record,
+                    section,
+                    bytes,
+                    last,
+                } => parts
+                    .push(record, section, bytes, last)
+                    .map_err(|e| sync_err(&peer, e.to_string()))?,
+                other => {
+                    pending = Some(Ok((other, 0)));
+                    break;
+                }
+            };
+            if let Some(b) = batch {
+                if !agreed.contains(&b.record) {
+                    let why = format!(
+                        "the peer sent changes of record {} outside this session",
+                        b.record.short()
+                    );
+                    let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
+                    return Err(sync_err(&peer, why));
+                }
+                batches.push(b);
+            }
+            if batches.len() < GROUP
+                && let Ok(r) = inbox.try_recv()
+            {
+                match r {
+                    Ok((m, n)) => {
+                        report.traffic.received += n;
+                        msg = Some(m);
+                    }
+                    Err(e) => pending = Some(Err(e)),
+                }
+            }
+        }
+        if !batches.is_empty() {
+            let keys: Vec<(RecordId, Section)> = batches.iter().map(|b| (b.record, b.section)).collect();
+            let h = host.clone();
+            let results = match blocking(move || h.incoming(batches)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(peer = %peer.short(), "could not take changes in: {e}");
+                    let _ = tx.send(Msg::Refused { reason: e.to_string() }).await;
+                    return Err(sync_err(&peer, e.to_string()));
+                }
+            };
+            for ((record, section), mut got) in keys.into_iter().zip(results) {
+                if let Some(fwd) = got.forward.take() {
+                    host.publish(Some(peer), fwd);
+                }
+                if let Some(p) = &opts.progress {
+                    p(&Progress {
+                        section,
+                        applied: got.applied,
+                        bytes: report.traffic.received,
+                    });
+                }
+                let entry = report.received.entry(section).or_default();
+                entry.applied += got.applied;
+                entry.duplicates += got.duplicates;
+                entry.rejected.extend(got.rejected.iter().cloned());
+                send(
+                    tx,
+                    Msg::Ack {
+                        record,
+                        section,
+                        received: got,
+                    },
+                    &peer,
+                )
+                .await?;
+            }
+            continue;
+        }
+        let msg = match pending.take() {
+            Some(Ok((msg, _))) => msg,
+            Some(Err(e)) => {
+                pending = Some(Err(e));
+                continue;
+            }
+            None => continue,
+        };
+        match msg {
+            Msg::Access { record, statements } => {
+                if !agreed.contains(&record) {
+                    continue;
+                }
+                let h = host.clone();
+                let still_member = blocking(move || h.merge(&record, &peer, statements)).await?;
+                if !still_member {
+                    // A removed device and a revoked or expired grant both end here.
+                    let why = "this device was removed from the record, or its access was revoked";
+                    let _ = tx.send(Msg::Refused { reason: why.into() }).await;
+                    return Err(sync_err(
+                        &peer,
+                        "the peer was removed from the record, or its access was revoked",
+                    ));
+                }
+            }
+            Msg::Ack { section, received, .. } => {
+                awaiting_acks = awaiting_acks.saturating_sub(1);
+                for r in &received.rejected {
+                    tracing::warn!(peer = %peer.short(), %section, "peer rejected: {r}");
+                }
+                report.rejected_by_peer.extend(received.rejected);
+            }
+            Msg::CaughtUp => peer_caught_up = true,
+            Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
+            Msg::Hello(_) => return Err(sync_err(&peer, "the peer said hello twice")),
+            Msg::Batch(_) | Msg::BatchPart { .. } => {}
+        }
+    }
+}
+
+/// Send a refused peer the removals and revocations of the records it was refused for, so
+/// it learns that it was cut off (and applies the cutoffs to its own copy) instead of
+/// writing on as if nothing happened. Membership statements carry no record content.
+async fn tell_withdrawals<H: Host>(host: &Arc<H>, send: &mut SendStream, records: &[RecordId]) -> bool {
+    let mut told = false;
+    for record in records {
+        let h = host.clone();
+        let record = *record;
+        let Ok(all) = blocking(move || h.statements(&record)).await else {
+            continue;
+        };
+        let statements: Vec<_> = all
+            .into_iter()
+            .filter(|st| {
+                st.record() == record
+                    && matches!(
+                        st,
+                        phr_model::access::Statement::Removal(_) | phr_model::access::Statement::Revocation(_)
+                    )
+            })
+            .collect();
+        if !statements.is_empty() {
+            told |= wire::write_msg(send, &Msg::Access { record, statements }).await.is_ok();
+        }
+    }
+    told
+}
+
+async fn read_or_fail(recv: &mut RecvStream, peer: &PublicKey, limit: Duration) -> Result<(Msg, u64)> {
+    match tokio::time::timeout(limit, wire::read_msg(recv)).await {
+        Ok(Ok(x)) => Ok(x),
+        Ok(Err(e)) => Err(sync_err(peer, e.to_string())),
+        Err(_) => Err(sync_err(peer, "the peer did not answer in time")),
+    }
+}
+
+async fn refuse(send: &mut SendStream, reason: &str) {
+    let _ = wire::write_msg(
+        send,
+        &Msg::Refused {
+            reason: reason.to_string(),
+        },
+    )
+    .await;
+    let _ = send.finish();
+}
