@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Anchor, Block, Chart, Doc, LineKind, Mark, Style, Table};
+use crate::chart::{Anchor, CHART_FONT, Chart, LineKind, Mark};
+use crate::model::{Block, Doc, Style, Table};
 
 /// Kept inline so the page needs nothing but itself; `@media print` tunes it for paper.
 const CSS: &str = r#"
@@ -64,7 +65,7 @@ fn esc(s: &str) -> String {
 }
 
 /// The whole page.
-pub(crate) fn render(doc: &Doc) -> String {
+pub fn render(doc: &Doc) -> String {
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
@@ -212,7 +213,7 @@ fn chart(h: &mut String, c: &Chart) {
                     "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"{}\" font-family=\"DejaVu Sans, Arial, sans-serif\" text-anchor=\"{anchor}\" fill=\"{fill}\">{}</text>",
                     at.0,
                     at.1,
-                    super::CHART_FONT,
+                    CHART_FONT,
                     esc(text)
                 );
             }
