@@ -1,6 +1,6 @@
 //! What a printable summary of the record holds for one audience: a school's IEP team, a
 //! specialist, or an insurer. Entries are chosen, filtered and grouped here, as plain data;
-//! turning the result into HTML or PDF is the CLI's job. Every rule about who sees what in a
+//! turning the result into HTML or PDF is phr-report's job. Every rule about who sees what in a
 //! report lives in this module, so the two renderings cannot disagree about it.
 
 use std::collections::BTreeMap;
