@@ -73,7 +73,7 @@ pub mod stored {
     pub const SNAPSHOT: u8 = 2;
 }
 
-/// Row kinds of stored change rows, as in engine/src/store.rs (`ROW_BUNDLE`, `ROW_LIST`).
+/// Row kinds of stored change rows, as in engine/store/src/store.rs (`ROW_BUNDLE`, `ROW_LIST`).
 const ROW_BUNDLE: u8 = 1;
 const ROW_LIST: u8 = 2;
 
@@ -94,7 +94,7 @@ pub fn ready<F: Future>(f: F) -> F::Output {
 }
 
 /// Keep Automerge's own panics quiet: the engine catches those where it decodes outside bytes
-/// and returns an error instead (`decoding` in engine/src/change.rs). Any other panic still
+/// and returns an error instead (`decoding` in engine/model/src/change.rs). Any other panic still
 /// reaches the previous hook — libFuzzer's, which aborts, or the test harness's — and an
 /// Automerge panic the engine does not catch still fails the target where it unwinds out.
 fn quiet_automerge_panics() {
