@@ -24,7 +24,7 @@ use phr_engine::sync::{HostService, LibraryHost};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::ops::{self, Kind, OpError, OpResult};
+use crate::ops::{self, OpError, OpResult};
 
 /// The OpenAPI description served at `/openapi.json` (kept in docs/).
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -477,13 +477,13 @@ pub struct WriteQuery {
 async fn push(
     app: Arc<App>,
     patient: String,
-    kind: Kind,
+    resource_type: &'static str,
     q: WriteQuery,
     b: std::result::Result<Json<Value>, JsonRejection>,
 ) -> OpResult<Response> {
     let res = body(b)?;
     let clinic = app.clinic.clone();
-    let pushed = blocking(move || ops::push(&clinic, &patient, kind, &res, q.clinician.as_deref())).await?;
+    let pushed = blocking(move || ops::push(&clinic, &patient, resource_type, &res, q.clinician.as_deref())).await?;
     let status = if pushed.outcome == "created" {
         StatusCode::CREATED
     } else {
@@ -498,7 +498,7 @@ async fn push_note(
     Query(q): Query<WriteQuery>,
     b: std::result::Result<Json<Value>, JsonRejection>,
 ) -> OpResult<Response> {
-    push(app, patient, Kind::Note, q, b).await
+    push(app, patient, "DocumentReference", q, b).await
 }
 
 async fn push_lab(
@@ -507,7 +507,7 @@ async fn push_lab(
     Query(q): Query<WriteQuery>,
     b: std::result::Result<Json<Value>, JsonRejection>,
 ) -> OpResult<Response> {
-    push(app, patient, Kind::Lab, q, b).await
+    push(app, patient, "Observation", q, b).await
 }
 
 async fn push_appointment(
@@ -516,7 +516,7 @@ async fn push_appointment(
     Query(q): Query<WriteQuery>,
     b: std::result::Result<Json<Value>, JsonRejection>,
 ) -> OpResult<Response> {
-    push(app, patient, Kind::Appointment, q, b).await
+    push(app, patient, "Appointment", q, b).await
 }
 
 async fn push_form(
@@ -525,7 +525,7 @@ async fn push_form(
     Query(q): Query<WriteQuery>,
     b: std::result::Result<Json<Value>, JsonRejection>,
 ) -> OpResult<Response> {
-    push(app, patient, Kind::Form, q, b).await
+    push(app, patient, "Questionnaire", q, b).await
 }
 
 async fn push_message(
@@ -534,7 +534,7 @@ async fn push_message(
     Query(q): Query<WriteQuery>,
     b: std::result::Result<Json<Value>, JsonRejection>,
 ) -> OpResult<Response> {
-    push(app, patient, Kind::Message, q, b).await
+    push(app, patient, "Communication", q, b).await
 }
 
 async fn update_appointment(

@@ -3,7 +3,8 @@
 //! read requests, messages and completed forms. Shared by the HTTP API and its tests.
 
 use phr_engine::clinic::{Clinic, StaffMember};
-use phr_engine::{Error, RecordId, Section, fhir};
+use phr_engine::fhir::{self, Upsert};
+use phr_engine::{Error, RecordId, Section};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -47,44 +48,6 @@ impl From<Error> for OpError {
 
 /// Result of an operation.
 pub type OpResult<T> = std::result::Result<T, OpError>;
-
-/// What the clinic can push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A therapy session note (DocumentReference or Composition).
-    Note,
-    /// A lab result or measurement (Observation).
-    Lab,
-    /// An appointment (Appointment).
-    Appointment,
-    /// An intake form to fill (Questionnaire).
-    Form,
-    /// A secure message (Communication).
-    Message,
-}
-
-impl Kind {
-    /// The record section it lands in.
-    pub fn section(self) -> Section {
-        match self {
-            Kind::Note => Section::Notes,
-            Kind::Lab => Section::Labs,
-            Kind::Appointment => Section::Appointments,
-            Kind::Form => Section::Forms,
-            Kind::Message => Section::Messages,
-        }
-    }
-
-    fn map(self, res: &Value) -> phr_engine::Result<Map<String, Value>> {
-        match self {
-            Kind::Note => fhir::note_from_fhir(res),
-            Kind::Lab => fhir::lab_from_fhir(res),
-            Kind::Appointment => fhir::appointment_from_fhir(res),
-            Kind::Form => fhir::form_from_fhir(res),
-            Kind::Message => fhir::message_from_fhir(res),
-        }
-    }
-}
 
 /// What a push did.
 #[derive(Debug, Clone, Serialize)]
@@ -163,12 +126,24 @@ pub fn entry_id_for(res: &Value) -> Option<String> {
     Some(fhir::entry_id(&kind, &id))
 }
 
-/// Push a FHIR resource into a patient's record.
-pub fn push(clinic: &Clinic, patient_id: &str, kind: Kind, res: &Value, who: Option<&str>) -> OpResult<Pushed> {
+/// Push a FHIR resource into a patient's record, read as `resource_type` (a row of
+/// [`fhir::RESOURCES`] a clinic may push; a note's route takes `DocumentReference`, which also
+/// reads a `Composition`).
+pub fn push(
+    clinic: &Clinic,
+    patient_id: &str,
+    resource_type: &str,
+    res: &Value,
+    who: Option<&str>,
+) -> OpResult<Pushed> {
+    let kind = fhir::resource(resource_type)
+        .filter(|r| r.pushable())
+        .ok_or_else(|| OpError::new(500, format!("{resource_type} is not a resource type a clinic pushes")))?;
     let record = patient(clinic, patient_id)?;
-    let mut fields = kind.map(res)?;
+    let mut fields = kind.read_pushed(res)?;
+    let section = kind.sections[0];
     let staff = clinician(clinic, who, res)?;
-    if kind == Kind::Note {
+    if section == Section::Notes {
         let Some(m) = &staff else {
             return Err(OpError::new(
                 422,
@@ -193,34 +168,35 @@ pub fn push(clinic: &Clinic, patient_id: &str, kind: Kind, res: &Value, who: Opt
             fields.insert("discipline".into(), Value::String(d.into()));
         }
     }
-    let section = kind.section();
     let id = entry_id_for(res);
     let author = staff
         .as_ref()
         .map(|m| m.label(clinic.name()))
         .unwrap_or_else(|| clinic.name().to_string());
-    let (id, outcome) = clinic.write(&record, staff.as_ref().map(|m| &m.key), |r| match id {
-        None => Ok((r.add(section, fields)?, "created")),
-        Some(id) => match r.read_entry(section, &id)? {
-            None => {
+    let (id, outcome) = clinic.write(&record, staff.as_ref().map(|m| &m.key), |r| {
+        let Some(id) = id else {
+            return Ok((r.add(section, fields)?, "created"));
+        };
+        let old = r.read_entry(section, &id)?;
+        // Compared as the record would keep them; a new entry is validated as it is inserted.
+        let fields = match old {
+            Some(_) => phr_engine::entry::validate(section, &fields)?,
+            None => fields,
+        };
+        match fhir::upsert(section, &fields, old.as_ref().map(|e| &e.fields)) {
+            Upsert::Create => {
                 r.insert_entry(section, &id, fields)?;
                 Ok((id, "created"))
             }
-            Some(old) => {
-                let normal = phr_engine::entry::validate(section, &fields)?;
-                let same = normal.iter().all(|(k, v)| old.fields.get(k) == Some(v));
-                if same {
-                    Ok((id, "unchanged"))
-                } else if section == Section::Notes {
-                    Err(Error::NotAllowed(format!(
-                        "note {id} is already in the record and notes are never rewritten; push a new note or an amendment"
-                    )))
-                } else {
-                    r.edit(section, &id, normal)?;
-                    Ok((id, "updated"))
-                }
+            Upsert::Unchanged => Ok((id, "unchanged")),
+            Upsert::Kept => Err(Error::NotAllowed(format!(
+                "note {id} is already in the record and notes are never rewritten; push a new note or an amendment"
+            ))),
+            Upsert::Update(changes) => {
+                r.edit(section, &id, changes)?;
+                Ok((id, "updated"))
             }
-        },
+        }
     })?;
     tracing::info!(patient = %record.short(), %section, %id, outcome, by = %author, "pushed");
     Ok(Pushed {

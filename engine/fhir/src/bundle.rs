@@ -4,7 +4,7 @@
 //! Import maps every resource first and writes nothing until all of them are known good, then
 //! writes them all in one batch (one change per section, one durable commit), so a bundle is
 //! either imported whole or not at all. Each entry is keyed by its resource (`Type/id`, see
-//! [`super::entry_id`]): importing the same bundle again changes nothing, and a newer export of
+//! [`crate::entry_id`]): importing the same bundle again changes nothing, and a newer export of
 //! the same record edits just the fields that changed.
 //!
 //! Export writes one resource per entry, its id the entry id, tagged `urn:phr:section` with
@@ -16,8 +16,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::clinical::{self, Cx, Mapping, PHR_ENTRY, PHR_RECORD, PHR_SOURCE, Refs};
-use super::{At, Fields, codings, describe, fhir_error, resource};
+use crate::Fields;
+use crate::json::{At, Path, describe, fhir_error, resource};
+use crate::reading::{self, Cx, Mapping, Refs};
+use crate::resources::{self, Out, Resource};
+use crate::upsert::{Upsert, upsert};
+use crate::vocab::{PHR_ENTRY, PHR_RECORD, PHR_SECTION, PHR_SOURCE};
 use phr_model::access::AccessSet;
 use phr_model::entry::{self, PATIENT_ENTRY, SOURCE_KEY};
 use phr_model::error::{Error, Result};
@@ -27,41 +31,6 @@ use phr_model::section::Section;
 
 /// Bundle types that hold a set of resources to import.
 const BUNDLE_TYPES: &[&str] = &["transaction", "batch", "collection", "searchset"];
-
-/// The value elements [`super::lab_from_fhir`] reads; an Observation with none of them (and no
-/// component with one) has no result to keep.
-const OBSERVATION_VALUES: &[&str] = &[
-    "valueQuantity",
-    "valueString",
-    "valueDateTime",
-    "valueTime",
-    "valueCodeableConcept",
-    "valueBoolean",
-    "valueInteger",
-    "valueRange",
-    "valueRatio",
-];
-
-/// The sections a resource type may be imported into; `None` for types phr does not keep.
-fn sections_for(ty: &str) -> Option<&'static [Section]> {
-    Some(match ty {
-        "Patient" => &[Section::Profile],
-        "Condition" | "Procedure" => &[Section::Conditions],
-        "AllergyIntolerance" => &[Section::Allergies],
-        "MedicationRequest" | "MedicationStatement" => &[Section::Medications],
-        "Observation" => &[Section::Labs, Section::CaregiverLog],
-        "Immunization" => &[Section::Documents],
-        "Encounter" | "Appointment" => &[Section::Appointments],
-        "DocumentReference" => &[Section::Notes, Section::Documents],
-        "Composition" => &[Section::Notes],
-        "Goal" => &[Section::Goals],
-        "CarePlan" => &[Section::Plans],
-        "Coverage" => &[Section::Insurance],
-        "Communication" => &[Section::Messages],
-        "Questionnaire" | "QuestionnaireResponse" => &[Section::Forms],
-        _ => return None,
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // Import
@@ -154,6 +123,9 @@ pub fn read_bundle(text: &str) -> Result<Mapped> {
     map_bundle(&bundle)
 }
 
+/// A resource of the bundle as first found: its path, its `fullUrl`, the resource if any.
+type Found<'a> = (String, Option<&'a str>, Option<&'a Value>);
+
 /// Map every resource of a `transaction`, `batch`, `collection` or `searchset` Bundle to its
 /// entry; the first problem found is an [`Error::Fhir`] with its path in the bundle, such as
 /// `Bundle.entry[12].resource.effectiveDateTime`.
@@ -167,9 +139,90 @@ pub fn map_bundle(bundle: &Value) -> Result<Mapped> {
         return Err(type_at.fail(format!("is `{kind}`; phr imports {} bundles", BUNDLE_TYPES.join(", "))));
     }
     let system = root.get("meta")?.get("source")?.text()?;
+    let (found, refs) = gather(&root)?;
+    let mut mapped = Mapped {
+        bundle_type: kind,
+        source: system.clone(),
+        resources: 0,
+        mapped: BTreeMap::new(),
+        unmapped: BTreeMap::new(),
+        items: Vec::new(),
+        nameless_patient: false,
+    };
+    let mut patient: Option<String> = None;
+    let mut seen: HashMap<(Section, String), usize> = HashMap::new();
+    for (path, full_url, res) in found {
+        let Some(res) = res else {
+            *mapped.unmapped.entry("(entry without a resource)".into()).or_default() += 1;
+            continue;
+        };
+        mapped.resources += 1;
+        let ty = res.get("resourceType").and_then(Value::as_str).unwrap_or_default();
+        let Some(row) = resources::resource(ty) else {
+            *mapped.unmapped.entry(ty.to_string()).or_default() += 1;
+            continue;
+        };
+        let tag = section_tag(res, row, &path)?;
+        let cx = Cx {
+            refs: &refs,
+            res,
+            from_phr: tag.is_some(),
+            tag,
+        };
+        let root = At {
+            value: Some(res),
+            path: Path::new(ty),
+        };
+        let (section, mut fields, checked) = match (row.read)(&root, &cx).map_err(|e| at(e, &path))? {
+            Mapping::Skip(reason) => {
+                *mapped.unmapped.entry(format!("{ty} ({reason})")).or_default() += 1;
+                continue;
+            }
+            Mapping::Entry(section, fields) => (section, fields, false),
+            Mapping::Checked(section, fields) => (section, fields, true),
+        };
+        let res_at = At {
+            value: Some(res),
+            path: Path::new(path.clone()),
+        };
+        if ty == "Patient" {
+            same_patient(&mut patient, patient_key(res, full_url), &res_at)?;
+        }
+        for key in ["subject", "patient", "beneficiary"] {
+            check_patient(&res_at.get(key)?, &refs, res, &mut patient)?;
+        }
+        let (id, source) = identify(&res_at, tag.is_some(), full_url, system.as_deref())?;
+        let id = if section == Section::Profile {
+            PATIENT_ENTRY.to_string()
+        } else {
+            id
+        };
+        if let Some(source) = source {
+            fields.insert(SOURCE_KEY.into(), source.into());
+        }
+        let fields = if checked {
+            // Normalized by its mapper already; the source is kept by validation as it is.
+            fields
+        } else {
+            mapped.validate(section, fields, &path)?
+        };
+        mapped.add(
+            &mut seen,
+            ty,
+            Item {
+                section,
+                id,
+                fields,
+                path,
+            },
+        )?;
+    }
+    Ok(mapped)
+}
 
-    // First every resource, so references can point forwards.
-    let mut found: Vec<(String, Option<&str>, Option<&Value>)> = Vec::new();
+/// Every resource of the bundle (so references can point forwards), and their index.
+fn gather<'a>(root: &At<'a>) -> Result<(Vec<Found<'a>>, Refs<'a>)> {
+    let mut found = Vec::new();
     let mut refs = Refs::default();
     for entry in root.get("entry")?.items()? {
         let full_url = entry.get("fullUrl")?.str()?;
@@ -191,243 +244,116 @@ pub fn map_bundle(bundle: &Value) -> Result<Mapped> {
         }
         found.push((res.path.to_string(), full_url, res.value));
     }
+    Ok((found, refs))
+}
 
-    let mut mapped = Mapped {
-        bundle_type: kind,
-        source: system.clone(),
-        resources: 0,
-        mapped: BTreeMap::new(),
-        unmapped: BTreeMap::new(),
-        items: Vec::new(),
-        nameless_patient: false,
+/// The section a resource's phr tag names, checked against what its type can hold.
+fn section_tag(res: &Value, row: &Resource, path: &str) -> Result<Option<Section>> {
+    let Some(name) = reading::phr_section_tag(res) else {
+        return Ok(None);
     };
-    let mut patient: Option<String> = None;
-    let mut seen: HashMap<(Section, String), usize> = HashMap::new();
-    for (path, full_url, res) in found {
-        let Some(res) = res else {
-            *mapped.unmapped.entry("(entry without a resource)".into()).or_default() += 1;
-            continue;
-        };
-        mapped.resources += 1;
-        let ty = res.get("resourceType").and_then(Value::as_str).unwrap_or_default();
-        let Some(allowed) = sections_for(ty) else {
-            *mapped.unmapped.entry(ty.to_string()).or_default() += 1;
-            continue;
-        };
-        let tag = match clinical::phr_section_tag(res) {
-            None => None,
-            Some(name) => {
-                let section: Section = name.parse().map_err(|_| {
-                    fhir_error(
-                        format!("{path}.meta.tag"),
-                        format!("names section `{name}`, which phr does not have"),
-                    )
-                })?;
-                if !allowed.contains(&section) {
-                    return Err(fhir_error(
-                        format!("{path}.meta.tag"),
-                        format!("names section `{section}`, which cannot hold a {ty}"),
-                    ));
-                }
-                Some(section)
-            }
-        };
-        let cx = Cx {
-            refs: &refs,
-            res,
-            from_phr: tag.is_some(),
-        };
-        let (section, mut fields, checked) = match map_one(ty, res, tag, &cx).map_err(|e| at(e, &path))? {
-            Mapping::Skip(reason) => {
-                *mapped.unmapped.entry(format!("{ty} ({reason})")).or_default() += 1;
-                continue;
-            }
-            Mapping::Entry(section, fields) => (section, fields, false),
-            Mapping::Checked(section, fields) => (section, fields, true),
-        };
-        let res_at = At {
-            value: Some(res),
-            path: super::Path::new(path.clone()),
-        };
-        if ty == "Patient" {
-            same_patient(&mut patient, patient_key(res, full_url), &res_at)?;
-        }
-        for key in ["subject", "patient", "beneficiary"] {
-            check_patient(&res_at.get(key)?, &refs, res, &mut patient)?;
-        }
+    let section: Section = name.parse().map_err(|_| {
+        fhir_error(
+            format!("{path}.meta.tag"),
+            format!("names section `{name}`, which phr does not have"),
+        )
+    })?;
+    if !row.sections.contains(&section) {
+        return Err(fhir_error(
+            format!("{path}.meta.tag"),
+            format!("names section `{section}`, which cannot hold a {}", row.ty),
+        ));
+    }
+    Ok(Some(section))
+}
 
-        let id_at = res_at.get("id")?;
-        let own_id = id_at.text()?;
-        let (id, source) = if tag.is_some() {
-            let id = own_id.ok_or_else(|| id_at.fail("is missing: a resource phr exported keeps its entry id"))?;
-            if !is_fhir_id(&id) {
-                return Err(id_at.fail(format!("`{id}` is not a FHIR id (1 to 64 letters, digits, `-` or `.`)")));
-            }
-            let mut source = None;
-            for ident in res_at.get("identifier")?.items()? {
-                if ident.get("system")?.str()? == Some(PHR_SOURCE) {
-                    source = ident.get("value")?.text()?;
-                }
-            }
-            (id, source)
-        } else {
-            let local = match own_id {
-                Some(id) => id,
-                None => match full_url {
-                    Some(url) => url.to_string(),
-                    // No id at all: the content is what identifies it on a second import.
-                    None => hex::encode(&phr_model::crypto::digest(res.to_string().as_bytes())[..8]),
-                },
-            };
-            let origin = match res_at.get("meta")?.get("source")?.text()? {
-                Some(s) => Some(s),
-                None => match &system {
-                    Some(s) => Some(s.clone()),
-                    None => match res_at.get("identifier")?.items()?.first() {
-                        Some(ident) => ident.get("system")?.text()?,
-                        None => None,
-                    },
-                },
-            };
-            let source = match origin {
-                Some(s) => format!("{s}|{ty}/{local}"),
-                None => format!("{ty}/{local}"),
-            };
-            (super::entry_id(ty, &local), Some(source))
-        };
-        let id = if section == Section::Profile {
-            PATIENT_ENTRY.to_string()
-        } else {
-            id
-        };
-        if let Some(source) = source {
-            fields.insert(SOURCE_KEY.into(), source.into());
+/// The entry id and source of a resource: from a phr export, its own id and the source it
+/// carries; otherwise derived from `Type/id` (else its fullUrl, else its content), the source
+/// naming the system it came from.
+fn identify(
+    res_at: &At,
+    from_phr: bool,
+    full_url: Option<&str>,
+    system: Option<&str>,
+) -> Result<(String, Option<String>)> {
+    let res = res_at.value.unwrap_or(&Value::Null);
+    let ty = res.get("resourceType").and_then(Value::as_str).unwrap_or_default();
+    let id_at = res_at.get("id")?;
+    let own_id = id_at.text()?;
+    if from_phr {
+        let id = own_id.ok_or_else(|| id_at.fail("is missing: a resource phr exported keeps its entry id"))?;
+        if !is_fhir_id(&id) {
+            return Err(id_at.fail(format!("`{id}` is not a FHIR id (1 to 64 letters, digits, `-` or `.`)")));
         }
-        let fields = if checked {
-            // Normalized by its mapper already; the source is kept by validation as it is.
-            fields
-        } else if section == Section::Profile && !fields.contains_key("name") {
-            // Validate the rest with a stand-in name, then leave it out: an existing profile
-            // keeps its own name.
-            mapped.nameless_patient = true;
+        let mut source = None;
+        for ident in res_at.get("identifier")?.items()? {
+            if ident.get("system")?.str()? == Some(PHR_SOURCE) {
+                source = ident.get("value")?.text()?;
+            }
+        }
+        return Ok((id, source));
+    }
+    let local = match own_id {
+        Some(id) => id,
+        None => match full_url {
+            Some(url) => url.to_string(),
+            // No id at all: the content is what identifies it on a second import.
+            None => hex::encode(&phr_model::crypto::digest(res.to_string().as_bytes())[..8]),
+        },
+    };
+    let origin = match res_at.get("meta")?.get("source")?.text()? {
+        Some(s) => Some(s),
+        None => match system {
+            Some(s) => Some(s.to_string()),
+            None => match res_at.get("identifier")?.items()?.first() {
+                Some(ident) => ident.get("system")?.text()?,
+                None => None,
+            },
+        },
+    };
+    let source = match origin {
+        Some(s) => format!("{s}|{ty}/{local}"),
+        None => format!("{ty}/{local}"),
+    };
+    Ok((crate::entry_id(ty, &local), Some(source)))
+}
+
+impl Mapped {
+    /// Validate an entry's fields; a Patient without a name is validated with a stand-in
+    /// name, then left without one: an existing profile keeps its own name.
+    fn validate(&mut self, section: Section, mut fields: Fields, path: &str) -> Result<Fields> {
+        if section == Section::Profile && !fields.contains_key("name") {
+            self.nameless_patient = true;
             fields.insert("name".into(), "?".into());
-            let mut normal = entry::validate(section, &fields).map_err(|e| at(e, &path))?;
+            let mut normal = entry::validate(section, &fields).map_err(|e| at(e, path))?;
             normal.remove("name");
-            normal
+            Ok(normal)
         } else {
-            entry::validate(section, &fields).map_err(|e| at(e, &path))?
-        };
-        match seen.get(&(section, id.clone())) {
-            Some(&earlier) if mapped.items[earlier].fields == fields => continue,
+            entry::validate(section, &fields).map_err(|e| at(e, path))
+        }
+    }
+
+    /// Add a mapped entry; the same resource twice is one entry, and twins that differ are
+    /// refused.
+    fn add(&mut self, seen: &mut HashMap<(Section, String), usize>, ty: &str, item: Item) -> Result<()> {
+        match seen.get(&(item.section, item.id.clone())) {
+            Some(&earlier) if self.items[earlier].fields == item.fields => return Ok(()),
             Some(&earlier) => {
                 return Err(fhir_error(
-                    path,
+                    item.path,
                     format!(
-                        "is {ty} `{id}` again, as at {}, but different: a bundle holds each resource once",
-                        mapped.items[earlier].path
+                        "is {ty} `{}` again, as at {}, but different: a bundle holds each resource once",
+                        item.id, self.items[earlier].path
                     ),
                 ));
             }
             None => {}
         }
-        seen.insert((section, id.clone()), mapped.items.len());
-        *mapped.mapped.entry(ty.to_string()).or_default() += 1;
-        mapped.items.push(Item {
-            section,
-            id,
-            fields,
-            path,
-        });
+        seen.insert((item.section, item.id.clone()), self.items.len());
+        *self.mapped.entry(ty.to_string()).or_default() += 1;
+        self.items.push(item);
+        Ok(())
     }
-    Ok(mapped)
-}
-
-/// Map one resource by its type (and the section its phr tag names, if any).
-fn map_one<'a>(ty: &str, res: &'a Value, tag: Option<Section>, cx: &Cx<'_, 'a>) -> Result<Mapping> {
-    let root = At {
-        value: Some(res),
-        path: super::Path::new(ty),
-    };
-    let status = || -> Result<Option<String>> { root.get("status")?.text() };
-    match ty {
-        "Patient" => clinical::patient(&root, cx),
-        "Condition" => clinical::condition(&root, cx),
-        "Procedure" => clinical::procedure(&root, cx),
-        "AllergyIntolerance" => clinical::allergy(&root, cx),
-        "MedicationRequest" => clinical::medication(&root, cx, true),
-        "MedicationStatement" => clinical::medication(&root, cx, false),
-        "Observation" if tag == Some(Section::CaregiverLog) => clinical::log_entry(&root, cx),
-        "Observation" => observation(res, &root, tag.is_some()),
-        "Immunization" => clinical::immunization(&root, cx),
-        "Encounter" => clinical::encounter(&root, cx),
-        "Appointment" => Ok(Mapping::Checked(
-            Section::Appointments,
-            super::appointment_from_fhir(res)?,
-        )),
-        "DocumentReference" => {
-            let as_note = match tag {
-                Some(section) => section == Section::Notes,
-                None => clinical::has_inline_text(&root)?,
-            };
-            if as_note {
-                clinical::note(res, &root, cx)
-            } else {
-                clinical::document(&root, cx)
-            }
-        }
-        "Composition" => clinical::note(res, &root, cx),
-        "Goal" => clinical::goal(&root, cx),
-        "CarePlan" => clinical::care_plan(&root, cx),
-        "Coverage" => clinical::coverage(&root, cx),
-        "Communication" if status()?.as_deref() == Some("entered-in-error") => Ok(Mapping::Skip("entered-in-error")),
-        "Communication" => Ok(Mapping::Checked(Section::Messages, super::message_from_fhir(res)?)),
-        "Questionnaire" => clinical::form_template(res, &root, cx),
-        "QuestionnaireResponse" if status()?.as_deref() == Some("entered-in-error") => {
-            Ok(Mapping::Skip("entered-in-error"))
-        }
-        "QuestionnaireResponse" => Ok(Mapping::Checked(Section::Forms, super::form_response_from_fhir(res)?)),
-        _ => Ok(Mapping::Skip("not kept")),
-    }
-}
-
-/// An Observation → a lab result, unless it is one the record has no place for.
-///
-/// Social history (housing, sexual orientation, abuse…) and survey answers (smoking status,
-/// screening scores) are not lab results, and the labs section is the one clinics are usually
-/// granted: they are reported as not imported rather than filed where they would mislead.
-fn observation(res: &Value, root: &At, from_phr: bool) -> Result<Mapping> {
-    match root.get("status")?.text()?.as_deref() {
-        Some("entered-in-error") => return Ok(Mapping::Skip("entered-in-error")),
-        Some("cancelled") => return Ok(Mapping::Skip("cancelled")),
-        _ => {}
-    }
-    if !from_phr {
-        for category in root.get("category")?.items()? {
-            for c in codings(&category)? {
-                match c.code.as_deref() {
-                    Some("social-history") => return Ok(Mapping::Skip("social-history")),
-                    Some("survey") => return Ok(Mapping::Skip("survey")),
-                    _ => {}
-                }
-            }
-        }
-    }
-    let has_value = |v: &Value| {
-        OBSERVATION_VALUES
-            .iter()
-            .any(|k| v.get(*k).is_some_and(|x| !x.is_null()))
-    };
-    let components = res.get("component").and_then(Value::as_array);
-    if !has_value(res) && !components.is_some_and(|cs| cs.iter().any(has_value)) {
-        return Ok(Mapping::Skip("no value"));
-    }
-    let dated = ["effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"]
-        .iter()
-        .any(|k| res.get(*k).is_some_and(|x| !x.is_null()));
-    if !dated {
-        return Ok(Mapping::Skip("no date"));
-    }
-    Ok(Mapping::Checked(Section::Labs, super::lab_from_fhir(res)?))
 }
 
 /// An error found in one resource, at its place in the bundle.
@@ -488,7 +414,7 @@ fn check_patient<'a>(reference: &At<'a>, refs: &Refs<'a>, res: &'a Value, patien
             patient_key(target, Some(&r))
         }
         Some(_) => return Ok(()),
-        None => match clinical::type_and_id(&r) {
+        None => match reading::type_and_id(&r) {
             Some(("Patient", id)) => id.to_string(),
             _ => return Ok(()),
         },
@@ -562,25 +488,27 @@ impl Mapped {
         let mut sections: BTreeMap<Section, SectionCounts> = BTreeMap::new();
         for (i, item) in self.items.iter().enumerate() {
             let counts = sections.entry(item.section).or_default();
-            let Some(old) = record.read_entry(item.section, &item.id)? else {
-                if item.section == Section::Profile && !item.fields.contains_key("name") {
-                    return Err(fhir_error(
-                        format!("{}.name", item.path),
-                        "is missing, and the record has no profile yet: a new profile needs the patient's name",
-                    ));
+            let old = record.read_entry(item.section, &item.id)?;
+            if let Some(old) = &old {
+                same_source(item, old)?;
+            }
+            match upsert(item.section, &item.fields, old.as_ref().map(|e| &e.fields)) {
+                Upsert::Create => {
+                    if item.section == Section::Profile && !item.fields.contains_key("name") {
+                        return Err(fhir_error(
+                            format!("{}.name", item.path),
+                            "is missing, and the record has no profile yet: a new profile needs the patient's name",
+                        ));
+                    }
+                    counts.created += 1;
+                    steps.push(Step::Create(i));
                 }
-                counts.created += 1;
-                steps.push(Step::Create(i));
-                continue;
-            };
-            let changes = changes(item, &old)?;
-            if changes.is_empty() {
-                counts.unchanged += 1;
-            } else if item.section == Section::Notes {
-                counts.kept += 1;
-            } else {
-                counts.updated += 1;
-                steps.push(Step::Update(i, changes));
+                Upsert::Unchanged => counts.unchanged += 1,
+                Upsert::Kept => counts.kept += 1,
+                Upsert::Update(changes) => {
+                    counts.updated += 1;
+                    steps.push(Step::Update(i, changes));
+                }
             }
         }
         let report = ImportReport {
@@ -596,11 +524,8 @@ impl Mapped {
     }
 }
 
-/// The fields of `item` that differ from the entry already in the record.
-///
-/// Fields the bundle does not give are left as they are; the profile keeps the source it was
-/// first imported from and gains guardians and contacts without losing its own.
-fn changes(item: &Item, old: &EntryView) -> Result<Fields> {
+/// Refuse an entry the record has from another system under the same resource id.
+fn same_source(item: &Item, old: &EntryView) -> Result<()> {
     if item.section != Section::Profile
         && let (Some(Value::String(was)), Some(Value::String(now))) =
             (old.fields.get(SOURCE_KEY), item.fields.get(SOURCE_KEY))
@@ -615,30 +540,7 @@ fn changes(item: &Item, old: &EntryView) -> Result<Fields> {
             ),
         ));
     }
-    let mut out = Fields::new();
-    for (key, value) in &item.fields {
-        let value = match (item.section, key.as_str()) {
-            (Section::Profile, SOURCE_KEY) if old.fields.contains_key(SOURCE_KEY) => continue,
-            (Section::Profile, "guardians" | "contacts") => union(old.fields.get(key), value),
-            _ => value.clone(),
-        };
-        if old.fields.get(key) != Some(&value) {
-            out.insert(key.clone(), value);
-        }
-    }
-    Ok(out)
-}
-
-/// The people already listed, then those of `new` not among them by name.
-fn union(old: Option<&Value>, new: &Value) -> Value {
-    let mut all: Vec<Value> = old.and_then(Value::as_array).cloned().unwrap_or_default();
-    for person in new.as_array().into_iter().flatten() {
-        let name = person.get("name");
-        if !all.iter().any(|p| p.get("name") == name) {
-            all.push(person.clone());
-        }
-    }
-    Value::Array(all)
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -712,39 +614,26 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section]) 
     let mut written_by: BTreeMap<String, (Vec<Value>, String)> = BTreeMap::new();
     for section in chosen {
         let list = record.list(section)?;
-        let templates: HashMap<&str, &Fields> = if section == Section::Forms {
-            list.iter().map(|e| (e.id.as_str(), &e.fields)).collect()
-        } else {
-            HashMap::new()
+        let out = Out {
+            goal_ref: &goal_ref,
+            templates: if section == Section::Forms {
+                list.iter().map(|e| (e.id.as_str(), &e.fields)).collect()
+            } else {
+                HashMap::new()
+            },
         };
         for e in &list {
             let mut fields = e.fields.clone();
             fields.insert("created".into(), e.created.clone().into());
             fields.insert("updated".into(), e.updated.clone().into());
-            let mut res = match section {
-                Section::Profile => clinical::patient_to_fhir(&e.id, &fields),
-                Section::Conditions => clinical::condition_to_fhir(&e.id, &fields),
-                Section::Allergies => clinical::allergy_to_fhir(&e.id, &fields),
-                Section::Medications => clinical::medication_to_fhir(&e.id, &fields),
-                Section::Labs => super::lab_to_fhir(&e.id, &fields),
-                Section::Notes => super::note_to_fhir(&e.id, &fields),
-                Section::Goals => clinical::goal_to_fhir(&e.id, &fields),
-                Section::Plans => clinical::plan_to_fhir(&e.id, &fields, &goal_ref),
-                Section::Documents => clinical::document_to_fhir(&e.id, &fields),
-                Section::Insurance => clinical::coverage_to_fhir(&e.id, &fields),
-                Section::Appointments => super::appointment_to_fhir(&e.id, &fields),
-                Section::Messages => super::message_to_fhir(&e.id, &fields),
-                Section::Forms => {
-                    let template = super::text_field(&fields, "template").and_then(|t| templates.get(t).copied());
-                    super::form_response_to_fhir(&e.id, &fields, template)
-                }
-                Section::CaregiverLog => clinical::log_to_fhir(&e.id, &fields),
-                Section::Audit => continue,
+            let Some(mut res) = resources::writer_for(section).and_then(|r| r.write(section, &e.id, &fields, &out))
+            else {
+                continue;
             };
             if res.get("resourceType").and_then(Value::as_str) == Some("Questionnaire") {
-                clinical::form_status_ext(&mut res, &fields);
+                resources::questionnaire::form_status_ext(&mut res, &fields);
             }
-            let source = super::text_field(&fields, SOURCE_KEY);
+            let source = crate::json::text_field(&fields, SOURCE_KEY);
             decorate(&mut res, section, source, &patient_ref);
             let full_url = entry_url(section, &e.id);
             if !own(record, access, &e.author) && !e.author.is_empty() {
@@ -759,31 +648,7 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section]) 
         }
     }
     let provenance = written_by.len();
-    for (author, (targets, newest)) in written_by {
-        let name = author
-            .parse::<PublicKey>()
-            .ok()
-            .and_then(|k| access.name_of(&k))
-            .unwrap_or_else(|| format!("an unknown writer ({})", author.get(..8).unwrap_or(&author)));
-        let id = hex::encode(&phr_model::crypto::digest(format!("provenance/{author}").as_bytes())[..8]);
-        let mut prov = Map::new();
-        prov.insert("resourceType".into(), "Provenance".into());
-        prov.insert("id".into(), id.clone().into());
-        prov.insert("target".into(), Value::Array(targets));
-        prov.insert("recorded".into(), newest.into());
-        prov.insert(
-            "agent".into(),
-            json!([{
-                "type": { "coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                    "code": "author",
-                    "display": "Author"
-                }] },
-                "who": { "display": name, "identifier": { "system": "urn:phr:key", "value": author } }
-            }]),
-        );
-        entries.push(json!({ "fullUrl": urn(&rid, &format!("provenance/{id}")), "resource": prov }));
-    }
+    entries.extend(provenance_entries(&rid, access, written_by));
 
     let mut bundle = Map::new();
     bundle.insert("resourceType".into(), "Bundle".into());
@@ -810,6 +675,41 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section]) 
     })
 }
 
+/// One `Provenance` per writer who is not one of the patient's devices, naming their entries.
+fn provenance_entries(
+    rid: &PublicKey,
+    access: &AccessSet,
+    written_by: BTreeMap<String, (Vec<Value>, String)>,
+) -> Vec<Value> {
+    let mut entries = Vec::new();
+    for (author, (targets, newest)) in written_by {
+        let name = author
+            .parse::<PublicKey>()
+            .ok()
+            .and_then(|k| access.name_of(&k))
+            .unwrap_or_else(|| format!("an unknown writer ({})", author.get(..8).unwrap_or(&author)));
+        let id = hex::encode(&phr_model::crypto::digest(format!("provenance/{author}").as_bytes())[..8]);
+        let mut prov = Map::new();
+        prov.insert("resourceType".into(), "Provenance".into());
+        prov.insert("id".into(), id.clone().into());
+        prov.insert("target".into(), Value::Array(targets));
+        prov.insert("recorded".into(), newest.into());
+        prov.insert(
+            "agent".into(),
+            json!([{
+                "type": { "coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                    "code": "author",
+                    "display": "Author"
+                }] },
+                "who": { "display": name, "identifier": { "system": "urn:phr:key", "value": author } }
+            }]),
+        );
+        entries.push(json!({ "fullUrl": urn(rid, &format!("provenance/{id}")), "resource": prov }));
+    }
+    entries
+}
+
 /// Whether `author` (hex) is the patient: the root key or one of the record's devices.
 fn own(record: &Record, access: &AccessSet, author: &str) -> bool {
     match author.parse::<PublicKey>() {
@@ -828,10 +728,7 @@ fn decorate(res: &mut Value, section: Section, source: Option<&str>, patient: &V
         .to_string();
     let meta = m.entry("meta").or_insert_with(|| json!({}));
     if let Value::Object(meta) = meta {
-        meta.insert(
-            "tag".into(),
-            json!([{ "system": clinical::PHR_SECTION, "code": section.name() }]),
-        );
+        meta.insert("tag".into(), json!([{ "system": PHR_SECTION, "code": section.name() }]));
     }
     if let Some(source) = source {
         let ident = json!({ "system": PHR_SOURCE, "value": source });
@@ -968,14 +865,14 @@ mod tests {
         let conditions = entries(&r, Section::Conditions);
         let c = conditions
             .iter()
-            .find(|e| e.id == super::super::entry_id("Condition", "c1"))
+            .find(|e| e.id == crate::entry_id("Condition", "c1"))
             .expect("condition");
         assert_eq!(c.fields["status"], "resolved");
         assert_eq!(c.fields["onset"], "2023-01-02");
         assert_eq!(c.fields["resolved"], "2023-01-20");
         let p = conditions
             .iter()
-            .find(|e| e.id == super::super::entry_id("Procedure", "pr1"))
+            .find(|e| e.id == crate::entry_id("Procedure", "pr1"))
             .expect("procedure");
         assert_eq!(p.fields["name"], "Procedure: Tympanostomy");
         assert_eq!(p.fields["code"], "34068001");
@@ -1101,7 +998,7 @@ mod tests {
         mapped.import(&mut r, "test").unwrap();
         let bp = entries(&r, Section::Labs)
             .into_iter()
-            .find(|e| e.id == super::super::entry_id("Observation", "b"))
+            .find(|e| e.id == crate::entry_id("Observation", "b"))
             .expect("blood pressure");
         assert_eq!(bp.fields["value"], "Systolic: 120 mm[Hg]; Diastolic: 80 mm[Hg]");
     }
@@ -1162,7 +1059,7 @@ mod tests {
 
     #[test]
     fn entry_ids_are_derived_from_type_and_id_as_the_clinic_node_does() {
-        let id = super::super::entry_id("Observation", "abc");
+        let id = crate::entry_id("Observation", "abc");
         let hash = phr_model::crypto::digest(b"fhir:Observation/abc");
         assert_eq!(id, hex::encode(&hash[..8]));
         let mapped = map_bundle(&bundle(vec![
@@ -1173,7 +1070,7 @@ mod tests {
         mapped.import(&mut r, "test").unwrap();
         assert_eq!(
             entries(&r, Section::Conditions)[0].id,
-            super::super::entry_id("Condition", "abc")
+            crate::entry_id("Condition", "abc")
         );
     }
 

@@ -1,0 +1,192 @@
+//! FHIR dates, date-times and instants as the record keeps them.
+//!
+//! The record keeps wall-clock times without a zone (`NaiveDateTime`), so an incoming
+//! `2024-03-02T10:00:00-05:00` is kept as 10:00 on that day (the offset is dropped, not
+//! applied), and outgoing date-times carry no offset. A partial date (`2024`, `2024-03`)
+//! stands for its first day.
+
+use chrono::{FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+
+use phr_model::error::Result;
+
+use crate::json::*;
+
+/// A FHIR date, dateTime or instant, split into what the record keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct When {
+    pub(crate) date: NaiveDate,
+    pub(crate) time: Option<NaiveTime>,
+    pub(crate) offset: Option<FixedOffset>,
+}
+
+impl When {
+    pub(crate) fn datetime(self) -> Option<NaiveDateTime> {
+        self.time.map(|t| NaiveDateTime::new(self.date, t))
+    }
+}
+
+pub(crate) const BAD_DATE: &str =
+    "is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss with Z or ±hh:mm)";
+
+/// Parse `YYYY`, `YYYY-MM`, `YYYY-MM-DD` or `YYYY-MM-DDThh:mm[:ss[.fff]][Z|±hh:mm]`; a partial
+/// date stands for its first day, since the record keeps whole dates.
+pub(crate) fn parse_when(s: &str) -> Option<When> {
+    let s = s.trim();
+    let (day, clock) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = day.split('-').collect();
+    let (y, m, d) = match parts.as_slice() {
+        [y] if digits(y, 4) => (*y, "1", "1"),
+        [y, m] if digits(y, 4) && digits(m, 2) => (*y, *m, "1"),
+        [y, m, d] if digits(y, 4) && digits(m, 2) && digits(d, 2) => (*y, *m, *d),
+        _ => return None,
+    };
+    let year: i32 = y.parse().ok()?;
+    if year < 1 {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(year, m.parse().ok()?, d.parse().ok()?)?;
+    let Some(clock) = clock else {
+        return Some(When {
+            date,
+            time: None,
+            offset: None,
+        });
+    };
+    if parts.len() != 3 {
+        return None;
+    }
+    let (clock, offset) = if let Some(c) = clock.strip_suffix('Z') {
+        (c, FixedOffset::east_opt(0))
+    } else if let Some(at) = clock.rfind(['+', '-']) {
+        let zone = &clock[at..];
+        let (sign, hm) = zone.split_at(1);
+        let (h, mm) = hm.split_once(':')?;
+        if !digits(h, 2) || !digits(mm, 2) {
+            return None;
+        }
+        let (h, mm): (i32, i32) = (h.parse().ok()?, mm.parse().ok()?);
+        if h > 14 || mm > 59 {
+            return None;
+        }
+        let secs = (h * 3600 + mm * 60) * if sign == "-" { -1 } else { 1 };
+        (&clock[..at], Some(FixedOffset::east_opt(secs)?))
+    } else {
+        (clock, None)
+    };
+    let well_formed = clock.len() >= 5 && clock.as_bytes().get(2) == Some(&b':');
+    if !well_formed {
+        return None;
+    }
+    let time = NaiveTime::parse_from_str(clock, "%H:%M:%S%.f")
+        .or_else(|_| NaiveTime::parse_from_str(clock, "%H:%M"))
+        .ok()?;
+    Some(When {
+        date,
+        time: Some(time),
+        offset,
+    })
+}
+
+/// The date at `at` in the record's `YYYY-MM-DD` form.
+pub(crate) fn date_at(at: &At) -> Result<Option<String>> {
+    match at.text()? {
+        None => Ok(None),
+        Some(s) => match parse_when(&s) {
+            Some(w) => Ok(Some(w.date.format("%Y-%m-%d").to_string())),
+            None => Err(at.fail(format!("`{s}` {BAD_DATE}"))),
+        },
+    }
+}
+
+/// The first date found among `places`, in order; a malformed one is an error even if a later
+/// place has a good one, since the resource is then not what it claims.
+pub(crate) fn first_date(places: &[At]) -> Result<Option<String>> {
+    for at in places {
+        if let Some(date) = date_at(at)? {
+            return Ok(Some(date));
+        }
+    }
+    Ok(None)
+}
+
+/// A date and time at `at`, with its offset if it had one; a date without a time is refused.
+pub(crate) fn datetime_at(at: &At) -> Result<Option<(NaiveDateTime, Option<FixedOffset>)>> {
+    let Some(s) = at.text()? else { return Ok(None) };
+    let when = parse_when(&s).ok_or_else(|| at.fail(format!("`{s}` {BAD_DATE}")))?;
+    match when.datetime() {
+        Some(dt) => Ok(Some((dt, when.offset))),
+        None => Err(at.fail(format!("`{s}` has no time of day; an appointment needs one"))),
+    }
+}
+
+pub(crate) fn utc(local: NaiveDateTime, offset: FixedOffset) -> Option<NaiveDateTime> {
+    local.checked_sub_signed(TimeDelta::try_seconds(i64::from(offset.local_minus_utc()))?)
+}
+
+pub(crate) fn format_datetime(dt: NaiveDateTime) -> String {
+    dt.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// A date-time for arithmetic only: absent, date-only or malformed all give `None` here, since
+/// the same element's date was already checked where it matters.
+pub(crate) fn datetime_or_none(at: &At) -> Option<NaiveDateTime> {
+    let s = at.str().ok()??;
+    parse_when(s)?.datetime()
+}
+
+/// A date-only element as the record's `YYYY-MM-DD`.
+pub(crate) fn date(root: &At, key: &'static str) -> Result<Option<String>> {
+    date_at(&root.get(key)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fhir_dates_are_read_in_every_precision() {
+        let good = [
+            ("2024", "2024-01-01", None),
+            ("2024-02", "2024-02-01", None),
+            ("2024-02-29", "2024-02-29", None),
+            ("2024-03-02T10:05:00Z", "2024-03-02", Some("2024-03-02T10:05:00")),
+            (
+                "2024-03-02T10:05:07.123+05:30",
+                "2024-03-02",
+                Some("2024-03-02T10:05:07"),
+            ),
+            ("2024-03-02T23:30:00-05:00", "2024-03-02", Some("2024-03-02T23:30:00")),
+            ("2024-03-02T10:05", "2024-03-02", Some("2024-03-02T10:05:00")),
+        ];
+        for (text, date, datetime) in good {
+            let when = parse_when(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(when.date.format("%Y-%m-%d").to_string(), date);
+            assert_eq!(when.datetime().map(format_datetime).as_deref(), datetime, "{text}");
+        }
+        let bad = [
+            "",
+            "T",
+            "0000",
+            "24",
+            "2024-3-1",
+            "2023-02-29",
+            "2024-13",
+            "2024-03-02T",
+            "2024-03T10:00:00Z",
+            "2024-03-02T25:00:00Z",
+            "2024-03-02T10:00:00+15:00",
+            "2024-03-02T10:00:00+0500",
+            "2024-03-02 10:00",
+            "2024-03-02T1:00:00Z",
+            "٢٠٢٤-03-02",
+            "2024-03-02T10:00:00+05:3é",
+        ];
+        for text in bad {
+            assert!(parse_when(text).is_none(), "{text} should be refused");
+        }
+    }
+}
