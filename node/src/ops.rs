@@ -3,7 +3,7 @@
 //! read requests, messages and completed forms. Shared by the HTTP API and its tests.
 
 use phr_engine::clinic::{Clinic, StaffMember};
-use phr_engine::{Error, RecordId, Section, fhir};
+use phr_engine::{Error, RecordId, Refusal, Section, fhir};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -28,20 +28,7 @@ impl OpError {
 
 impl From<Error> for OpError {
     fn from(e: Error) -> Self {
-        let status = match &e {
-            Error::Fhir { .. }
-            | Error::InvalidField { .. }
-            | Error::InvalidEntry(..)
-            | Error::InvalidDate(_)
-            | Error::UnknownField { .. }
-            | Error::UnknownSection(_)
-            | Error::AmbiguousId { .. } => 422,
-            Error::NoSuchEntry { .. } => 404,
-            Error::NotAllowed(_) => 403,
-            Error::StoreBusy | Error::Io(_) | Error::DiskFull(_) | Error::ReadOnly(_) => 503,
-            _ => 500,
-        };
-        OpError::new(status, e.to_string())
+        OpError::new(crate::errors::status(&e), crate::errors::for_ehr(&e))
     }
 }
 
@@ -212,9 +199,7 @@ pub fn push(clinic: &Clinic, patient_id: &str, kind: Kind, res: &Value, who: Opt
                 if same {
                     Ok((id, "unchanged"))
                 } else if section == Section::Notes {
-                    Err(Error::NotAllowed(format!(
-                        "note {id} is already in the record and notes are never rewritten; push a new note or an amendment"
-                    )))
+                    Err(Error::NotAllowed(Refusal::NoteExists { id: id.clone() }))
                 } else {
                     r.edit(section, &id, normal)?;
                     Ok((id, "updated"))
