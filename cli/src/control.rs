@@ -167,7 +167,7 @@ fn serve_one(
     } else {
         crate::execute(req.command, replica, &mut out)
             .err()
-            .map(|e| format!("{e:#}"))
+            .map(|e| crate::errors::worded(&e))
     };
     let resp = Response {
         stdout: String::from_utf8_lossy(&out).into_owned(),

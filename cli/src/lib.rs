@@ -7,6 +7,7 @@ mod attach;
 mod control;
 mod device_name;
 mod display;
+mod errors;
 mod fhir_cmd;
 mod net;
 mod out_file;
@@ -357,7 +358,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // An error may quote someone's text (a form's question, a peer's name).
-            eprintln!("error: {}", display::message(&format!("{e:#}")));
+            eprintln!("error: {}", display::message(&errors::worded(&e)));
             ExitCode::FAILURE
         }
     }

@@ -566,7 +566,7 @@ async fn forwarded_sync(service: &Service, job: ForwardedSync) {
         synced.finish(job.json, &mut out)
     }
     .await;
-    let _ = job.reply.send((out, result.err().map(|e| format!("{e:#}"))));
+    let _ = job.reply.send((out, result.err().map(|e| crate::errors::worded(&e))));
 }
 
 /// `phr serve`: accept peers and stay in live sync with known ones until Ctrl-C. Other `phr`

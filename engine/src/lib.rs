@@ -39,7 +39,7 @@ pub use phr_store::fuzzing;
 
 pub use automerge;
 pub use device::{Device, InitOptions};
-pub use error::{Error, Result};
+pub use error::{AttachmentProblem, Error, Refusal, Result, RootAction, TicketProblem, WhichTicket};
 pub use identity::{KeyPair, PublicKey, RecordId};
 pub use record::Record;
 pub use section::Section;

@@ -404,7 +404,7 @@ fn push_direct(clinic: &Clinic, record: &RecordId, staff: &StaffMember, res: &Va
     clinic.write(&record, Some(&staff.key), |r| {
         match r.read_entry(Section::Notes, &id)? {
             None => r.insert_entry(Section::Notes, &id, fields),
-            Some(_) => Err(phr::Error::NotAllowed(format!("note {id} is already in the record"))),
+            Some(_) => Err(phr::Error::NotAllowed(phr::Refusal::NoteExists { id: id.clone() })),
         }
     })
 }

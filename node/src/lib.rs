@@ -12,6 +12,7 @@ mod client;
 mod commands;
 mod config;
 mod daemon;
+mod errors;
 pub mod http_hosts;
 mod http_server;
 mod lookup;
@@ -42,7 +43,7 @@ pub fn main() -> ExitCode {
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", errors::for_operator(&e));
             ExitCode::FAILURE
         }
     }

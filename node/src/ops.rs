@@ -4,7 +4,7 @@
 
 use phr_engine::clinic::{Clinic, StaffMember};
 use phr_engine::fhir::{self, Upsert};
-use phr_engine::{Error, RecordId, Section};
+use phr_engine::{Error, RecordId, Refusal, Section};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -29,20 +29,7 @@ impl OpError {
 
 impl From<Error> for OpError {
     fn from(e: Error) -> Self {
-        let status = match &e {
-            Error::Fhir { .. }
-            | Error::InvalidField { .. }
-            | Error::InvalidEntry(..)
-            | Error::InvalidDate(_)
-            | Error::UnknownField { .. }
-            | Error::UnknownSection(_)
-            | Error::AmbiguousId { .. } => 422,
-            Error::NoSuchEntry { .. } => 404,
-            Error::NotAllowed(_) => 403,
-            Error::StoreBusy | Error::Io(_) | Error::DiskFull(_) | Error::ReadOnly(_) => 503,
-            _ => 500,
-        };
-        OpError::new(status, e.to_string())
+        OpError::new(crate::errors::status(&e), crate::errors::for_ehr(&e))
     }
 }
 
@@ -189,9 +176,7 @@ pub fn push(
                 Ok((id, "created"))
             }
             Upsert::Unchanged => Ok((id, "unchanged")),
-            Upsert::Kept => Err(Error::NotAllowed(format!(
-                "note {id} is already in the record and notes are never rewritten; push a new note or an amendment"
-            ))),
+            Upsert::Kept => Err(Error::NotAllowed(Refusal::NoteExists { id: id.clone() })),
             Upsert::Update(changes) => {
                 r.edit(section, &id, changes)?;
                 Ok((id, "updated"))

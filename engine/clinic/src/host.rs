@@ -19,7 +19,7 @@ use crate::ticket::ClinicTicket;
 use phr_model::access::{AccessSet, Statement};
 use phr_model::capability::{Capability, Grant, Revocation, Scope};
 use phr_model::crypto::{KdfParams, random_bytes};
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, Refusal, Result};
 use phr_model::identity::{KeyPair, PublicKey, RecordId};
 use phr_model::record::Record;
 use phr_model::section::Section;
@@ -119,9 +119,10 @@ impl Clinic {
     pub fn create(path: &Path, passphrase: &str, name: &str, kdf: KdfParams) -> Result<Clinic> {
         let name = name.trim();
         if name.is_empty() || name.len() > 200 {
-            return Err(Error::NotAllowed(
-                "the clinic's name must be 1 to 200 characters".into(),
-            ));
+            return Err(Error::NotAllowed(Refusal::NameLength {
+                what: "the clinic's name",
+                max: 200,
+            }));
         }
         let library = Library::create(path, passphrase, KeyPair::generate(), kdf)?;
         library.store().put_secret(CLINIC_NAME, name.as_bytes())?;
@@ -140,7 +141,7 @@ impl Clinic {
             .store()
             .secret(CLINIC_NAME)?
             .and_then(|n| String::from_utf8(n).ok())
-            .ok_or_else(|| Error::Corrupt("this store holds no clinic (was it made by `phr-node init`?)".into()))?;
+            .ok_or_else(|| Error::NoClinic)?;
         let mut staff = BTreeMap::new();
         for (_, raw) in library.store().secrets_with_prefix(STAFF_PREFIX)? {
             let s: StaffSecret = postcard::from_bytes(&raw)
@@ -179,7 +180,7 @@ impl Clinic {
             member: member.clone(),
             secret: key.secret_bytes(),
         })
-        .map_err(|e| Error::Io(e.to_string()))?;
+        .map_err(|_| Error::internal("a staff secret would not encode"))?;
         self.host
             .lock()
             .store()
@@ -190,31 +191,25 @@ impl Clinic {
     pub fn add_staff(&self, name: &str, role: &str, sections: Vec<Section>) -> Result<StaffMember> {
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
-            return Err(Error::NotAllowed(
-                "a staff member's name must be 1 to 100 characters".into(),
-            ));
+            return Err(Error::NotAllowed(Refusal::NameLength {
+                what: "a staff member's name",
+                max: 100,
+            }));
         }
         if self
             .staff_lock()
             .values()
             .any(|(m, _)| m.removed.is_none() && m.name.eq_ignore_ascii_case(name))
         {
-            return Err(Error::NotAllowed(format!(
-                "`{name}` is already on the staff list; names must be unique so notes are attributable"
-            )));
+            return Err(Error::NotAllowed(Refusal::StaffNameTaken { name: name.to_string() }));
         }
         let writable = phr_model::capability::Preset::Clinic.scope();
         for s in &sections {
             if !writable.get(s).is_some_and(|r| r.writes()) {
-                return Err(Error::NotAllowed(format!(
-                    "a clinic may not write {s}; staff sections must be among: {}",
-                    writable
-                        .iter()
-                        .filter(|(_, r)| r.writes())
-                        .map(|(s, _)| s.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                return Err(Error::NotAllowed(Refusal::ClinicCannotWrite {
+                    section: *s,
+                    writable: writable.iter().filter(|(_, r)| r.writes()).map(|(s, _)| *s).collect(),
+                }));
             }
         }
         let key = KeyPair::generate();
@@ -314,7 +309,7 @@ impl Clinic {
             .staff_lock()
             .get(&member.key)
             .map(|(_, k)| k.clone())
-            .ok_or_else(|| Error::Io("a staff member went missing".into()))?;
+            .ok_or_else(|| Error::internal("a staff member went missing"))?;
         self.save_staff(&removed, &key)?;
         self.staff_lock().insert(removed.key, (removed.clone(), key));
         tracing::info!(staff = %removed.name, records = revoked, "staff member removed");
@@ -356,7 +351,7 @@ impl Clinic {
         let raw = lib
             .store()
             .secret(&name)?
-            .ok_or_else(|| Error::NotAllowed(format!("no invitation `{id}`; see `phr-node invite --list`")))?;
+            .ok_or_else(|| Error::NotAllowed(Refusal::NoSuchInvite { id: id.to_string() }))?;
         let invite: Invite =
             postcard::from_bytes(&raw).map_err(|_| Error::Corrupt("a stored invitation could not be read".into()))?;
         lib.store().delete_secret(&name)?;
@@ -365,7 +360,7 @@ impl Clinic {
     }
 
     fn save_invite(&self, invite: &Invite) -> Result<()> {
-        let raw = postcard::to_stdvec(invite).map_err(|e| Error::Io(e.to_string()))?;
+        let raw = postcard::to_stdvec(invite).map_err(|_| Error::internal("an invitation would not encode"))?;
         self.host
             .lock()
             .store()
@@ -541,9 +536,9 @@ impl Clinic {
                 let staff = self.staff_lock();
                 let (m, k) = staff
                     .get(s)
-                    .ok_or_else(|| Error::NotAllowed(format!("{} is not on this clinic's staff", s.short())))?;
+                    .ok_or_else(|| Error::NotAllowed(Refusal::NotStaff { key: s.short() }))?;
                 if m.removed.is_some() {
-                    return Err(Error::NotAllowed(format!("`{}` was removed from the staff", m.name)));
+                    return Err(Error::NotAllowed(Refusal::StaffRemoved { name: m.name.clone() }));
                 }
                 (Some(m.clone()), k.clone())
             }
@@ -553,11 +548,10 @@ impl Clinic {
         let me = lib.key().clone();
         let loaded = lib.get(record)?;
         let grant = self.clinic_grant(&loaded.access).ok_or_else(|| {
-            Error::NotAllowed(format!(
-                "patient {} has revoked or not granted `{}` access",
-                record.short(),
-                self.name
-            ))
+            Error::NotAllowed(Refusal::NoClinicAccess {
+                record: record.short(),
+                clinic: self.name.clone(),
+            })
         })?;
         let Some(member) = member else {
             return Ok((key, grant.label.clone(), grant.scope, None));

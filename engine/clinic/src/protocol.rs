@@ -14,7 +14,7 @@ use crate::host::Clinic;
 pub use crate::ticket::ClinicTicket;
 use phr_model::access::Statement;
 use phr_model::capability::{Capability, Grant, Preset};
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, Result, TicketProblem, WhichTicket};
 use phr_model::identity::{PublicKey, RecordId};
 use phr_sync::endpoint::{self, NetConfig, WaitingRoom};
 use phr_sync::replica::Replica;
@@ -154,9 +154,7 @@ pub async fn connect(
     cfg: &NetConfig,
 ) -> Result<Connected> {
     if chrono::Utc::now().timestamp() > ticket.expires {
-        return Err(Error::Ticket(
-            "this clinic invitation has expired; ask the clinic for a new one".into(),
-        ));
+        return Err(Error::Ticket(TicketProblem::Expired(WhichTicket::ClinicInvitation)));
     }
     let (grant, fresh) = clinic_grant(replica, ticket)?;
     let (record, me, mut statements) = {
@@ -184,7 +182,7 @@ pub async fn connect(
     conn.close(0u32.into(), b"done");
     let clinic = match reply {
         ConnectReply::Accepted { clinic } => clinic,
-        ConnectReply::Refused { reason } => return Err(Error::Ticket(reason)),
+        ConnectReply::Refused { reason } => return Err(Error::Ticket(TicketProblem::Refused { reason })),
     };
     if fresh {
         keep_grant(replica, &clinic, &grant)?;

@@ -4,7 +4,7 @@
 use iroh::EndpointAddr;
 use serde::{Deserialize, Serialize};
 
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, Result, TicketProblem, WhichTicket};
 use phr_model::identity::{PublicKey, RecordId};
 
 const TICKET_PREFIX: &str = "PHRCLINIC1";
@@ -33,11 +33,11 @@ impl ClinicTicket {
 
     /// Read a ticket from its text form.
     pub fn parse(text: &str) -> Result<ClinicTicket> {
-        let damaged = || Error::Ticket("the clinic invitation is damaged (check it was copied whole)".into());
+        let damaged = || Error::Ticket(TicketProblem::Damaged(WhichTicket::ClinicInvitation));
         let body = text
             .trim()
             .strip_prefix(TICKET_PREFIX)
-            .ok_or_else(|| Error::Ticket("this is not a phr clinic invitation (those start with PHRCLINIC1)".into()))?;
+            .ok_or_else(|| Error::Ticket(TicketProblem::NotATicket(WhichTicket::ClinicInvitation)))?;
         let bytes = data_encoding::BASE32_NOPAD
             .decode(body.to_ascii_uppercase().as_bytes())
             .map_err(|_| damaged())?;

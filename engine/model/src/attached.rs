@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::attachment::{Attachment, SECTIONS, of_fields};
-use crate::error::{Error, Result};
+use crate::error::{AttachmentProblem, Error, Result};
 use crate::record::Record;
 use crate::section::Section;
 
@@ -69,23 +69,27 @@ pub fn find(record: &Record, id: &str, section: Option<Section>) -> Result<Refer
     let (section, full) = match found.as_slice() {
         [one] => one.clone(),
         [] => {
-            return Err(Error::Attachment(format!(
-                "no entry `{id}` in {}; see `phr attachments list`",
-                sections.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
-            )));
+            return Err(Error::Attachment(AttachmentProblem::NoSuchEntry {
+                id: id.to_string(),
+                sections: sections.clone(),
+            }));
         }
         _ => {
-            return Err(Error::Attachment(format!(
-                "`{id}` matches entries in several sections; add --section"
-            )));
+            return Err(Error::Attachment(AttachmentProblem::AmbiguousEntry {
+                id: id.to_string(),
+            }));
         }
     };
     let entry = record.read_entry(section, &full)?.ok_or_else(|| Error::NoSuchEntry {
         section,
         id: full.clone(),
     })?;
-    let attachment =
-        of_fields(&entry.fields).ok_or_else(|| Error::Attachment(format!("{section} {full} has no attached file")))?;
+    let attachment = of_fields(&entry.fields).ok_or_else(|| {
+        Error::Attachment(AttachmentProblem::NoFile {
+            section,
+            id: full.clone(),
+        })
+    })?;
     Ok(Referenced {
         section,
         id: full,

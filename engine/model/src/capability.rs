@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::random_bytes;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::identity::{KeyPair, PublicKey, RecordId};
 use crate::section::Section;
 
@@ -67,9 +67,9 @@ impl FromStr for Right {
             "progress" => Ok(Right::Progress),
             "request" => Ok(Right::Request),
             "write" | "w" => Ok(Right::Write),
-            other => Err(Error::NotAllowed(format!(
-                "`{other}` is not a right: use read, write, progress (goals) or request (appointments)"
-            ))),
+            other => Err(Error::NotAllowed(Refusal::UnknownRight {
+                given: other.to_string(),
+            })),
         }
     }
 }
@@ -96,9 +96,9 @@ impl FromStr for Preset {
             "caregiver" => Ok(Preset::Caregiver),
             "school" => Ok(Preset::School),
             "clinic" => Ok(Preset::Clinic),
-            other => Err(Error::NotAllowed(format!(
-                "`{other}` is not a preset: use caregiver, school or clinic"
-            ))),
+            other => Err(Error::NotAllowed(Refusal::UnknownPreset {
+                given: other.to_string(),
+            })),
         }
     }
 }
@@ -165,12 +165,14 @@ pub fn parse_scope(text: &str) -> Result<Scope> {
 
 fn check_right_fits(section: Section, right: Right) -> Result<()> {
     match right {
-        Right::Progress if section != Section::Goals => {
-            Err(Error::NotAllowed("the progress right exists only for goals".into()))
-        }
-        Right::Request if section != Section::Appointments => Err(Error::NotAllowed(
-            "the request right exists only for appointments".into(),
-        )),
+        Right::Progress if section != Section::Goals => Err(Error::NotAllowed(Refusal::RightOutOfPlace {
+            right,
+            only: Section::Goals,
+        })),
+        Right::Request if section != Section::Appointments => Err(Error::NotAllowed(Refusal::RightOutOfPlace {
+            right,
+            only: Section::Appointments,
+        })),
         _ => Ok(()),
     }
 }
@@ -260,9 +262,7 @@ impl Capability {
     /// Grant onwards from a capability the signer holds; may only narrow it.
     pub fn delegate(holder: &KeyPair, parent: &Capability, grant: Grant) -> Result<Capability> {
         if parent.audience != holder.public() {
-            return Err(Error::NotAllowed(
-                "only the holder of a capability can delegate it".into(),
-            ));
+            return Err(Error::NotAllowed(Refusal::NotHolder));
         }
         let cap = Self::issue(holder, parent.record, Some(Box::new(parent.clone())), grant)?;
         cap.check_chain()?;

@@ -918,7 +918,7 @@ impl EntryKind for SessionNote {
         if soap.iter().all(|s| s.as_deref().is_none_or(|t| t.trim().is_empty())) {
             return Err(invalid(
                 Self::SECTION,
-                "a session note needs at least one of --subjective, --objective, --assessment, --plan",
+                "a session note needs at least one of subjective, objective, assessment, plan",
             ));
         }
         check_attachment(Self::SECTION, self.attachment.as_ref())
@@ -1007,7 +1007,7 @@ impl EntryKind for Form {
     fn validate(&self) -> Result<()> {
         non_empty(Self::SECTION, "title", &self.title)?;
         if self.kind == "response" && self.template.is_none() {
-            return Err(invalid(Self::SECTION, "a form response must name its --template"));
+            return Err(invalid(Self::SECTION, "a form response must name its template"));
         }
         Ok(())
     }

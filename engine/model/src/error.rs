@@ -1,11 +1,20 @@
 //! The engine's one error type: every failure a patient or an operator can meet.
 
 use crate::section::Section;
+use std::path::PathBuf;
+
+mod problems;
+mod refusal;
+
+pub use problems::{AttachmentProblem, TicketProblem, WhichTicket};
+pub use refusal::{Refusal, RootAction};
 
 /// Result alias used throughout the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in the engine, phrased so the reader knows what to do next.
+/// Everything that can go wrong in the engine. Each variant says what happened, with typed values;
+/// what a person can do about it (a command to run, a flag to pass) is the front end's to add
+/// (the CLI's `errors` module, the node's HTTP layer), so the words fit the reader.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The passphrase did not unlock the store.
@@ -23,7 +32,7 @@ pub enum Error {
     #[error("{0} already exists; nothing was written over it")]
     OutputExists(String),
     /// No store exists at the given home.
-    #[error("no phr record at {0}: run `phr init` first, or point --home / PHR_HOME at an existing home")]
+    #[error("no phr record at {0}")]
     NoStore(String),
     /// A store already exists where a new one was asked for.
     #[error("a phr record already exists at {0}; refusing to overwrite it")]
@@ -40,7 +49,7 @@ pub enum Error {
         supported: u32,
     },
     /// Another process holds the store open.
-    #[error("the store is in use by another phr process (is `phr serve` or `phr-node run` running on this home?)")]
+    #[error("the store is in use by another phr process")]
     StoreBusy,
     /// The disk or filesystem refused a write or read.
     #[error("storage failure: {0} (nothing was half-written; check free disk space and permissions)")]
@@ -110,7 +119,7 @@ pub enum Error {
     },
     /// An operation the record's rules forbid (e.g. rewriting a clinical note).
     #[error("{0}")]
-    NotAllowed(String),
+    NotAllowed(Refusal),
     /// The recovery kit could not be read.
     #[error("invalid recovery kit: {0}")]
     InvalidRecoveryKit(String),
@@ -145,7 +154,7 @@ pub enum Error {
     },
     /// A pairing ticket that cannot be used.
     #[error("ticket refused: {0}")]
-    Ticket(String),
+    Ticket(TicketProblem),
     /// A date or time that does not parse.
     #[error("`{0}` is not a valid date: use YYYY-MM-DD")]
     InvalidDate(String),
@@ -218,11 +227,46 @@ pub enum Error {
     #[error("the attached file is damaged or was altered on this device ({0}); nothing was written")]
     AttachmentDamaged(String),
     /// An attached file's data is not (or not wholly) on this device yet.
-    #[error("the attached file is not on this device yet ({0}): run `phr sync` with a device that has it")]
+    #[error("the attached file is not on this device yet ({0})")]
     AttachmentMissing(String),
     /// An attachment cannot be added or opened as asked.
     #[error("attachment: {0}")]
-    Attachment(String),
+    Attachment(AttachmentProblem),
+    /// A file to attach could not be read.
+    #[error("attachment: cannot read {}", .path.display())]
+    FileUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An attached file could not be written out where asked.
+    #[error("attachment: cannot write {}", .path.display())]
+    FileUnwritable {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store holds no clinic (it is a device's home, or not yet set up as a clinic).
+    #[error("this store holds no clinic")]
+    NoClinic,
+    /// Something that cannot happen unless phr itself is wrong: a broken invariant, a task that
+    /// panicked, a value of its own that would not encode.
+    #[error("internal error: {what} (this is a bug in phr)")]
+    Internal {
+        /// What went wrong.
+        what: &'static str,
+    },
+}
+
+impl Error {
+    /// An internal error (a broken invariant), described by `what`.
+    pub fn internal(what: &'static str) -> Error {
+        Error::Internal { what }
+    }
 }
 
 /// How much of a caller's text an error message repeats.

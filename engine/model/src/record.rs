@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::capability::{Right, Scope};
 use crate::change::SignedChange;
 use crate::entry::{self, META_KEYS, PATIENT_ENTRY};
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::identity::{KeyPair, PublicKey, RecordId, change_signing_message};
 use crate::section::Section;
 use crate::verify::{ChangeInfo, Clock};
@@ -164,7 +164,7 @@ impl Record {
     /// Refuse, before anything is written, an edit outside this writer's rights.
     fn check_right(&self, section: Section, want: Right) -> Result<()> {
         if section == Section::Audit {
-            return Err(Error::NotAllowed("the audit log is written by phr itself".into()));
+            return Err(Error::NotAllowed(Refusal::AuditLogIsKept));
         }
         let Some((label, scope)) = &self.limits else {
             return Ok(());
@@ -172,22 +172,15 @@ impl Record {
         if scope.get(&section).is_some_and(|r| r.covers(want)) {
             return Ok(());
         }
-        let writable: Vec<String> = scope
-            .iter()
-            .filter(|(_, r)| r.writes())
-            .map(|(s, r)| match r {
-                Right::Write => s.to_string(),
-                other => format!("{s} ({other})"),
-            })
-            .collect();
-        Err(Error::NotAllowed(format!(
-            "the access granted to `{label}` does not allow that in {section}; it may write: {}",
-            if writable.is_empty() {
-                "nothing".to_string()
-            } else {
-                writable.join(", ")
-            }
-        )))
+        Err(Error::NotAllowed(Refusal::OutsideGrant {
+            label: label.clone(),
+            section,
+            writable: scope
+                .iter()
+                .filter(|(_, r)| r.writes())
+                .map(|(s, r)| (*s, *r))
+                .collect(),
+        }))
     }
 
     /// Append an event to the audit log (the patient's own devices only; a no-op elsewhere).
@@ -400,7 +393,7 @@ impl Record {
         }
         let mut change = doc
             .get_last_local_change()
-            .ok_or_else(|| Error::Automerge("a committed change went missing".into()))?;
+            .ok_or_else(|| Error::internal("a committed change went missing"))?;
         let msg = change_signing_message(&self.id, section, &change.hash().0);
         let me = self.author.public();
         if let Some(clock) = self.clocks.get_mut(&section) {
@@ -464,9 +457,7 @@ impl Record {
         }
         let id = if section == Section::Profile {
             if self.entry_obj(section, PATIENT_ENTRY)?.is_some() {
-                return Err(Error::NotAllowed(
-                    "the record already has its patient profile: change it with `phr edit profile patient --field value`".into(),
-                ));
+                return Err(Error::NotAllowed(Refusal::ProfileExists));
             }
             PATIENT_ENTRY.to_string()
         } else {
@@ -542,12 +533,10 @@ impl Record {
     pub fn edit(&mut self, section: Section, id: &str, changes: Map<String, Value>) -> Result<()> {
         self.check_right(section, Right::Write)?;
         if section == Section::Notes {
-            return Err(Error::NotAllowed(
-                "clinical notes are never rewritten: add a correction with `phr amend notes ID --text …`".into(),
-            ));
+            return Err(Error::NotAllowed(Refusal::NoteRewrite));
         }
         if let Some(bad) = changes.keys().find(|k| META_KEYS.contains(&k.as_str())) {
-            return Err(Error::NotAllowed(format!("`{bad}` is kept by phr and cannot be set")));
+            return Err(Error::NotAllowed(Refusal::KeptField { field: bad.to_string() }));
         }
         self.update(section, id, changes, "edit")
     }

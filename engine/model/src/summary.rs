@@ -14,7 +14,7 @@ use crate::access::AccessSet;
 use crate::entry::{
     Allergy, Condition, Contact, Coverage, Document, EntryKind, Goal, Medication, PATIENT_ENTRY, Patient, SessionNote,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::identity::PublicKey;
 use crate::record::{EntryView, Record};
 use crate::section::Section;
@@ -103,11 +103,10 @@ impl FromStr for Audience {
 
     fn from_str(s: &str) -> Result<Self> {
         let wanted = s.trim().to_ascii_lowercase();
-        Audience::ALL.into_iter().find(|a| a.name() == wanted).ok_or_else(|| {
-            Error::NotAllowed(format!(
-                "`{s}` is not a report audience: use iep, specialist or insurer"
-            ))
-        })
+        Audience::ALL
+            .into_iter()
+            .find(|a| a.name() == wanted)
+            .ok_or_else(|| Error::NotAllowed(Refusal::UnknownAudience { given: s.to_string() }))
     }
 }
 

@@ -23,7 +23,7 @@ use iroh_blobs::{Hash, HashAndFormat};
 use n0_future::StreamExt;
 use phr_model::attachment::{Attachment, CHUNK_SIZE, FORMAT, plain_hasher};
 use phr_model::crypto::chunk_cipher::{NONCE_PREFIX, Opener, Sealer, TAG_LEN};
-use phr_model::error::{Error, Result};
+use phr_model::error::{AttachmentProblem, Error, Result};
 use phr_model::identity::RecordId;
 
 /// Directory of the blob store inside a home.
@@ -73,7 +73,10 @@ pub fn digest_file(path: &Path, record: &RecordId) -> Result<([u8; 32], u64)> {
 
 /// The error for a file that cannot be read, naming it.
 pub fn read_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Attachment(format!("cannot read {}: {e}", path.display()))
+    Error::FileUnreadable {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,6 +333,7 @@ impl BlobStore {
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
         let file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
         let record = *record;
+        let source_path = path.to_path_buf();
         let reader = tokio::task::spawn_blocking(move || -> Result<([u8; 32], u64)> {
             let mut file = std::io::BufReader::with_capacity(chunk, file);
             let mut sealer = Sealer::new(&key, prefix)?;
@@ -337,11 +341,11 @@ impl BlobStore {
             let mut size = 0u64;
             // Read one chunk ahead: a chunk is the last one exactly when the next read is empty.
             let mut cur = vec![0u8; chunk];
-            let mut n = fill(&mut file, &mut cur).map_err(|e| Error::Io(e.to_string()))?;
+            let mut n = fill(&mut file, &mut cur).map_err(|e| read_error(&source_path, e))?;
             loop {
                 let mut next = vec![0u8; chunk];
                 let m = if n == chunk {
-                    fill(&mut file, &mut next).map_err(|e| Error::Io(e.to_string()))?
+                    fill(&mut file, &mut next).map_err(|e| read_error(&source_path, e))?
                 } else {
                     0
                 };
@@ -374,11 +378,7 @@ impl BlobStore {
         }
         let sealed = reader
             .await
-            .map_err(|e| Error::Io(format!("sealing the file stopped: {e}")))?
-            .map_err(|e| match e {
-                Error::Io(m) => Error::Attachment(format!("cannot read {}: {m}", path.display())),
-                other => other,
-            })?;
+            .map_err(|_| Error::internal("the task sealing a file stopped"))??;
         let (plain_hash, size) = sealed;
         let tt = match (tag, failure) {
             (Some(tt), _) => tt,
@@ -386,10 +386,9 @@ impl BlobStore {
             (None, None) => return Err(store_error("store the sealed file", "the import ended early")),
         };
         if expect.is_some_and(|h| h != plain_hash) {
-            return Err(Error::Attachment(format!(
-                "{} changed while it was being attached; attach it again once it is complete",
-                path.display()
-            )));
+            return Err(Error::Attachment(AttachmentProblem::ChangedWhileAttaching {
+                path: path.to_path_buf(),
+            }));
         }
         let attachment = Attachment {
             format: u64::from(FORMAT),
@@ -420,10 +419,9 @@ impl BlobStore {
     ) -> Result<()> {
         a.validate().map_err(Error::AttachmentDamaged)?;
         if out.exists() {
-            return Err(Error::Attachment(format!(
-                "{} already exists; choose another --out or remove it first",
-                out.display()
-            )));
+            return Err(Error::Attachment(AttachmentProblem::OutputExists {
+                path: out.to_path_buf(),
+            }));
         }
         match self.held(&a.blob).await? {
             Held::Complete(n) if n == a.sealed_size() => {}
@@ -462,12 +460,16 @@ impl BlobStore {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let file = opts
-            .open(&temp)
-            .map_err(|e| Error::Attachment(format!("cannot write {}: {e}", temp.display())))?;
-        let result = self.decrypt_into(a, record, file, progress).await;
+        let file = opts.open(&temp).map_err(|source| Error::FileUnwritable {
+            path: temp.clone(),
+            source,
+        })?;
+        let result = self.decrypt_into(a, record, file, out, progress).await;
         let result = result.and_then(|()| {
-            std::fs::rename(&temp, out).map_err(|e| Error::Attachment(format!("cannot write {}: {e}", out.display())))
+            std::fs::rename(&temp, out).map_err(|source| Error::FileUnwritable {
+                path: out.to_path_buf(),
+                source,
+            })
         });
         if result.is_err() {
             let _ = std::fs::remove_file(&temp);
@@ -480,8 +482,10 @@ impl BlobStore {
         a: &Attachment,
         record: &RecordId,
         file: std::fs::File,
+        out_path: &Path,
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<()> {
+        let out_path = out_path.to_path_buf();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let a2 = a.clone();
         let record = *record;
@@ -493,7 +497,10 @@ impl BlobStore {
             let sealed_chunk = a.chunk as usize + TAG_LEN;
             let mut buf: Vec<u8> = Vec::with_capacity(sealed_chunk);
             let mut written = 0u64;
-            let write_err = |e: std::io::Error| Error::Attachment(format!("cannot write the opened file: {e}"));
+            let write_err = |source: std::io::Error| Error::FileUnwritable {
+                path: out_path.clone(),
+                source,
+            };
             let mut emit = |buf: &mut Vec<u8>, opener: &mut Opener, written: &mut u64| -> Result<()> {
                 let n = opener.open(buf)?;
                 hasher.update(&buf[..n]);
@@ -553,7 +560,7 @@ impl BlobStore {
         drop(tx);
         let written = writer
             .await
-            .map_err(|e| Error::Attachment(format!("opening the file stopped: {e}")))?;
+            .map_err(|_| Error::internal("the task opening a file stopped"))?;
         if let Some(why) = failure {
             written?;
             return Err(Error::AttachmentDamaged(format!(

@@ -14,7 +14,7 @@ use phr_model::access::{AccessSet, Credential, Statement};
 use phr_model::change::SignedChange;
 use phr_model::crypto::KdfParams;
 use phr_model::entry::PATIENT_ENTRY;
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, Refusal, Result, RootAction};
 use phr_model::identity::{DeviceCert, KeyPair, PublicKey, RecordId, RecoveryKit};
 use phr_model::record::Record;
 use phr_model::section::Section;
@@ -429,11 +429,10 @@ impl Device {
 
     /// The recovery kit for the root key, if this device holds it.
     pub fn recovery_kit(&self) -> Result<RecoveryKit> {
-        self.root.as_ref().map(RecoveryKit::new).ok_or_else(|| {
-            Error::NotAllowed(
-                "this device does not hold the patient's root key, so it cannot export a recovery kit".into(),
-            )
-        })
+        self.root
+            .as_ref()
+            .map(RecoveryKit::new)
+            .ok_or_else(|| Error::NotAllowed(Refusal::NeedsRootKey(RootAction::ExportRecoveryKit)))
     }
 
     /// Who belongs to the record.
@@ -449,17 +448,15 @@ impl Device {
     /// Remove a device from the record (needs the root key). Its changes this device already
     /// holds stay valid; anything it writes later is refused everywhere the removal reaches.
     pub fn remove_device(&mut self, device: &PublicKey) -> Result<phr_model::access::DeviceRemoval> {
-        let root = self.root.clone().ok_or_else(|| {
-            Error::NotAllowed("only a device holding the patient's root key can remove devices".into())
-        })?;
+        let root = self
+            .root
+            .clone()
+            .ok_or_else(|| Error::NotAllowed(Refusal::NeedsRootKey(RootAction::RemoveDevices)))?;
         if *device == self.key.public() {
-            return Err(Error::NotAllowed("a device cannot remove itself".into()));
+            return Err(Error::NotAllowed(Refusal::RemoveSelf));
         }
         if self.access.cert(device).is_none() {
-            return Err(Error::NotAllowed(format!(
-                "device {} is not part of this record",
-                device.short()
-            )));
+            return Err(Error::NotAllowed(Refusal::NotOurDevice { device: device.short() }));
         }
         let mut cutoff = BTreeMap::new();
         for s in Section::SYNCED {
@@ -487,7 +484,7 @@ impl Device {
         let root = self
             .root
             .as_ref()
-            .ok_or_else(|| Error::NotAllowed("only a device holding the patient's root key can share access".into()))?;
+            .ok_or_else(|| Error::NotAllowed(Refusal::NeedsRootKey(RootAction::ShareAccess)))?;
         phr_model::capability::Capability::issue_root(root, grant)
     }
 
@@ -503,9 +500,10 @@ impl Device {
     /// access on to, can no longer connect, and their changes after this point are refused
     /// everywhere. Needs the root key.
     pub fn revoke(&mut self, id_prefix: &str) -> Result<phr_model::capability::Revocation> {
-        let root = self.root.clone().ok_or_else(|| {
-            Error::NotAllowed("only a device holding the patient's root key can revoke access".into())
-        })?;
+        let root = self
+            .root
+            .clone()
+            .ok_or_else(|| Error::NotAllowed(Refusal::NeedsRootKey(RootAction::RevokeAccess)))?;
         let mut found = self.access.grant(id_prefix);
         // Copies of one grant under one id (a re-encoded copy, or a delegated grant reusing its
         // parent's id) are one grant to revoke: the revocation names the id, and withdraws
@@ -515,14 +513,14 @@ impl Device {
         let cap = match found.as_slice() {
             [one] => one.clone(),
             [] => {
-                return Err(Error::NotAllowed(format!(
-                    "no grant matches `{id_prefix}`; see `phr access list`"
-                )));
+                return Err(Error::NotAllowed(Refusal::NoSuchGrant {
+                    given: id_prefix.to_string(),
+                }));
             }
             _ => {
-                return Err(Error::NotAllowed(format!(
-                    "`{id_prefix}` matches several grants; give more of the id"
-                )));
+                return Err(Error::NotAllowed(Refusal::AmbiguousGrant {
+                    given: id_prefix.to_string(),
+                }));
             }
         };
         // Everyone whose access hangs on this grant keeps what they wrote so far, nothing after.
@@ -630,7 +628,7 @@ impl Device {
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| Error::Io(format!("could not encode: {e}")))
+    serde_json::to_vec(v).map_err(|_| Error::internal("a value would not encode"))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::store::Persist;
 use crate::store::Store;
 use phr_model::access::AccessSet;
 use phr_model::change::SignedChange;
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, Refusal, Result};
 use phr_model::identity::{PublicKey, RecordId};
 use phr_model::record::Record;
 use phr_model::section::Section;
@@ -50,7 +50,7 @@ impl Batch {
         changes: &[SignedChange],
     ) -> Result<Batch> {
         let raw: Vec<&[u8]> = changes.iter().map(|c| c.bytes.as_slice()).collect();
-        let payload = postcard::to_stdvec(&raw).map_err(|e| Error::Io(e.to_string()))?;
+        let payload = postcard::to_stdvec(&raw).map_err(|_| Error::internal("a batch would not encode"))?;
         // Every local change is signed; the newest one covers the rest.
         let head_sigs = changes
             .last()
@@ -208,7 +208,7 @@ pub fn take_in(record: &mut Record, access: &AccessSet, batch: Batch) -> Result<
     let mut one = OneRecord { record, access };
     take_in_many(&mut one, vec![batch])?
         .pop()
-        .ok_or_else(|| Error::Io("no result for a batch".into()))
+        .ok_or_else(|| Error::internal("no result for a batch"))
 }
 
 /// Where [`take_in_many`] finds the record a batch is for, and that record's membership.
@@ -258,7 +258,7 @@ pub fn take_in_many(holder: &mut impl Holder, batches: Vec<Batch>) -> Result<Vec
     finish_waiting(holder, &mut waiting, &mut slots)?;
     slots
         .into_iter()
-        .map(|s| s.ok_or_else(|| Error::Io("a received batch was left unfinished".into())))
+        .map(|s| s.ok_or_else(|| Error::internal("a received batch was left unfinished")))
         .collect()
 }
 
@@ -321,10 +321,9 @@ impl TakeIn<'_> {
     fn prepare(self, batch: Batch) -> Result<Intake> {
         let section = batch.section;
         if batch.record != self.record.id() {
-            return Err(Error::NotAllowed(format!(
-                "a batch for record {} reached another record",
-                batch.record.short()
-            )));
+            return Err(Error::NotAllowed(Refusal::ForeignBatch {
+                record: batch.record.short(),
+            }));
         }
         let malformed = |e: String| Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"));
         let record_id = self.record.id();

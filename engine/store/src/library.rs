@@ -10,7 +10,7 @@ use crate::store::{COMPACT_AFTER, Store};
 use phr_model::access::{AccessSet, Statement};
 use phr_model::change::SignedChange;
 use phr_model::crypto::KdfParams;
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, Refusal, Result};
 use phr_model::identity::{KeyPair, PublicKey, RecordId};
 use phr_model::record::Record;
 use phr_model::section::Section;
@@ -103,10 +103,7 @@ impl Library {
             }
         }
         if !access.is_member(&self.key.public()) {
-            return Err(Error::NotAllowed(format!(
-                "record {} has not granted this node access",
-                record.short()
-            )));
+            return Err(Error::NotAllowed(Refusal::NotGranted { record: record.short() }));
         }
         self.store.put_statements(&record, &valid)?;
         let info = serde_json::to_vec(&serde_json::json!({ "added": chrono::Utc::now().to_rfc3339() }))
@@ -145,7 +142,7 @@ impl Library {
         let loaded = self
             .loaded
             .get_mut(id)
-            .ok_or_else(|| Error::Io("a loaded record went missing".into()))?;
+            .ok_or_else(|| Error::internal("a loaded record went missing"))?;
         loaded.last_used = Instant::now();
         Ok(loaded)
     }
@@ -257,7 +254,7 @@ impl Library {
         let Library { store, loaded, .. } = self;
         let l = loaded
             .get_mut(id)
-            .ok_or_else(|| Error::Io("a loaded record went missing".into()))?;
+            .ok_or_else(|| Error::internal("a loaded record went missing"))?;
         exchange::outgoing(&mut l.record, store, section, clock)
     }
 
@@ -316,7 +313,7 @@ impl Library {
             return Ok(());
         }
         info["name"] = serde_json::Value::String(name);
-        let raw = serde_json::to_vec(&info).map_err(|e| Error::Io(e.to_string()))?;
+        let raw = serde_json::to_vec(&info).map_err(|_| Error::internal("record information would not encode"))?;
         self.store.put_record(id, &raw)
     }
 
@@ -362,7 +359,7 @@ impl Library {
 }
 
 fn not_held(id: &RecordId) -> Error {
-    Error::NotAllowed(format!("this node does not hold record {}", id.short()))
+    Error::NotAllowed(Refusal::NotHeld { record: id.short() })
 }
 
 impl exchange::Holder for Library {

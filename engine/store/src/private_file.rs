@@ -134,7 +134,10 @@ mod tests {
         let e = write(&path, b"second", false).unwrap_err();
         assert!(matches!(e, Error::OutputExists(_)), "{e}");
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
-        let e = write_then(&path, b"third", true, || Err(Error::NotAllowed("no".into()))).unwrap_err();
+        let e = write_then(&path, b"third", true, || {
+            Err(Error::NotAllowed(phr_model::error::Refusal::RemoveSelf))
+        })
+        .unwrap_err();
         assert!(matches!(e, Error::NotAllowed(_)), "{e}");
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
         write(&path, b"fourth", true).unwrap();

@@ -342,7 +342,8 @@ impl Store {
             let mut meta = txn.open_table(META).map_err(db_err)?;
             meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
                 .map_err(db_err)?;
-            let slot = postcard::to_stdvec(&KdfSlot { params: kdf, salt }).map_err(|e| Error::Io(e.to_string()))?;
+            let slot = postcard::to_stdvec(&KdfSlot { params: kdf, salt })
+                .map_err(|_| Error::internal("a key slot would not encode"))?;
             meta.insert("kdf", slot.as_slice()).map_err(db_err)?;
             meta.insert("wrapped_key", wrapped.as_slice()).map_err(db_err)?;
             txn.open_table(SECRETS).map_err(db_err)?;
@@ -443,7 +444,8 @@ impl Store {
         let salt: [u8; 16] = random_bytes();
         let kek = derive_key(new_passphrase, &salt, kdf)?;
         let wrapped = kek.seal(KEY_WRAP_AAD, self.key.as_bytes());
-        let slot = postcard::to_stdvec(&KdfSlot { params: kdf, salt }).map_err(|e| Error::Io(e.to_string()))?;
+        let slot = postcard::to_stdvec(&KdfSlot { params: kdf, salt })
+            .map_err(|_| Error::internal("a key slot would not encode"))?;
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut meta = txn.open_table(META).map_err(db_err)?;
@@ -793,7 +795,7 @@ impl Store {
             for st in statements {
                 let mut k = record.0.to_vec();
                 k.extend_from_slice(&st.id());
-                let bytes = postcard::to_stdvec(st).map_err(|e| Error::Io(e.to_string()))?;
+                let bytes = postcard::to_stdvec(st).map_err(|_| Error::internal("a value would not encode"))?;
                 table
                     .insert(k.as_slice(), self.key.seal(&aad("access", &k), &bytes).as_slice())
                     .map_err(db_err)?;

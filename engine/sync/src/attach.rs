@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use phr_model::attached::references;
 use phr_model::attachment::{Attachment, SECTIONS, guess_media_type};
-use phr_model::error::{Error, Result};
+use phr_model::error::{AttachmentProblem, Error, Refusal, Result};
 use phr_model::section::Section;
 use phr_store::blob_store::{BlobStore, digest_file, read_error};
 use serde_json::Value;
@@ -53,18 +53,19 @@ pub async fn attach(
     progress: Arc<dyn Fn(u64) + Send + Sync>,
 ) -> Result<Attached> {
     if !SECTIONS.contains(&req.section) {
-        return Err(Error::Attachment(format!(
-            "files attach to documents, insurance or notes, not {}",
-            req.section
-        )));
+        return Err(Error::Attachment(AttachmentProblem::WrongSection {
+            section: req.section,
+        }));
     }
     let meta = std::fs::metadata(&req.path).map_err(|e| read_error(&req.path, e))?;
     if !meta.is_file() {
-        return Err(Error::Attachment(format!("{} is not a file", req.path.display())));
+        return Err(Error::Attachment(AttachmentProblem::NotAFile {
+            path: req.path.clone(),
+        }));
     }
     let media_type = match &req.media_type {
         Some(m) if !m.trim().is_empty() && m.len() <= 255 => m.trim().to_string(),
-        Some(_) => return Err(Error::Attachment("--media-type must be 1 to 255 characters".into())),
+        Some(_) => return Err(Error::Attachment(AttachmentProblem::MediaTypeLength { max: 255 })),
         None => guess_media_type(&req.path).to_string(),
     };
     let (record, target) = {
@@ -76,10 +77,10 @@ pub async fn attach(
                 .get(&req.section)
                 .is_some_and(|r| r.covers(phr_model::capability::Right::Write))
         {
-            return Err(Error::NotAllowed(format!(
-                "the access granted to `{label}` does not allow attaching files to {}",
-                req.section
-            )));
+            return Err(Error::NotAllowed(Refusal::AttachOutsideGrant {
+                label: label.clone(),
+                section: req.section,
+            }));
         }
         let target = match &req.to {
             Some(id) => Some(record.resolve_id(req.section, id)?),
@@ -90,7 +91,7 @@ pub async fn attach(
     let (path, rid) = (req.path.clone(), record);
     let (plain_hash, size) = tokio::task::spawn_blocking(move || digest_file(&path, &rid))
         .await
-        .map_err(|e| Error::Io(format!("hashing the file stopped: {e}")))??;
+        .map_err(|_| Error::internal("the task hashing a file stopped"))??;
     let existing = {
         let device = replica.lock();
         references(device.record())?
@@ -113,8 +114,8 @@ pub async fn attach(
     };
     attachment.media_type = media_type;
     attachment.name = req.path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let value = serde_json::to_value(&attachment)
-        .map_err(|e| Error::Attachment(format!("the reference does not encode: {e}")))?;
+    let value =
+        serde_json::to_value(&attachment).map_err(|_| Error::internal("an attachment reference would not encode"))?;
     let section = req.section;
     let id = match target {
         Some(id) => {

@@ -17,7 +17,7 @@ use crate::endpoint::{NetConfig, WaitingRoom, bind, connect};
 use crate::request::{first_request, read_postcard, write_postcard};
 use phr_model::access::{Credential, Statement};
 use phr_model::crypto::random_bytes;
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, Refusal, Result, RootAction, TicketProblem, WhichTicket};
 use phr_model::identity::{DeviceCert, KeyPair, PublicKey, RecordId};
 
 /// ALPN of the pairing protocol.
@@ -69,12 +69,11 @@ impl PairTicket {
         let t = text.trim();
         let body = t
             .strip_prefix(TICKET_PREFIX)
-            .ok_or_else(|| Error::Ticket("this is not a phr pairing ticket".into()))?;
+            .ok_or_else(|| Error::Ticket(TicketProblem::NotATicket(WhichTicket::Pairing)))?;
         let bytes = data_encoding::BASE32_NOPAD
             .decode(body.to_ascii_uppercase().as_bytes())
-            .map_err(|_| Error::Ticket("the ticket text is damaged (check it was copied whole)".into()))?;
-        postcard::from_bytes(&bytes)
-            .map_err(|_| Error::Ticket("the ticket text is damaged (check it was copied whole)".into()))
+            .map_err(|_| Error::Ticket(TicketProblem::Damaged(WhichTicket::Pairing)))?;
+        postcard::from_bytes(&bytes).map_err(|_| Error::Ticket(TicketProblem::Damaged(WhichTicket::Pairing)))
     }
 
     fn proof(&self, joiner: &PublicKey, issuer: &PublicKey) -> [u8; 32] {
@@ -155,9 +154,7 @@ impl PairHandler {
         grant: Option<phr_model::capability::Grant>,
     ) -> Result<PairTicket> {
         if !self.replica.lock().has_root() {
-            return Err(Error::NotAllowed(
-                "only a device holding the patient's root key can add devices or share access".into(),
-            ));
+            return Err(Error::NotAllowed(Refusal::NeedsRootKey(RootAction::AddDevices)));
         }
         let kind = match &grant {
             None => TicketKind::Device,
@@ -306,15 +303,11 @@ pub async fn join(
 ) -> Result<(DeviceCert, Vec<Statement>)> {
     // Say so before using the ticket up: a share ticket is for `join_any`.
     if matches!(ticket.kind, TicketKind::Share { .. }) {
-        return Err(Error::Ticket(
-            "this ticket shares access; use it with `phr join`, not `phr devices join`".into(),
-        ));
+        return Err(Error::Ticket(TicketProblem::SharesAccess));
     }
     match join_any(ticket, key, device_name, cfg).await? {
         (Credential::Device(cert), statements) => Ok((cert, statements)),
-        (Credential::Capability(_), _) => Err(Error::Ticket(
-            "this ticket shares access; use it with `phr join`, not `phr devices join`".into(),
-        )),
+        (Credential::Capability(_), _) => Err(Error::Ticket(TicketProblem::SharesAccess)),
     }
 }
 
@@ -327,9 +320,7 @@ pub async fn join_any(
     cfg: &NetConfig,
 ) -> Result<(Credential, Vec<Statement>)> {
     if chrono::Utc::now().timestamp() > ticket.expires {
-        return Err(Error::Ticket(
-            "this pairing ticket has expired; ask for a new one".into(),
-        ));
+        return Err(Error::Ticket(TicketProblem::Expired(WhichTicket::Pairing)));
     }
     let endpoint = bind(key, cfg).await?;
     let result = async {
@@ -349,12 +340,12 @@ pub async fn join_any(
         match reply {
             JoinReply::Accepted { credential, statements } => {
                 if credential.holder() != key.public() || credential.record() != ticket.record {
-                    return Err(Error::Ticket("the issuer sent a credential for someone else".into()));
+                    return Err(Error::Ticket(TicketProblem::ForeignCredential));
                 }
                 credential.verify()?;
                 Ok((credential, statements))
             }
-            JoinReply::Refused { reason } => Err(Error::Ticket(reason)),
+            JoinReply::Refused { reason } => Err(Error::Ticket(TicketProblem::Refused { reason })),
         }
     }
     .await;

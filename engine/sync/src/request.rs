@@ -11,7 +11,7 @@ use phr_model::error::{Error, Result};
 
 /// Send one message: its length (u32, big-endian), then its postcard encoding.
 pub async fn write_postcard<T: Serialize>(send: &mut iroh::endpoint::SendStream, v: &T) -> Result<()> {
-    let body = postcard::to_stdvec(v).map_err(|e| Error::Io(e.to_string()))?;
+    let body = postcard::to_stdvec(v).map_err(|_| Error::internal("a message would not encode"))?;
     send.write_all(&(body.len() as u32).to_be_bytes())
         .await
         .map_err(|e| Error::Network(e.to_string()))?;

@@ -101,7 +101,7 @@ fn sync_err(peer: &PublicKey, reason: impl Into<String>) -> Error {
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Io(format!("a sync task failed: {e}")))?
+        .map_err(|_| Error::internal("a sync task panicked or was cancelled"))?
 }
 
 /// Run a session as the side that dialed.

@@ -99,7 +99,7 @@ pub struct Traffic {
 
 /// Write one message as a frame; oversized batches go out as parts.
 pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<u64> {
-    let body = postcard::to_stdvec(msg).map_err(|e| Error::Io(format!("encoding a message: {e}")))?;
+    let body = postcard::to_stdvec(msg).map_err(|_| Error::internal("a message would not encode"))?;
     if body.len() <= MAX_FRAME {
         return write_frame(w, &body).await;
     }
@@ -117,14 +117,14 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<u6
             bytes: piece.to_vec(),
             last: i + 1 == pieces.len(),
         };
-        let enc = postcard::to_stdvec(&part).map_err(|e| Error::Io(format!("encoding a message: {e}")))?;
+        let enc = postcard::to_stdvec(&part).map_err(|_| Error::internal("a message would not encode"))?;
         total += write_frame(w, &enc).await?;
     }
     Ok(total)
 }
 
 async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Result<u64> {
-    let len = u32::try_from(body.len()).map_err(|_| Error::Io("frame too large".into()))?;
+    let len = u32::try_from(body.len()).map_err(|_| Error::internal("a frame over 4 GiB"))?;
     // A failed write is the connection's doing, not the disk's: say so, not "storage failure".
     let lost = |e: std::io::Error| Error::Network(format!("sending to the peer failed: {}", with_cause(&e)));
     w.write_all(&len.to_be_bytes()).await.map_err(lost)?;

@@ -4,7 +4,7 @@
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce as RingNonce, Tag as RingTag, UnboundKey};
 
-use crate::error::{Error, Result};
+use crate::error::{AttachmentProblem, Error, Result};
 
 /// Bytes of the random nonce prefix each file has.
 pub const NONCE_PREFIX: usize = 15;
@@ -47,7 +47,7 @@ impl ChunkCipher {
         input[..NONCE_PREFIX].copy_from_slice(prefix);
         let subkey = chacha20::hchacha::<chacha20::R20>(&chacha20::Key::from(*key), &input.into());
         let key = UnboundKey::new(&CHACHA20_POLY1305, subkey.as_slice())
-            .map_err(|_| Error::Attachment("the file key is unusable".into()))?;
+            .map_err(|_| Error::internal("a file key of the wrong length"))?;
         Ok(ChunkCipher {
             key: LessSafeKey::new(key),
             index: 0,
@@ -58,7 +58,7 @@ impl ChunkCipher {
     fn nonce(&self, last: bool) -> Result<RingNonce> {
         let index = self.index.to_be_bytes();
         if index[0] != 0 {
-            return Err(Error::Attachment("an attachment may have at most 2^56 chunks".into()));
+            return Err(Error::Attachment(AttachmentProblem::TooManyChunks));
         }
         let mut n = [0u8; 12];
         n[4..11].copy_from_slice(&index[1..]);
@@ -83,7 +83,7 @@ impl Sealer {
             .0
             .key
             .seal_in_place_separate_tag(nonce, Aad::from(AAD), buf.as_mut_slice())
-            .map_err(|_| Error::Attachment("a chunk could not be encrypted".into()))?;
+            .map_err(|_| Error::internal("a chunk could not be encrypted"))?;
         buf.extend_from_slice(tag.as_ref());
         self.0.index += 1;
         Ok(())

@@ -23,7 +23,7 @@ impl Device {
     /// Verify a batch from a peer and durably apply what passes; nothing else enters the record.
     pub fn incoming(&mut self, batch: Batch) -> Result<Received> {
         let mut got = self.incoming_many(vec![batch])?;
-        got.pop().ok_or_else(|| Error::Io("no result for a batch".into()))
+        got.pop().ok_or_else(|| Error::internal("no result for a batch"))
     }
 
     /// Verify and apply several batches, then make them durable in one transaction.
