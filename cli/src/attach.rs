@@ -17,7 +17,7 @@ use phr_engine::{Device, Section};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::net::NetArgs;
+use crate::net_args::NetArgs;
 use crate::{Command, JsonFlag, control, output, passphrase};
 
 /// The attachment commands (flattened into `phr`'s own).

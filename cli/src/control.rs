@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::Command;
-use crate::net::ForwardedSync;
 
 /// Where the serving process listens.
 pub fn socket_path(home: &Path) -> PathBuf {
@@ -77,6 +76,16 @@ fn exchange(home: &Path, passphrase: &str, command: Command) -> Result<(String, 
 #[cfg(not(unix))]
 fn exchange(_home: &Path, _passphrase: &str, _command: Command) -> Result<(String, Option<String>)> {
     anyhow::bail!("the store is in use by another phr process (stop `phr serve` first)")
+}
+
+/// A `phr sync` run by the serving process for another `phr` process (see `listen`).
+pub struct ForwardedSync {
+    /// The `--peer` arguments.
+    pub peers: Vec<String>,
+    /// Whether `--json` was given.
+    pub json: bool,
+    /// Where the output (and the error, if any) goes.
+    pub reply: tokio::sync::oneshot::Sender<(Vec<u8>, Option<String>)>,
 }
 
 /// Removes the socket when serving stops.

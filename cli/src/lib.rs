@@ -7,25 +7,26 @@ mod attach;
 mod control;
 mod device_name;
 mod display;
+mod entry_cmd;
 mod errors;
 mod fhir_cmd;
+mod home_cmd;
 mod net;
+mod net_args;
 mod out_file;
 mod output;
 mod passphrase;
 mod patient;
+mod record_cmd;
 mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use phr_engine::crypto::KdfParams;
-use phr_engine::entry::{self, parse_fields};
-use phr_engine::identity::RecoveryKit;
+use phr_engine::Section;
 use phr_engine::sync::Replica;
-use phr_engine::{Device, InitOptions, Section};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 
@@ -37,7 +38,7 @@ struct Cli {
     #[arg(long, global = true, env = "PHR_HOME")]
     home: Option<PathBuf>,
     #[command(flatten)]
-    net: net::NetArgs,
+    net: net_args::NetArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -196,29 +197,7 @@ pub(crate) enum Command {
     /// Devices this one knows how to reach.
     Peers(JsonFlag),
     /// Share scoped access with a caregiver, school or clinic: prints a one-time ticket and QR.
-    Share {
-        /// Starting point: caregiver, school or clinic.
-        #[arg(long)]
-        preset: Option<phr_engine::capability::Preset>,
-        /// Rights per section instead of the preset's, e.g. `notes=write,goals,documents`.
-        #[arg(long)]
-        sections: Option<String>,
-        /// How long the access lasts, e.g. 90d, at most 3650d (default: the preset's; schools a year).
-        #[arg(long)]
-        expires: Option<String>,
-        /// Who it is for, e.g. "Grandma" or "Lincoln Elementary IEP team".
-        #[arg(long)]
-        label: Option<String>,
-        /// Let the holder pass narrower access on (e.g. a clinic to its therapists).
-        #[arg(long)]
-        delegate: bool,
-        /// How long the ticket itself stays usable.
-        #[arg(long, default_value = "30m")]
-        ticket_expires: String,
-        /// Also write the QR code as a PNG image.
-        #[arg(long)]
-        qr: Option<PathBuf>,
-    },
+    Share(home_cmd::ShareArgs),
     /// Join a record with a share ticket (or a pairing ticket), on a fresh home.
     Join {
         /// The ticket text.
@@ -364,77 +343,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn home_dir(cli_home: Option<PathBuf>) -> Result<PathBuf> {
-    match cli_home {
-        Some(h) => Ok(h),
-        None => Ok(dirs::data_dir()
-            .context("no data directory on this system: pass --home DIR or set PHR_HOME")?
-            .join("phr")),
-    }
-}
-
-/// The recovery kit's text: from a file, from standard input (`-`), or typed at a prompt that
-/// does not show it.
-fn recovery_words(file: Option<&std::path::Path>) -> Result<zeroize::Zeroizing<String>> {
-    use std::io::{IsTerminal, Read};
-    let mut text = zeroize::Zeroizing::new(String::new());
-    match file {
-        Some(f) if f.as_os_str() == "-" => {
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("reading the recovery kit from standard input")?;
-        }
-        Some(f) => {
-            *text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        }
-        None if std::io::stdin().is_terminal() => {
-            *text = rpassword::prompt_password("The 24 words of the recovery kit (not shown): ")?;
-        }
-        None => bail!("give the recovery kit with --file KIT.txt, or with --file - on standard input"),
-    }
-    Ok(text)
-}
-
-fn kdf() -> KdfParams {
-    KdfParams::default()
-}
-
-fn open(home: &std::path::Path) -> Result<Device> {
-    let pass = passphrase::get(false)?;
-    Ok(Device::open(home, &pass)?)
-}
-
-/// Split `--field value` words into pairs; `--field=value` works too. Also says whether a bare
-/// `--json` was among them: clap hands everything after the section to the fields, so
-/// `phr add medications --name X --json` lands here, and no section has a `json` field.
-fn pairs(words: &[String]) -> Result<(Vec<(String, String)>, bool)> {
-    let mut out = Vec::new();
-    let mut json = false;
-    let mut it = words.iter().peekable();
-    while let Some(w) = it.next() {
-        if w == "--json" {
-            json = true;
-            continue;
-        }
-        let Some(name) = w.strip_prefix("--") else {
-            bail!("expected `--field value`, found `{w}`");
-        };
-        if let Some((k, v)) = name.split_once('=') {
-            out.push((k.to_string(), v.to_string()));
-            continue;
-        }
-        match it.next() {
-            Some(v) => out.push((name.to_string(), v.clone())),
-            None => bail!("`--{name}` needs a value"),
-        }
-    }
-    Ok((out, json))
-}
-
-fn today() -> chrono::NaiveDate {
-    chrono::Local::now().date_naive()
-}
-
 /// Working with a clinic.
 #[derive(Subcommand, Serialize, Deserialize)]
 enum ClinicCmd {
@@ -449,33 +357,14 @@ enum ClinicCmd {
     },
 }
 
+/// Carry out a command from the command line: those that set up or open the home here, and
+/// every other on the record, here or in the process serving the home.
 fn run(cli: Cli) -> Result<()> {
-    let home = home_dir(cli.home)?;
-    let net_args = cli.net;
+    let home = home_cmd::home_dir(cli.home)?;
+    let net = cli.net;
     match cli.command {
-        Command::Init { name, dob, device_name } => {
-            let device_name = device_name::choose(device_name, &name)?;
-            let pass = passphrase::get(true)?;
-            let device = Device::init(
-                &home,
-                &pass,
-                InitOptions {
-                    name,
-                    dob,
-                    device_name,
-                    kdf: kdf(),
-                },
-            )?;
-            println!(
-                "Created the record of {}",
-                display::text(&output::patient_name(device.record()))
-            );
-            println!("  record  {}", device.record().id());
-            println!("  device  {} ({})", device.device_id(), display::text(device.name()));
-            println!("  home    {}", home.display());
-            println!("Write down the recovery kit now: `phr recovery export`.");
-        }
-        Command::Fields { section } => output::fields(&mut std::io::stdout(), section)?,
+        Command::Init { name, dob, device_name } => home_cmd::init(&home, name, dob, device_name),
+        Command::Fields { section } => output::fields(&mut std::io::stdout(), section),
         Command::Recovery {
             action:
                 RecoveryAction::Restore {
@@ -483,141 +372,22 @@ fn run(cli: Cli) -> Result<()> {
                     file,
                     device_name,
                 },
-        } => {
-            if words.is_some() {
-                bail!(
-                    "--words is not accepted: words on a command line show to other users in `ps` and stay in \
-                     your shell history (clear them from it). Give the kit with --file KIT.txt, pipe it in \
-                     with --file -, or run `phr recovery restore` in a terminal to be asked for the words"
-                );
-            }
-            let text = recovery_words(file.as_deref())?;
-            let kit = RecoveryKit::parse(&text)?;
-            let pass = passphrase::get(true)?;
-            let device = Device::restore(&home, &pass, &kit, &device_name, kdf())?;
-            println!(
-                "Restored record {} on this device ({})",
-                device.record().id(),
-                device.device_id()
-            );
-            println!("Its content arrives when this device syncs with another of the record's devices.");
-        }
+        } => home_cmd::restore(&home, words.is_some(), file.as_deref(), &device_name),
         Command::Devices {
             action: action @ (net::DevicesCmd::Add { .. } | net::DevicesCmd::Join { .. }),
-        } => net::devices(
-            action,
-            &home,
-            &net_args,
-            || open(&home),
-            || passphrase::get(true),
-            kdf(),
-        )?,
-        Command::Share {
-            preset,
-            sections,
-            expires,
-            label,
-            delegate,
-            ticket_expires,
-            qr,
-        } => {
-            let scope = match (&sections, preset) {
-                (Some(text), _) => phr_engine::capability::parse_scope(text)?,
-                (None, Some(p)) => p.scope(),
-                (None, None) => bail!("say what to share: --preset caregiver|school|clinic and/or --sections …"),
-            };
-            if scope.is_empty() {
-                bail!("the grant would open no section");
-            }
-            let now = chrono::Utc::now().timestamp();
-            let lasts = match &expires {
-                Some(e) => Some(net::parse_duration("--expires", e)?),
-                None => preset
-                    .and_then(|p| p.default_days())
-                    .map(|d| std::time::Duration::from_secs(d.unsigned_abs() * 86_400)),
-            };
-            let expires = lasts.map(|d| phr_engine::duration::expiry(now, d)).transpose()?;
-            let label = label.unwrap_or_else(|| {
-                preset
-                    .map(|p| format!("{p:?}").to_lowercase())
-                    .unwrap_or_else(|| "shared access".into())
-            });
-            let grant = phr_engine::capability::Grant {
-                audience: phr_engine::KeyPair::generate().public(),
-                label,
-                scope,
-                delegate,
-                not_before: now,
-                expires,
-            };
-            let device = open(&home)?;
-            net::offer(
-                device,
-                &home,
-                &net_args,
-                net::parse_duration("--ticket-expires", &ticket_expires)?,
-                qr,
-                Some(grant),
-            )?
+        } => home_cmd::devices(action, &home, &net),
+        Command::Share(args) => home_cmd::share(args, &home, &net),
+        Command::Join { ticket, qr, name } => {
+            home_cmd::devices(net::DevicesCmd::Join { ticket, qr, name }, &home, &net)
         }
-        Command::Join { ticket, qr, name } => net::devices(
-            net::DevicesCmd::Join { ticket, qr, name },
-            &home,
-            &net_args,
-            || open(&home),
-            || passphrase::get(true),
-            kdf(),
-        )?,
         Command::Clinic {
-            action: ClinicCmd::Connect { ticket, qr: image },
-        } => {
-            let text = match (ticket, image) {
-                (Some(t), _) => t,
-                (None, Some(path)) => phr_qr::read_png(&path)?,
-                (None, None) => bail!("give the clinic's invitation text, or --qr IMAGE.png"),
-            };
-            net::clinic_connect(open(&home)?, &home, &text, &net_args)?
-        }
-        Command::Attach(cmd) => attach::run(cmd, &home, &net_args)?,
-        Command::Sync { peers, json } => {
-            let pass = passphrase::get(false)?;
-            match Device::open(&home, &pass) {
-                Ok(device) => net::sync_once(device, &home, peers, &net_args, json.json)?,
-                // `phr serve` holds the record: it syncs on its own running endpoint.
-                Err(phr_engine::Error::StoreBusy) if control::socket_path(&home).exists() => {
-                    control::forward(&home, pass, Command::Sync { peers, json })?
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Command::Serve { peers } => {
-            let pass = passphrase::get(false)?;
-            let device = Device::open(&home, &pass)?;
-            net::serve(device, &home, pass, peers, &net_args)?
-        }
-        mut command => {
-            let pass = passphrase::get(false)?;
-            match Device::open(&home, &pass) {
-                Ok(device) => {
-                    let replica = Replica::new(device);
-                    patient::ask_on_terminal(&mut command, |c| {
-                        let mut shown = Vec::new();
-                        execute(c, &replica, &mut shown)?;
-                        Ok(shown)
-                    })?;
-                    execute(command, &replica, &mut std::io::stdout())?
-                }
-                Err(phr_engine::Error::StoreBusy) if control::socket_path(&home).exists() => {
-                    let cwd = std::env::current_dir()?;
-                    command.absolutize(&cwd);
-                    patient::ask_on_terminal(&mut command, |c| control::forward_capture(&home, &pass, c))?;
-                    control::forward(&home, pass, command)?
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+            action: ClinicCmd::Connect { ticket, qr },
+        } => home_cmd::clinic_connect(ticket, qr, &home, &net),
+        Command::Attach(cmd) => attach::run(cmd, &home, &net),
+        Command::Sync { peers, json } => home_cmd::sync(peers, json, &home, &net),
+        Command::Serve { peers } => home_cmd::serve(peers, &home, &net),
+        command => home_cmd::on_record(command, &home),
     }
-    Ok(())
 }
 
 impl Command {
@@ -642,167 +412,62 @@ impl Command {
 /// Carry out a command on an unlocked record, here or in the process serving it.
 pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) -> Result<()> {
     match command {
-        Command::Status(j) => output::status(out, &replica.lock(), j.json)?,
-        Command::Add { section, fields, json } => {
-            let (fields, json_after_fields) = pairs(&fields)?;
-            let parsed = parse_fields(section, &fields)?;
-            let id = replica.write(|r| r.add(section, parsed))?;
-            if json.json || json_after_fields {
-                let device = replica.lock();
-                let entry = device
-                    .record()
-                    .read_entry(section, &id)?
-                    .with_context(|| format!("the new entry {id} went missing"))?;
-                output::print_json(out, &output::entry_json(&entry, &output::Names::of(&device))?)?;
-            } else {
-                writeln!(out, "added {section} {id}")?;
-            }
-        }
-        Command::List { section, json } => output::list(out, &replica.lock(), section, json.json)?,
-        Command::Show { section, id, json } => {
-            let device = replica.lock();
-            match (section, id) {
-                (Some(section), Some(id)) => {
-                    let id = device.record().resolve_id(section, &id)?;
-                    output::entry(out, &device, section, &id, json.json)?;
-                }
-                (Some(section), None) => output::list(out, &device, section, json.json)?,
-                _ => output::record(out, &device, json.json)?,
-            }
-        }
-        Command::Edit { section, id, fields } => {
-            let (fields, json) = pairs(&fields)?;
-            if json {
-                bail!("`phr edit` has no --json output");
-            }
-            let changes = parse_fields(section, &fields)?;
-            if changes.is_empty() {
-                bail!("nothing to change: give `--field value` pairs (see `phr fields {section}`)");
-            }
-            let id = replica.lock().record().resolve_id(section, &id)?;
-            replica.write(|r| r.edit(section, &id, changes))?;
-            writeln!(out, "updated {section} {id}")?;
-        }
+        Command::Status(j) => output::status(out, &replica.lock(), j.json),
+        Command::Add { section, fields, json } => entry_cmd::add(replica, section, &fields, json.json, out),
+        Command::List { section, json } => output::list(out, &replica.lock(), section, json.json),
+        Command::Show { section, id, json } => entry_cmd::show(replica, section, id, json.json, out),
+        Command::Edit { section, id, fields } => entry_cmd::edit(replica, section, &id, &fields, out),
         Command::Goal {
             action: GoalAction::Progress { id, value, note, date },
-        } => {
-            let date = date.map(|d| entry::parse_date(&d)).transpose()?.unwrap_or_else(today);
-            let id = replica.lock().record().resolve_id(Section::Goals, &id)?;
-            replica.write(|r| r.goal_progress(&id, date, value, note.as_deref()))?;
-            writeln!(out, "logged progress {value} on goal {id} for {date}")?;
-        }
+        } => entry_cmd::goal_progress(replica, &id, value, note, date, out),
         Command::Stop {
             section,
             id,
             date,
             reason,
-        } => {
-            if section != Section::Medications {
-                bail!("only medications can be stopped; other entries change with `phr edit`");
-            }
-            let date = date.map(|d| entry::parse_date(&d)).transpose()?.unwrap_or_else(today);
-            let id = replica.lock().record().resolve_id(section, &id)?;
-            replica.write(|r| r.stop_medication(&id, date, reason.as_deref()))?;
-            writeln!(out, "stopped medication {id} on {date}")?;
-        }
+        } => entry_cmd::stop(replica, section, &id, date, reason, out),
         Command::Amend {
             section,
             id,
             text,
             reason,
-        } => {
-            if section != Section::Notes {
-                bail!("only session notes are amended; other entries change with `phr edit`");
-            }
-            let id = replica.lock().record().resolve_id(section, &id)?;
-            replica.write(|r| r.amend_note(&id, &text, reason.as_deref()))?;
-            writeln!(out, "amended note {id}; the original text is kept")?;
-        }
-        Command::History { section, json } => output::history(out, &mut replica.lock(), section, json.json)?,
-        Command::Conflicts(j) => output::conflicts(out, replica.lock().record(), j.json)?,
-        Command::Fields { section } => output::fields(out, section)?,
+        } => entry_cmd::amend(replica, section, &id, &text, reason, out),
+        Command::History { section, json } => output::history(out, &mut replica.lock(), section, json.json),
+        Command::Conflicts(j) => output::conflicts(out, replica.lock().record(), j.json),
+        Command::Fields { section } => output::fields(out, section),
         Command::Export {
             format: ExportFormat::Fhir,
             out: file,
             sections,
             force,
-        } => fhir_cmd::export(replica, &file, sections.as_deref(), force, out)?,
+        } => fhir_cmd::export(replica, &file, sections.as_deref(), force, out),
         Command::Export { sections: Some(_), .. } => bail!("--sections works with --format fhir only"),
-        Command::Import { fhir, dry_run, json } => fhir_cmd::import(replica, &fhir, dry_run, json.json, out)?,
+        Command::Import { fhir, dry_run, json } => fhir_cmd::import(replica, &fhir, dry_run, json.json, out),
         Command::Export {
             format,
             out: dir,
             force,
             ..
-        } => {
-            out_file::refuse_filled_dir(&dir, force)?;
-            let mut device = replica.lock();
-            phr_engine::private_file::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let written = match format {
-                ExportFormat::Json => output::export_json(&device, &dir, force)?,
-                ExportFormat::Automerge => output::export_automerge(device.record_mut(), &dir, force)?,
-                // Taken by the arm above: a FHIR export is one file, not a directory.
-                ExportFormat::Fhir => bail!("`--format fhir` writes one file"),
-            };
-            drop(device);
-            let detail = format!("exported the record to {}", dir.display());
-            replica.write(|r| r.audit("export", &detail, None, &Section::ALL))?;
-            writeln!(out, "wrote {written} files to {}", dir.display())?;
-        }
-        Command::Compact => {
-            replica.lock().compact()?;
-            writeln!(out, "compacted every section into a snapshot")?;
-        }
+        } => record_cmd::export(replica, format, &dir, force, out),
+        Command::Compact => record_cmd::compact(replica, out),
         Command::Recovery {
             action: RecoveryAction::Export { out: file },
-        } => {
-            let kit = replica.lock().recovery_kit()?.to_text();
-            match file {
-                Some(path) => {
-                    write_private(&path, kit.as_bytes())?;
-                    writeln!(
-                        out,
-                        "wrote the recovery kit to {}; keep it offline and private",
-                        path.display()
-                    )?;
-                }
-                None => {
-                    writeln!(out, "{kit}")?;
-                    writeln!(out, "Anyone with these words controls this record. Keep them offline.")?;
-                }
-            }
-        }
-        Command::Devices { action } => net::devices_local(action, replica, out)?,
-        Command::Peers(j) => net::peers(out, replica, j.json)?,
-        Command::Access { action } => match action {
-            AccessCmd::List(j) => output::access(out, &replica.lock(), j.json)?,
-            AccessCmd::Revoke { id } => {
-                let rev = replica.lock().revoke(&id)?;
-                // Under `phr serve`, connected peers hear of it at once.
-                replica.publish_access(None, vec![phr_engine::access::Statement::Revocation(rev.clone())]);
-                writeln!(
-                    out,
-                    "Revoked grant {}. Every device that hears of it refuses the holder from now on.",
-                    hex::encode(&rev.capability[..4])
-                )?;
-            }
-        },
-        Command::Messages { action } => patient::messages(action, replica, out)?,
-        Command::Appointments { action } => patient::appointments(action, replica, out)?,
-        Command::Forms { action } => patient::forms_cmd(action, replica, out)?,
-        Command::Audit { verify: true, .. } => {
-            let n = replica.lock().verify_audit()?;
-            writeln!(
-                out,
-                "the audit log is intact: {n} events, each signed and chained by the device that wrote it"
-            )?;
-        }
-        Command::Report(args) => report::run(args, replica, out)?,
-        Command::Audit { since, json, .. } => {
-            let since = since.map(|d| entry::parse_date(&d)).transpose()?;
-            output::audit(out, replica.lock().record(), since, json.json)?
-        }
-        Command::Attach(cmd) => attach::execute(cmd, replica, out)?,
+        } => record_cmd::recovery_export(replica, file.as_deref(), out),
+        Command::Devices { action } => net::devices_local(action, replica, out),
+        Command::Peers(j) => net::peers(out, replica, j.json),
+        Command::Access {
+            action: AccessCmd::List(j),
+        } => output::access(out, &replica.lock(), j.json),
+        Command::Access {
+            action: AccessCmd::Revoke { id },
+        } => record_cmd::revoke(replica, &id, out),
+        Command::Messages { action } => patient::messages(action, replica, out),
+        Command::Appointments { action } => patient::appointments(action, replica, out),
+        Command::Forms { action } => patient::forms_cmd(action, replica, out),
+        Command::Audit { verify: true, .. } => record_cmd::verify_audit(replica, out),
+        Command::Report(args) => report::run(args, replica, out),
+        Command::Audit { since, json, .. } => record_cmd::audit(replica, since.as_deref(), json.json, out),
+        Command::Attach(cmd) => attach::execute(cmd, replica, out),
         Command::Init { .. }
         | Command::Sync { .. }
         | Command::Serve { .. }
@@ -813,17 +478,6 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
             bail!("this command cannot run while `phr serve` holds the record; stop it first")
         }
     }
-    Ok(())
-}
-
-/// Write the recovery kit to a new file private to the user (never over an existing one).
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut f = phr_engine::private_file::create_file(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
 }
 
 /// Let a command whose output is cut short (`phr list notes | head`) end quietly, as other

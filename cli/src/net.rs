@@ -5,39 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::Subcommand;
 use phr_engine::crypto::KdfParams;
-use phr_engine::sync::net::{self, NetConfig, Service};
+use phr_engine::sync::net::{self, Service};
 use phr_engine::sync::pair::{self, PairTicket};
 use phr_engine::sync::{Replica, SessionOptions, SessionReport};
 use phr_engine::{Device, KeyPair, PublicKey};
 
+use crate::control::ForwardedSync;
+use crate::net_args::NetArgs;
+
 use std::io::Write;
-
-/// Which networks to use.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum NetMode {
-    /// Relays and discovery on: reach devices anywhere.
-    Internet,
-    /// Direct addresses only, no relays or discovery: LAN and loopback, works offline.
-    Local,
-}
-
-/// Network flags shared by networked commands.
-#[derive(Args, Clone, Debug)]
-pub struct NetArgs {
-    /// internet: relays and discovery on; local: direct addresses only, no internet needed.
-    #[arg(long, value_enum, env = "PHR_NET", default_value = "internet", global = true)]
-    pub net: NetMode,
-    /// Address to listen on, e.g. 0.0.0.0:7780 (default: any free port).
-    #[arg(long, env = "PHR_BIND", global = true)]
-    pub bind: Option<std::net::SocketAddr>,
-    /// Seconds to wait for another device to answer before giving up on it (default: 5 with
-    /// --net local, 10 with internet).
-    #[arg(long, env = "PHR_DIAL_TIMEOUT", global = true, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..=300))]
-    pub dial_timeout: Option<u64>,
-}
 
 /// Start the device's endpoint on the port it used last time (so peers that remember this
 /// device can reach it again), or on any free port if that one is taken.
@@ -63,23 +41,6 @@ async fn start(replica: Arc<Replica>, net_args: &NetArgs, home: &std::path::Path
         let _ = std::fs::write(&port_file, port.to_string());
     }
     Ok(service)
-}
-
-impl NetArgs {
-    /// The endpoint settings these flags ask for.
-    pub fn config(&self) -> NetConfig {
-        let mut cfg = match self.net {
-            NetMode::Internet => NetConfig::internet(),
-            NetMode::Local => NetConfig::local(),
-        };
-        if let Some(b) = self.bind {
-            cfg.bind = b;
-        }
-        if let Some(secs) = self.dial_timeout {
-            cfg.dial_timeout_secs = secs;
-        }
-        cfg
-    }
 }
 
 /// `phr devices …`
@@ -541,16 +502,6 @@ pub async fn sync_with(
         }
     }
     synced
-}
-
-/// A `phr sync` run by the serving process for another `phr` process (see `control`).
-pub struct ForwardedSync {
-    /// The `--peer` arguments.
-    pub peers: Vec<String>,
-    /// Whether `--json` was given.
-    pub json: bool,
-    /// Where the output (and the error, if any) goes.
-    pub reply: tokio::sync::oneshot::Sender<(Vec<u8>, Option<String>)>,
 }
 
 /// Run a forwarded `phr sync` on the serving `service`. Files the peers' entries reference are

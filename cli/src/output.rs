@@ -442,7 +442,7 @@ pub fn export_json(device: &Device, out: &Path, force: bool) -> Result<usize> {
 pub fn export_automerge(record: &mut Record, out: &Path, force: bool) -> Result<usize> {
     for s in Section::ALL {
         let path = out.join(format!("{}.automerge", s.name()));
-        crate::out_file::write(&path, &record.doc(s).save(), force)?;
+        crate::out_file::write(&path, &record.saved_section(s), force)?;
     }
     Ok(Section::ALL.len())
 }

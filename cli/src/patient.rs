@@ -6,9 +6,8 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
-use phr_engine::automerge::{self, ROOT, ReadDoc};
 use phr_engine::capability::Right;
-use phr_engine::entry::{self, FieldKind, PATIENT_ENTRY};
+use phr_engine::entry::{self, FieldKind, PATIENT_ENTRY, QuestionKind};
 use phr_engine::record::EntryView;
 use phr_engine::sync::Replica;
 use phr_engine::{Device, PublicKey, Record, Section};
@@ -118,22 +117,6 @@ fn minute(t: &str) -> String {
 
 fn text_field<'a>(e: &'a EntryView, name: &str) -> Option<&'a str> {
     e.fields.get(name).and_then(Value::as_str)
-}
-
-/// `entries` of `section` oldest first, in the order they were written: by creation time, and
-/// within one second (all `created` resolves) by each entry's Automerge Lamport counter,
-/// which is above that of everything its writer had seen when writing it.
-fn in_order(record: &Record, section: Section, entries: Vec<EntryView>) -> Vec<EntryView> {
-    let lamport = |id: &str| match record.doc_ref(section).and_then(|d| d.get(ROOT, id).ok().flatten()) {
-        Some((_, automerge::ObjId::Id(counter, _, _))) => counter,
-        _ => 0,
-    };
-    let mut keyed: Vec<(String, u64, EntryView)> = entries
-        .into_iter()
-        .map(|e| (e.created.clone(), lamport(&e.id), e))
-        .collect();
-    keyed.sort_by(|a, b| (&a.0, a.1, &a.2.id).cmp(&(&b.0, b.1, &b.2.id)));
-    keyed.into_iter().map(|(_, _, e)| e).collect()
 }
 
 /// Print a newly written entry: as JSON when asked, else the one-line `note`.
@@ -263,7 +246,7 @@ fn same_subject(a: &str, b: &str) -> bool {
 fn threads(record: &Record) -> Result<Vec<(String, Vec<EntryView>)>> {
     // Each thread with the position of its newest message in write order.
     let mut threads: Vec<(usize, String, Vec<EntryView>)> = Vec::new();
-    let messages = in_order(record, Section::Messages, record.list(Section::Messages)?);
+    let messages = record.in_write_order(Section::Messages, record.list(Section::Messages)?);
     for (i, m) in messages.into_iter().enumerate() {
         let subject = text_field(&m, "thread").unwrap_or_default().to_string();
         match threads.iter_mut().find(|(_, t, _)| same_subject(t, &subject)) {
@@ -350,156 +333,119 @@ pub(crate) fn appointments(cmd: AppointmentsCmd, replica: &Replica, out: &mut dy
             );
             written(out, replica, Section::Appointments, &id, json.json, &note)
         }
-        AppointmentsCmd::List { status, json } => {
-            let statuses = appointment_statuses();
-            let status = status.map(|s| s.trim().to_lowercase());
-            if let Some(s) = &status
-                && !statuses.contains(&s.as_str())
-            {
-                bail!("`{s}` is not an appointment status: use one of {}", statuses.join(", "));
-            }
-            let device = replica.lock();
-            let names = Names::of(&device);
-            let record = device.record();
-            let mut list = record.list(Section::Appointments)?;
-            if let Some(s) = &status {
-                list.retain(|e| text_field(e, "status") == Some(s.as_str()));
-            }
-            // By when they are, as a calendar reads; `start` is stored as sortable text.
-            list.sort_by(|a, b| {
-                text_field(a, "start")
-                    .cmp(&text_field(b, "start"))
-                    .then(a.created.cmp(&b.created))
-            });
-            let by: Vec<Option<PublicKey>> = list.iter().map(|e| status_author(record, &e.id)).collect();
-            if json.json {
-                let rows = list
-                    .iter()
-                    .zip(&by)
-                    .map(|(e, key)| {
-                        let mut v = output::entry_json(e, &names)?;
-                        if let Value::Object(m) = &mut v {
-                            let hex = key.map(|k| k.to_string());
-                            m.insert(
-                                "status_by_name".into(),
-                                json!(hex.as_deref().and_then(|h| names.known(h))),
-                            );
-                            m.insert("status_by".into(), json!(hex));
-                        }
-                        Ok(v)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                return output::print_json(out, &rows);
-            }
-            if list.is_empty() {
-                match &status {
-                    Some(s) => writeln!(out, "no {s} appointments")?,
-                    None => writeln!(out, "no appointments yet")?,
-                }
-            }
-            for (e, key) in list.iter().zip(&by) {
-                let mut what = display::text(text_field(e, "reason").unwrap_or_default()).into_owned();
-                if let Some(m) = e.fields.get("minutes").filter(|m| !m.is_null()) {
-                    what.push_str(&format!(" · {} min", display::value(m)));
-                }
-                for (field, prefix) in [("discipline", ""), ("clinician", "with "), ("location", "at ")] {
-                    if let Some(v) = text_field(e, field) {
-                        what.push_str(&format!(" · {prefix}{}", display::text(v)));
-                    }
-                }
-                let status = display::text(text_field(e, "status").unwrap_or("requested"));
-                let who = key.map_or_else(|| names.name(&e.author), |k| names.name(&k.to_string()));
-                writeln!(
-                    out,
-                    "{}  {}  {:<10} {what}  ({status} by {who})",
-                    display::text(&e.id[..e.id.len().min(8)]),
-                    minute(text_field(e, "start").unwrap_or_default()),
-                    status,
-                )?;
-            }
-            Ok(())
-        }
+        AppointmentsCmd::List { status, json } => list_appointments(status, json.json, replica, out),
     }
 }
 
-/// The key that wrote an appointment's current status: the author of the operation that set
-/// the `status` field, as Automerge keeps it, so a clinic confirming a patient's request is
-/// credited even though the patient created the entry.
-fn status_author(record: &Record, id: &str) -> Option<PublicKey> {
-    let doc = record.doc_ref(Section::Appointments)?;
-    let (_, entry) = doc.get(ROOT, id).ok()??;
-    match doc.get(&entry, "status").ok()?? {
-        (_, automerge::ObjId::Id(_, actor, _)) => {
-            let bytes: [u8; 32] = actor.to_bytes().try_into().ok()?;
-            Some(PublicKey(bytes))
-        }
-        _ => None,
+/// `phr appointments list`: by date, with each one's status and who last set it.
+fn list_appointments(status: Option<String>, json: bool, replica: &Replica, out: &mut dyn Write) -> Result<()> {
+    let statuses = appointment_statuses();
+    let status = status.map(|s| s.trim().to_lowercase());
+    if let Some(s) = &status
+        && !statuses.contains(&s.as_str())
+    {
+        bail!("`{s}` is not an appointment status: use one of {}", statuses.join(", "));
     }
+    let device = replica.lock();
+    let names = Names::of(&device);
+    let record = device.record();
+    let mut list = record.list(Section::Appointments)?;
+    if let Some(s) = &status {
+        list.retain(|e| text_field(e, "status") == Some(s.as_str()));
+    }
+    // By when they are, as a calendar reads; `start` is stored as sortable text.
+    list.sort_by(|a, b| {
+        text_field(a, "start")
+            .cmp(&text_field(b, "start"))
+            .then(a.created.cmp(&b.created))
+    });
+    let by: Vec<Option<PublicKey>> = list
+        .iter()
+        .map(|e| record.field_author(Section::Appointments, &e.id, "status"))
+        .collect();
+    if json {
+        let rows = list
+            .iter()
+            .zip(&by)
+            .map(|(e, key)| {
+                let mut v = output::entry_json(e, &names)?;
+                if let Value::Object(m) = &mut v {
+                    let hex = key.map(|k| k.to_string());
+                    m.insert(
+                        "status_by_name".into(),
+                        json!(hex.as_deref().and_then(|h| names.known(h))),
+                    );
+                    m.insert("status_by".into(), json!(hex));
+                }
+                Ok(v)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return output::print_json(out, &rows);
+    }
+    if list.is_empty() {
+        match &status {
+            Some(s) => writeln!(out, "no {s} appointments")?,
+            None => writeln!(out, "no appointments yet")?,
+        }
+    }
+    for (e, key) in list.iter().zip(&by) {
+        let mut what = display::text(text_field(e, "reason").unwrap_or_default()).into_owned();
+        if let Some(m) = e.fields.get("minutes").filter(|m| !m.is_null()) {
+            what.push_str(&format!(" · {} min", display::value(m)));
+        }
+        for (field, prefix) in [("discipline", ""), ("clinician", "with "), ("location", "at ")] {
+            if let Some(v) = text_field(e, field) {
+                what.push_str(&format!(" · {prefix}{}", display::text(v)));
+            }
+        }
+        let status = display::text(text_field(e, "status").unwrap_or("requested"));
+        let who = key.map_or_else(|| names.name(&e.author), |k| names.name(&k.to_string()));
+        writeln!(
+            out,
+            "{}  {}  {:<10} {what}  ({status} by {who})",
+            display::text(&e.id[..e.id.len().min(8)]),
+            minute(text_field(e, "start").unwrap_or_default()),
+            status,
+        )?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Forms
 // ---------------------------------------------------------------------------------------------
 
-/// What a question's answer is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Text,
-    YesNo,
-    Number,
-    Date,
+/// How a question of `kind` asks for its answer.
+fn hint(kind: QuestionKind) -> &'static str {
+    match kind {
+        QuestionKind::Text => "text",
+        QuestionKind::YesNo => "yes/no",
+        QuestionKind::Number => "a number",
+        QuestionKind::Date => "a date, YYYY-MM-DD",
+    }
 }
 
-impl Kind {
-    fn parse(word: Option<&str>) -> Kind {
-        // A kind this version does not know is answered as text rather than refused.
-        match word.map(str::trim) {
-            Some("yesno") => Kind::YesNo,
-            Some("number") => Kind::Number,
-            Some("date") => Kind::Date,
-            _ => Kind::Text,
-        }
+/// An answer to a question of `kind` in its canonical form (`yes`/`no`, a plain number,
+/// `YYYY-MM-DD`), or why not.
+fn normalize(kind: QuestionKind, raw: &str) -> std::result::Result<String, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("the answer is empty (leave a question out to skip it)".into());
     }
-
-    fn word(self) -> &'static str {
-        match self {
-            Kind::Text => "text",
-            Kind::YesNo => "yesno",
-            Kind::Number => "number",
-            Kind::Date => "date",
-        }
-    }
-
-    fn hint(self) -> &'static str {
-        match self {
-            Kind::Text => "text",
-            Kind::YesNo => "yes/no",
-            Kind::Number => "a number",
-            Kind::Date => "a date, YYYY-MM-DD",
-        }
-    }
-
-    /// The answer in its canonical form (`yes`/`no`, a plain number, `YYYY-MM-DD`), or why not.
-    fn normalize(self, raw: &str) -> std::result::Result<String, String> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err("the answer is empty (leave a question out to skip it)".into());
-        }
-        match self {
-            Kind::Text => Ok(raw.to_string()),
-            Kind::YesNo => match raw.to_lowercase().as_str() {
-                "yes" | "y" | "true" | "1" => Ok("yes".into()),
-                "no" | "n" | "false" | "0" => Ok("no".into()),
-                _ => Err(format!("`{raw}` is not yes or no")),
-            },
-            Kind::Number => match raw.parse::<f64>() {
-                Ok(n) if n.is_finite() => Ok(output::scalar(&json!(n))),
-                _ => Err(format!("`{raw}` is not a number")),
-            },
-            Kind::Date => entry::parse_date(raw)
-                .map(|d| d.to_string())
-                .map_err(|_| format!("`{raw}` is not a valid date: use YYYY-MM-DD")),
-        }
+    match kind {
+        QuestionKind::Text => Ok(raw.to_string()),
+        QuestionKind::YesNo => match raw.to_lowercase().as_str() {
+            "yes" | "y" | "true" | "1" => Ok("yes".into()),
+            "no" | "n" | "false" | "0" => Ok("no".into()),
+            _ => Err(format!("`{raw}` is not yes or no")),
+        },
+        QuestionKind::Number => match raw.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(output::scalar(&json!(n))),
+            _ => Err(format!("`{raw}` is not a number")),
+        },
+        QuestionKind::Date => entry::parse_date(raw)
+            .map(|d| d.to_string())
+            .map_err(|_| format!("`{raw}` is not a valid date: use YYYY-MM-DD")),
     }
 }
 
@@ -509,7 +455,7 @@ struct Question {
     /// Its `id`, or its number (from 1) when the template gives none.
     id: String,
     text: String,
-    kind: Kind,
+    kind: QuestionKind,
     required: bool,
 }
 
@@ -522,7 +468,7 @@ impl Question {
             "{:<width$}  {} ({}{required})",
             display::text(&self.id),
             display::text(&self.text),
-            self.kind.hint()
+            hint(self.kind)
         )
     }
 }
@@ -556,7 +502,7 @@ fn questions(fields: &Map<String, Value>) -> Vec<Question> {
             Question {
                 id: get("id").map_or_else(|| (i + 1).to_string(), str::to_string),
                 text: get("text").unwrap_or_default().to_string(),
-                kind: Kind::parse(get("kind")),
+                kind: QuestionKind::parse(get("kind")),
                 required,
             }
         })
@@ -616,7 +562,7 @@ impl Form {
 
 /// Every template of the record with its responses.
 fn forms(record: &Record) -> Result<Vec<Form>> {
-    let all = in_order(record, Section::Forms, record.list(Section::Forms)?);
+    let all = record.in_write_order(Section::Forms, record.list(Section::Forms)?);
     let (responses, templates): (Vec<_>, Vec<_>) = all.into_iter().partition(is_response);
     Ok(templates
         .into_iter()
@@ -693,10 +639,7 @@ fn parse_answers(form: &Form, raw: &[String]) -> Result<Vec<(String, String)>> {
             );
         };
         let value = &arg[q.id.len() + 1..];
-        let normal = q
-            .kind
-            .normalize(value)
-            .map_err(|why| anyhow!("question `{}` ({}): {why}", q.id, q.text))?;
+        let normal = normalize(q.kind, value).map_err(|why| anyhow!("question `{}` ({}): {why}", q.id, q.text))?;
         if given.iter().any(|(j, _)| *j == i) {
             bail!("question `{}` is answered twice", q.id);
         }
@@ -722,172 +665,181 @@ fn parse_answers(form: &Form, raw: &[String]) -> Result<Vec<(String, String)>> {
 /// Carry out `phr forms …`.
 pub(crate) fn forms_cmd(cmd: FormsCmd, replica: &Replica, out: &mut dyn Write) -> Result<()> {
     match cmd {
-        FormsCmd::List(j) => {
-            let device = replica.lock();
-            let names = Names::of(&device);
-            let all = forms(device.record())?;
-            if j.json {
-                let rows: Vec<Value> = all
-                    .iter()
-                    .map(|f| {
-                        json!({
-                            "id": f.entry.id,
-                            "title": f.title(),
-                            "questions": f.questions.len(),
-                            "created": f.entry.created,
-                            "author": f.entry.author,
-                            "author_name": names.known(&f.entry.author),
-                            "state": f.state(),
-                            "answered": f.state() == "answered",
-                            "response": f.response().map(|r| r.id.clone()),
-                            "answered_at": f.response().map(|r| r.created.clone()),
-                        })
-                    })
-                    .collect();
-                return output::print_json(out, &rows);
+        FormsCmd::List(j) => list_forms(j.json, replica, out),
+        FormsCmd::Show { id, json } => show_form(&id, json.json, replica, out),
+        FormsCmd::Fill { id, answers, json } => fill_form(&id, &answers, json.json, replica, out),
+    }
+}
+
+/// `phr forms list`: every form the clinic sent and whether it has been answered.
+fn list_forms(json: bool, replica: &Replica, out: &mut dyn Write) -> Result<()> {
+    let device = replica.lock();
+    let names = Names::of(&device);
+    let all = forms(device.record())?;
+    if json {
+        let rows: Vec<Value> = all
+            .iter()
+            .map(|f| {
+                json!({
+                    "id": f.entry.id,
+                    "title": f.title(),
+                    "questions": f.questions.len(),
+                    "created": f.entry.created,
+                    "author": f.entry.author,
+                    "author_name": names.known(&f.entry.author),
+                    "state": f.state(),
+                    "answered": f.state() == "answered",
+                    "response": f.response().map(|r| r.id.clone()),
+                    "answered_at": f.response().map(|r| r.created.clone()),
+                })
+            })
+            .collect();
+        return output::print_json(out, &rows);
+    }
+    if all.is_empty() {
+        writeln!(out, "no forms yet: the clinic's intake forms appear here after a sync")?;
+    }
+    for f in &all {
+        let state = match f.response() {
+            Some(r) if f.state() == "answered" => {
+                format!("answered {} by {}", minute(&r.created), names.name(&r.author))
             }
-            if all.is_empty() {
-                writeln!(out, "no forms yet: the clinic's intake forms appear here after a sync")?;
-            }
-            for f in &all {
-                let state = match f.response() {
-                    Some(r) if f.state() == "answered" => {
-                        format!("answered {} by {}", minute(&r.created), names.name(&r.author))
-                    }
-                    _ => f.state().to_string(),
-                };
-                let n = f.questions.len();
-                writeln!(
-                    out,
-                    "{}  {}  {}  {n} question{}  from {}  [{state}]",
-                    display::text(f.short_id()),
-                    display::text(f.entry.created.get(..10).unwrap_or(&f.entry.created)),
-                    display::text(f.title()),
-                    if n == 1 { "" } else { "s" },
-                    names.name(&f.entry.author),
-                )?;
-            }
-            Ok(())
-        }
-        FormsCmd::Show { id, json } => {
-            let device = replica.lock();
-            let names = Names::of(&device);
-            let form = form(device.record(), &id)?;
-            let answers = form.answers();
-            let answer_to = |q: &Question| answers.iter().find(|(a, _)| *a == q.id).map(|(_, v)| v.clone());
-            if json.json {
-                let questions: Vec<Value> = form
-                    .questions
-                    .iter()
-                    .map(|q| {
-                        json!({
-                            "id": q.id,
-                            "text": q.text,
-                            "kind": q.kind.word(),
-                            "required": q.required,
-                            "answer": answer_to(q),
-                        })
-                    })
-                    .collect();
-                let response = form.response().map(|r| output::entry_json(r, &names)).transpose()?;
-                return output::print_json(
-                    out,
-                    &json!({
-                        "id": form.entry.id,
-                        "title": form.title(),
-                        "created": form.entry.created,
-                        "author": form.entry.author,
-                        "author_name": names.known(&form.entry.author),
-                        "state": form.state(),
-                        "may_fill": may_fill(&device).is_ok(),
-                        "questions": questions,
-                        "response": response,
-                    }),
-                );
-            }
-            writeln!(
-                out,
-                "form {}  {}",
-                display::text(&form.entry.id),
-                display::text(form.title())
-            )?;
-            writeln!(
-                out,
-                "  from        {} on {}",
-                names.name(&form.entry.author),
-                display::text(form.entry.created.get(..10).unwrap_or(&form.entry.created))
-            )?;
-            match form.response() {
-                Some(r) => writeln!(
-                    out,
-                    "  {:<11} {} by {}",
-                    form.state(),
-                    minute(&r.created),
-                    names.name(&r.author)
-                )?,
-                None => writeln!(
-                    out,
-                    "  not answered yet: `phr forms fill {}`",
-                    display::text(form.short_id())
-                )?,
-            }
-            let width = id_width(&form.questions);
-            for q in &form.questions {
-                writeln!(out, "  {}", q.describe(width))?;
-                if let Some(a) = answer_to(q) {
-                    writeln!(out, "  {:<width$}    → {}", "", display::text(&a))?;
-                }
-            }
-            Ok(())
-        }
-        FormsCmd::Fill { id, answers, json } => {
-            let (form, fields) = {
-                let device = replica.lock();
-                let form = form(device.record(), &id)?;
-                may_fill(&device).map_err(|why| anyhow!(why))?;
-                if answers.is_empty() && !form.questions.is_empty() {
-                    let width = id_width(&form.questions);
-                    let list: Vec<String> = form
-                        .questions
-                        .iter()
-                        .map(|q| format!("  {}", q.describe(width)))
-                        .collect();
-                    bail!(
-                        "no answers given for form `{}` ({}): answer with --answer QUESTION_ID=VALUE, \
-                         or run `phr forms fill` in a terminal to be asked. Its questions:\n{}",
-                        form.title(),
-                        form.short_id(),
-                        list.join("\n")
-                    );
-                }
-                let answers = parse_answers(&form, &answers)?;
-                let mut fields = Map::new();
-                fields.insert("title".into(), json!(form.title()));
-                fields.insert("kind".into(), json!("response"));
-                fields.insert("template".into(), json!(form.entry.id));
-                fields.insert("status".into(), json!("completed"));
-                let items: Vec<Value> = answers
-                    .iter()
-                    .map(|(q, a)| json!({ "question": q, "answer": a }))
-                    .collect();
-                fields.insert("answers".into(), Value::Array(items));
-                (form, fields)
-            };
-            let n = fields.get("answers").and_then(Value::as_array).map_or(0, Vec::len);
-            let again = if form.responses.is_empty() {
-                ""
-            } else {
-                " (it was answered before; this newer response is the one shown)"
-            };
-            let rid = replica.write(|r| r.add(Section::Forms, fields))?;
-            let note = format!(
-                "answered form `{}` with {n} answer{}: response {rid}{again}. It reaches the clinic on the next sync.",
-                form.title(),
-                if n == 1 { "" } else { "s" },
-            );
-            written(out, replica, Section::Forms, &rid, json.json, &note)
+            _ => f.state().to_string(),
+        };
+        let n = f.questions.len();
+        writeln!(
+            out,
+            "{}  {}  {}  {n} question{}  from {}  [{state}]",
+            display::text(f.short_id()),
+            display::text(f.entry.created.get(..10).unwrap_or(&f.entry.created)),
+            display::text(f.title()),
+            if n == 1 { "" } else { "s" },
+            names.name(&f.entry.author),
+        )?;
+    }
+    Ok(())
+}
+
+/// `phr forms show ID`: the form's questions with their ids, and its latest answers.
+fn show_form(id: &str, json: bool, replica: &Replica, out: &mut dyn Write) -> Result<()> {
+    let device = replica.lock();
+    let names = Names::of(&device);
+    let form = form(device.record(), id)?;
+    let answers = form.answers();
+    let answer_to = |q: &Question| answers.iter().find(|(a, _)| *a == q.id).map(|(_, v)| v.clone());
+    if json {
+        let questions: Vec<Value> = form
+            .questions
+            .iter()
+            .map(|q| {
+                json!({
+                    "id": q.id,
+                    "text": q.text,
+                    "kind": q.kind.word(),
+                    "required": q.required,
+                    "answer": answer_to(q),
+                })
+            })
+            .collect();
+        let response = form.response().map(|r| output::entry_json(r, &names)).transpose()?;
+        return output::print_json(
+            out,
+            &json!({
+                "id": form.entry.id,
+                "title": form.title(),
+                "created": form.entry.created,
+                "author": form.entry.author,
+                "author_name": names.known(&form.entry.author),
+                "state": form.state(),
+                "may_fill": may_fill(&device).is_ok(),
+                "questions": questions,
+                "response": response,
+            }),
+        );
+    }
+    writeln!(
+        out,
+        "form {}  {}",
+        display::text(&form.entry.id),
+        display::text(form.title())
+    )?;
+    writeln!(
+        out,
+        "  from        {} on {}",
+        names.name(&form.entry.author),
+        display::text(form.entry.created.get(..10).unwrap_or(&form.entry.created))
+    )?;
+    match form.response() {
+        Some(r) => writeln!(
+            out,
+            "  {:<11} {} by {}",
+            form.state(),
+            minute(&r.created),
+            names.name(&r.author)
+        )?,
+        None => writeln!(
+            out,
+            "  not answered yet: `phr forms fill {}`",
+            display::text(form.short_id())
+        )?,
+    }
+    let width = id_width(&form.questions);
+    for q in &form.questions {
+        writeln!(out, "  {}", q.describe(width))?;
+        if let Some(a) = answer_to(q) {
+            writeln!(out, "  {:<width$}    → {}", "", display::text(&a))?;
         }
     }
+    Ok(())
+}
+
+/// `phr forms fill ID --answer QUESTION_ID=VALUE …`: write a response to the form.
+fn fill_form(id: &str, answers: &[String], json: bool, replica: &Replica, out: &mut dyn Write) -> Result<()> {
+    let (form, fields) = {
+        let device = replica.lock();
+        let form = form(device.record(), id)?;
+        may_fill(&device).map_err(|why| anyhow!(why))?;
+        if answers.is_empty() && !form.questions.is_empty() {
+            let width = id_width(&form.questions);
+            let list: Vec<String> = form
+                .questions
+                .iter()
+                .map(|q| format!("  {}", q.describe(width)))
+                .collect();
+            bail!(
+                "no answers given for form `{}` ({}): answer with --answer QUESTION_ID=VALUE, \
+                 or run `phr forms fill` in a terminal to be asked. Its questions:\n{}",
+                form.title(),
+                form.short_id(),
+                list.join("\n")
+            );
+        }
+        let answers = parse_answers(&form, answers)?;
+        let mut fields = Map::new();
+        fields.insert("title".into(), json!(form.title()));
+        fields.insert("kind".into(), json!("response"));
+        fields.insert("template".into(), json!(form.entry.id));
+        fields.insert("status".into(), json!("completed"));
+        let items: Vec<Value> = answers
+            .iter()
+            .map(|(q, a)| json!({ "question": q, "answer": a }))
+            .collect();
+        fields.insert("answers".into(), Value::Array(items));
+        (form, fields)
+    };
+    let n = fields.get("answers").and_then(Value::as_array).map_or(0, Vec::len);
+    let again = if form.responses.is_empty() {
+        ""
+    } else {
+        " (it was answered before; this newer response is the one shown)"
+    };
+    let rid = replica.write(|r| r.add(Section::Forms, fields))?;
+    let note = format!(
+        "answered form `{}` with {n} answer{}: response {rid}{again}. It reaches the clinic on the next sync.",
+        form.title(),
+        if n == 1 { "" } else { "s" },
+    );
+    written(out, replica, Section::Forms, &rid, json, &note)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -957,7 +909,7 @@ fn ask(title: &str, questions: &[Question], input: &mut dyn BufRead, prompt: &mu
                 "{}/{n} {} ({}{required}): ",
                 i + 1,
                 display::text(&q.text),
-                q.kind.hint()
+                hint(q.kind)
             )?;
             prompt.flush()?;
             let mut line = String::new();
@@ -972,7 +924,7 @@ fn ask(title: &str, questions: &[Question], input: &mut dyn BufRead, prompt: &mu
                 }
                 break;
             }
-            match q.kind.normalize(raw) {
+            match normalize(q.kind, raw) {
                 Ok(_) => {
                     answers.push(format!("{}={raw}", q.id));
                     break;

@@ -10,7 +10,7 @@ use crate::http_hosts::AllowedHosts;
 use anyhow::{Context, Result};
 use phr_engine::clinic::Clinic;
 use phr_engine::sync::clinic::{CLINIC_ALPN, ConnectHandler};
-use phr_engine::sync::{HostService, NetConfig, net};
+use phr_engine::sync::{HostService, LibraryHost, NetConfig, net};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, App};
@@ -44,38 +44,9 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
             store.display()
         );
     }
-    let token = std::fs::read_to_string(cfg.token_path())
-        .with_context(|| format!("reading the API token {}", cfg.token_path().display()))?
-        .trim()
-        .to_string();
-    if token.len() < 32 {
-        anyhow::bail!(
-            "the API token in {} is too short; delete it and run `phr-node init` again",
-            cfg.token_path().display()
-        );
-    }
-    let clinic = Arc::new(
-        tokio::task::spawn_blocking(move || Clinic::open(&store, &passphrase))
-            .await
-            .context("opening the store")??,
-    );
-    // Opening checks every page and every sealed value of the store, and the allocator keeps
-    // the memory that check freed (about three quarters of the store's size). Give it back, so
-    // an idle node's footprint follows its active records, not its hosted ones.
-    release_freed_memory();
-    let net_cfg = NetConfig {
-        bind: cfg.listen,
-        relays: cfg.relays,
-        discovery: cfg.discovery,
-        dial_timeout_secs: 10,
-    };
-    let c = clinic.clone();
-    let service = Arc::new(
-        HostService::start_with(clinic.host().clone(), net_cfg, move |b| {
-            b.accept(CLINIC_ALPN, ConnectHandler::new(c))
-        })
-        .await?,
-    );
+    let token = read_token(&cfg)?;
+    let clinic = open_clinic(store, passphrase).await?;
+    let service = start_sync(&cfg, &clinic).await?;
     let listener = tokio::net::TcpListener::bind(cfg.http).await.with_context(|| {
         format!(
             "could not listen for the HTTP API on {} (is another node running?)",
@@ -92,8 +63,73 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
         sync: net::format_addr(&service.addr()),
         pid: std::process::id(),
     };
-    std::fs::write(running_path(&cfg), serde_json::to_vec_pretty(&running)?)
-        .with_context(|| format!("writing {}", running_path(&cfg).display()))?;
+    announce(&cfg, &clinic, &running, startup)?;
+    let evictor = evict_idle_records(clinic.clone(), Duration::from_secs(cfg.idle_secs));
+
+    http_server::serve(listener, api::router(app), shutdown_signal()).await;
+    tracing::info!("shutting down: finishing syncs in progress");
+    evictor.abort();
+    match Arc::try_unwrap(service) {
+        Ok(s) => s.shutdown().await,
+        Err(s) => s.endpoint().close().await,
+    }
+    let _ = std::fs::remove_file(running_path(&cfg));
+    // Dropping the last handle closes the store; every acknowledged change is already durable.
+    drop(clinic);
+    tracing::info!("phr-node stopped");
+    Ok(())
+}
+
+/// The HTTP API's bearer token, from the file `phr-node init` wrote.
+fn read_token(cfg: &Config) -> Result<String> {
+    let token = std::fs::read_to_string(cfg.token_path())
+        .with_context(|| format!("reading the API token {}", cfg.token_path().display()))?
+        .trim()
+        .to_string();
+    if token.len() < 32 {
+        anyhow::bail!(
+            "the API token in {} is too short; delete it and run `phr-node init` again",
+            cfg.token_path().display()
+        );
+    }
+    Ok(token)
+}
+
+/// Open the clinic's store (off the async threads: it checks every page).
+async fn open_clinic(store: PathBuf, passphrase: String) -> Result<Arc<Clinic>> {
+    let clinic = Arc::new(
+        tokio::task::spawn_blocking(move || Clinic::open(&store, &passphrase))
+            .await
+            .context("opening the store")??,
+    );
+    // Opening checks every page and every sealed value of the store, and the allocator keeps
+    // the memory that check freed (about three quarters of the store's size). Give it back, so
+    // an idle node's footprint follows its active records, not its hosted ones.
+    release_freed_memory();
+    Ok(clinic)
+}
+
+/// Start the iroh endpoint that serves patients' devices: record sync and clinic connect.
+async fn start_sync(cfg: &Config, clinic: &Arc<Clinic>) -> Result<Arc<HostService<LibraryHost>>> {
+    let net_cfg = NetConfig {
+        bind: cfg.listen,
+        relays: cfg.relays,
+        discovery: cfg.discovery,
+        dial_timeout_secs: 10,
+    };
+    let c = clinic.clone();
+    let service = HostService::start_with(clinic.host().clone(), net_cfg, move |b| {
+        b.accept(CLINIC_ALPN, ConnectHandler::new(c))
+    })
+    .await?;
+    Ok(Arc::new(service))
+}
+
+/// Write the address file, log that the node serves, and print the one ready line.
+fn announce(cfg: &Config, clinic: &Clinic, running: &Running, startup: Duration) -> Result<()> {
+    let http = running.http;
+    std::fs::write(running_path(cfg), serde_json::to_vec_pretty(running)?)
+        .with_context(|| format!("writing {}", running_path(cfg).display()))?;
     tracing::info!(
         clinic = %clinic.name(),
         key = %clinic.key(),
@@ -108,14 +144,16 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
         clinic.name(),
         running.sync
     );
+    Ok(())
+}
 
-    let idle = Duration::from_secs(cfg.idle_secs);
-    let c = clinic.clone();
-    let evictor = tokio::spawn(async move {
+/// Every half `idle`, drop from memory the records nobody used for `idle`.
+fn evict_idle_records(clinic: Arc<Clinic>, idle: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let mut tick = tokio::time::interval((idle / 2).max(Duration::from_secs(1)));
         loop {
             tick.tick().await;
-            let c = c.clone();
+            let c = clinic.clone();
             let evicted = tokio::task::spawn_blocking(move || c.host().lock().evict_idle(idle))
                 .await
                 .unwrap_or(0);
@@ -124,20 +162,7 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
                 tracing::debug!(evicted, "dropped idle records from memory");
             }
         }
-    });
-
-    http_server::serve(listener, api::router(app), shutdown_signal()).await;
-    tracing::info!("shutting down: finishing syncs in progress");
-    evictor.abort();
-    match Arc::try_unwrap(service) {
-        Ok(s) => s.shutdown().await,
-        Err(s) => s.endpoint().close().await,
-    }
-    let _ = std::fs::remove_file(running_path(&cfg));
-    // Dropping the last handle closes the store; every acknowledged change is already durable.
-    drop(clinic);
-    tracing::info!("phr-node stopped");
-    Ok(())
+    })
 }
 
 /// Say loudly that the API listens beyond this machine: whoever reaches the address can try

@@ -91,15 +91,56 @@ const MILESTONE_FIELDS: &[FieldSpec] = &[
     f("done", Bool, false, "reached yet"),
 ];
 
+/// What a form question's answer is: the words a template's question `kind` may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuestionKind {
+    /// Free text (also any kind this version does not know).
+    Text,
+    /// Yes or no.
+    YesNo,
+    /// A number.
+    Number,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+}
+
+impl QuestionKind {
+    /// Every kind, in help order.
+    pub const ALL: [QuestionKind; 4] = [Self::Text, Self::YesNo, Self::Number, Self::Date];
+
+    /// The word a template stores for this kind.
+    pub const fn word(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::YesNo => "yesno",
+            Self::Number => "number",
+            Self::Date => "date",
+        }
+    }
+
+    /// The kind a template's `kind` word names. A word this version does not know (or none)
+    /// is answered as text rather than refused.
+    pub fn parse(word: Option<&str>) -> QuestionKind {
+        let word = word.map(str::trim);
+        Self::ALL
+            .into_iter()
+            .find(|k| Some(k.word()) == word)
+            .unwrap_or(Self::Text)
+    }
+}
+
+/// The words of [`QuestionKind`], as a question's `kind` field offers them.
+const QUESTION_KINDS: &[&str] = &[
+    QuestionKind::Text.word(),
+    QuestionKind::YesNo.word(),
+    QuestionKind::Number.word(),
+    QuestionKind::Date.word(),
+];
+
 const QUESTION_FIELDS: &[FieldSpec] = &[
     f("text", Text, true, "the question"),
     f("id", Text, false, "short key for the answer"),
-    f(
-        "kind",
-        Choice(&["text", "yesno", "number", "date"]),
-        false,
-        "answer type",
-    ),
+    f("kind", Choice(QUESTION_KINDS), false, "answer type"),
     f("required", Bool, false, "whether the form cannot be sent without it"),
 ];
 
@@ -1300,5 +1341,15 @@ mod tests {
         let m = parse_fields(Section::Goals, &args(&[("goal", "Walk"), ("baseline", "-1e20")])).unwrap();
         let e = validate(Section::Goals, &m).unwrap_err().to_string();
         assert!(e.contains("goals.baseline") && e.contains("-1e20"), "{e}");
+    }
+
+    #[test]
+    fn question_kinds_read_their_words_and_default_to_text() {
+        for kind in QuestionKind::ALL {
+            assert_eq!(QuestionKind::parse(Some(kind.word())), kind);
+        }
+        assert_eq!(QuestionKind::parse(Some(" yesno ")), QuestionKind::YesNo);
+        assert_eq!(QuestionKind::parse(Some("scale")), QuestionKind::Text);
+        assert_eq!(QuestionKind::parse(None), QuestionKind::Text);
     }
 }

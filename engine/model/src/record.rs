@@ -733,6 +733,42 @@ impl Record {
         out
     }
 
+    /// `entries` of `section` oldest first, in the order they were written: by creation time,
+    /// and within one second (all `created` resolves) by the counter of the write that made each
+    /// (Automerge's Lamport counter), which is above that of everything its writer had seen
+    /// when writing it; the id breaks what ties remain.
+    pub fn in_write_order(&self, section: Section, entries: Vec<EntryView>) -> Vec<EntryView> {
+        let counter = |id: &str| match self.docs.get(&section).and_then(|d| d.get(ROOT, id).ok().flatten()) {
+            Some((_, ObjId::Id(counter, _, _))) => counter,
+            _ => 0,
+        };
+        let mut keyed: Vec<(String, u64, EntryView)> = entries
+            .into_iter()
+            .map(|e| (e.created.clone(), counter(&e.id), e))
+            .collect();
+        keyed.sort_by(|a, b| (&a.0, a.1, &a.2.id).cmp(&(&b.0, b.1, &b.2.id)));
+        keyed.into_iter().map(|(_, _, e)| e).collect()
+    }
+
+    /// The key that last set `field` of entry `id`: the author of the write that holds the
+    /// field's current value (the winning one when concurrent writes conflict). So a clinic
+    /// that confirms an appointment is credited for its status though the patient created the
+    /// entry. `None` when the entry or the field is not there.
+    pub fn field_author(&self, section: Section, id: &str, field: &str) -> Option<PublicKey> {
+        let doc = self.docs.get(&section)?;
+        let (_, entry) = doc.get(ROOT, id).ok()??;
+        match doc.get(&entry, field).ok()?? {
+            (_, ObjId::Id(_, actor, _)) => actor.to_bytes().try_into().ok().map(PublicKey),
+            _ => None,
+        }
+    }
+
+    /// A section's document in Automerge's saved form (an empty one if the section never held
+    /// anything), as `phr export --format automerge` writes it.
+    pub fn saved_section(&mut self, section: Section) -> Vec<u8> {
+        self.doc(section).save()
+    }
+
     /// Current heads of a section.
     pub fn heads(&mut self, section: Section) -> Vec<ChangeHash> {
         self.docs
@@ -931,4 +967,43 @@ fn insert_json(doc: &mut AutoCommit, list: &ObjId, at: usize, value: &Value) -> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> Map<String, Value> {
+        let fields = serde_json::json!({ "thread": "Homework", "body": body });
+        fields.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn entries_come_in_write_order_and_a_field_names_its_last_writer() {
+        let mut r = Record::new(KeyPair::generate().public(), KeyPair::generate());
+        let patient = r.author();
+        let ids: Vec<String> = ["one", "two", "three"]
+            .iter()
+            .map(|b| r.add(Section::Messages, message(b)).unwrap())
+            .collect();
+        let listed = r.list(Section::Messages).unwrap();
+        let ordered: Vec<String> = r
+            .in_write_order(Section::Messages, listed)
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ordered, ids);
+
+        assert_eq!(r.field_author(Section::Messages, &ids[0], "body"), Some(patient));
+        let clinic = KeyPair::generate();
+        let clinic_key = clinic.public();
+        r.set_author(clinic);
+        r.edit(Section::Messages, &ids[0], message("edited")).unwrap();
+        assert_eq!(r.field_author(Section::Messages, &ids[0], "body"), Some(clinic_key));
+        assert_eq!(r.field_author(Section::Messages, &ids[1], "body"), Some(patient));
+        assert_eq!(r.field_author(Section::Messages, &ids[0], "to"), None);
+        assert_eq!(r.field_author(Section::Messages, "nope", "body"), None);
+        assert_eq!(r.field_author(Section::Labs, &ids[0], "body"), None);
+        assert!(!r.saved_section(Section::Labs).is_empty());
+    }
 }
