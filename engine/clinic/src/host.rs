@@ -141,7 +141,7 @@ impl Clinic {
             .store()
             .secret(CLINIC_NAME)?
             .and_then(|n| String::from_utf8(n).ok())
-            .ok_or_else(|| Error::NoClinic)?;
+            .ok_or(Error::NoClinic)?;
         let mut staff = BTreeMap::new();
         for (_, raw) in library.store().secrets_with_prefix(STAFF_PREFIX)? {
             let s: StaffSecret = postcard::from_bytes(&raw)

@@ -37,7 +37,7 @@ impl ClinicTicket {
         let body = text
             .trim()
             .strip_prefix(TICKET_PREFIX)
-            .ok_or_else(|| Error::Ticket(TicketProblem::NotATicket(WhichTicket::ClinicInvitation)))?;
+            .ok_or(Error::Ticket(TicketProblem::NotATicket(WhichTicket::ClinicInvitation)))?;
         let bytes = data_encoding::BASE32_NOPAD
             .decode(body.to_ascii_uppercase().as_bytes())
             .map_err(|_| damaged())?;

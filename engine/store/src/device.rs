@@ -432,7 +432,7 @@ impl Device {
         self.root
             .as_ref()
             .map(RecoveryKit::new)
-            .ok_or_else(|| Error::NotAllowed(Refusal::NeedsRootKey(RootAction::ExportRecoveryKit)))
+            .ok_or(Error::NotAllowed(Refusal::NeedsRootKey(RootAction::ExportRecoveryKit)))
     }
 
     /// Who belongs to the record.
@@ -451,7 +451,7 @@ impl Device {
         let root = self
             .root
             .clone()
-            .ok_or_else(|| Error::NotAllowed(Refusal::NeedsRootKey(RootAction::RemoveDevices)))?;
+            .ok_or(Error::NotAllowed(Refusal::NeedsRootKey(RootAction::RemoveDevices)))?;
         if *device == self.key.public() {
             return Err(Error::NotAllowed(Refusal::RemoveSelf));
         }
@@ -484,7 +484,7 @@ impl Device {
         let root = self
             .root
             .as_ref()
-            .ok_or_else(|| Error::NotAllowed(Refusal::NeedsRootKey(RootAction::ShareAccess)))?;
+            .ok_or(Error::NotAllowed(Refusal::NeedsRootKey(RootAction::ShareAccess)))?;
         phr_model::capability::Capability::issue_root(root, grant)
     }
 
@@ -503,7 +503,7 @@ impl Device {
         let root = self
             .root
             .clone()
-            .ok_or_else(|| Error::NotAllowed(Refusal::NeedsRootKey(RootAction::RevokeAccess)))?;
+            .ok_or(Error::NotAllowed(Refusal::NeedsRootKey(RootAction::RevokeAccess)))?;
         let mut found = self.access.grant(id_prefix);
         // Copies of one grant under one id (a re-encoded copy, or a delegated grant reusing its
         // parent's id) are one grant to revoke: the revocation names the id, and withdraws

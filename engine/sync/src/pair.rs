@@ -69,7 +69,7 @@ impl PairTicket {
         let t = text.trim();
         let body = t
             .strip_prefix(TICKET_PREFIX)
-            .ok_or_else(|| Error::Ticket(TicketProblem::NotATicket(WhichTicket::Pairing)))?;
+            .ok_or(Error::Ticket(TicketProblem::NotATicket(WhichTicket::Pairing)))?;
         let bytes = data_encoding::BASE32_NOPAD
             .decode(body.to_ascii_uppercase().as_bytes())
             .map_err(|_| Error::Ticket(TicketProblem::Damaged(WhichTicket::Pairing)))?;
