@@ -350,31 +350,91 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
     };
     let wants = |s: Section| audience.sections().contains(&s);
 
-    let patient = match record.read_entry(Section::Profile, PATIENT_ENTRY)? {
-        Some(view) => match view.typed::<Patient>() {
-            Ok(p) => Some(patient_part(p, audience)),
-            Err(e) => {
-                reader.skipped.push(Skipped {
-                    section: Section::Profile,
-                    id: view.id,
-                    problem: e.to_string(),
-                });
-                None
-            }
-        },
-        None => None,
-    };
-
+    // In this order: entries that do not read are listed as skipped in it.
+    let patient = reader.patient(audience)?;
     let coverage = if wants(Section::Insurance) {
-        let mut list: Vec<Coverage> = reader.all::<Coverage>()?.into_iter().map(|(_, c)| c).collect();
-        list.sort_by_key(|c| std::cmp::Reverse(c.start));
-        Some(list)
+        Some(reader.coverage()?)
+    } else {
+        None
+    };
+    let diagnoses = if wants(Section::Conditions) {
+        Some(reader.diagnoses(audience)?)
+    } else {
+        None
+    };
+    let allergies = if wants(Section::Allergies) {
+        Some(reader.allergies()?)
+    } else {
+        None
+    };
+    let (medications, stopped_medications) = if wants(Section::Medications) {
+        let (active, stopped) = reader.medications(audience)?;
+        (Some(active), stopped)
+    } else {
+        (None, None)
+    };
+    let goals = if wants(Section::Goals) {
+        Some(reader.goals()?)
+    } else {
+        None
+    };
+    let (sessions, notes) = if wants(Section::Notes) {
+        let (counts, notes) = reader.sessions(access, audience, since, opts.today)?;
+        (Some(counts), notes)
+    } else {
+        (None, None)
+    };
+    let documents = if wants(Section::Documents) {
+        Some(reader.documents(audience)?)
     } else {
         None
     };
 
-    let diagnoses = if wants(Section::Conditions) {
-        let mut list: Vec<Condition> = reader
+    Ok(Summary {
+        audience,
+        generated: opts.today,
+        since,
+        patient,
+        coverage,
+        diagnoses,
+        allergies,
+        medications,
+        stopped_medications,
+        goals,
+        sessions,
+        notes,
+        documents,
+        skipped: reader.skipped,
+    })
+}
+
+/// The parts of a report, each read from its section as the audience may see it.
+impl Reader<'_> {
+    fn patient(&mut self, audience: Audience) -> Result<Option<PatientPart>> {
+        Ok(match self.record.read_entry(Section::Profile, PATIENT_ENTRY)? {
+            Some(view) => match view.typed::<Patient>() {
+                Ok(p) => Some(patient_part(p, audience)),
+                Err(e) => {
+                    self.skipped.push(Skipped {
+                        section: Section::Profile,
+                        id: view.id,
+                        problem: e.to_string(),
+                    });
+                    None
+                }
+            },
+            None => None,
+        })
+    }
+
+    fn coverage(&mut self) -> Result<Vec<Coverage>> {
+        let mut list: Vec<Coverage> = self.all::<Coverage>()?.into_iter().map(|(_, c)| c).collect();
+        list.sort_by_key(|c| std::cmp::Reverse(c.start));
+        Ok(list)
+    }
+
+    fn diagnoses(&mut self, audience: Audience) -> Result<Vec<Condition>> {
+        let mut list: Vec<Condition> = self
             .all::<Condition>()?
             .into_iter()
             .map(|(_, c)| c)
@@ -382,26 +442,21 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
             .filter(|c| audience != Audience::Insurer || c.status == "active")
             .collect();
         list.sort_by_key(|c| c.status != "active");
-        Some(list)
-    } else {
-        None
-    };
+        Ok(list)
+    }
 
-    let allergies = if wants(Section::Allergies) {
-        Some(
-            reader
-                .all::<Allergy>()?
-                .into_iter()
-                .map(|(_, a)| a)
-                .filter(|a| a.status == "active")
-                .collect(),
-        )
-    } else {
-        None
-    };
+    fn allergies(&mut self) -> Result<Vec<Allergy>> {
+        Ok(self
+            .all::<Allergy>()?
+            .into_iter()
+            .map(|(_, a)| a)
+            .filter(|a| a.status == "active")
+            .collect())
+    }
 
-    let (medications, stopped_medications) = if wants(Section::Medications) {
-        let (mut stopped, active): (Vec<Medication>, Vec<Medication>) = reader
+    /// The medications taken, and (for a specialist) those stopped, newest first.
+    fn medications(&mut self, audience: Audience) -> Result<(Vec<Medication>, Option<Vec<Medication>>)> {
+        let (mut stopped, active): (Vec<Medication>, Vec<Medication>) = self
             .all::<Medication>()?
             .into_iter()
             .map(|(_, m)| m)
@@ -424,13 +479,11 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
         };
         stopped.sort_by_key(|m| std::cmp::Reverse(m.stopped));
         let stopped = (audience == Audience::Specialist).then_some(stopped);
-        (Some(active), stopped)
-    } else {
-        (None, None)
-    };
+        Ok((active, stopped))
+    }
 
-    let goals = if wants(Section::Goals) {
-        let mut list: Vec<GoalPart> = reader
+    fn goals(&mut self) -> Result<Vec<GoalPart>> {
+        let mut list: Vec<GoalPart> = self
             .all::<Goal>()?
             .into_iter()
             .filter(|(_, g)| g.status == "active" || g.status == "on-hold")
@@ -441,15 +494,22 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
             })
             .collect();
         list.sort_by(|a, b| a.goal.discipline.cmp(&b.goal.discipline));
-        Some(list)
-    } else {
-        None
-    };
+        Ok(list)
+    }
 
-    let (sessions, notes) = if wants(Section::Notes) {
+    /// Sessions from `since` to `today` counted per discipline, and (except for a payer) their
+    /// notes grouped the same way.
+    fn sessions(
+        &mut self,
+        access: &AccessSet,
+        audience: Audience,
+        since: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<(Vec<SessionCount>, Option<Vec<DisciplineNotes>>)> {
+        let record = self.record;
         let mut by_discipline: BTreeMap<String, Vec<NotePart>> = BTreeMap::new();
-        for (view, note) in reader.all::<SessionNote>()? {
-            if note.date < since || note.date > opts.today {
+        for (view, note) in self.all::<SessionNote>()? {
+            if note.date < since || note.date > today {
                 continue;
             }
             by_discipline
@@ -476,13 +536,11 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
         }
         // Payers get how much therapy was given, not what was said in it.
         let notes = (audience != Audience::Insurer).then_some(groups);
-        (Some(counts), notes)
-    } else {
-        (None, None)
-    };
+        Ok((counts, notes))
+    }
 
-    let documents = if wants(Section::Documents) {
-        let mut list: Vec<Document> = reader
+    fn documents(&mut self, audience: Audience) -> Result<Vec<Document>> {
+        let mut list: Vec<Document> = self
             .all::<Document>()?
             .into_iter()
             .map(|(_, d)| d)
@@ -490,27 +548,8 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
             .collect();
         // Newest first; undated documents last.
         list.sort_by_key(|d| std::cmp::Reverse(d.date));
-        Some(list)
-    } else {
-        None
-    };
-
-    Ok(Summary {
-        audience,
-        generated: opts.today,
-        since,
-        patient,
-        coverage,
-        diagnoses,
-        allergies,
-        medications,
-        stopped_medications,
-        goals,
-        sessions,
-        notes,
-        documents,
-        skipped: reader.skipped,
-    })
+        Ok(list)
+    }
 }
 
 fn patient_part(p: Patient, audience: Audience) -> PatientPart {

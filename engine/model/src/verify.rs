@@ -139,8 +139,46 @@ pub fn authorize(
 ) -> Authorized {
     let mut bad: HashMap<Hash, String> = HashMap::new();
     let sig_of: HashMap<&Hash, &[u8; 64]> = signatures.iter().map(|h| (&h.hash, &h.sig)).collect();
+    let by_author = group_by_author(batch, &mut bad);
 
-    // Group by author, reject anonymous actors outright.
+    // Per author: authorization, chain continuity, and the head to verify.
+    let mut heads: Vec<Head> = Vec::new();
+    for (author, mut changes) in by_author {
+        changes.sort_by_key(|c| c.seq);
+        if let Some(why) = chain_break(&author, &changes, held) {
+            reject_all(&changes, why, &mut bad);
+            continue;
+        }
+        check_rights(&author, &changes, section, access, limited, &mut bad);
+        let Some(newest) = changes.last() else {
+            continue;
+        };
+        match sig_of.get(&newest.hash) {
+            Some(sig) => heads.push((author, newest.hash, **sig)),
+            None => reject_all(
+                &changes,
+                format!("no signature from {} covers its changes", author.short()),
+                &mut bad,
+            ),
+        }
+    }
+
+    let (standing, pending) = signature_checks(record, section, batch, heads, &mut bad);
+    Authorized {
+        bad,
+        heads: standing,
+        pending,
+    }
+}
+
+/// An author's newest change in a batch and the signature said to cover it.
+type Head = (PublicKey, Hash, [u8; 64]);
+
+/// Group a batch's changes by author; anonymous actors are rejected outright.
+fn group_by_author<'a>(
+    batch: &'a [ChangeInfo],
+    bad: &mut HashMap<Hash, String>,
+) -> BTreeMap<PublicKey, Vec<&'a ChangeInfo>> {
     let mut by_author: BTreeMap<PublicKey, Vec<&ChangeInfo>> = BTreeMap::new();
     for c in batch {
         match c.author {
@@ -150,73 +188,80 @@ pub fn authorize(
             }
         }
     }
+    by_author
+}
 
-    // Per author: authorization, chain continuity, and the head to verify.
-    let mut heads: Vec<(PublicKey, Hash, [u8; 64])> = Vec::new();
-    for (author, mut changes) in by_author {
-        changes.sort_by_key(|c| c.seq);
-        let reject_all = |why: String, bad: &mut HashMap<Hash, String>| {
-            for c in &changes {
-                bad.entry(c.hash).or_insert_with(|| why.clone());
-            }
-        };
-        let (mut prev_seq, mut prev_hash) = match held.get(&author) {
-            Some((s, h)) => (*s, Some(*h)),
-            None => (0, None),
-        };
-        let mut chain_ok = None;
-        for c in &changes {
-            if c.seq != prev_seq + 1 {
-                chain_ok = Some(format!(
-                    "change #{} of {} does not follow #{prev_seq}: changes are missing or forged",
-                    c.seq,
-                    author.short()
-                ));
-                break;
-            }
-            if let Some(p) = prev_hash
-                && !c.deps.contains(&p)
-            {
-                chain_ok = Some(format!(
-                    "change #{} of {} does not build on its author's previous change",
-                    c.seq,
-                    author.short()
-                ));
-                break;
-            }
-            prev_seq = c.seq;
-            prev_hash = Some(c.hash);
+/// Refuse every one of an author's changes (keeping any earlier reason for one).
+fn reject_all(changes: &[&ChangeInfo], why: String, bad: &mut HashMap<Hash, String>) {
+    for c in changes {
+        bad.entry(c.hash).or_insert_with(|| why.clone());
+    }
+}
+
+/// Why an author's changes, sorted by sequence number, do not continue its chain from what
+/// this side holds (each the next number, each built on the one before); `None` if they do.
+fn chain_break(author: &PublicKey, changes: &[&ChangeInfo], held: &Clock) -> Option<String> {
+    let (mut prev_seq, mut prev_hash) = match held.get(author) {
+        Some((s, h)) => (*s, Some(*h)),
+        None => (0, None),
+    };
+    for c in changes {
+        if c.seq != prev_seq + 1 {
+            return Some(format!(
+                "change #{} of {} does not follow #{prev_seq}: changes are missing or forged",
+                c.seq,
+                author.short()
+            ));
         }
-        if let Some(why) = chain_ok {
-            reject_all(why, &mut bad);
-            continue;
+        if let Some(p) = prev_hash
+            && !c.deps.contains(&p)
+        {
+            return Some(format!(
+                "change #{} of {} does not build on its author's previous change",
+                c.seq,
+                author.short()
+            ));
         }
-        for c in &changes {
-            match access.write_right(&author, section, c.seq, c.time) {
-                Ok(right) if crate::limits::restricted(section, right) => {
-                    if let Err(why) = limited(c, right) {
-                        bad.entry(c.hash).or_insert(why);
-                    }
-                }
-                Ok(_) => {}
-                Err(why) => {
+        prev_seq = c.seq;
+        prev_hash = Some(c.hash);
+    }
+    None
+}
+
+/// Refuse each of an author's changes that its right in the section does not allow, checking
+/// changes made under a restricted right op by op with `limited`.
+fn check_rights(
+    author: &PublicKey,
+    changes: &[&ChangeInfo],
+    section: Section,
+    access: &AccessSet,
+    limited: &dyn Fn(&ChangeInfo, Right) -> std::result::Result<(), String>,
+    bad: &mut HashMap<Hash, String>,
+) {
+    for c in changes {
+        match access.write_right(author, section, c.seq, c.time) {
+            Ok(right) if crate::limits::restricted(section, right) => {
+                if let Err(why) = limited(c, right) {
                     bad.entry(c.hash).or_insert(why);
                 }
             }
-        }
-        let Some(newest) = changes.last() else {
-            continue;
-        };
-        match sig_of.get(&newest.hash) {
-            Some(sig) => heads.push((author, newest.hash, **sig)),
-            None => reject_all(
-                format!("no signature from {} covers its changes", author.short()),
-                &mut bad,
-            ),
+            Ok(_) => {}
+            Err(why) => {
+                bad.entry(c.hash).or_insert(why);
+            }
         }
     }
+}
 
-    // An author whose key is no curve point cannot have signed anything.
+/// The heads still standing and the signature checks for them, in the same order. An author
+/// whose key is no curve point cannot have signed anything: its changes are refused.
+fn signature_checks(
+    record: &RecordId,
+    section: Section,
+    batch: &[ChangeInfo],
+    heads: Vec<Head>,
+    bad: &mut HashMap<Hash, String>,
+) -> (Vec<Head>, Vec<SignatureCheck>) {
     let mut standing = Vec::with_capacity(heads.len());
     let mut pending = Vec::with_capacity(heads.len());
     for (author, hash, sig) in heads {
@@ -229,14 +274,10 @@ pub fn authorize(
                 });
                 standing.push((author, hash, sig));
             }
-            Err(e) => reject_author(batch, &author, e.to_string(), &mut bad),
+            Err(e) => reject_author(batch, &author, e.to_string(), bad),
         }
     }
-    Authorized {
-        bad,
-        heads: standing,
-        pending,
-    }
+    (standing, pending)
 }
 
 /// Verify signatures, all in one batch verification; only if that fails is each checked

@@ -318,52 +318,16 @@ struct TakeIn<'a> {
 
 impl TakeIn<'_> {
     /// Decode a batch and check everything but its signatures; nothing is applied.
-    fn prepare(self, batch: Batch) -> Result<Intake> {
+    fn prepare(mut self, batch: Batch) -> Result<Intake> {
         let section = batch.section;
         if batch.record != self.record.id() {
             return Err(Error::NotAllowed(Refusal::ForeignBatch {
                 record: batch.record.short(),
             }));
         }
-        let malformed = |e: String| Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"));
         let record_id = self.record.id();
         let section_empty = self.record.clock(section).is_empty();
-        // Decode into changes (or, for a snapshot, a document holding them).
-        // Automerge panics on some malformed input: that too is a malformed batch.
-        let (mut changes, mut snapshot): (Vec<Change>, Option<AutoCommit>) =
-            phr_model::change::decoding(&format!("a {section} batch from the peer"), || {
-                Ok(match batch.encoding {
-                    Encoding::Snapshot => {
-                        let mut doc = phr_model::change::load_document(
-                            &format!("a {section} snapshot from the peer"),
-                            &batch.payload,
-                        )?;
-                        if section_empty {
-                            (Vec::new(), Some(doc))
-                        } else {
-                            (doc.get_changes(&[]), None)
-                        }
-                    }
-                    Encoding::Bundle => (
-                        phr_model::change::decode_bundle(&format!("a {section} batch from the peer"), &batch.payload)?,
-                        None,
-                    ),
-                    Encoding::Raw => {
-                        let raw: Vec<Vec<u8>> =
-                            postcard::from_bytes(&batch.payload).map_err(|e| malformed(e.to_string()))?;
-                        let what = format!("a {section} change from the peer");
-                        let mut out = Vec::with_capacity(raw.len());
-                        for r in raw {
-                            let change = phr_model::change::decode_change(&what, &r)?;
-                            // Automerge checks a change's op columns lazily; read every op now, so
-                            // one it cannot read fails here, not (as a panic) when applied.
-                            change.decode();
-                            out.push(change);
-                        }
-                        (out, None)
-                    }
-                })
-            })?;
+        let (mut changes, mut snapshot) = decode(&batch, section_empty)?;
 
         let mut infos: Vec<ChangeInfo> = match snapshot.as_mut() {
             Some(doc) => doc.get_changes_meta(&[]).iter().map(ChangeInfo::of_meta).collect(),
@@ -372,11 +336,7 @@ impl TakeIn<'_> {
         // Drop what we already hold (another peer may have delivered it first).
         let before = infos.len();
         if snapshot.is_none() {
-            let held: Vec<bool> = infos.iter().map(|c| self.record.has_change(section, &c.hash)).collect();
-            let mut it = held.iter();
-            infos.retain(|_| !*it.next().unwrap_or(&false));
-            let mut it = held.iter();
-            changes.retain(|_| !*it.next().unwrap_or(&false));
+            self.drop_held(section, &mut infos, &mut changes);
         }
         let duplicates = (before - infos.len()) as u32;
         if infos.is_empty() {
@@ -387,60 +347,13 @@ impl TakeIn<'_> {
         }
 
         let held_clock = self.record.clock(section).clone();
-        // Changes made under a limited right (and every audit change) are also checked op by
-        // op, against a document that holds every object they touch.
-        let may_be_limited = section == Section::Audit
-            || (matches!(section, Section::Goals | Section::Appointments)
-                && infos
-                    .iter()
-                    .any(|c| c.author.is_none_or(|a| self.access.cert(&a).is_none())));
-        let probe: Option<std::cell::RefCell<AutoCommit>> = if !may_be_limited {
-            None
-        } else if let Some(doc) = snapshot.as_ref() {
-            Some(std::cell::RefCell::new(doc.clone()))
-        } else {
-            let mut p = self.record.doc(section).fork();
-            // Not yet verified: Automerge's batch apply panics on some malformed changes (an
-            // actor it does not know, an op on a missing object); on this fork, that is an error.
-            phr_model::change::decoding(&format!("a {section} batch from the peer"), || {
-                p.apply_changes_batch(changes.clone())
-                    .map_err(|e| malformed(e.to_string()))
-            })?;
-            Some(std::cell::RefCell::new(p))
+        let limits = Limits {
+            section,
+            probe: self.probe(section, snapshot.as_ref(), &changes, &infos)?,
+            by_hash: changes.iter().map(|c| (c.hash().0, c)).collect(),
         };
-        let by_hash: std::collections::HashMap<Hash, &Change> = changes.iter().map(|c| (c.hash().0, c)).collect();
-        let limited = |info: &ChangeInfo, right: phr_model::capability::Right| -> std::result::Result<(), String> {
-            let Some(probe) = probe.as_ref() else {
-                return Ok(());
-            };
-            let mut doc = probe.borrow_mut();
-            let owned;
-            let change = match by_hash.get(&info.hash) {
-                Some(c) => *c,
-                None => {
-                    owned = doc
-                        .get_change_by_hash(&ChangeHash(info.hash))
-                        .ok_or_else(|| "the change went missing".to_string())?;
-                    &owned
-                }
-            };
-            // Automerge panics reading the parents of some malformed objects; a peer's change
-            // must not take the process down with it (it was applied only to the probe fork).
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                phr_model::limits::check(&doc, change, section, right)
-            }))
-            .unwrap_or_else(|_| Err("Automerge could not read the objects the change edits".into()))
-        };
-        let record = self.record;
-        let held = |h: &Hash| record.has_change(section, h);
-        // `held` needs &mut for Automerge's lookup; collect the outside deps first.
-        let inside: std::collections::HashSet<Hash> = infos.iter().map(|c| c.hash).collect();
-        let outside: std::collections::HashSet<Hash> = infos
-            .iter()
-            .flat_map(|c| c.deps.iter().copied())
-            .filter(|d| !inside.contains(d))
-            .filter(held)
-            .collect();
+        let limited = |info: &ChangeInfo, right: phr_model::capability::Right| limits.check(info, right);
+        let outside = outside_deps(self.record, section, &infos);
         let authorized = verify::authorize(
             &record_id,
             section,
@@ -459,6 +372,135 @@ impl TakeIn<'_> {
             outside,
             authorized,
         })))
+    }
+
+    /// Remove from `infos` and `changes` (which match one to one) the changes already held.
+    fn drop_held(&mut self, section: Section, infos: &mut Vec<ChangeInfo>, changes: &mut Vec<Change>) {
+        let held: Vec<bool> = infos.iter().map(|c| self.record.has_change(section, &c.hash)).collect();
+        let mut it = held.iter();
+        infos.retain(|_| !*it.next().unwrap_or(&false));
+        let mut it = held.iter();
+        changes.retain(|_| !*it.next().unwrap_or(&false));
+    }
+
+    /// A document to check changes op by op against, when the batch may hold changes made
+    /// under a limited right (and every audit change): one that holds every object they touch.
+    fn probe(
+        &mut self,
+        section: Section,
+        snapshot: Option<&AutoCommit>,
+        changes: &[Change],
+        infos: &[ChangeInfo],
+    ) -> Result<Option<std::cell::RefCell<AutoCommit>>> {
+        let may_be_limited = section == Section::Audit
+            || (matches!(section, Section::Goals | Section::Appointments)
+                && infos
+                    .iter()
+                    .any(|c| c.author.is_none_or(|a| self.access.cert(&a).is_none())));
+        Ok(if !may_be_limited {
+            None
+        } else if let Some(doc) = snapshot {
+            Some(std::cell::RefCell::new(doc.clone()))
+        } else {
+            let mut p = self.record.doc(section).fork();
+            // Not yet verified: Automerge's batch apply panics on some malformed changes (an
+            // actor it does not know, an op on a missing object); on this fork, that is an error.
+            phr_model::change::decoding(&format!("a {section} batch from the peer"), || {
+                p.apply_changes_batch(changes.to_vec())
+                    .map_err(|e| malformed(section, e.to_string()))
+            })?;
+            Some(std::cell::RefCell::new(p))
+        })
+    }
+}
+
+/// The error for a batch from the peer that does not decode.
+fn malformed(section: Section, e: String) -> Error {
+    Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"))
+}
+
+/// Decode a batch into changes or, for a snapshot of a section this side holds nothing of,
+/// a document holding them. Automerge panics on some malformed input: that too is a
+/// malformed batch.
+fn decode(batch: &Batch, section_empty: bool) -> Result<(Vec<Change>, Option<AutoCommit>)> {
+    let section = batch.section;
+    phr_model::change::decoding(&format!("a {section} batch from the peer"), || {
+        Ok(match batch.encoding {
+            Encoding::Snapshot => {
+                let mut doc =
+                    phr_model::change::load_document(&format!("a {section} snapshot from the peer"), &batch.payload)?;
+                if section_empty {
+                    (Vec::new(), Some(doc))
+                } else {
+                    (doc.get_changes(&[]), None)
+                }
+            }
+            Encoding::Bundle => (
+                phr_model::change::decode_bundle(&format!("a {section} batch from the peer"), &batch.payload)?,
+                None,
+            ),
+            Encoding::Raw => {
+                let raw: Vec<Vec<u8>> =
+                    postcard::from_bytes(&batch.payload).map_err(|e| malformed(section, e.to_string()))?;
+                let what = format!("a {section} change from the peer");
+                let mut out = Vec::with_capacity(raw.len());
+                for r in raw {
+                    let change = phr_model::change::decode_change(&what, &r)?;
+                    // Automerge checks a change's op columns lazily; read every op now, so
+                    // one it cannot read fails here, not (as a panic) when applied.
+                    change.decode();
+                    out.push(change);
+                }
+                (out, None)
+            }
+        })
+    })
+}
+
+/// Dependencies of the batch's changes outside the batch that this side already holds.
+fn outside_deps(record: &mut Record, section: Section, infos: &[ChangeInfo]) -> std::collections::HashSet<Hash> {
+    let held = |h: &Hash| record.has_change(section, h);
+    // `held` needs &mut for Automerge's lookup; collect the outside deps first.
+    let inside: std::collections::HashSet<Hash> = infos.iter().map(|c| c.hash).collect();
+    infos
+        .iter()
+        .flat_map(|c| c.deps.iter().copied())
+        .filter(|d| !inside.contains(d))
+        .filter(held)
+        .collect()
+}
+
+/// The op-by-op check of changes made under a limited right, against the probe document.
+struct Limits<'a> {
+    section: Section,
+    /// `None` when no change in the batch can be limited.
+    probe: Option<std::cell::RefCell<AutoCommit>>,
+    /// The batch's changes by hash (a snapshot's are found in the probe).
+    by_hash: std::collections::HashMap<Hash, &'a Change>,
+}
+
+impl Limits<'_> {
+    fn check(&self, info: &ChangeInfo, right: phr_model::capability::Right) -> std::result::Result<(), String> {
+        let Some(probe) = self.probe.as_ref() else {
+            return Ok(());
+        };
+        let mut doc = probe.borrow_mut();
+        let owned;
+        let change = match self.by_hash.get(&info.hash) {
+            Some(c) => *c,
+            None => {
+                owned = doc
+                    .get_change_by_hash(&ChangeHash(info.hash))
+                    .ok_or_else(|| "the change went missing".to_string())?;
+                &owned
+            }
+        };
+        // Automerge panics reading the parents of some malformed objects; a peer's change
+        // must not take the process down with it (it was applied only to the probe fork).
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            phr_model::limits::check(&doc, change, self.section, right)
+        }))
+        .unwrap_or_else(|_| Err("Automerge could not read the objects the change edits".into()))
     }
 }
 
@@ -497,101 +539,136 @@ impl Prepared {
             ));
         }
 
-        let forward;
-        let persist;
-        match snapshot {
-            Some(doc) if verdict.rejected.is_empty() => {
-                // The whole section, verified: adopt it as is and store the bytes we got.
-                persist = Persist::Snapshot {
-                    record: record_id,
-                    section,
-                    saved: batch.payload.clone(),
-                    head_sigs: verdict.head_sigs.clone(),
-                };
-                record.replace_doc(section, doc);
-                forward = Some(Batch {
-                    head_sigs: verdict.head_sigs.clone(),
-                    count: applied,
-                    ..batch
-                });
-            }
-            Some(mut doc) => {
-                let mut fresh = AutoCommit::new();
-                let keep: Vec<Change> = doc
-                    .get_changes(&[])
-                    .into_iter()
-                    .filter(|c| verdict.accepted.contains(&c.hash().0))
-                    .collect();
-                fresh.apply_changes_batch(keep)?;
-                let saved = fresh.save();
-                persist = Persist::Snapshot {
-                    record: record_id,
-                    section,
-                    saved: saved.clone(),
-                    head_sigs: verdict.head_sigs.clone(),
-                };
-                record.replace_doc(section, fresh);
-                forward = Some(Batch {
-                    record: record_id,
-                    section,
-                    encoding: Encoding::Snapshot,
-                    payload: saved,
-                    head_sigs: verdict.head_sigs.clone(),
-                    count: applied,
-                });
-            }
-            None => {
-                let all = verdict.rejected.is_empty() && duplicates == 0;
-                let keep: Vec<Change> = changes
-                    .into_iter()
-                    .filter(|c| verdict.accepted.contains(&c.hash().0))
-                    .collect();
-                let hashes: Vec<ChangeHash> = keep.iter().map(Change::hash).collect();
-                // Verified, but a writer's own change can still make Automerge panic: refuse the
-                // batch (the session ends) instead of taking the process down.
-                phr_model::change::decoding(&format!("a {section} batch from the peer"), || {
-                    record.apply_verified(section, keep)
-                })?;
-                // Taken whole: keep and forward the bytes as they came. Otherwise re-encode
-                // just what was accepted.
-                let (encoding, stored) = match batch.encoding {
-                    Encoding::Bundle | Encoding::Raw if all => (batch.encoding, batch.payload),
-                    _ => (Encoding::Bundle, record.doc(section).bundle(hashes)?.bytes().to_vec()),
-                };
-                persist = match encoding {
-                    Encoding::Raw => Persist::Changes {
-                        record: record_id,
-                        section,
-                        list: stored.clone(),
-                        head_sigs: verdict.head_sigs.clone(),
-                    },
-                    _ => Persist::Bundle {
-                        record: record_id,
-                        section,
-                        bundle: stored.clone(),
-                        head_sigs: verdict.head_sigs.clone(),
-                    },
-                };
-                forward = Some(Batch {
-                    record: record_id,
-                    section,
-                    encoding,
-                    payload: stored,
-                    head_sigs: verdict.head_sigs.clone(),
-                    count: applied,
-                });
-            }
-        }
+        let (persist, forward) = match snapshot {
+            Some(doc) if verdict.rejected.is_empty() => adopt_snapshot(record, batch, doc, &verdict, applied),
+            Some(doc) => rebuild_snapshot(record, record_id, section, doc, &verdict, applied)?,
+            None => apply_accepted(record, batch, changes, duplicates, &verdict, applied)?,
+        };
         Ok((
             Received {
                 applied,
                 duplicates,
                 rejected,
-                forward,
+                forward: Some(forward),
             },
             Some(persist),
         ))
     }
+}
+
+/// The whole section, verified: adopt it as is and store the bytes we got. Returns what to
+/// persist and the batch to forward.
+fn adopt_snapshot(
+    record: &mut Record,
+    batch: Batch,
+    doc: AutoCommit,
+    verdict: &verify::Verdict,
+    applied: u32,
+) -> (Persist, Batch) {
+    let section = batch.section;
+    let persist = Persist::Snapshot {
+        record: batch.record,
+        section,
+        saved: batch.payload.clone(),
+        head_sigs: verdict.head_sigs.clone(),
+    };
+    record.replace_doc(section, doc);
+    let forward = Batch {
+        head_sigs: verdict.head_sigs.clone(),
+        count: applied,
+        ..batch
+    };
+    (persist, forward)
+}
+
+/// A whole section with some changes refused: rebuild it from the accepted ones. Returns
+/// what to persist and the batch to forward.
+fn rebuild_snapshot(
+    record: &mut Record,
+    record_id: RecordId,
+    section: Section,
+    mut doc: AutoCommit,
+    verdict: &verify::Verdict,
+    applied: u32,
+) -> Result<(Persist, Batch)> {
+    let mut fresh = AutoCommit::new();
+    let keep: Vec<Change> = doc
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| verdict.accepted.contains(&c.hash().0))
+        .collect();
+    fresh.apply_changes_batch(keep)?;
+    let saved = fresh.save();
+    let persist = Persist::Snapshot {
+        record: record_id,
+        section,
+        saved: saved.clone(),
+        head_sigs: verdict.head_sigs.clone(),
+    };
+    record.replace_doc(section, fresh);
+    let forward = Batch {
+        record: record_id,
+        section,
+        encoding: Encoding::Snapshot,
+        payload: saved,
+        head_sigs: verdict.head_sigs.clone(),
+        count: applied,
+    };
+    Ok((persist, forward))
+}
+
+/// Apply the accepted changes to the section. Returns what to persist and the batch to
+/// forward: the bytes as they came when the batch was taken whole, otherwise just what was
+/// accepted, re-encoded.
+fn apply_accepted(
+    record: &mut Record,
+    batch: Batch,
+    changes: Vec<Change>,
+    duplicates: u32,
+    verdict: &verify::Verdict,
+    applied: u32,
+) -> Result<(Persist, Batch)> {
+    let (record_id, section) = (batch.record, batch.section);
+    let all = verdict.rejected.is_empty() && duplicates == 0;
+    let keep: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| verdict.accepted.contains(&c.hash().0))
+        .collect();
+    let hashes: Vec<ChangeHash> = keep.iter().map(Change::hash).collect();
+    // Verified, but a writer's own change can still make Automerge panic: refuse the
+    // batch (the session ends) instead of taking the process down.
+    phr_model::change::decoding(&format!("a {section} batch from the peer"), || {
+        record.apply_verified(section, keep)
+    })?;
+    // Taken whole: keep and forward the bytes as they came. Otherwise re-encode
+    // just what was accepted.
+    let (encoding, stored) = match batch.encoding {
+        Encoding::Bundle | Encoding::Raw if all => (batch.encoding, batch.payload),
+        _ => (Encoding::Bundle, record.doc(section).bundle(hashes)?.bytes().to_vec()),
+    };
+    let persist = match encoding {
+        Encoding::Raw => Persist::Changes {
+            record: record_id,
+            section,
+            list: stored.clone(),
+            head_sigs: verdict.head_sigs.clone(),
+        },
+        _ => Persist::Bundle {
+            record: record_id,
+            section,
+            bundle: stored.clone(),
+            head_sigs: verdict.head_sigs.clone(),
+        },
+    };
+    let forward = Batch {
+        record: record_id,
+        section,
+        encoding,
+        payload: stored,
+        head_sigs: verdict.head_sigs.clone(),
+        count: applied,
+    };
+    Ok((persist, forward))
 }
 
 /// What enforcing cutoffs produced.

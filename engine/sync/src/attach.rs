@@ -7,6 +7,7 @@ use std::sync::Arc;
 use phr_model::attached::references;
 use phr_model::attachment::{Attachment, SECTIONS, guess_media_type};
 use phr_model::error::{AttachmentProblem, Error, Refusal, Result};
+use phr_model::identity::RecordId;
 use phr_model::section::Section;
 use phr_store::blob_store::{BlobStore, digest_file, read_error};
 use serde_json::Value;
@@ -52,42 +53,8 @@ pub async fn attach(
     req: AttachRequest,
     progress: Arc<dyn Fn(u64) + Send + Sync>,
 ) -> Result<Attached> {
-    if !SECTIONS.contains(&req.section) {
-        return Err(Error::Attachment(AttachmentProblem::WrongSection {
-            section: req.section,
-        }));
-    }
-    let meta = std::fs::metadata(&req.path).map_err(|e| read_error(&req.path, e))?;
-    if !meta.is_file() {
-        return Err(Error::Attachment(AttachmentProblem::NotAFile {
-            path: req.path.clone(),
-        }));
-    }
-    let media_type = match &req.media_type {
-        Some(m) if !m.trim().is_empty() && m.len() <= 255 => m.trim().to_string(),
-        Some(_) => return Err(Error::Attachment(AttachmentProblem::MediaTypeLength { max: 255 })),
-        None => guess_media_type(&req.path).to_string(),
-    };
-    let (record, target) = {
-        let device = replica.lock();
-        let record = device.record();
-        // Refuse before sealing anything: a holder's edit outside its grant would fail anyway.
-        if let Some((label, scope)) = record.limits()
-            && !scope
-                .get(&req.section)
-                .is_some_and(|r| r.covers(phr_model::capability::Right::Write))
-        {
-            return Err(Error::NotAllowed(Refusal::AttachOutsideGrant {
-                label: label.clone(),
-                section: req.section,
-            }));
-        }
-        let target = match &req.to {
-            Some(id) => Some(record.resolve_id(req.section, id)?),
-            None => None,
-        };
-        (record.id(), target)
-    };
+    let media_type = checked_media_type(&req)?;
+    let (record, target) = target_entry(replica, &req)?;
     let (path, rid) = (req.path.clone(), record);
     let (plain_hash, size) = tokio::task::spawn_blocking(move || digest_file(&path, &rid))
         .await
@@ -114,10 +81,72 @@ pub async fn attach(
     };
     attachment.media_type = media_type;
     attachment.name = req.path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let value =
-        serde_json::to_value(&attachment).map_err(|_| Error::internal("an attachment reference would not encode"))?;
     let section = req.section;
-    let id = match target {
+    let id = write_reference(replica, req, target, &attachment)?;
+    Ok(Attached {
+        section,
+        id,
+        attachment,
+        reused,
+    })
+}
+
+/// Check that the section takes files and the path is a file; returns the media type to
+/// record (the one given, trimmed, or one guessed from the extension).
+fn checked_media_type(req: &AttachRequest) -> Result<String> {
+    if !SECTIONS.contains(&req.section) {
+        return Err(Error::Attachment(AttachmentProblem::WrongSection {
+            section: req.section,
+        }));
+    }
+    let meta = std::fs::metadata(&req.path).map_err(|e| read_error(&req.path, e))?;
+    if !meta.is_file() {
+        return Err(Error::Attachment(AttachmentProblem::NotAFile {
+            path: req.path.clone(),
+        }));
+    }
+    Ok(match &req.media_type {
+        Some(m) if !m.trim().is_empty() && m.len() <= 255 => m.trim().to_string(),
+        Some(_) => return Err(Error::Attachment(AttachmentProblem::MediaTypeLength { max: 255 })),
+        None => guess_media_type(&req.path).to_string(),
+    })
+}
+
+/// The record, and the existing entry to attach to (if one was named), after checking that
+/// this device may attach files to the section.
+fn target_entry(replica: &Replica, req: &AttachRequest) -> Result<(RecordId, Option<String>)> {
+    let device = replica.lock();
+    let record = device.record();
+    // Refuse before sealing anything: a holder's edit outside its grant would fail anyway.
+    if let Some((label, scope)) = record.limits()
+        && !scope
+            .get(&req.section)
+            .is_some_and(|r| r.covers(phr_model::capability::Right::Write))
+    {
+        return Err(Error::NotAllowed(Refusal::AttachOutsideGrant {
+            label: label.clone(),
+            section: req.section,
+        }));
+    }
+    let target = match &req.to {
+        Some(id) => Some(record.resolve_id(req.section, id)?),
+        None => None,
+    };
+    Ok((record.id(), target))
+}
+
+/// Write the reference into the target entry, or into a new entry made from the request's
+/// fields, in one signed change; returns the entry's id.
+fn write_reference(
+    replica: &Replica,
+    req: AttachRequest,
+    target: Option<String>,
+    attachment: &Attachment,
+) -> Result<String> {
+    let value =
+        serde_json::to_value(attachment).map_err(|_| Error::internal("an attachment reference would not encode"))?;
+    let section = req.section;
+    Ok(match target {
         Some(id) => {
             let mut change = serde_json::Map::new();
             change.insert("attachment".into(), value);
@@ -142,11 +171,5 @@ pub async fn attach(
             fields.insert("attachment".into(), value);
             replica.write(move |r| r.add(section, fields))?
         }
-    };
-    Ok(Attached {
-        section,
-        id,
-        attachment,
-        reused,
     })
 }

@@ -156,114 +156,178 @@ async fn handshake<H: Host>(
     report: &mut SessionReport,
 ) -> Result<(Hello, BTreeSet<RecordId>)> {
     if dialer {
-        let (h, only) = (host.clone(), opts.records.clone());
-        let records = blocking(move || h.offer(only.as_deref())).await?;
-        let hello = Hello {
-            version: wire::VERSION,
-            records,
-            refused: Vec::new(),
-            live: opts.live,
-            addrs: opts.addrs.clone(),
-        };
-        report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(hello)).await?;
-        let answer = loop {
-            let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
-            report.traffic.received += n;
-            match msg {
-                Msg::Hello(h) => break h,
-                // A peer refusing us first says why in statements (our removal or revocation),
-                // so this side stops writing what nobody will accept.
-                Msg::Access { record, statements } => {
-                    let h = host.clone();
-                    blocking(move || h.merge(&record, &peer, statements)).await?;
-                }
-                Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
-                _ => return Err(sync_err(&peer, "the peer did not answer with hello")),
-            }
-        };
-        report.refused.extend(answer.refused.iter().cloned());
-        let mut agreed = BTreeSet::new();
-        for (record, verdict) in admit_all(host, peer, &answer.records).await? {
-            match verdict {
-                Ok(()) => {
-                    agreed.insert(record);
-                }
-                Err(reason) => {
-                    tracing::warn!(peer = %peer.short(), "not syncing {}: {reason}", record.short());
-                    report.refused.push((record, reason));
-                }
-            }
-        }
-        if agreed.is_empty() {
-            let why = report
-                .refused
-                .first()
-                .map(|(_, r)| r.clone())
-                .unwrap_or_else(|| "the peer holds none of these records".into());
-            let refused: Vec<RecordId> = report.refused.iter().map(|(r, _)| *r).collect();
-            if tell_withdrawals(host, send_stream, &refused).await {
-                // Closing at once could discard them in flight: wait until the peer has them.
-                let _ = send_stream.finish();
-                let _ = tokio::time::timeout(Duration::from_secs(2), send_stream.stopped()).await;
-            }
-            return Err(sync_err(&peer, format!("refused: {why}")));
-        }
-        Ok((answer, agreed))
+        handshake_as_dialer(host, peer, send_stream, recv, opts, report).await
     } else {
+        handshake_as_acceptor(host, peer, send_stream, recv, opts, report).await
+    }
+}
+
+/// The dialer's side of the handshake: say hello, read the answer, and admit the peer to the
+/// records it answered with.
+async fn handshake_as_dialer<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    send_stream: &mut SendStream,
+    recv: &mut RecvStream,
+    opts: &SessionOptions,
+    report: &mut SessionReport,
+) -> Result<(Hello, BTreeSet<RecordId>)> {
+    let answer = say_hello(host, peer, send_stream, recv, opts, report).await?;
+    report.refused.extend(answer.refused.iter().cloned());
+    let verdicts = admit_all(host, peer, &answer.records).await?;
+    let (agreed, refused) = sort_verdicts(verdicts, &peer, "not syncing");
+    report.refused.extend(refused);
+    if agreed.is_empty() {
+        return Err(give_up_as_dialer(host, peer, send_stream, report).await);
+    }
+    Ok((answer, agreed))
+}
+
+/// Send the dialer's hello and wait for the peer's, merging any membership statements the
+/// peer sends first.
+async fn say_hello<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    send_stream: &mut SendStream,
+    recv: &mut RecvStream,
+    opts: &SessionOptions,
+    report: &mut SessionReport,
+) -> Result<Hello> {
+    let (h, only) = (host.clone(), opts.records.clone());
+    let records = blocking(move || h.offer(only.as_deref())).await?;
+    let hello = Hello {
+        version: wire::VERSION,
+        records,
+        refused: Vec::new(),
+        live: opts.live,
+        addrs: opts.addrs.clone(),
+    };
+    report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(hello)).await?;
+    loop {
         let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
         report.traffic.received += n;
-        let asked = match msg {
-            Msg::Hello(h) if h.version == wire::VERSION => h,
-            Msg::Hello(h) => {
-                let why = format!(
-                    "protocol version {} is not supported (this side speaks {})",
-                    h.version,
-                    wire::VERSION
-                );
-                refuse(send_stream, &why).await;
-                return Err(sync_err(&peer, why));
+        match msg {
+            Msg::Hello(h) => return Ok(h),
+            // A peer refusing us first says why in statements (our removal or revocation),
+            // so this side stops writing what nobody will accept.
+            Msg::Access { record, statements } => {
+                let h = host.clone();
+                blocking(move || h.merge(&record, &peer, statements)).await?;
             }
-            _ => {
-                refuse(send_stream, "expected hello").await;
-                return Err(sync_err(&peer, "the peer did not start with hello"));
-            }
-        };
-        let mut agreed = BTreeSet::new();
-        let mut refused = Vec::new();
-        for (record, verdict) in admit_all(host, peer, &asked.records).await? {
-            match verdict {
-                Ok(()) => {
-                    agreed.insert(record);
-                }
-                Err(reason) => {
-                    tracing::warn!(peer = %peer.short(), "refusing {}: {reason}", record.short());
-                    refused.push((record, reason));
-                }
-            }
+            Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
+            _ => return Err(sync_err(&peer, "the peer did not answer with hello")),
         }
-        if agreed.is_empty() {
-            let why = refused
-                .first()
-                .map(|(_, r)| r.clone())
-                .unwrap_or_else(|| "no record was offered".into());
-            let ids: Vec<RecordId> = refused.iter().map(|(r, _)| *r).collect();
-            tell_withdrawals(host, send_stream, &ids).await;
-            refuse(send_stream, &why).await;
-            return Err(sync_err(&peer, format!("refused: {why}")));
-        }
-        let (h, only) = (host.clone(), agreed.iter().copied().collect::<Vec<_>>());
-        let records = blocking(move || h.offer(Some(&only))).await?;
-        let answer = Hello {
-            version: wire::VERSION,
-            records,
-            refused: refused.clone(),
-            live: asked.live,
-            addrs: opts.addrs.clone(),
-        };
-        report.refused.extend(refused);
-        report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(answer)).await?;
-        Ok((asked, agreed))
     }
+}
+
+/// No record is agreed on the dialer's side: tell the peer of the withdrawals behind the
+/// refusals, and return the error the session ends with.
+async fn give_up_as_dialer<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    send_stream: &mut SendStream,
+    report: &SessionReport,
+) -> Error {
+    let why = report
+        .refused
+        .first()
+        .map(|(_, r)| r.clone())
+        .unwrap_or_else(|| "the peer holds none of these records".into());
+    let refused: Vec<RecordId> = report.refused.iter().map(|(r, _)| *r).collect();
+    if tell_withdrawals(host, send_stream, &refused).await {
+        // Closing at once could discard them in flight: wait until the peer has them.
+        let _ = send_stream.finish();
+        let _ = tokio::time::timeout(Duration::from_secs(2), send_stream.stopped()).await;
+    }
+    sync_err(&peer, format!("refused: {why}"))
+}
+
+/// The accepting side of the handshake: read the peer's hello, admit it to the records it
+/// asked for, and answer with this side's hello for those.
+async fn handshake_as_acceptor<H: Host>(
+    host: &Arc<H>,
+    peer: PublicKey,
+    send_stream: &mut SendStream,
+    recv: &mut RecvStream,
+    opts: &SessionOptions,
+    report: &mut SessionReport,
+) -> Result<(Hello, BTreeSet<RecordId>)> {
+    let asked = read_hello(peer, send_stream, recv, report).await?;
+    let verdicts = admit_all(host, peer, &asked.records).await?;
+    let (agreed, refused) = sort_verdicts(verdicts, &peer, "refusing");
+    if agreed.is_empty() {
+        let why = refused
+            .first()
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| "no record was offered".into());
+        let ids: Vec<RecordId> = refused.iter().map(|(r, _)| *r).collect();
+        tell_withdrawals(host, send_stream, &ids).await;
+        refuse(send_stream, &why).await;
+        return Err(sync_err(&peer, format!("refused: {why}")));
+    }
+    let (h, only) = (host.clone(), agreed.iter().copied().collect::<Vec<_>>());
+    let records = blocking(move || h.offer(Some(&only))).await?;
+    let answer = Hello {
+        version: wire::VERSION,
+        records,
+        refused: refused.clone(),
+        live: asked.live,
+        addrs: opts.addrs.clone(),
+    };
+    report.refused.extend(refused);
+    report.traffic.sent += wire::write_msg(send_stream, &Msg::Hello(answer)).await?;
+    Ok((asked, agreed))
+}
+
+/// Read the dialer's hello, refusing the peer if it starts otherwise or speaks another
+/// protocol version.
+async fn read_hello(
+    peer: PublicKey,
+    send_stream: &mut SendStream,
+    recv: &mut RecvStream,
+    report: &mut SessionReport,
+) -> Result<Hello> {
+    let (msg, n) = read_or_fail(recv, &peer, HELLO_TIMEOUT).await?;
+    report.traffic.received += n;
+    match msg {
+        Msg::Hello(h) if h.version == wire::VERSION => Ok(h),
+        Msg::Hello(h) => {
+            let why = format!(
+                "protocol version {} is not supported (this side speaks {})",
+                h.version,
+                wire::VERSION
+            );
+            refuse(send_stream, &why).await;
+            Err(sync_err(&peer, why))
+        }
+        _ => {
+            refuse(send_stream, "expected hello").await;
+            Err(sync_err(&peer, "the peer did not start with hello"))
+        }
+    }
+}
+
+/// Split the host's verdicts into the records agreed on and those refused (with why), logging
+/// each refusal as `{doing} <record>: <why>`.
+fn sort_verdicts(
+    verdicts: Vec<(RecordId, std::result::Result<(), String>)>,
+    peer: &PublicKey,
+    doing: &str,
+) -> (BTreeSet<RecordId>, Vec<(RecordId, String)>) {
+    let mut agreed = BTreeSet::new();
+    let mut refused = Vec::new();
+    for (record, verdict) in verdicts {
+        match verdict {
+            Ok(()) => {
+                agreed.insert(record);
+            }
+            Err(reason) => {
+                tracing::warn!(peer = %peer.short(), "{doing} {}: {reason}", record.short());
+                refused.push((record, reason));
+            }
+        }
+    }
+    (agreed, refused)
 }
 
 async fn run<H: Host>(
@@ -285,16 +349,7 @@ async fn run<H: Host>(
         admitted();
     }
     report.records = agreed.iter().copied().collect();
-    if !peer_hello.addrs.is_empty() {
-        let id = iroh::PublicKey::from_bytes(&peer.0).map_err(|e| sync_err(&peer, e.to_string()))?;
-        let addr = iroh::EndpointAddr::from_parts(id, peer_hello.addrs.iter().map(|a| iroh::TransportAddr::Ip(*a)));
-        let h = host.clone();
-        blocking(move || {
-            h.remember(&addr);
-            Ok(())
-        })
-        .await?;
-    }
+    remember_addrs(&host, peer, &peer_hello).await?;
     let live = peer_hello.live || opts.live;
 
     // Subscribe before computing what to send, so nothing written meanwhile is missed
@@ -311,7 +366,7 @@ async fn run<H: Host>(
         Ok::<u64, Error>(sent)
     });
     // Reading in its own task keeps frames whole however the main loop is interrupted.
-    let (in_tx, mut inbox) = mpsc::channel::<std::result::Result<(Msg, u64), ReadError>>(GROUP);
+    let (in_tx, mut inbox) = mpsc::channel::<Read>(GROUP);
     let reader = tokio::spawn(async move {
         loop {
             let r = wire::read_msg(&mut recv).await;
@@ -322,18 +377,23 @@ async fn run<H: Host>(
         }
     });
 
-    let outcome = exchange(
-        &host,
+    let outcome = Exchange {
+        host: &host,
         peer,
-        &peer_hello,
-        &agreed,
+        peer_hello: &peer_hello,
+        agreed: &agreed,
         live,
-        &opts,
-        &tx,
-        &mut inbox,
-        &mut feed,
-        &mut report,
-    )
+        opts: &opts,
+        tx: &tx,
+        inbox: &mut inbox,
+        feed: &mut feed,
+        report: &mut report,
+        awaiting_acks: 0,
+        peer_caught_up: false,
+        parts: Reassembly::default(),
+        pending: None,
+    }
+    .run()
     .await;
     drop(tx);
     match writer.await {
@@ -346,134 +406,219 @@ async fn run<H: Host>(
         return Err(e);
     }
     // Wait for the peer to finish its side, so our last frames (acks) are read before close.
-    let drain = async {
-        while let Some(r) = inbox.recv().await {
-            match r {
-                Ok((Msg::Ack { received, .. }, n)) => {
-                    report.traffic.received += n;
-                    report.rejected_by_peer.extend(received.rejected);
-                }
-                Ok((_, n)) => report.traffic.received += n,
-                Err(_) => break,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain(&mut inbox, &mut report)).await;
     reader.abort();
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn exchange<H: Host>(
-    host: &Arc<H>,
-    peer: PublicKey,
-    peer_hello: &Hello,
-    agreed: &BTreeSet<RecordId>,
-    live: bool,
-    opts: &SessionOptions,
-    tx: &mpsc::Sender<Msg>,
-    inbox: &mut mpsc::Receiver<std::result::Result<(Msg, u64), ReadError>>,
-    feed: &mut broadcast::Receiver<Arc<crate::replica::Entered>>,
-    report: &mut SessionReport,
-) -> Result<()> {
-    // Membership first: the peer needs it to judge the changes that follow. Then what the
-    // peer lacks, record by record and section by section, each batch queued as soon as it is
-    // ready. All of it in one blocking call: a call per record and section made a session over
-    // many small records mostly thread hand-offs.
-    let (h, out) = (host.clone(), tx.clone());
-    let records: Vec<RecordId> = agreed.iter().copied().collect();
-    let wanted: Vec<_> = peer_hello
-        .records
-        .iter()
-        .filter(|rh| agreed.contains(&rh.record))
-        .map(|rh| (rh.record, clocks_of(rh)))
-        .collect();
-    let (sent, mut awaiting_acks) = blocking(move || {
-        let queue = |msg: Msg| {
-            out.blocking_send(msg)
-                .map_err(|_| sync_err(&peer, "the connection closed while sending"))
-        };
-        for record in records {
-            let statements = h.statements(&record)?;
-            queue(Msg::Access { record, statements })?;
-        }
-        let mut sent: BTreeMap<Section, u32> = BTreeMap::new();
-        let mut batches = 0usize;
-        for (record, clocks) in wanted {
-            for section in Section::SYNCED {
-                let clock = clocks.get(&section).cloned().unwrap_or_default();
-                if let Some(b) = h.outgoing(&record, &peer, section, &clock)? {
-                    *sent.entry(section).or_default() += b.count;
-                    h.sent(b.count);
-                    batches += 1;
-                    queue(Msg::Batch(b))?;
-                }
-            }
-        }
-        Ok((sent, batches))
-    })
-    .await?;
-    for (section, n) in sent {
-        *report.sent.entry(section).or_default() += n;
+/// Remember the direct addresses the peer said it listens on, if it gave any.
+async fn remember_addrs<H: Host>(host: &Arc<H>, peer: PublicKey, peer_hello: &Hello) -> Result<()> {
+    if !peer_hello.addrs.is_empty() {
+        let id = iroh::PublicKey::from_bytes(&peer.0).map_err(|e| sync_err(&peer, e.to_string()))?;
+        let addr = iroh::EndpointAddr::from_parts(id, peer_hello.addrs.iter().map(|a| iroh::TransportAddr::Ip(*a)));
+        let h = host.clone();
+        blocking(move || {
+            h.remember(&addr);
+            Ok(())
+        })
+        .await?;
     }
-    send(tx, Msg::CaughtUp, &peer).await?;
+    Ok(())
+}
 
-    let mut peer_caught_up = false;
-    let mut parts = Reassembly::default();
-    let mut pending: Option<std::result::Result<(Msg, u64), ReadError>> = None;
-    loop {
-        if !live && peer_caught_up && awaiting_acks == 0 {
-            return Ok(());
+/// Read what the peer still sends until it finishes its side, counting its bytes and the
+/// rejections its acks report.
+async fn drain(inbox: &mut mpsc::Receiver<Read>, report: &mut SessionReport) {
+    while let Some(r) = inbox.recv().await {
+        match r {
+            Ok((Msg::Ack { received, .. }, n)) => {
+                report.traffic.received += n;
+                report.rejected_by_peer.extend(received.rejected);
+            }
+            Ok((_, n)) => report.traffic.received += n,
+            Err(_) => break,
         }
-        let next = match pending.take() {
-            Some(m) => Some(m),
-            None => tokio::select! {
-                m = inbox.recv() => Some(m.unwrap_or(Err(ReadError::Closed))),
-                entered = feed.recv(), if live => {
-                    match entered {
-                        Ok(e) if e.from != Some(peer) => match &e.what {
-                            Arrival::Changes(b)
-                                if agreed.contains(&b.record) && host.may_read(&b.record, &peer, b.section) =>
-                            {
-                                awaiting_acks += 1;
-                                *report.sent.entry(b.section).or_default() += b.count;
-                                host.sent(b.count);
-                                send(tx, Msg::Batch(b.clone()), &peer).await?;
-                            }
-                            Arrival::Access { record, statements } if agreed.contains(record) => {
-                                let msg = Msg::Access {
-                                    record: *record,
-                                    statements: statements.clone(),
-                                };
-                                send(tx, msg, &peer).await?;
-                            }
-                            _ => {}
-                        },
-                        Ok(_) => {}
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            return Err(sync_err(&peer, format!("fell {n} batches behind; reconnect to catch up")));
+    }
+}
+
+/// A frame from the reader task: a message and its size on the wire, or why reading stopped.
+type Read = std::result::Result<(Msg, u64), ReadError>;
+
+/// What the catch-up and live exchange of a session works with, and the state it keeps.
+struct Exchange<'a, H: Host> {
+    host: &'a Arc<H>,
+    peer: PublicKey,
+    /// The peer's hello: its clocks say what it lacks.
+    peer_hello: &'a Hello,
+    /// The records both sides agreed to sync.
+    agreed: &'a BTreeSet<RecordId>,
+    /// Stay connected after catching up.
+    live: bool,
+    opts: &'a SessionOptions,
+    /// Queue to the writer task.
+    tx: &'a mpsc::Sender<Msg>,
+    /// Frames from the reader task.
+    inbox: &'a mut mpsc::Receiver<Read>,
+    /// What this side takes in or writes while the session is live.
+    feed: &'a mut broadcast::Receiver<Arc<crate::replica::Entered>>,
+    report: &'a mut SessionReport,
+    /// Batches sent that the peer has not acknowledged yet.
+    awaiting_acks: usize,
+    /// Whether the peer said it sent everything we lacked.
+    peer_caught_up: bool,
+    /// Batches arriving in parts.
+    parts: Reassembly,
+    /// A frame read ahead while gathering batches, handled next.
+    pending: Option<Read>,
+}
+
+impl<H: Host> Exchange<'_, H> {
+    /// Catch the peer up, then take in what it sends (and, when live, forward what happens
+    /// here) until both sides are done or either leaves.
+    async fn run(mut self) -> Result<()> {
+        self.catch_up().await?;
+        loop {
+            if !self.live && self.peer_caught_up && self.awaiting_acks == 0 {
+                return Ok(());
+            }
+            let read = match self.pending.take() {
+                Some(m) => m,
+                None => tokio::select! {
+                    m = self.inbox.recv() => m.unwrap_or(Err(ReadError::Closed)),
+                    entered = self.feed.recv(), if self.live => {
+                        if !self.relay(entered).await? {
+                            return Ok(());
                         }
-                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                        continue;
                     }
-                    None
+                },
+            };
+            let Some((msg, n)) = self.opened(read).await? else {
+                return Ok(());
+            };
+            self.report.traffic.received += n;
+            let batches = self.gather(msg).await?;
+            if !batches.is_empty() {
+                self.take_in(batches).await?;
+                continue;
+            }
+            let msg = match self.pending.take() {
+                Some(Ok((msg, _))) => msg,
+                Some(Err(e)) => {
+                    self.pending = Some(Err(e));
+                    continue;
                 }
+                None => continue,
+            };
+            self.handle(msg).await?;
+        }
+    }
+
+    /// Send what the peer lacks, then say so.
+    ///
+    /// Membership first: the peer needs it to judge the changes that follow. Then what the
+    /// peer lacks, record by record and section by section, each batch queued as soon as it is
+    /// ready. All of it in one blocking call: a call per record and section made a session over
+    /// many small records mostly thread hand-offs.
+    async fn catch_up(&mut self) -> Result<()> {
+        let (h, out, peer) = (self.host.clone(), self.tx.clone(), self.peer);
+        let records: Vec<RecordId> = self.agreed.iter().copied().collect();
+        let wanted: Vec<_> = self
+            .peer_hello
+            .records
+            .iter()
+            .filter(|rh| self.agreed.contains(&rh.record))
+            .map(|rh| (rh.record, clocks_of(rh)))
+            .collect();
+        let (sent, batches) = blocking(move || {
+            let queue = |msg: Msg| {
+                out.blocking_send(msg)
+                    .map_err(|_| sync_err(&peer, "the connection closed while sending"))
+            };
+            for record in records {
+                let statements = h.statements(&record)?;
+                queue(Msg::Access { record, statements })?;
+            }
+            let mut sent: BTreeMap<Section, u32> = BTreeMap::new();
+            let mut batches = 0usize;
+            for (record, clocks) in wanted {
+                for section in Section::SYNCED {
+                    let clock = clocks.get(&section).cloned().unwrap_or_default();
+                    if let Some(b) = h.outgoing(&record, &peer, section, &clock)? {
+                        *sent.entry(section).or_default() += b.count;
+                        h.sent(b.count);
+                        batches += 1;
+                        queue(Msg::Batch(b))?;
+                    }
+                }
+            }
+            Ok((sent, batches))
+        })
+        .await?;
+        self.awaiting_acks = batches;
+        for (section, n) in sent {
+            *self.report.sent.entry(section).or_default() += n;
+        }
+        send(self.tx, Msg::CaughtUp, &self.peer).await
+    }
+
+    /// Forward to the peer what this side took in or wrote while live (unless it came from
+    /// the peer). Returns whether the session goes on.
+    async fn relay(
+        &mut self,
+        entered: std::result::Result<Arc<crate::replica::Entered>, broadcast::error::RecvError>,
+    ) -> Result<bool> {
+        let peer = self.peer;
+        match entered {
+            Ok(e) if e.from != Some(peer) => match &e.what {
+                Arrival::Changes(b)
+                    if self.agreed.contains(&b.record) && self.host.may_read(&b.record, &peer, b.section) =>
+                {
+                    self.awaiting_acks += 1;
+                    *self.report.sent.entry(b.section).or_default() += b.count;
+                    self.host.sent(b.count);
+                    send(self.tx, Msg::Batch(b.clone()), &peer).await?;
+                }
+                Arrival::Access { record, statements } if self.agreed.contains(record) => {
+                    let msg = Msg::Access {
+                        record: *record,
+                        statements: statements.clone(),
+                    };
+                    send(self.tx, msg, &peer).await?;
+                }
+                _ => {}
             },
-        };
-        let Some(read) = next else { continue };
-        let (msg, n) = match read {
-            Ok(x) => x,
-            Err(ReadError::Closed) if live => return Ok(()),
-            Err(ReadError::Closed) => {
-                return Err(sync_err(&peer, "the peer left before the sync finished"));
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                return Err(sync_err(
+                    &peer,
+                    format!("fell {n} batches behind; reconnect to catch up"),
+                ));
             }
+            Err(broadcast::error::RecvError::Closed) => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The message a frame holds; `None` when the peer left a live session (which ends it
+    /// without error). A protocol violation is told to the peer and ends the session.
+    async fn opened(&mut self, read: Read) -> Result<Option<(Msg, u64)>> {
+        match read {
+            Ok(x) => Ok(Some(x)),
+            Err(ReadError::Closed) if self.live => Ok(None),
+            Err(ReadError::Closed) => Err(sync_err(&self.peer, "the peer left before the sync finished")),
             Err(ReadError::Protocol(why)) => {
-                tracing::warn!(peer = %peer.short(), "protocol violation: {why}");
-                let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
-                return Err(sync_err(&peer, why));
+                tracing::warn!(peer = %self.peer.short(), "protocol violation: {why}");
+                let _ = self.tx.send(Msg::Refused { reason: why.clone() }).await;
+                Err(sync_err(&self.peer, why))
             }
-        };
-        report.traffic.received += n;
-        // Gather every batch already waiting, so they are taken in with one durable commit.
+        }
+    }
+
+    /// Gather every batch already waiting, starting with `msg`, so they are taken in with one
+    /// durable commit. The first message that is no batch is left in `pending`.
+    async fn gather(&mut self, msg: Msg) -> Result<Vec<Batch>> {
+        let peer = self.peer;
         let mut batches: Vec<Batch> = Vec::new();
         let mut msg = Some(msg);
         while let Some(m) = msg.take() {
@@ -484,95 +629,99 @@ async fn exchange<H: Host>(
                     section,
                     bytes,
                     last,
-                } => parts
+                } => self
+                    .parts
                     .push(record, section, bytes, last)
                     .map_err(|e| sync_err(&peer, e.to_string()))?,
                 other => {
-                    pending = Some(Ok((other, 0)));
+                    self.pending = Some(Ok((other, 0)));
                     break;
                 }
             };
             if let Some(b) = batch {
-                if !agreed.contains(&b.record) {
+                if !self.agreed.contains(&b.record) {
                     let why = format!(
                         "the peer sent changes of record {} outside this session",
                         b.record.short()
                     );
-                    let _ = tx.send(Msg::Refused { reason: why.clone() }).await;
+                    let _ = self.tx.send(Msg::Refused { reason: why.clone() }).await;
                     return Err(sync_err(&peer, why));
                 }
                 batches.push(b);
             }
             if batches.len() < GROUP
-                && let Ok(r) = inbox.try_recv()
+                && let Ok(r) = self.inbox.try_recv()
             {
                 match r {
                     Ok((m, n)) => {
-                        report.traffic.received += n;
+                        self.report.traffic.received += n;
                         msg = Some(m);
                     }
-                    Err(e) => pending = Some(Err(e)),
+                    Err(e) => self.pending = Some(Err(e)),
                 }
             }
         }
-        if !batches.is_empty() {
-            let keys: Vec<(RecordId, Section)> = batches.iter().map(|b| (b.record, b.section)).collect();
-            let h = host.clone();
-            let results = match blocking(move || h.incoming(batches)).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(peer = %peer.short(), "could not take changes in: {e}");
-                    let _ = tx.send(Msg::Refused { reason: e.to_string() }).await;
-                    return Err(sync_err(&peer, e.to_string()));
-                }
-            };
-            for ((record, section), mut got) in keys.into_iter().zip(results) {
-                if let Some(fwd) = got.forward.take() {
-                    host.publish(Some(peer), fwd);
-                }
-                if let Some(p) = &opts.progress {
-                    p(&Progress {
-                        section,
-                        applied: got.applied,
-                        bytes: report.traffic.received,
-                    });
-                }
-                let entry = report.received.entry(section).or_default();
-                entry.applied += got.applied;
-                entry.duplicates += got.duplicates;
-                entry.rejected.extend(got.rejected.iter().cloned());
-                send(
-                    tx,
-                    Msg::Ack {
-                        record,
-                        section,
-                        received: got,
-                    },
-                    &peer,
-                )
-                .await?;
+        Ok(batches)
+    }
+
+    /// Take gathered batches in (one durable commit), forward what was applied to other
+    /// sessions, report progress and acknowledge each batch to the peer.
+    async fn take_in(&mut self, batches: Vec<Batch>) -> Result<()> {
+        let peer = self.peer;
+        let keys: Vec<(RecordId, Section)> = batches.iter().map(|b| (b.record, b.section)).collect();
+        let h = self.host.clone();
+        let results = match blocking(move || h.incoming(batches)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(peer = %peer.short(), "could not take changes in: {e}");
+                let _ = self.tx.send(Msg::Refused { reason: e.to_string() }).await;
+                return Err(sync_err(&peer, e.to_string()));
             }
-            continue;
-        }
-        let msg = match pending.take() {
-            Some(Ok((msg, _))) => msg,
-            Some(Err(e)) => {
-                pending = Some(Err(e));
-                continue;
-            }
-            None => continue,
         };
+        for ((record, section), mut got) in keys.into_iter().zip(results) {
+            if let Some(fwd) = got.forward.take() {
+                self.host.publish(Some(peer), fwd);
+            }
+            if let Some(p) = &self.opts.progress {
+                p(&Progress {
+                    section,
+                    applied: got.applied,
+                    bytes: self.report.traffic.received,
+                });
+            }
+            let entry = self.report.received.entry(section).or_default();
+            entry.applied += got.applied;
+            entry.duplicates += got.duplicates;
+            entry.rejected.extend(got.rejected.iter().cloned());
+            send(
+                self.tx,
+                Msg::Ack {
+                    record,
+                    section,
+                    received: got,
+                },
+                &peer,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Handle a message that is no batch: membership, an acknowledgement, the peer being
+    /// caught up, or its refusal.
+    async fn handle(&mut self, msg: Msg) -> Result<()> {
+        let peer = self.peer;
         match msg {
             Msg::Access { record, statements } => {
-                if !agreed.contains(&record) {
-                    continue;
+                if !self.agreed.contains(&record) {
+                    return Ok(());
                 }
-                let h = host.clone();
+                let h = self.host.clone();
                 let still_member = blocking(move || h.merge(&record, &peer, statements)).await?;
                 if !still_member {
                     // A removed device and a revoked or expired grant both end here.
                     let why = "this device was removed from the record, or its access was revoked";
-                    let _ = tx.send(Msg::Refused { reason: why.into() }).await;
+                    let _ = self.tx.send(Msg::Refused { reason: why.into() }).await;
                     return Err(sync_err(
                         &peer,
                         "the peer was removed from the record, or its access was revoked",
@@ -580,17 +729,18 @@ async fn exchange<H: Host>(
                 }
             }
             Msg::Ack { section, received, .. } => {
-                awaiting_acks = awaiting_acks.saturating_sub(1);
+                self.awaiting_acks = self.awaiting_acks.saturating_sub(1);
                 for r in &received.rejected {
                     tracing::warn!(peer = %peer.short(), %section, "peer rejected: {r}");
                 }
-                report.rejected_by_peer.extend(received.rejected);
+                self.report.rejected_by_peer.extend(received.rejected);
             }
-            Msg::CaughtUp => peer_caught_up = true,
+            Msg::CaughtUp => self.peer_caught_up = true,
             Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
             Msg::Hello(_) => return Err(sync_err(&peer, "the peer said hello twice")),
             Msg::Batch(_) | Msg::BatchPart { .. } => {}
         }
+        Ok(())
     }
 }
 
