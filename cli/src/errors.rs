@@ -16,7 +16,7 @@ pub fn worded(e: &anyhow::Error) -> String {
 /// What a person at a terminal can do about an engine error, as text to follow its message.
 fn advice(e: &Error) -> Option<&'static str> {
     Some(match e {
-        Error::NoStore(_) => ": run `phr init` first, or point --home / PHR_HOME at an existing home",
+        Error::NoStore { .. } => ": run `phr init` first, or point --home / PHR_HOME at an existing home",
         Error::StoreBusy => " (is `phr serve` or `phr-node run` running on this home?)",
         Error::AttachmentMissing(_) => ": run `phr sync` with a device that has it",
         Error::NotAllowed(Refusal::ProfileExists) => ": change it with `phr edit profile patient --field value`",
@@ -37,7 +37,7 @@ mod tests {
 
     #[test]
     fn advice_follows_the_engine_message_through_context() {
-        let e = anyhow::Error::from(Error::NoStore("/tmp/x".into())).context("opening the record");
+        let e = anyhow::Error::from(Error::NoStore { home: "/tmp/x".into() }).context("opening the record");
         assert_eq!(
             worded(&e),
             "opening the record: no phr record at /tmp/x: run `phr init` first, or point --home / PHR_HOME at an existing home"

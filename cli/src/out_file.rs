@@ -38,7 +38,7 @@ pub(crate) fn refuse_filled_dir(dir: &Path, force: bool) -> Result<()> {
 /// An engine error as the user reads it here: what to do about an existing file.
 pub(crate) fn worded(e: phr_engine::Error) -> anyhow::Error {
     match e {
-        phr_engine::Error::OutputExists(_) => {
+        phr_engine::Error::OutputExists { .. } => {
             anyhow::anyhow!("{e}: choose another file, or pass --force to replace it")
         }
         e => e.into(),

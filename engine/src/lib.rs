@@ -39,7 +39,10 @@ pub use phr_store::fuzzing;
 
 pub use automerge;
 pub use device::{Device, InitOptions};
-pub use error::{AttachmentProblem, Error, Refusal, Result, RootAction, TicketProblem, WhichTicket};
+pub use error::{
+    AttachmentProblem, BlobDamage, BlobMissing, EntryProblem, Error, FieldProblem, KitProblem, Refusal, Result,
+    RootAction, TicketProblem, WhichTicket,
+};
 pub use identity::{KeyPair, PublicKey, RecordId};
 pub use record::Record;
 pub use section::Section;

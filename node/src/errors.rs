@@ -10,7 +10,7 @@ pub fn status(e: &Error) -> u16 {
     match e {
         Error::Fhir { .. }
         | Error::InvalidField { .. }
-        | Error::InvalidEntry(..)
+        | Error::InvalidEntry { .. }
         | Error::InvalidDate(_)
         | Error::UnknownField { .. }
         | Error::UnknownSection(_)

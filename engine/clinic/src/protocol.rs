@@ -138,7 +138,7 @@ fn clinic_grant(replica: &Replica, ticket: &ClinicTicket) -> Result<(Capability,
 fn keep_grant(replica: &Replica, clinic: &str, cap: &Capability) -> Result<()> {
     replica.lock().commit_grant(cap).map_err(|e| Error::GrantNotKept {
         clinic: clinic.to_string(),
-        reason: e.to_string(),
+        source: Box::new(e),
     })?;
     replica.publish_access(None, vec![Statement::Capability(cap.clone())]);
     Ok(())

@@ -38,6 +38,7 @@ use serde_json::Value;
 
 use crate::crypto::chunk_cipher::{NONCE_PREFIX, TAG_LEN};
 
+use crate::error::FieldProblem;
 use crate::identity::RecordId;
 use crate::section::Section;
 
@@ -57,6 +58,10 @@ const MAX_CHUNK: u64 = 16 * 1024 * 1024;
 /// Largest plaintext an attachment may describe (1 TiB): keeps every size computation far from
 /// overflow and every number exact when Automerge stores it as a float.
 const MAX_SIZE: u64 = 1 << 40;
+/// The longest media type, in bytes.
+const MAX_MEDIA_TYPE: usize = 255;
+/// The longest file name, in bytes.
+const MAX_NAME: usize = 1024;
 const PLAIN_HASH_CONTEXT: &str = "phr attachment plaintext hash v1";
 
 /// The reference to an attached file, stored as the `attachment` field of its entry.
@@ -121,27 +126,31 @@ fn whole_number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::
 
 impl Attachment {
     /// Check what opening relies on; the error says what is wrong, for a field error.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub fn validate(&self) -> std::result::Result<(), FieldProblem> {
         if self.format != u64::from(FORMAT) {
-            return Err(format!(
-                "blob format {} is not one this phr reads (it reads {FORMAT}): upgrade phr",
-                self.format
-            ));
+            return Err(FieldProblem::BlobFormat {
+                found: self.format,
+                reads: u64::from(FORMAT),
+            });
         }
         if !(MIN_CHUNK..=MAX_CHUNK).contains(&self.chunk) {
-            return Err(format!(
-                "chunk size {} is outside {MIN_CHUNK}..={MAX_CHUNK}",
-                self.chunk
-            ));
+            return Err(FieldProblem::ChunkSize {
+                size: self.chunk,
+                min: MIN_CHUNK,
+                max: MAX_CHUNK,
+            });
         }
         if self.size > MAX_SIZE {
-            return Err(format!("size {} is beyond the 1 TiB limit", self.size));
+            return Err(FieldProblem::FileTooLarge {
+                size: self.size,
+                max: MAX_SIZE,
+            });
         }
-        if self.media_type.trim().is_empty() || self.media_type.len() > 255 {
-            return Err("the media type must be 1 to 255 characters".into());
+        if self.media_type.trim().is_empty() || self.media_type.len() > MAX_MEDIA_TYPE {
+            return Err(FieldProblem::MediaTypeLength { max: MAX_MEDIA_TYPE });
         }
-        if self.name.as_ref().is_some_and(|n| n.len() > 1024) {
-            return Err("the file name is longer than 1024 bytes".into());
+        if self.name.as_ref().is_some_and(|n| n.len() > MAX_NAME) {
+            return Err(FieldProblem::FileNameLength { max: MAX_NAME });
         }
         Ok(())
     }
@@ -228,7 +237,7 @@ pub fn of_fields(fields: &serde_json::Map<String, Value>) -> Option<Attachment> 
 mod tests {
     use super::*;
     use crate::crypto::chunk_cipher::{AAD, Opener, Sealer, nonce};
-    use crate::error::{Error, Result};
+    use crate::error::{BlobDamage, Error, Result};
 
     fn sample(size: u64, chunk: u64) -> (Attachment, Vec<u8>, Vec<u8>) {
         let record = RecordId::from([7u8; 32]);
@@ -272,7 +281,10 @@ mod tests {
             out.extend_from_slice(&buf[..n]);
         }
         if !opener.finished() {
-            return Err(Error::AttachmentDamaged(format!("truncated after {}", opener.opened())));
+            return Err(Error::AttachmentDamaged(BlobDamage::Truncated {
+                opened: opener.opened(),
+                chunks: a.chunks(),
+            }));
         }
         Ok(out)
     }

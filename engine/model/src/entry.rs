@@ -9,7 +9,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{EntryProblem, Error, FieldProblem, Result};
 use crate::section::Section;
 
 /// Keys every entry map carries besides its fields; not settable by hand.
@@ -884,8 +884,8 @@ pub trait EntryKind: Serialize + for<'de> Deserialize<'de> {
     }
 }
 
-fn invalid(section: Section, msg: impl Into<String>) -> Error {
-    Error::InvalidEntry(msg.into(), section)
+fn invalid(section: Section, problem: EntryProblem) -> Error {
+    Error::InvalidEntry { section, problem }
 }
 
 fn non_empty(section: Section, field: &str, value: &str) -> Result<()> {
@@ -893,7 +893,7 @@ fn non_empty(section: Section, field: &str, value: &str) -> Result<()> {
         return Err(Error::InvalidField {
             section,
             field: field.into(),
-            problem: "must not be empty".into(),
+            problem: FieldProblem::Empty,
         });
     }
     Ok(())
@@ -912,7 +912,7 @@ impl EntryKind for Condition {
         if let (Some(on), Some(off)) = (self.onset, self.resolved)
             && off < on
         {
-            return Err(invalid(Self::SECTION, "resolved date is before onset"));
+            return Err(invalid(Self::SECTION, EntryProblem::ResolvedBeforeOnset));
         }
         Ok(())
     }
@@ -928,12 +928,12 @@ impl EntryKind for Medication {
     fn validate(&self) -> Result<()> {
         non_empty(Self::SECTION, "name", &self.name)?;
         if self.status == "stopped" && self.stopped.is_none() {
-            return Err(invalid(Self::SECTION, "a stopped medication needs its stop date"));
+            return Err(invalid(Self::SECTION, EntryProblem::StoppedWithoutDate));
         }
         if let (Some(start), Some(stop)) = (self.started, self.stopped)
             && stop < start
         {
-            return Err(invalid(Self::SECTION, "stop date is before start date"));
+            return Err(invalid(Self::SECTION, EntryProblem::StopBeforeStart));
         }
         Ok(())
     }
@@ -946,7 +946,7 @@ impl EntryKind for LabResult {
         if let (Some(lo), Some(hi)) = (self.low, self.high)
             && lo > hi
         {
-            return Err(invalid(Self::SECTION, "reference range low is above high"));
+            return Err(invalid(Self::SECTION, EntryProblem::RangeUpsideDown));
         }
         Ok(())
     }
@@ -957,10 +957,7 @@ impl EntryKind for SessionNote {
         non_empty(Self::SECTION, "clinician", &self.clinician)?;
         let soap = [&self.subjective, &self.objective, &self.assessment, &self.plan];
         if soap.iter().all(|s| s.as_deref().is_none_or(|t| t.trim().is_empty())) {
-            return Err(invalid(
-                Self::SECTION,
-                "a session note needs at least one of subjective, objective, assessment, plan",
-            ));
+            return Err(invalid(Self::SECTION, EntryProblem::EmptyNote));
         }
         check_attachment(Self::SECTION, self.attachment.as_ref())
     }
@@ -1011,7 +1008,7 @@ impl EntryKind for TreatmentPlan {
         if let (Some(s), Some(e)) = (self.start, self.end)
             && e < s
         {
-            return Err(invalid(Self::SECTION, "end date is before start date"));
+            return Err(invalid(Self::SECTION, EntryProblem::EndBeforeStart));
         }
         Ok(())
     }
@@ -1048,7 +1045,7 @@ impl EntryKind for Form {
     fn validate(&self) -> Result<()> {
         non_empty(Self::SECTION, "title", &self.title)?;
         if self.kind == "response" && self.template.is_none() {
-            return Err(invalid(Self::SECTION, "a form response must name its template"));
+            return Err(invalid(Self::SECTION, EntryProblem::ResponseWithoutTemplate));
         }
         Ok(())
     }
@@ -1072,8 +1069,8 @@ fn check_attachment(section: Section, attachment: Option<&crate::attachment::Att
 }
 
 fn check_as<K: EntryKind>(fields: &Map<String, Value>) -> Result<Map<String, Value>> {
-    let typed: K =
-        serde_json::from_value(Value::Object(fields.clone())).map_err(|e| invalid(K::SECTION, e.to_string()))?;
+    let typed: K = serde_json::from_value(Value::Object(fields.clone()))
+        .map_err(|e| invalid(K::SECTION, EntryProblem::Shape { detail: e.to_string() }))?;
     typed.validate()?;
     match serde_json::to_value(&typed) {
         Ok(Value::Object(mut normal)) => {
@@ -1087,7 +1084,7 @@ fn check_as<K: EntryKind>(fields: &Map<String, Value>) -> Result<Map<String, Val
                     return Err(Error::InvalidField {
                         section: K::SECTION,
                         field: SOURCE_KEY.into(),
-                        problem: "must be text".into(),
+                        problem: FieldProblem::NotText,
                     });
                 }
             }
@@ -1098,7 +1095,7 @@ fn check_as<K: EntryKind>(fields: &Map<String, Value>) -> Result<Map<String, Val
             }
             Ok(normal)
         }
-        _ => Err(invalid(K::SECTION, "entry does not serialize to a map")),
+        _ => Err(Error::internal("an entry does not serialize to a map")),
     }
 }
 
@@ -1139,12 +1136,12 @@ pub fn parse_datetime(s: &str) -> Result<NaiveDateTime> {
     Err(Error::InvalidField {
         section: Section::Appointments,
         field: "start".into(),
-        problem: format!("`{s}` is not a date and time: use YYYY-MM-DD HH:MM"),
+        problem: FieldProblem::NotADateTime { given: s.to_string() },
     })
 }
 
 fn parse_value(section: Section, spec: &FieldSpec, raw: &str) -> Result<Value> {
-    let bad = |problem: String| Error::InvalidField {
+    let bad = |problem: FieldProblem| Error::InvalidField {
         section,
         field: spec.name.to_string(),
         problem,
@@ -1152,33 +1149,35 @@ fn parse_value(section: Section, spec: &FieldSpec, raw: &str) -> Result<Value> {
     Ok(match spec.kind {
         Text | List => Value::String(raw.to_string()),
         Date => {
-            parse_date(raw).map_err(|_| bad(format!("`{raw}` is not a valid date: use YYYY-MM-DD")))?;
+            parse_date(raw).map_err(|_| bad(FieldProblem::NotADate { given: raw.into() }))?;
             Value::String(raw.trim().to_string())
         }
         DateTime => {
-            let dt = parse_datetime(raw)
-                .map_err(|_| bad(format!("`{raw}` is not a date and time: use YYYY-MM-DD HH:MM")))?;
+            let dt = parse_datetime(raw).map_err(|_| bad(FieldProblem::NotADateTime { given: raw.into() }))?;
             Value::String(dt.format("%Y-%m-%dT%H:%M:%S").to_string())
         }
         Number => {
             let n: f64 = raw
                 .trim()
                 .parse()
-                .map_err(|_| bad(format!("`{raw}` is not a number")))?;
+                .map_err(|_| bad(FieldProblem::NotANumber { given: raw.into() }))?;
             if !n.is_finite() {
-                return Err(bad(format!("`{raw}` is not a finite number")));
+                return Err(bad(FieldProblem::NotFinite { given: raw.into() }));
             }
             Value::from(n)
         }
         Bool => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "yes" | "y" | "1" => Value::Bool(true),
             "false" | "no" | "n" | "0" => Value::Bool(false),
-            _ => return Err(bad(format!("`{raw}` is not yes or no"))),
+            _ => return Err(bad(FieldProblem::NotYesOrNo { given: raw.into() })),
         },
         Choice(options) => {
             let v = raw.trim().to_ascii_lowercase();
             if !options.contains(&v.as_str()) {
-                return Err(bad(format!("`{raw}` is not one of: {}", options.join(", "))));
+                return Err(bad(FieldProblem::NotAChoice {
+                    given: raw.into(),
+                    options,
+                }));
             }
             Value::String(v)
         }
@@ -1191,16 +1190,16 @@ fn parse_value(section: Section, spec: &FieldSpec, raw: &str) -> Result<Value> {
                     None => (sub[0].name, part),
                 };
                 let sub_spec = sub.iter().find(|s| s.name == key).ok_or_else(|| {
-                    bad(format!(
-                        "unknown part `{key}`; parts are: {}",
-                        sub.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-                    ))
+                    bad(FieldProblem::UnknownPart {
+                        given: key.into(),
+                        parts: sub.iter().map(|s| s.name).collect(),
+                    })
                 })?;
                 item.insert(key.to_string(), parse_value(section, sub_spec, val)?);
             }
             for s in sub.iter().filter(|s| s.required) {
                 if !item.contains_key(s.name) {
-                    return Err(bad(format!("each item needs `{}=`", s.name)));
+                    return Err(bad(FieldProblem::MissingPart { part: s.name }));
                 }
             }
             Value::Object(item)

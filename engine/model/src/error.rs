@@ -3,11 +3,16 @@
 use crate::section::Section;
 use std::path::PathBuf;
 
+mod field;
 mod problems;
 mod refusal;
 
-pub use problems::{AttachmentProblem, TicketProblem, WhichTicket};
+pub use field::{EntryProblem, FieldProblem};
+pub use problems::{AttachmentProblem, BlobDamage, BlobMissing, KitProblem, TicketProblem, WhichTicket};
 pub use refusal::{Refusal, RootAction};
+
+/// Another layer's error carried as the cause of one of ours (a database's, a library's).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Result alias used throughout the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -29,14 +34,23 @@ pub enum Error {
         min: usize,
     },
     /// A file to be written is already there, and was not to be replaced.
-    #[error("{0} already exists; nothing was written over it")]
-    OutputExists(String),
+    #[error("{} already exists; nothing was written over it", .path.display())]
+    OutputExists {
+        /// The file.
+        path: PathBuf,
+    },
     /// No store exists at the given home.
-    #[error("no phr record at {0}")]
-    NoStore(String),
+    #[error("no phr record at {}", .home.display())]
+    NoStore {
+        /// The store file looked for.
+        home: PathBuf,
+    },
     /// A store already exists where a new one was asked for.
-    #[error("a phr record already exists at {0}; refusing to overwrite it")]
-    StoreExists(String),
+    #[error("a phr record already exists at {}; refusing to overwrite it", .home.display())]
+    StoreExists {
+        /// The store file found.
+        home: PathBuf,
+    },
     /// The store file is damaged: truncated, altered or not a phr store at all.
     #[error("the store file is damaged ({0}); it was left untouched: restore it from a backup or another device")]
     Corrupt(String),
@@ -52,14 +66,14 @@ pub enum Error {
     #[error("the store is in use by another phr process")]
     StoreBusy,
     /// The disk or filesystem refused a write or read.
-    #[error("storage failure: {0} (nothing was half-written; check free disk space and permissions)")]
-    Io(String),
+    #[error("storage failure (nothing was half-written; check free disk space and permissions)")]
+    Io(#[source] BoxError),
     /// The disk (or the file size this process may write) is full.
-    #[error("the disk is full ({0}): nothing was half-written; free some space and try again")]
-    DiskFull(String),
+    #[error("the disk is full: nothing was half-written; free some space and try again")]
+    DiskFull(#[source] std::io::Error),
     /// The store's disk or file may not be written to.
-    #[error("the store is read-only ({0}): its disk or file may not be written to; nothing was changed")]
-    ReadOnly(String),
+    #[error("the store is read-only: its disk or file may not be written to; nothing was changed")]
+    ReadOnly(#[source] std::io::Error),
     /// A section name that does not exist.
     #[error("unknown section `{0}`; sections are: {list}", list = Section::names().join(", "))]
     UnknownSection(String),
@@ -81,7 +95,7 @@ pub enum Error {
         /// Field at fault.
         field: String,
         /// What is wrong with it.
-        problem: String,
+        problem: FieldProblem,
     },
     /// A measurement (a goal's progress, baseline or target) that is not a finite number
     /// within `limit` of zero (`entry::MEASURE_LIMIT`).
@@ -99,8 +113,13 @@ pub enum Error {
         limit: f64,
     },
     /// An entry that fails validation as a whole.
-    #[error("invalid {section} entry: {0}", section = .1)]
-    InvalidEntry(String, Section),
+    #[error("invalid {section} entry: {problem}")]
+    InvalidEntry {
+        /// The entry's section.
+        section: Section,
+        /// What is wrong with it.
+        problem: EntryProblem,
+    },
     /// No entry with that id.
     #[error("no entry `{id}` in {section}")]
     NoSuchEntry {
@@ -122,7 +141,7 @@ pub enum Error {
     NotAllowed(Refusal),
     /// The recovery kit could not be read.
     #[error("invalid recovery kit: {0}")]
-    InvalidRecoveryKit(String),
+    InvalidRecoveryKit(KitProblem),
     /// A signature or certificate that does not verify.
     #[error("signature check failed: {0}")]
     BadSignature(String),
@@ -143,14 +162,15 @@ pub enum Error {
     /// A clinic accepted the record, but this device could not add the clinic's new grant to
     /// its copy of the record.
     #[error(
-        "`{clinic}` took the record in, but this device could not save the access it granted ({reason}); \
+        "`{clinic}` took the record in, but this device could not save the access it granted; \
          the clinic holds the grant, and it returns to this device with the next sync with the clinic"
     )]
     GrantNotKept {
         /// The clinic's name.
         clinic: String,
         /// Why saving failed.
-        reason: String,
+        #[source]
+        source: Box<Error>,
     },
     /// A pairing ticket that cannot be used.
     #[error("ticket refused: {0}")]
@@ -225,10 +245,10 @@ pub enum Error {
     /// An attached file's stored data fails its checks (altered, truncated, or not the file the
     /// entry describes).
     #[error("the attached file is damaged or was altered on this device ({0}); nothing was written")]
-    AttachmentDamaged(String),
+    AttachmentDamaged(BlobDamage),
     /// An attached file's data is not (or not wholly) on this device yet.
     #[error("the attached file is not on this device yet ({0})")]
-    AttachmentMissing(String),
+    AttachmentMissing(BlobMissing),
     /// An attachment cannot be added or opened as asked.
     #[error("attachment: {0}")]
     Attachment(AttachmentProblem),
@@ -287,11 +307,9 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         use std::io::ErrorKind;
         match e.kind() {
-            ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded => {
-                Error::DiskFull(e.to_string())
-            }
-            ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => Error::ReadOnly(e.to_string()),
-            _ => Error::Io(e.to_string()),
+            ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded => Error::DiskFull(e),
+            ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => Error::ReadOnly(e),
+            _ => Error::Io(Box::new(e)),
         }
     }
 }

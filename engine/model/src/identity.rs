@@ -7,7 +7,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::random_bytes;
-use crate::error::{Error, Result};
+use crate::error::{Error, KitProblem, Result};
 use crate::section::Section;
 
 /// Domain-separation prefixes, so a signature made for one purpose can never be
@@ -209,7 +209,7 @@ impl RecoveryKit {
             if let Some(id) = line.strip_prefix("record ") {
                 record = Some(
                     id.parse()
-                        .map_err(|_| Error::InvalidRecoveryKit("the record line is not a valid record id".into()))?,
+                        .map_err(|_| Error::InvalidRecoveryKit(KitProblem::RecordLine))?,
                 );
                 continue;
             }
@@ -222,18 +222,13 @@ impl RecoveryKit {
             }
         }
         if words.len() != 24 {
-            return Err(Error::InvalidRecoveryKit(format!(
-                "expected 24 words, found {}",
-                words.len()
-            )));
+            return Err(Error::InvalidRecoveryKit(KitProblem::WordCount { found: words.len() }));
         }
         let mnemonic = bip39::Mnemonic::parse_normalized(&words.join(" "))
-            .map_err(|e| Error::InvalidRecoveryKit(format!("{e} (check the spelling of each word)")))?;
+            .map_err(|e| Error::InvalidRecoveryKit(kit_words_problem(e)))?;
         let (entropy, len) = mnemonic.to_entropy_array();
         if len != 32 {
-            return Err(Error::InvalidRecoveryKit(
-                "the words do not encode a 32-byte key".into(),
-            ));
+            return Err(Error::InvalidRecoveryKit(KitProblem::KeyLength));
         }
         let mut secret = [0u8; 32];
         secret.copy_from_slice(&entropy[..32]);
@@ -241,9 +236,7 @@ impl RecoveryKit {
         if let Some(expected) = record
             && expected != root.public()
         {
-            return Err(Error::InvalidRecoveryKit(
-                "the words do not belong to the record named in the kit".into(),
-            ));
+            return Err(Error::InvalidRecoveryKit(KitProblem::OtherRecord));
         }
         Ok(RecoveryKit { root })
     }
@@ -276,6 +269,16 @@ pub(crate) mod hex_bytes {
             let arr = serde_big_array::Array::<u8, N>::deserialize(d)?;
             Ok(arr.0)
         }
+    }
+}
+
+/// What is wrong with the kit's words, as bip39 found it.
+fn kit_words_problem(e: bip39::Error) -> KitProblem {
+    match e {
+        bip39::Error::UnknownWord(i) => KitProblem::UnknownWord { position: i + 1 },
+        bip39::Error::InvalidChecksum => KitProblem::Checksum,
+        bip39::Error::BadWordCount(found) => KitProblem::WordCount { found },
+        _ => KitProblem::KeyLength,
     }
 }
 

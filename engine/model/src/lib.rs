@@ -22,7 +22,10 @@ pub mod summary;
 pub mod verify;
 pub mod visible;
 
-pub use error::{AttachmentProblem, Error, Refusal, Result, RootAction, TicketProblem, WhichTicket};
+pub use error::{
+    AttachmentProblem, BlobDamage, BlobMissing, EntryProblem, Error, FieldProblem, KitProblem, Refusal, Result,
+    RootAction, TicketProblem, WhichTicket,
+};
 pub use identity::{KeyPair, PublicKey, RecordId};
 pub use record::Record;
 pub use section::Section;

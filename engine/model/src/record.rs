@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::capability::{Right, Scope};
 use crate::change::SignedChange;
 use crate::entry::{self, META_KEYS, PATIENT_ENTRY};
-use crate::error::{Error, Refusal, Result};
+use crate::error::{EntryProblem, Error, FieldProblem, Refusal, Result};
 use crate::identity::{KeyPair, PublicKey, RecordId, change_signing_message};
 use crate::section::Section;
 use crate::verify::{ChangeInfo, Clock};
@@ -40,8 +40,10 @@ pub struct EntryView {
 impl EntryView {
     /// Deserialize into the section's typed struct.
     pub fn typed<K: entry::EntryKind>(&self) -> Result<K> {
-        serde_json::from_value(Value::Object(self.fields.clone()))
-            .map_err(|e| Error::InvalidEntry(e.to_string(), self.section))
+        serde_json::from_value(Value::Object(self.fields.clone())).map_err(|e| Error::InvalidEntry {
+            section: self.section,
+            problem: EntryProblem::Shape { detail: e.to_string() },
+        })
     }
 }
 
@@ -636,7 +638,7 @@ impl Record {
             return Err(Error::InvalidField {
                 section: Section::Notes,
                 field: "text".into(),
-                problem: "an amendment needs text".into(),
+                problem: FieldProblem::EmptyAmendment,
             });
         }
         let mut item = Map::new();

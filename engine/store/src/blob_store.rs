@@ -23,7 +23,7 @@ use iroh_blobs::{Hash, HashAndFormat};
 use n0_future::StreamExt;
 use phr_model::attachment::{Attachment, CHUNK_SIZE, FORMAT, plain_hasher};
 use phr_model::crypto::chunk_cipher::{NONCE_PREFIX, Opener, Sealer, TAG_LEN};
-use phr_model::error::{AttachmentProblem, Error, Result};
+use phr_model::error::{AttachmentProblem, BlobDamage, BlobMissing, Error, Result};
 use phr_model::identity::RecordId;
 
 /// Directory of the blob store inside a home.
@@ -171,8 +171,21 @@ impl std::fmt::Debug for BlobStore {
     }
 }
 
-fn store_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Io(format!("the attachment store could not {what}: {e}"))
+/// The attachment store failed at `action`; `cause` is the blob library's own report.
+#[derive(Debug, thiserror::Error)]
+#[error("the attachment store could not {action}: {cause}")]
+pub struct BlobStoreFailure {
+    /// What the store was doing.
+    pub action: &'static str,
+    /// What the blob library said.
+    pub cause: String,
+}
+
+fn store_error(action: &'static str, e: impl std::fmt::Display) -> Error {
+    Error::Io(Box::new(BlobStoreFailure {
+        action,
+        cause: e.to_string(),
+    }))
 }
 
 impl BlobStore {
@@ -356,7 +369,7 @@ impl BlobStore {
                 cur.reserve_exact(TAG_LEN);
                 sealer.seal(&mut cur, last)?;
                 if tx.blocking_send(Ok(Bytes::from(cur))).is_err() {
-                    return Err(Error::Io("the attachment store stopped taking data".into()));
+                    return Err(store_error("take the sealed file", "it stopped taking data"));
                 }
                 progress(size);
                 if last {
@@ -417,7 +430,8 @@ impl BlobStore {
         out: &Path,
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<()> {
-        a.validate().map_err(Error::AttachmentDamaged)?;
+        a.validate()
+            .map_err(|p| Error::AttachmentDamaged(BlobDamage::Description(p)))?;
         if out.exists() {
             return Err(Error::Attachment(AttachmentProblem::OutputExists {
                 path: out.to_path_buf(),
@@ -426,20 +440,23 @@ impl BlobStore {
         match self.held(&a.blob).await? {
             Held::Complete(n) if n == a.sealed_size() => {}
             Held::Complete(n) => {
-                return Err(Error::AttachmentDamaged(format!(
-                    "the stored blob has {n} bytes, the entry says {}",
-                    a.sealed_size()
-                )));
+                return Err(Error::AttachmentDamaged(BlobDamage::WrongSize {
+                    held: n,
+                    expected: a.sealed_size(),
+                }));
             }
             Held::Partial(n) => {
-                return Err(Error::AttachmentMissing(format!(
-                    "{} of {} bytes of `{}` are here",
-                    n,
-                    a.sealed_size(),
-                    a.display_name()
-                )));
+                return Err(Error::AttachmentMissing(BlobMissing::Part {
+                    name: a.display_name().to_string(),
+                    held: n,
+                    size: a.sealed_size(),
+                }));
             }
-            Held::Missing => return Err(Error::AttachmentMissing(format!("`{}`", a.display_name()))),
+            Held::Missing => {
+                return Err(Error::AttachmentMissing(BlobMissing::Nothing {
+                    name: a.display_name().to_string(),
+                }));
+            }
         }
         let dir = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -523,17 +540,13 @@ impl BlobStore {
                 emit(&mut buf, &mut opener, &mut written)?;
             }
             if !opener.finished() || written != a.size {
-                return Err(Error::AttachmentDamaged(format!(
-                    "{written} of {} bytes ({} of {} chunks) opened: the blob is truncated",
-                    a.size,
-                    opener.opened(),
-                    a.chunks()
-                )));
+                return Err(Error::AttachmentDamaged(BlobDamage::Truncated {
+                    opened: opener.opened(),
+                    chunks: a.chunks(),
+                }));
             }
             if *hasher.finalize().as_bytes() != a.plain_hash {
-                return Err(Error::AttachmentDamaged(
-                    "the opened file is not the one the entry describes".into(),
-                ));
+                return Err(Error::AttachmentDamaged(BlobDamage::NotTheFile));
             }
             let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
             file.sync_all().map_err(write_err)?;
@@ -563,9 +576,7 @@ impl BlobStore {
             .map_err(|_| Error::internal("the task opening a file stopped"))?;
         if let Some(why) = failure {
             written?;
-            return Err(Error::AttachmentDamaged(format!(
-                "the stored blob cannot be read: {why}"
-            )));
+            return Err(Error::AttachmentDamaged(BlobDamage::Unreadable { cause: why }));
         }
         written
     }

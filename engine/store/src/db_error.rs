@@ -30,7 +30,7 @@ impl DbError for redb::StorageError {
                 Error::Corrupt(io.to_string())
             }
             redb::StorageError::Io(io) => Error::from(io),
-            other => Error::Io(other.to_string()),
+            other => Error::Io(Box::new(other)),
         }
     }
 }
@@ -39,7 +39,7 @@ impl DbError for redb::TransactionError {
     fn into_error(self) -> Error {
         match self {
             redb::TransactionError::Storage(s) => s.into_error(),
-            other => Error::Io(other.to_string()),
+            other => Error::Io(Box::new(other)),
         }
     }
 }
@@ -57,7 +57,7 @@ impl DbError for redb::CommitError {
     fn into_error(self) -> Error {
         match self {
             redb::CommitError::Storage(s) => s.into_error(),
-            other => Error::Io(other.to_string()),
+            other => Error::Io(Box::new(other)),
         }
     }
 }

@@ -107,7 +107,7 @@ impl Library {
         }
         self.store.put_statements(&record, &valid)?;
         let info = serde_json::to_vec(&serde_json::json!({ "added": chrono::Utc::now().to_rfc3339() }))
-            .map_err(|e| Error::Io(e.to_string()))?;
+            .map_err(|_| Error::internal("the record's information would not encode"))?;
         self.store.put_record(&record, &info)?;
         self.loaded.remove(&record);
         Ok(())

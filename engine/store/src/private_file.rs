@@ -67,7 +67,9 @@ pub fn write(path: &Path, bytes: &[u8], replace: bool) -> Result<()> {
 pub fn write_then(path: &Path, bytes: &[u8], replace: bool, before: impl FnOnce() -> Result<()>) -> Result<()> {
     let refuse_existing = || {
         if !replace && path.symlink_metadata().is_ok() {
-            return Err(Error::OutputExists(path.display().to_string()));
+            return Err(Error::OutputExists {
+                path: path.to_path_buf(),
+            });
         }
         Ok(())
     };
@@ -78,7 +80,7 @@ pub fn write_then(path: &Path, bytes: &[u8], replace: bool, before: impl FnOnce(
         .unwrap_or(Path::new("."));
     let name = path
         .file_name()
-        .ok_or_else(|| Error::Io(format!("`{}` names no file", path.display())))?;
+        .ok_or_else(|| Error::Io(Box::new(std::io::Error::from(std::io::ErrorKind::IsADirectory))))?;
     create_dir(dir)?;
     let partial = dir.join(format!(
         ".{}.partial-{}",
@@ -132,7 +134,7 @@ mod tests {
         write(&path, b"first", false).unwrap();
         assert_eq!(mode(&path), 0o600);
         let e = write(&path, b"second", false).unwrap_err();
-        assert!(matches!(e, Error::OutputExists(_)), "{e}");
+        assert!(matches!(e, Error::OutputExists { .. }), "{e}");
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
         let e = write_then(&path, b"third", true, || {
             Err(Error::NotAllowed(phr_model::error::Refusal::RemoveSelf))

@@ -314,7 +314,9 @@ impl Store {
     /// Create a new store file protected by `passphrase`. Refuses to overwrite.
     pub fn create(path: &Path, passphrase: &str, kdf: KdfParams) -> Result<Store> {
         if path.exists() {
-            return Err(Error::StoreExists(path.display().to_string()));
+            return Err(Error::StoreExists {
+                home: path.to_path_buf(),
+            });
         }
         if let Some(dir) = path.parent() {
             crate::private_file::create_dir(dir)?;
@@ -326,7 +328,9 @@ impl Store {
         // Made private before redb writes a byte: a copy of the store is what a passphrase
         // can be guessed against offline.
         let file = crate::private_file::create_file(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::StoreExists(path.display().to_string()),
+            std::io::ErrorKind::AlreadyExists => Error::StoreExists {
+                home: path.to_path_buf(),
+            },
             _ => e.into(),
         })?;
         let created = redb::backends::FileBackend::new(file).and_then(|b| redb::Builder::new().create_with_backend(b));
@@ -366,7 +370,9 @@ impl Store {
     /// without writing anything to the file.
     pub fn open(path: &Path, passphrase: &str) -> Result<Store> {
         if !path.exists() {
-            return Err(Error::NoStore(path.display().to_string()));
+            return Err(Error::NoStore {
+                home: path.to_path_buf(),
+            });
         }
         // First look read-only: checks format, passphrase and every sealed value without
         // touching the file. Opening writable makes redb rewrite its header and allocator

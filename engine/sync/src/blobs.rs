@@ -26,7 +26,7 @@ use serde::Serialize;
 use super::replica::Replica;
 use crate::endpoint::{NetConfig, connect};
 use phr_model::attachment;
-use phr_model::error::{Error, Result};
+use phr_model::error::{BlobMissing, Error, Result};
 use phr_model::identity::PublicKey;
 use phr_model::section::Section;
 use phr_store::blob_store::{BlobStore, Held};
@@ -271,11 +271,11 @@ pub async fn fetch_blob(
     let fetched = outcome?;
     match blobs.held(blob).await? {
         Held::Complete(_) => Ok(fetched),
-        Held::Partial(n) => Err(Error::AttachmentMissing(format!(
-            "{} has only {n} bytes of attachment {}",
-            addr.id.fmt_short(),
-            hex::encode(&blob[..4])
-        ))),
+        Held::Partial(n) => Err(Error::AttachmentMissing(BlobMissing::PeerHasPart {
+            peer: addr.id.fmt_short().to_string(),
+            held: n,
+            blob: hex::encode(&blob[..4]),
+        })),
         Held::Missing => Err(refused(&addr, blob, "it does not hold it", false)),
     }
 }

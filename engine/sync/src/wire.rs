@@ -104,7 +104,8 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<u6
         return write_frame(w, &body).await;
     }
     let Msg::Batch(batch) = msg else {
-        return Err(Error::Io(format!("a {} byte message is too large to send", body.len())));
+        // Only batches grow with the record; every other message is small by construction.
+        return Err(Error::internal("a message other than a batch is too large to send"));
     };
     // Leave room for the part's own framing fields.
     let chunk = MAX_FRAME - 64;

@@ -4,7 +4,7 @@
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce as RingNonce, Tag as RingTag, UnboundKey};
 
-use crate::error::{AttachmentProblem, Error, Result};
+use crate::error::{AttachmentProblem, BlobDamage, Error, Result};
 
 /// Bytes of the random nonce prefix each file has.
 pub const NONCE_PREFIX: usize = 15;
@@ -113,11 +113,9 @@ impl Opener {
     pub fn open(&mut self, buf: &mut [u8]) -> Result<usize> {
         let at = self.0.index;
         let count = self.0.count.unwrap_or(u64::MAX);
-        let damaged = || Error::AttachmentDamaged(format!("chunk {at} fails its integrity check"));
+        let damaged = || Error::AttachmentDamaged(BlobDamage::Chunk { chunk: at });
         if at >= count {
-            return Err(Error::AttachmentDamaged(
-                "the blob has more chunks than the entry says".into(),
-            ));
+            return Err(Error::AttachmentDamaged(BlobDamage::ExtraChunks));
         }
         let len = buf.len().checked_sub(TAG_LEN).ok_or_else(damaged)?;
         let (msg, tag) = buf.split_at_mut(len);
