@@ -19,7 +19,7 @@ use crate::ticket::ClinicTicket;
 use phr_model::access::{AccessSet, Statement};
 use phr_model::capability::{Capability, Grant, Revocation, Scope};
 use phr_model::crypto::{KdfParams, random_bytes};
-use phr_model::error::{Error, Refusal, Result};
+use phr_model::error::{Damage, Error, Refusal, Result, Stored};
 use phr_model::identity::{KeyPair, PublicKey, RecordId};
 use phr_model::record::Record;
 use phr_model::section::Section;
@@ -144,8 +144,8 @@ impl Clinic {
             .ok_or(Error::NoClinic)?;
         let mut staff = BTreeMap::new();
         for (_, raw) in library.store().secrets_with_prefix(STAFF_PREFIX)? {
-            let s: StaffSecret = postcard::from_bytes(&raw)
-                .map_err(|_| Error::Corrupt("a stored staff member could not be read".into()))?;
+            let s: StaffSecret =
+                postcard::from_bytes(&raw).map_err(|_| Error::Corrupt(Damage::Unreadable(Stored::StaffMember)))?;
             staff.insert(s.member.key, (s.member, KeyPair::from_secret(s.secret)));
         }
         Ok(Clinic {
@@ -353,7 +353,7 @@ impl Clinic {
             .secret(&name)?
             .ok_or_else(|| Error::NotAllowed(Refusal::NoSuchInvite { id: id.to_string() }))?;
         let invite: Invite =
-            postcard::from_bytes(&raw).map_err(|_| Error::Corrupt("a stored invitation could not be read".into()))?;
+            postcard::from_bytes(&raw).map_err(|_| Error::Corrupt(Damage::Unreadable(Stored::Invitation)))?;
         lib.store().delete_secret(&name)?;
         tracing::info!(invite = %invite.id, "invitation withdrawn");
         Ok(invite)
@@ -373,7 +373,7 @@ impl Clinic {
         let mut out = Vec::new();
         for (_, v) in raw {
             let i: Invite =
-                postcard::from_bytes(&v).map_err(|_| Error::Corrupt("a stored invitation could not be read".into()))?;
+                postcard::from_bytes(&v).map_err(|_| Error::Corrupt(Damage::Unreadable(Stored::Invitation)))?;
             if i.expires >= now() && i.uses_left != Some(0) {
                 out.push(i);
             }

@@ -14,7 +14,7 @@ use crate::host::Clinic;
 pub use crate::ticket::ClinicTicket;
 use phr_model::access::Statement;
 use phr_model::capability::{Capability, Grant, Preset};
-use phr_model::error::{Error, Result, TicketProblem, WhichTicket};
+use phr_model::error::{Error, NetworkProblem, Result, TicketProblem, WhichTicket};
 use phr_model::identity::{PublicKey, RecordId};
 use phr_sync::endpoint::{self, NetConfig, WaitingRoom};
 use phr_sync::replica::Replica;
@@ -169,7 +169,10 @@ pub async fn connect(
         statements.push(Statement::Capability(grant.clone()));
     }
     let conn = endpoint::connect(endpoint, ticket.addr.clone(), CLINIC_ALPN, cfg).await?;
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| Error::Network(e.to_string()))?;
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| Error::Network(NetworkProblem::Connection { cause: e.to_string() }))?;
     let req = ConnectRequest {
         version: wire::VERSION,
         record,

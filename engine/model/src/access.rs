@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::capability::{Capability, Revocation, Right, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, Forgery, Result};
 use crate::identity::{DeviceCert, KeyPair, PublicKey, RecordId};
 use crate::section::Section;
 
@@ -60,9 +60,11 @@ impl DeviceRemoval {
     /// Check the root signature.
     pub fn verify(&self) -> Result<()> {
         let msg = Self::message(&self.record, &self.device, &self.cutoff, self.removed_at);
-        self.record
-            .verify(&msg, &self.signature)
-            .map_err(|_| Error::BadSignature(format!("removal of {} is forged", self.device.short())))
+        self.record.verify(&msg, &self.signature).map_err(|_| {
+            Error::BadSignature(Forgery::Removal {
+                device: self.device.short(),
+            })
+        })
     }
 }
 
@@ -211,9 +213,7 @@ impl AccessSet {
 
     fn add(&mut self, record: &RecordId, st: Statement, check_signature: bool) -> Result<bool> {
         if st.record() != *record {
-            return Err(Error::BadSignature(
-                "a membership statement is for another record".into(),
-            ));
+            return Err(Error::BadSignature(Forgery::OtherRecord));
         }
         let id = st.id();
         if self.statements.contains_key(&id) {
@@ -228,9 +228,7 @@ impl AccessSet {
             && !self.granted_by(&r.capability, &r.by)
         {
             // Besides the root, only whoever granted an access (or a grant above it) may revoke it.
-            return Err(Error::BadSignature(
-                "a revocation was signed by someone who did not grant that access".into(),
-            ));
+            return Err(Error::BadSignature(Forgery::RevokedByStranger));
         }
         Ok(self.statements.insert(id, st).is_none())
     }

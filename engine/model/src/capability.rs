@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::random_bytes;
-use crate::error::{Error, Refusal, Result};
+use crate::error::{Error, Forgery, Refusal, Result};
 use crate::identity::{KeyPair, PublicKey, RecordId};
 use crate::section::Section;
 
@@ -325,65 +325,55 @@ impl Capability {
         loop {
             depth += 1;
             if depth > MAX_CHAIN + 1 {
-                return Err(Error::BadSignature(format!("delegation chain longer than {MAX_CHAIN}")));
+                return Err(Error::BadSignature(Forgery::ChainTooLong { max: MAX_CHAIN }));
             }
             // Every grant has its own id: a link reusing one above it would be revoked only
             // together with it, so refuse it outright.
             if seen.contains(&cur.id) {
-                return Err(Error::BadSignature(
-                    "a delegated capability reuses the id of the grant above it".into(),
-                ));
+                return Err(Error::BadSignature(Forgery::ReusedId));
             }
             seen.push(cur.id);
-            cur.issuer
-                .verify(&cur.message(), &cur.signature)
-                .map_err(|_| Error::BadSignature(format!("capability for `{}` is forged", cur.label)))?;
+            cur.issuer.verify(&cur.message(), &cur.signature).map_err(|_| {
+                Error::BadSignature(Forgery::Capability {
+                    label: cur.label.clone(),
+                })
+            })?;
             for (s, r) in &cur.scope {
                 check_right_fits(*s, *r)?;
             }
             match &cur.parent {
                 None => {
                     if cur.issuer != cur.record {
-                        return Err(Error::BadSignature(format!(
-                            "capability for `{}` was not granted by the record's owner",
-                            cur.label
-                        )));
+                        return Err(Error::BadSignature(Forgery::NotFromOwner {
+                            label: cur.label.clone(),
+                        }));
                     }
                     return Ok(());
                 }
                 Some(p) => {
                     if p.record != cur.record {
-                        return Err(Error::BadSignature("a delegated capability changes the record".into()));
+                        return Err(Error::BadSignature(Forgery::ChangesRecord));
                     }
                     if p.audience != cur.issuer {
-                        return Err(Error::BadSignature(
-                            "a capability was delegated by someone who did not hold its parent".into(),
-                        ));
+                        return Err(Error::BadSignature(Forgery::NotTheHolder));
                     }
                     if !p.delegate {
-                        return Err(Error::BadSignature(format!(
-                            "`{}` was not allowed to pass its access on",
-                            p.label
-                        )));
+                        return Err(Error::BadSignature(Forgery::MayNotDelegate { label: p.label.clone() }));
                     }
                     for (s, r) in &cur.scope {
                         if !p.scope.get(s).is_some_and(|pr| pr.covers(*r)) {
-                            return Err(Error::BadSignature(format!(
-                                "a delegated capability grants {r} on {s}, more than its parent"
-                            )));
+                            return Err(Error::BadSignature(Forgery::Widens { section: *s, right: *r }));
                         }
                     }
                     if cur.not_before < p.not_before {
-                        return Err(Error::BadSignature(
-                            "a delegated capability starts before its parent".into(),
-                        ));
+                        return Err(Error::BadSignature(Forgery::StartsEarly));
                     }
                     match (p.expires, cur.expires) {
                         (Some(pe), Some(ce)) if ce > pe => {
-                            return Err(Error::BadSignature("a delegated capability outlives its parent".into()));
+                            return Err(Error::BadSignature(Forgery::Outlives));
                         }
                         (Some(_), None) => {
-                            return Err(Error::BadSignature("a delegated capability outlives its parent".into()));
+                            return Err(Error::BadSignature(Forgery::Outlives));
                         }
                         _ => {}
                     }
@@ -446,17 +436,16 @@ impl Capability {
         let body = text
             .trim()
             .strip_prefix("PHRCAP1")
-            .ok_or_else(|| Error::BadSignature("this is not a phr capability".into()))?;
+            .ok_or(Error::BadSignature(Forgery::NotACapability))?;
         let bytes = data_encoding::BASE32_NOPAD
             .decode(body.to_ascii_uppercase().as_bytes())
-            .map_err(|_| Error::BadSignature("the capability text is damaged".into()))?;
+            .map_err(|_| Error::BadSignature(Forgery::CapabilityText))?;
         Self::from_bytes(&bytes)
     }
 
     /// Read the binary form; checks the chain's signatures and attenuation.
     pub fn from_bytes(bytes: &[u8]) -> Result<Capability> {
-        let cap: Capability = postcard::from_bytes(bytes)
-            .map_err(|_| Error::BadSignature("the capability is damaged or not a capability".into()))?;
+        let cap: Capability = postcard::from_bytes(bytes).map_err(|_| Error::BadSignature(Forgery::CapabilityBytes))?;
         cap.check_chain()?;
         Ok(cap)
     }
@@ -531,7 +520,7 @@ impl Revocation {
     pub fn verify(&self) -> Result<()> {
         self.by
             .verify(&self.message(), &self.signature)
-            .map_err(|_| Error::BadSignature("a revocation is forged".into()))
+            .map_err(|_| Error::BadSignature(Forgery::Revocation))
     }
 }
 

@@ -3,7 +3,7 @@
 use automerge::{AutoCommit, Change};
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use crate::error::{Error, Result};
+use crate::error::{DecodeProblem, Error, Forgery, Origin, Result};
 use crate::identity::{PublicKey, RecordId, change_signing_message};
 use crate::section::Section;
 
@@ -11,11 +11,12 @@ use crate::section::Section;
 /// inside Automerge into an error: its parsers unwrap on some malformed input (automerge 0.12
 /// panics in `hexane` on a truncated bundle column), and a hostile peer must not be able to
 /// take a session, a lock or the process down with one.
-pub fn decoding<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub fn decoding<T>(from: Origin, f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(Error::Automerge(format!(
-            "{what} is malformed (Automerge could not decode it)"
-        )))
+        Err(Error::Automerge {
+            from,
+            problem: DecodeProblem::Crashed,
+        })
     })
 }
 
@@ -24,16 +25,22 @@ pub fn decoding<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 // DEFLATE bomb before Automerge sees it, then decodes under `decoding`. Errors say "{what} is
 // refused" (the bound) or "{what} is malformed" (Automerge's parser).
 
-fn refused(what: &str) -> impl Fn(String) -> Error + '_ {
-    move |e| Error::Automerge(format!("{what} is refused: {e}"))
+fn refused(from: Origin) -> impl Fn(String) -> Error {
+    move |bound| Error::Automerge {
+        from,
+        problem: DecodeProblem::Refused { bound },
+    }
 }
 
-fn malformed(what: &str) -> impl Fn(String) -> Error + '_ {
-    move |e| Error::Automerge(format!("{what} is malformed: {e}"))
+fn malformed(from: Origin) -> impl Fn(String) -> Error {
+    move |cause| Error::Automerge {
+        from,
+        problem: DecodeProblem::Malformed { cause },
+    }
 }
 
 /// Load a saved document (handed to Automerge with its columns inflated, so only once).
-pub fn load_document(what: &str, bytes: &[u8]) -> Result<AutoCommit> {
+pub fn load_document(what: Origin, bytes: &[u8]) -> Result<AutoCommit> {
     let inflated = crate::chunk::check_document(bytes).map_err(refused(what))?;
     decoding(what, || {
         AutoCommit::load(inflated.as_deref().unwrap_or(bytes)).map_err(|e| malformed(what)(e.to_string()))
@@ -41,7 +48,7 @@ pub fn load_document(what: &str, bytes: &[u8]) -> Result<AutoCommit> {
 }
 
 /// Decode one change (a compressed one is handed to Automerge inflated, so only once).
-pub fn decode_change(what: &str, bytes: &[u8]) -> Result<Change> {
+pub fn decode_change(what: Origin, bytes: &[u8]) -> Result<Change> {
     let inflated = crate::chunk::check_change(bytes).map_err(refused(what))?;
     decoding(what, || {
         Change::try_from(inflated.as_deref().unwrap_or(bytes)).map_err(|e| malformed(what)(e.to_string()))
@@ -49,7 +56,7 @@ pub fn decode_change(what: &str, bytes: &[u8]) -> Result<Change> {
 }
 
 /// Decode a bundle into its changes.
-pub fn decode_bundle(what: &str, bytes: &[u8]) -> Result<Vec<Change>> {
+pub fn decode_bundle(what: Origin, bytes: &[u8]) -> Result<Vec<Change>> {
     crate::chunk::check_bundle(bytes).map_err(refused(what))?;
     decoding(what, || {
         let bundle = automerge::Bundle::try_from(bytes).map_err(|e| malformed(what)(e.to_string()))?;
@@ -73,7 +80,7 @@ pub struct SignedChange {
 impl SignedChange {
     /// Decode the Automerge change (checks its encoding and hash).
     pub fn decode(&self) -> Result<Change> {
-        decode_change(&format!("a {} change", self.section), &self.bytes)
+        decode_change(Origin::Change(self.section), &self.bytes)
     }
 
     /// The public key that wrote the change: its Automerge actor id, which must be a key.
@@ -81,7 +88,7 @@ impl SignedChange {
         let actor = change.actor_id().to_bytes();
         let arr: [u8; 32] = actor
             .try_into()
-            .map_err(|_| Error::BadSignature("the change's actor id is not a device key".into()))?;
+            .map_err(|_| Error::BadSignature(Forgery::ActorNotAKey))?;
         Ok(PublicKey(arr))
     }
 }

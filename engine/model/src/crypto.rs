@@ -4,7 +4,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Error, Result};
+use crate::error::{Damage, Error, Result};
 
 pub mod chunk_cipher;
 
@@ -74,13 +74,10 @@ impl SecretKey {
     /// Decrypt a value sealed with [`SecretKey::seal`] under the same `aad`.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
         if sealed.len() < SEAL_OVERHEAD {
-            return Err(Error::Corrupt("a sealed value is truncated".into()));
+            return Err(Error::Corrupt(Damage::SealedTruncated));
         }
         if sealed[0] != SEALED_V1 {
-            return Err(Error::Corrupt(format!(
-                "a sealed value has unknown version {}",
-                sealed[0]
-            )));
+            return Err(Error::Corrupt(Damage::SealedVersion { version: sealed[0] }));
         }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
@@ -92,7 +89,7 @@ impl SecretKey {
                     aad,
                 },
             )
-            .map_err(|_| Error::Corrupt("a sealed value failed its integrity check".into()))
+            .map_err(|_| Error::Corrupt(Damage::SealedIntegrity))
     }
 }
 
@@ -158,12 +155,12 @@ pub fn check_new_passphrase(passphrase: &str) -> Result<()> {
 /// Derive a key-encryption key from a passphrase with argon2id.
 pub fn derive_key(passphrase: &str, salt: &[u8; 16], params: KdfParams) -> Result<SecretKey> {
     let p = argon2::Params::new(params.memory_kib, params.iterations, params.lanes, Some(KEY_LEN))
-        .map_err(|e| Error::Corrupt(format!("stored key-derivation settings are invalid: {e}")))?;
+        .map_err(|_| Error::Corrupt(Damage::KdfSettings))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
     let mut out = [0u8; KEY_LEN];
     argon
         .hash_password_into(passphrase.as_bytes(), salt, &mut out)
-        .map_err(|e| Error::Corrupt(format!("key derivation failed: {e}")))?;
+        .map_err(|_| Error::Corrupt(Damage::KdfSettings))?;
     let key = SecretKey::from_bytes(out);
     out.zeroize();
     Ok(key)

@@ -1221,7 +1221,7 @@ pub fn parse_fields(section: Section, args: &[(String, String)]) -> Result<Map<S
             .ok_or_else(|| Error::UnknownField {
                 section,
                 field: wanted.clone(),
-                known: specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
+                known: specs.iter().map(|s| s.name).collect(),
             })?;
         let value = parse_value(section, spec, raw)?;
         match spec.kind {

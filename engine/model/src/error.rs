@@ -3,11 +3,19 @@
 use crate::section::Section;
 use std::path::PathBuf;
 
+mod damage;
+mod decode;
 mod field;
+mod forgery;
+mod network;
 mod problems;
 mod refusal;
 
+pub use damage::{Damage, Stored};
+pub use decode::{DecodeProblem, Origin};
 pub use field::{EntryProblem, FieldProblem};
+pub use forgery::Forgery;
+pub use network::{NetworkProblem, SyncProblem};
 pub use problems::{AttachmentProblem, BlobDamage, BlobMissing, KitProblem, TicketProblem, WhichTicket};
 pub use refusal::{Refusal, RootAction};
 
@@ -53,7 +61,7 @@ pub enum Error {
     },
     /// The store file is damaged: truncated, altered or not a phr store at all.
     #[error("the store file is damaged ({0}); it was left untouched: restore it from a backup or another device")]
-    Corrupt(String),
+    Corrupt(Damage),
     /// The store was written by a newer phr.
     #[error("the store uses format version {found}, but this phr reads up to version {supported}: upgrade phr")]
     NewerFormat {
@@ -78,14 +86,14 @@ pub enum Error {
     #[error("unknown section `{0}`; sections are: {list}", list = Section::names().join(", "))]
     UnknownSection(String),
     /// A field that the section does not have.
-    #[error("{section} has no field `{field}`; its fields are: {known}")]
+    #[error("{section} has no field `{field}`; its fields are: {}", .known.join(", "))]
     UnknownField {
         /// Section being written.
         section: Section,
         /// Field that was given.
         field: String,
-        /// Comma-separated list of valid fields.
-        known: String,
+        /// The section's fields.
+        known: Vec<&'static str>,
     },
     /// A field value that does not fit the field.
     #[error("{section}.{field}: {problem}")]
@@ -144,20 +152,28 @@ pub enum Error {
     InvalidRecoveryKit(KitProblem),
     /// A signature or certificate that does not verify.
     #[error("signature check failed: {0}")]
-    BadSignature(String),
-    /// Automerge refused a document or change.
-    #[error("record data could not be decoded: {0}")]
-    Automerge(String),
+    BadSignature(Forgery),
+    /// Automerge bytes from outside (a peer, the store file) were refused.
+    #[error("record data could not be decoded: {from} {problem}")]
+    Automerge {
+        /// Where the bytes came from.
+        from: Origin,
+        /// What was wrong with them.
+        problem: DecodeProblem,
+    },
+    /// Automerge refused an operation on a record this device holds.
+    #[error("the record's data could not be changed")]
+    Document(#[source] automerge::AutomergeError),
     /// A peer could not be reached or the connection failed.
     #[error("network: {0}")]
-    Network(String),
+    Network(NetworkProblem),
     /// A peer refused to sync or broke the protocol.
-    #[error("sync with {peer} failed: {reason}")]
+    #[error("sync with {peer} failed: {problem}")]
     Sync {
         /// Short id of the peer.
         peer: String,
         /// What happened.
-        reason: String,
+        problem: SyncProblem,
     },
     /// A clinic accepted the record, but this device could not add the clinic's new grant to
     /// its copy of the record.
@@ -316,6 +332,6 @@ impl From<std::io::Error> for Error {
 
 impl From<automerge::AutomergeError> for Error {
     fn from(e: automerge::AutomergeError) -> Self {
-        Error::Automerge(e.to_string())
+        Error::Document(e)
     }
 }

@@ -7,7 +7,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::random_bytes;
-use crate::error::{Error, KitProblem, Result};
+use crate::error::{Error, Forgery, KitProblem, Result, shown};
 use crate::section::Section;
 
 /// Domain-separation prefixes, so a signature made for one purpose can never be
@@ -22,8 +22,7 @@ pub struct PublicKey(#[serde(with = "hex_bytes")] pub [u8; 32]);
 impl PublicKey {
     /// The ed25519 verifying key, if the bytes are a valid curve point.
     pub fn verifying_key(&self) -> Result<VerifyingKey> {
-        VerifyingKey::from_bytes(&self.0)
-            .map_err(|_| Error::BadSignature(format!("{} is not a valid public key", self.short())))
+        VerifyingKey::from_bytes(&self.0).map_err(|_| Error::BadSignature(Forgery::NotAKey { key: self.short() }))
     }
 
     /// First eight hex digits, for display.
@@ -35,7 +34,7 @@ impl PublicKey {
     pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> Result<()> {
         self.verifying_key()?
             .verify_strict(msg, &Signature::from_bytes(sig))
-            .map_err(|_| Error::BadSignature(format!("signature by {} does not verify", self.short())))
+            .map_err(|_| Error::BadSignature(Forgery::Signature { key: self.short() }))
     }
 }
 
@@ -61,10 +60,10 @@ impl FromStr for PublicKey {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bytes = hex::decode(s.trim()).map_err(|_| Error::BadSignature(format!("`{s}` is not a hex public key")))?;
+        let bytes = hex::decode(s.trim()).map_err(|_| Error::BadSignature(Forgery::NotHexKey { given: shown(s) }))?;
         let arr: [u8; 32] = bytes
             .try_into()
-            .map_err(|_| Error::BadSignature(format!("`{s}` is not 32 bytes long")))?;
+            .map_err(|_| Error::BadSignature(Forgery::KeyLength { given: shown(s) }))?;
         Ok(PublicKey(arr))
     }
 }
@@ -161,9 +160,11 @@ impl DeviceCert {
     /// Check the root signature; the record id is the root key, so nothing else is needed.
     pub fn verify(&self) -> Result<()> {
         let msg = Self::message(&self.record, &self.device, &self.name, self.issued_at);
-        self.record
-            .verify(&msg, &self.signature)
-            .map_err(|_| Error::BadSignature(format!("device certificate for {} is forged", self.device.short())))
+        self.record.verify(&msg, &self.signature).map_err(|_| {
+            Error::BadSignature(Forgery::DeviceCertificate {
+                device: self.device.short(),
+            })
+        })
     }
 }
 

@@ -599,7 +599,12 @@ impl Record {
         {
             Value::Array(items) => items.push(Value::Object(item.clone())),
             _ => {
-                return Err(Error::Automerge(format!("{section} {id}: `{list}` is not a list")));
+                return Err(Error::InvalidEntry {
+                    section,
+                    problem: EntryProblem::NotAList {
+                        field: list.to_string(),
+                    },
+                });
             }
         }
         entry::validate(section, &after)?;

@@ -2,7 +2,7 @@
 //! another process holds `StoreBusy`. `phr_model::Error` cannot know redb (the model has no
 //! database), so the store converts at each call with `.map_err(db_err)`.
 
-use phr_model::error::Error;
+use phr_model::error::{Damage, Error};
 
 /// A redb error the store turns into an [`Error`].
 pub trait DbError {
@@ -18,7 +18,7 @@ pub fn db_err(e: impl DbError) -> Error {
 impl DbError for redb::StorageError {
     fn into_error(self) -> Error {
         match self {
-            redb::StorageError::Corrupted(m) => Error::Corrupt(m),
+            redb::StorageError::Corrupted(m) => Error::Corrupt(Damage::Database(m.into())),
             // redb reports a file that is not a database as invalid data, and a page pointer past
             // the end of the file as an early end of file: the file is damaged, the disk is fine.
             redb::StorageError::Io(io)
@@ -27,7 +27,7 @@ impl DbError for redb::StorageError {
                     std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
                 ) =>
             {
-                Error::Corrupt(io.to_string())
+                Error::Corrupt(Damage::Database(Box::new(io)))
             }
             redb::StorageError::Io(io) => Error::from(io),
             other => Error::Io(Box::new(other)),
@@ -48,7 +48,7 @@ impl DbError for redb::TableError {
     fn into_error(self) -> Error {
         match self {
             redb::TableError::Storage(s) => s.into_error(),
-            other => Error::Corrupt(other.to_string()),
+            other => Error::Corrupt(Damage::Database(Box::new(other))),
         }
     }
 }
@@ -71,7 +71,7 @@ impl DbError for redb::DatabaseError {
                 supported: crate::FORMAT_VERSION,
             },
             redb::DatabaseError::Storage(s) => s.into_error(),
-            other => Error::Corrupt(other.to_string()),
+            other => Error::Corrupt(Damage::Database(Box::new(other))),
         }
     }
 }

@@ -14,7 +14,7 @@ use phr_model::access::{AccessSet, Credential, Statement};
 use phr_model::change::SignedChange;
 use phr_model::crypto::KdfParams;
 use phr_model::entry::PATIENT_ENTRY;
-use phr_model::error::{Error, Refusal, Result, RootAction};
+use phr_model::error::{Damage, Error, Forgery, Refusal, Result, RootAction, Stored};
 use phr_model::identity::{DeviceCert, KeyPair, PublicKey, RecordId, RecoveryKit};
 use phr_model::record::Record;
 use phr_model::section::Section;
@@ -148,7 +148,7 @@ impl Device {
         kdf: KdfParams,
     ) -> Result<Device> {
         if credential.holder() != key.public() {
-            return Err(Error::BadSignature("the credential is for another device".into()));
+            return Err(Error::BadSignature(Forgery::ForeignCredential));
         }
         credential.verify()?;
         let path = Self::store_path(home);
@@ -246,34 +246,33 @@ impl Device {
         let store = Store::open(&Self::store_path(home), passphrase)?;
         let secret32 = |name: &str| -> Result<Option<[u8; 32]>> {
             match store.secret(name)? {
-                Some(v) => {
-                    Ok(Some(v.try_into().map_err(|_| {
-                        Error::Corrupt(format!("stored `{name}` has the wrong length"))
-                    })?))
-                }
+                Some(v) => Ok(Some(v.try_into().map_err(|_| {
+                    Error::Corrupt(Damage::WrongLength(Stored::Secret(name.to_string())))
+                })?)),
                 None => Ok(None),
             }
         };
-        let key = KeyPair::from_secret(
-            secret32(DEVICE_KEY)?.ok_or_else(|| Error::Corrupt("the device key is missing".into()))?,
-        );
+        let key =
+            KeyPair::from_secret(secret32(DEVICE_KEY)?.ok_or(Error::Corrupt(Damage::Missing(Stored::DeviceKey)))?);
         let root = secret32(ROOT_KEY)?.map(KeyPair::from_secret);
-        let record_id =
-            RecordId::from(secret32(RECORD)?.ok_or_else(|| Error::Corrupt("the record id is missing".into()))?);
+        let record_id = RecordId::from(secret32(RECORD)?.ok_or(Error::Corrupt(Damage::Missing(Stored::RecordId)))?);
         let credential: Credential = serde_json::from_slice(
             &store
                 .secret(CREDENTIAL)?
-                .ok_or_else(|| Error::Corrupt("the device's credential is missing".into()))?,
+                .ok_or(Error::Corrupt(Damage::Missing(Stored::Credential)))?,
         )
-        .map_err(|e| Error::Corrupt(format!("the device's credential is unreadable: {e}")))?;
+        .map_err(|_| Error::Corrupt(Damage::Unreadable(Stored::Credential)))?;
         let (docs, waiting) = store.load_record(&record_id)?;
         let mut access = AccessSet::default();
         for st in store.statements(&record_id)? {
             // Statements were verified before they were stored; a failure here means the
             // sealed store itself is inconsistent.
-            access
-                .restore(&record_id, st)
-                .map_err(|e| Error::Corrupt(format!("a stored membership statement fails its check: {e}")))?;
+            access.restore(&record_id, st).map_err(|e| {
+                Error::Corrupt(Damage::FailsCheck {
+                    stored: Stored::Membership,
+                    cause: Box::new(e),
+                })
+            })?;
         }
         Ok(Device {
             home: home.to_path_buf(),
@@ -552,9 +551,7 @@ impl Device {
         let record = self.record.id();
         let doc = self.record.doc(Section::Audit);
         if !doc.get_missing_deps(&[]).is_empty() {
-            return Err(Error::Corrupt(
-                "the audit log is missing events (truncated or damaged)".into(),
-            ));
+            return Err(Error::Corrupt(Damage::AuditGap));
         }
         let changes = doc.get_changes(&[]);
         let infos: Vec<phr_model::verify::ChangeInfo> =
@@ -564,7 +561,7 @@ impl Device {
         for (hash, _) in clock.values().map(|(s, h)| (*h, *s)) {
             match self.store.signature(&record, Section::Audit, &hash)? {
                 Some(sig) => sigs.push(phr_model::verify::HeadSig { hash, sig }),
-                None => return Err(Error::Corrupt("an audit event has lost its signature".into())),
+                None => return Err(Error::Corrupt(Damage::AuditUnsigned)),
             }
         }
         let verdict = phr_model::verify::check(
@@ -579,7 +576,7 @@ impl Device {
         );
         match verdict.rejected.first() {
             None => Ok(infos.len()),
-            Some((_, why)) => Err(Error::BadSignature(format!("the audit log fails its check: {why}"))),
+            Some((_, why)) => Err(Error::BadSignature(Forgery::AuditLog { why: why.clone() })),
         }
     }
 

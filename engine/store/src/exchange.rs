@@ -8,7 +8,7 @@ use crate::store::Persist;
 use crate::store::Store;
 use phr_model::access::AccessSet;
 use phr_model::change::SignedChange;
-use phr_model::error::{Error, Refusal, Result};
+use phr_model::error::{DecodeProblem, Error, Origin, Refusal, Result};
 use phr_model::identity::{PublicKey, RecordId};
 use phr_model::record::Record;
 use phr_model::section::Section;
@@ -405,7 +405,7 @@ impl TakeIn<'_> {
             let mut p = self.record.doc(section).fork();
             // Not yet verified: Automerge's batch apply panics on some malformed changes (an
             // actor it does not know, an op on a missing object); on this fork, that is an error.
-            phr_model::change::decoding(&format!("a {section} batch from the peer"), || {
+            phr_model::change::decoding(Origin::PeerBatch(section), || {
                 p.apply_changes_batch(changes.to_vec())
                     .map_err(|e| malformed(section, e.to_string()))
             })?;
@@ -416,7 +416,10 @@ impl TakeIn<'_> {
 
 /// The error for a batch from the peer that does not decode.
 fn malformed(section: Section, e: String) -> Error {
-    Error::Automerge(format!("a {section} batch from the peer is malformed: {e}"))
+    Error::Automerge {
+        from: Origin::PeerBatch(section),
+        problem: DecodeProblem::Malformed { cause: e.to_string() },
+    }
 }
 
 /// Decode a batch into changes or, for a snapshot of a section this side holds nothing of,
@@ -424,11 +427,10 @@ fn malformed(section: Section, e: String) -> Error {
 /// malformed batch.
 fn decode(batch: &Batch, section_empty: bool) -> Result<(Vec<Change>, Option<AutoCommit>)> {
     let section = batch.section;
-    phr_model::change::decoding(&format!("a {section} batch from the peer"), || {
+    phr_model::change::decoding(Origin::PeerBatch(section), || {
         Ok(match batch.encoding {
             Encoding::Snapshot => {
-                let mut doc =
-                    phr_model::change::load_document(&format!("a {section} snapshot from the peer"), &batch.payload)?;
+                let mut doc = phr_model::change::load_document(Origin::PeerSnapshot(section), &batch.payload)?;
                 if section_empty {
                     (Vec::new(), Some(doc))
                 } else {
@@ -436,16 +438,16 @@ fn decode(batch: &Batch, section_empty: bool) -> Result<(Vec<Change>, Option<Aut
                 }
             }
             Encoding::Bundle => (
-                phr_model::change::decode_bundle(&format!("a {section} batch from the peer"), &batch.payload)?,
+                phr_model::change::decode_bundle(Origin::PeerBatch(section), &batch.payload)?,
                 None,
             ),
             Encoding::Raw => {
                 let raw: Vec<Vec<u8>> =
                     postcard::from_bytes(&batch.payload).map_err(|e| malformed(section, e.to_string()))?;
-                let what = format!("a {section} change from the peer");
+                let what = Origin::PeerChange(section);
                 let mut out = Vec::with_capacity(raw.len());
                 for r in raw {
-                    let change = phr_model::change::decode_change(&what, &r)?;
+                    let change = phr_model::change::decode_change(what, &r)?;
                     // Automerge checks a change's op columns lazily; read every op now, so
                     // one it cannot read fails here, not (as a panic) when applied.
                     change.decode();
@@ -637,9 +639,7 @@ fn apply_accepted(
     let hashes: Vec<ChangeHash> = keep.iter().map(Change::hash).collect();
     // Verified, but a writer's own change can still make Automerge panic: refuse the
     // batch (the session ends) instead of taking the process down.
-    phr_model::change::decoding(&format!("a {section} batch from the peer"), || {
-        record.apply_verified(section, keep)
-    })?;
+    phr_model::change::decoding(Origin::PeerBatch(section), || record.apply_verified(section, keep))?;
     // Taken whole: keep and forward the bytes as they came. Otherwise re-encode
     // just what was accepted.
     let (encoding, stored) = match batch.encoding {

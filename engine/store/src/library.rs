@@ -10,7 +10,7 @@ use crate::store::{COMPACT_AFTER, Store};
 use phr_model::access::{AccessSet, Statement};
 use phr_model::change::SignedChange;
 use phr_model::crypto::KdfParams;
-use phr_model::error::{Error, Refusal, Result};
+use phr_model::error::{Damage, Error, Refusal, Result, Stored};
 use phr_model::identity::{KeyPair, PublicKey, RecordId};
 use phr_model::record::Record;
 use phr_model::section::Section;
@@ -61,10 +61,10 @@ impl Library {
         let store = Store::open(path, passphrase)?;
         let raw = store
             .secret(LIBRARY_KEY)?
-            .ok_or_else(|| Error::Corrupt("this store holds no library key (is it a device home?)".into()))?;
+            .ok_or(Error::Corrupt(Damage::Missing(Stored::LibraryKey)))?;
         let secret: [u8; 32] = raw
             .try_into()
-            .map_err(|_| Error::Corrupt("the library key has the wrong length".into()))?;
+            .map_err(|_| Error::Corrupt(Damage::WrongLength(Stored::LibraryKey)))?;
         Ok(Library {
             store,
             key: KeyPair::from_secret(secret),
@@ -164,9 +164,12 @@ impl Library {
         let mut access = AccessSet::default();
         for st in self.store.statements(id)? {
             // Verified before they were stored; the seal authenticates them (see `restore`).
-            access
-                .restore(id, st)
-                .map_err(|e| Error::Corrupt(format!("a stored membership statement fails its check: {e}")))?;
+            access.restore(id, st).map_err(|e| {
+                Error::Corrupt(Damage::FailsCheck {
+                    stored: Stored::Membership,
+                    cause: Box::new(e),
+                })
+            })?;
         }
         Ok(access)
     }

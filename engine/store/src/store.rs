@@ -32,7 +32,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 
 use phr_model::change::SignedChange;
 use phr_model::crypto::{KdfParams, SecretKey, derive_key, random_bytes};
-use phr_model::error::{Error, Result};
+use phr_model::error::{Damage, Error, Origin, Result, Stored};
 use phr_model::identity::RecordId;
 use phr_model::section::Section;
 
@@ -111,12 +111,12 @@ fn quiet_guarded_panics() {
 }
 
 /// Run a redb call that may panic on a damaged file, turning the panic into an error.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     quiet_guarded_panics();
     let outer = GUARDED.with(|g| g.replace(true));
     let result = catch_unwind(AssertUnwindSafe(f));
     GUARDED.with(|g| g.set(outer));
-    result.unwrap_or_else(|_| Err(Error::Corrupt(format!("{what} hit damaged data"))))
+    result.unwrap_or_else(|_| Err(Error::Corrupt(Damage::Crashed)))
 }
 
 /// Check, reading only, that every table walks in key order and every sealed value opens
@@ -124,7 +124,9 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 /// lead to the wrong (or the same) leaf twice. A missing table is left to the reads that need it.
 fn verify_sealed(txn: &redb::ReadTransaction, key: &SecretKey) -> Result<()> {
     fn out_of_order(table: &str) -> Error {
-        Error::Corrupt(format!("the `{table}` table is out of order"))
+        Error::Corrupt(Damage::TableOrder {
+            table: table.to_string(),
+        })
     }
     match txn.open_table(SECRETS) {
         Ok(table) => {
@@ -192,44 +194,42 @@ fn open_checked(path: &Path, clean: bool) -> Result<Database> {
     }
     match builder.open(path) {
         Ok(db) => Ok(db),
-        Err(redb::DatabaseError::RepairAborted) => {
-            Err(Error::Corrupt("the latest changes fail their checksums".into()))
-        }
+        Err(redb::DatabaseError::RepairAborted) => Err(Error::Corrupt(Damage::Checksums)),
         Err(e) => Err(db_err(e)),
     }
 }
 
 fn read_meta(txn: &redb::ReadTransaction) -> Result<(u32, KdfSlot, Vec<u8>)> {
-    let meta = txn
-        .open_table(META)
-        .map_err(|_| Error::Corrupt("this file is not a phr store (no metadata table)".into()))?;
+    let meta = txn.open_table(META).map_err(|_| Error::Corrupt(Damage::NotAStore))?;
     let get = |name: &str| -> Result<Vec<u8>> {
         meta.get(name)
             .map_err(db_err)?
             .map(|v| v.value().to_vec())
-            .ok_or_else(|| Error::Corrupt(format!("store metadata `{name}` is missing")))
+            .ok_or_else(|| Error::Corrupt(Damage::Missing(Stored::Metadata(name.to_string()))))
     };
     let format_bytes = get("format")?;
     let format = u32::from_le_bytes(
         format_bytes
             .as_slice()
             .try_into()
-            .map_err(|_| Error::Corrupt("store format version is unreadable".into()))?,
+            .map_err(|_| Error::Corrupt(Damage::Unreadable(Stored::FormatVersion)))?,
     );
-    let kdf: KdfSlot = postcard::from_bytes(&get("kdf")?)
-        .map_err(|_| Error::Corrupt("store key-derivation settings are unreadable".into()))?;
+    let kdf: KdfSlot =
+        postcard::from_bytes(&get("kdf")?).map_err(|_| Error::Corrupt(Damage::Unreadable(Stored::KdfSettings)))?;
     Ok((format, kdf, get("wrapped_key")?))
 }
 
 /// Load a stored snapshot value, opened: the next change sequence number, then `save()` bytes.
 pub(crate) fn decode_snapshot(section: Section, plain: &[u8]) -> Result<AutoCommit> {
     if plain.len() < 8 {
-        return Err(Error::Corrupt(format!("the {section} snapshot is truncated")));
+        return Err(Error::Corrupt(Damage::Unreadable(Stored::Snapshot(section))));
     }
-    let what = format!("the stored {section} snapshot");
-    phr_model::change::load_document(&what, &plain[8..]).map_err(|e| match e {
+    phr_model::change::load_document(Origin::StoredSnapshot(section), &plain[8..]).map_err(|e| match e {
         Error::Corrupt(_) => e,
-        other => Error::Corrupt(other.to_string()),
+        other => Error::Corrupt(Damage::Undecodable {
+            stored: Stored::Snapshot(section),
+            cause: Box::new(other),
+        }),
     })
 }
 
@@ -238,23 +238,26 @@ pub(crate) fn decode_snapshot(section: Section, plain: &[u8]) -> Result<AutoComm
 pub(crate) fn decode_change_row(section: Section, plain: &[u8], changes: &mut Vec<Change>) -> Result<()> {
     decode_row(section, plain, changes).map_err(|e| match e {
         Error::Corrupt(_) => e,
-        other => Error::Corrupt(other.to_string()),
+        other => Error::Corrupt(Damage::Undecodable {
+            stored: Stored::Change(section),
+            cause: Box::new(other),
+        }),
     })
 }
 
 fn decode_row(section: Section, plain: &[u8], changes: &mut Vec<Change>) -> Result<()> {
-    let bad = |e: String| Error::Corrupt(format!("a stored {section} change does not decode: {e}"));
-    let what = format!("a stored {section} change");
+    let bad = || Error::Corrupt(Damage::Unreadable(Stored::Change(section)));
+    let what = Origin::StoredChange(section);
     match plain.split_first() {
-        Some((&ROW_CHANGE, bytes)) => changes.push(phr_model::change::decode_change(&what, bytes)?),
-        Some((&ROW_BUNDLE, bytes)) => changes.extend(phr_model::change::decode_bundle(&what, bytes)?),
+        Some((&ROW_CHANGE, bytes)) => changes.push(phr_model::change::decode_change(what, bytes)?),
+        Some((&ROW_BUNDLE, bytes)) => changes.extend(phr_model::change::decode_bundle(what, bytes)?),
         Some((&ROW_LIST, bytes)) => {
-            let list: Vec<Vec<u8>> = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
+            let list: Vec<Vec<u8>> = postcard::from_bytes(bytes).map_err(|_| bad())?;
             for c in list {
-                changes.push(phr_model::change::decode_change(&what, &c)?);
+                changes.push(phr_model::change::decode_change(what, &c)?);
             }
         }
-        _ => return Err(bad("unknown row kind".into())),
+        _ => return Err(bad()),
     }
     Ok(())
 }
@@ -378,7 +381,7 @@ impl Store {
         // touching the file. Opening writable makes redb rewrite its header and allocator
         // state even if nothing is changed, so a store that will be refused must be refused
         // here, before that.
-        let checked = guarded("opening the store", || {
+        let checked = guarded(|| {
             let ro = match redb::Builder::new().open_read_only(path) {
                 Ok(ro) => ro,
                 // Left mid-write by a crash: redb must replay its recovery, which writes.
@@ -395,8 +398,8 @@ impl Store {
             Ok(Some((kdf, wrapped, key)))
         })?;
         let clean = checked.is_some();
-        let db = guarded("opening the store", || open_checked(path, clean))?;
-        let (format, kdf, wrapped) = guarded("reading the store", || read_meta(&db.begin_read().map_err(db_err)?))?;
+        let db = guarded(|| open_checked(path, clean))?;
+        let (format, kdf, wrapped) = guarded(|| read_meta(&db.begin_read().map_err(db_err)?))?;
         Self::check_format(format)?;
         let key = match checked {
             // Same wrapped key under the same salt and settings: same key, no second argon2 run.
@@ -407,9 +410,7 @@ impl Store {
             }
             _ => {
                 let key = Self::unwrap_key(passphrase, &kdf, &wrapped)?;
-                guarded("reading the store", || {
-                    verify_sealed(&db.begin_read().map_err(db_err)?, &key)
-                })?;
+                guarded(|| verify_sealed(&db.begin_read().map_err(db_err)?, &key))?;
                 key
             }
         };
@@ -435,7 +436,7 @@ impl Store {
         let raw = kek.open(KEY_WRAP_AAD, wrapped).map_err(|_| Error::WrongPassphrase)?;
         let arr: [u8; 32] = raw
             .try_into()
-            .map_err(|_| Error::Corrupt("the wrapped store key has the wrong length".into()))?;
+            .map_err(|_| Error::Corrupt(Damage::WrongLength(Stored::WrappedKey)))?;
         Ok(SecretKey::from_bytes(arr))
     }
 
@@ -556,7 +557,7 @@ impl Store {
             let id: [u8; 32] = k
                 .value()
                 .try_into()
-                .map_err(|_| Error::Corrupt("a record id in the store is malformed".into()))?;
+                .map_err(|_| Error::Corrupt(Damage::Unreadable(Stored::RecordId)))?;
             out.push((
                 RecordId::from(id),
                 self.key.open(&aad("records", k.value()), v.value())?,
@@ -820,10 +821,7 @@ impl Store {
         for row in table.range(lo.as_slice()..hi.as_slice()).map_err(db_err)? {
             let (k, v) = row.map_err(db_err)?;
             let plain = self.key.open(&aad("access", k.value()), v.value())?;
-            out.push(
-                postcard::from_bytes(&plain)
-                    .map_err(|e| Error::Corrupt(format!("a stored membership statement is unreadable: {e}")))?,
-            );
+            out.push(postcard::from_bytes(&plain).map_err(|_| Error::Corrupt(Damage::Unreadable(Stored::Membership)))?);
         }
         Ok(out)
     }
@@ -853,7 +851,7 @@ impl Store {
                 .value()
                 .get(32..64)
                 .and_then(|s| s.try_into().ok())
-                .ok_or_else(|| Error::Corrupt("a peer key in the store is malformed".into()))?;
+                .ok_or(Error::Corrupt(Damage::Unreadable(Stored::PeerKey)))?;
             out.push((dev.into(), self.key.open(&aad("peers", k.value()), v.value())?));
         }
         Ok(out)
@@ -867,9 +865,10 @@ impl Store {
         match table.get(k.as_slice()).map_err(db_err)? {
             Some(v) => {
                 let raw = self.key.open(&aad("sigs", &k), v.value())?;
-                Ok(Some(raw.try_into().map_err(|_| {
-                    Error::Corrupt("a stored signature is malformed".into())
-                })?))
+                Ok(Some(
+                    raw.try_into()
+                        .map_err(|_| Error::Corrupt(Damage::Unreadable(Stored::Signature)))?,
+                ))
             }
             None => Ok(None),
         }
@@ -907,7 +906,7 @@ fn seq_of(key: &[u8]) -> Result<u64> {
     let tail: [u8; 8] = key
         .get(33..41)
         .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| Error::Corrupt("a change key in the store is malformed".into()))?;
+        .ok_or(Error::Corrupt(Damage::Unreadable(Stored::ChangeKey)))?;
     Ok(u64::from_be_bytes(tail))
 }
 

@@ -26,7 +26,7 @@ use serde::Serialize;
 use super::replica::Replica;
 use crate::endpoint::{NetConfig, connect};
 use phr_model::attachment;
-use phr_model::error::{BlobMissing, Error, Result};
+use phr_model::error::{BlobMissing, Error, Result, SyncProblem};
 use phr_model::identity::PublicKey;
 use phr_model::section::Section;
 use phr_store::blob_store::{BlobStore, Held};
@@ -207,10 +207,13 @@ fn refused(peer: &EndpointAddr, blob: &[u8; 32], e: impl std::fmt::Display, perm
     let what = hex::encode(&blob[..4]);
     Error::Sync {
         peer: peer.id.fmt_short().to_string(),
-        reason: if permission {
-            format!("refused to send attachment {what}: this device may not read an entry that references it")
+        problem: if permission {
+            SyncProblem::AttachmentRefused { blob: what }
         } else {
-            format!("could not send attachment {what}: {e}")
+            SyncProblem::AttachmentFailed {
+                blob: what,
+                cause: e.to_string(),
+            }
         },
     }
 }

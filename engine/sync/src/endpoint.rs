@@ -11,7 +11,7 @@ use iroh::endpoint::{ConnectOptions, Connection, PortmapperConfig, QuicTransport
 use iroh::{Endpoint, EndpointAddr, SecretKey};
 use serde::{Deserialize, Serialize};
 
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, NetworkProblem, Result};
 use phr_model::identity::{KeyPair, PublicKey};
 
 /// Sessions an endpoint serves at once that have not yet passed hello, from all peers
@@ -75,7 +75,12 @@ pub fn secret_key(key: &KeyPair) -> SecretKey {
 
 /// Bind an endpoint for `key` as configured. Never waits for the internet.
 pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
-    let net = |e: String| Error::Network(format!("could not open the network endpoint on {}: {e}", cfg.bind));
+    let net = |cause: String| {
+        Error::Network(NetworkProblem::Endpoint {
+            bind: cfg.bind.to_string(),
+            cause,
+        })
+    };
     let builder = if cfg.discovery {
         Endpoint::builder(presets::N0)
     } else {
@@ -98,7 +103,12 @@ pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
 /// Dial `addr` on `alpn`, failing after the configured dial timeout instead of QUIC's 30 s.
 pub async fn connect(endpoint: &Endpoint, addr: EndpointAddr, alpn: &[u8], cfg: &NetConfig) -> Result<Connection> {
     let who = addr.id.fmt_short().to_string();
-    let unreachable = |e: String| Error::Network(format!("could not reach {who}: {e}"));
+    let unreachable = |cause: String| {
+        Error::Network(NetworkProblem::Unreachable {
+            who: who.clone(),
+            cause,
+        })
+    };
     let transport = QuicTransportConfig::builder()
         .max_idle_timeout(Some(
             IDLE_TIMEOUT.try_into().map_err(|_| unreachable("bad timeout".into()))?,

@@ -18,7 +18,7 @@ use super::host::Host;
 use super::pair::{self, PairHandler};
 use super::replica::Replica;
 use super::session::{self, SessionOptions, SessionReport};
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, NetworkProblem, Result, shown};
 use phr_model::identity::PublicKey;
 
 use crate::endpoint::{Arrivals, TOO_MANY_SESSIONS, WaitingRoom};
@@ -440,17 +440,17 @@ pub fn known_peers(replica: &Replica) -> Result<Vec<EndpointAddr>> {
 pub fn parse_addr(s: &str) -> Result<EndpointAddr> {
     let s = s.trim();
     if s.starts_with('{') {
-        return serde_json::from_str(s).map_err(|e| Error::Network(format!("`{s}` is not a peer address: {e}")));
+        return serde_json::from_str(s).map_err(|_| Error::Network(NetworkProblem::NotAnAddress { given: shown(s) }));
     }
     let (key, sock) = s
         .split_once('@')
-        .ok_or_else(|| Error::Network(format!("`{s}` is not a peer address: use DEVICE_KEY@IP:PORT")))?;
+        .ok_or_else(|| Error::Network(NetworkProblem::NotAnAddress { given: shown(s) }))?;
     let id: iroh::PublicKey = key
         .parse()
-        .map_err(|_| Error::Network(format!("`{key}` is not a device key")))?;
+        .map_err(|_| Error::Network(NetworkProblem::NotADeviceKey { given: shown(key) }))?;
     let sock: SocketAddr = sock
         .parse()
-        .map_err(|_| Error::Network(format!("`{sock}` is not an IP:PORT address")))?;
+        .map_err(|_| Error::Network(NetworkProblem::NotASocket { given: shown(sock) }))?;
     Ok(EndpointAddr::new(id).with_ip_addr(sock))
 }
 

@@ -17,7 +17,7 @@ use crate::endpoint::{NetConfig, WaitingRoom, bind, connect};
 use crate::request::{first_request, read_postcard, write_postcard};
 use phr_model::access::{Credential, Statement};
 use phr_model::crypto::random_bytes;
-use phr_model::error::{Error, Refusal, Result, RootAction, TicketProblem, WhichTicket};
+use phr_model::error::{Error, NetworkProblem, Refusal, Result, RootAction, TicketProblem, WhichTicket};
 use phr_model::identity::{DeviceCert, KeyPair, PublicKey, RecordId};
 
 /// ALPN of the pairing protocol.
@@ -326,7 +326,10 @@ pub async fn join_any(
     let result = async {
         let conn = connect(&endpoint, ticket.addr.clone(), PAIR_ALPN, cfg).await?;
         let issuer = PublicKey(*conn.remote_id().as_bytes());
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| Error::Network(e.to_string()))?;
+        let (mut send, mut recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| Error::Network(NetworkProblem::Connection { cause: e.to_string() }))?;
         let req = JoinRequest {
             version: wire::VERSION,
             record: ticket.record,

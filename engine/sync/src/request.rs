@@ -7,15 +7,17 @@ use iroh::endpoint::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::endpoint::WaitingRoom;
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, NetworkProblem, Result};
 
 /// Send one message: its length (u32, big-endian), then its postcard encoding.
 pub async fn write_postcard<T: Serialize>(send: &mut iroh::endpoint::SendStream, v: &T) -> Result<()> {
     let body = postcard::to_stdvec(v).map_err(|_| Error::internal("a message would not encode"))?;
     send.write_all(&(body.len() as u32).to_be_bytes())
         .await
-        .map_err(|e| Error::Network(e.to_string()))?;
-    send.write_all(&body).await.map_err(|e| Error::Network(e.to_string()))?;
+        .map_err(|e| Error::Network(NetworkProblem::Connection { cause: e.to_string() }))?;
+    send.write_all(&body)
+        .await
+        .map_err(|e| Error::Network(NetworkProblem::Connection { cause: e.to_string() }))?;
     Ok(())
 }
 
@@ -52,14 +54,14 @@ pub async fn read_postcard<T: for<'de> Deserialize<'de>>(recv: &mut iroh::endpoi
     let mut len = [0u8; 4];
     recv.read_exact(&mut len)
         .await
-        .map_err(|e| Error::Network(format!("message cut short: {e}")))?;
+        .map_err(|e| Error::Network(NetworkProblem::CutShort { cause: e.to_string() }))?;
     let n = u32::from_be_bytes(len) as usize;
     if n > 1024 * 1024 {
-        return Err(Error::Network("message too large".into()));
+        return Err(Error::Network(NetworkProblem::TooLarge));
     }
     let mut body = vec![0u8; n];
     recv.read_exact(&mut body)
         .await
-        .map_err(|e| Error::Network(format!("message cut short: {e}")))?;
-    postcard::from_bytes(&body).map_err(|_| Error::Network("malformed message".into()))
+        .map_err(|e| Error::Network(NetworkProblem::CutShort { cause: e.to_string() }))?;
+    postcard::from_bytes(&body).map_err(|_| Error::Network(NetworkProblem::Malformed))
 }

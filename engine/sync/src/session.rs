@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::host::{Host, clocks_of};
 use super::replica::Arrival;
 use super::wire::{self, Hello, Msg, ReadError, Reassembly, Traffic};
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, Forgery, Result, SyncProblem};
 use phr_model::identity::{PublicKey, RecordId};
 use phr_model::section::Section;
 use phr_store::exchange::{Batch, Received};
@@ -91,11 +91,16 @@ impl SessionReport {
     }
 }
 
-fn sync_err(peer: &PublicKey, reason: impl Into<String>) -> Error {
+fn sync_err(peer: &PublicKey, problem: SyncProblem) -> Error {
     Error::Sync {
         peer: peer.short(),
-        reason: reason.into(),
+        problem,
     }
+}
+
+/// A connection's failure, in the network library's words.
+fn connection(e: impl std::fmt::Display) -> SyncProblem {
+    SyncProblem::Connection { cause: e.to_string() }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -107,7 +112,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 /// Run a session as the side that dialed.
 pub async fn dial<H: Host>(host: Arc<H>, conn: Connection, opts: SessionOptions) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
-    let (send, recv) = conn.open_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
+    let (send, recv) = conn.open_bi().await.map_err(|e| sync_err(&peer, connection(e)))?;
     let result = run(host, peer, send, recv, true, opts, None).await;
     conn.close(0u32.into(), b"done");
     result
@@ -121,7 +126,7 @@ pub(crate) async fn accept<H: Host>(
     on_admitted: OnAdmitted,
 ) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
-    let (send, recv) = conn.accept_bi().await.map_err(|e| sync_err(&peer, e.to_string()))?;
+    let (send, recv) = conn.accept_bi().await.map_err(|e| sync_err(&peer, connection(e)))?;
     let result = run(host, peer, send, recv, false, opts, Some(on_admitted)).await;
     // Let the dialer read our last frames; it closes the connection when it has them.
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.closed()).await;
@@ -131,7 +136,7 @@ pub(crate) async fn accept<H: Host>(
 async fn send(tx: &mpsc::Sender<Msg>, msg: Msg, peer: &PublicKey) -> Result<()> {
     tx.send(msg)
         .await
-        .map_err(|_| sync_err(peer, "the connection closed while sending"))
+        .map_err(|_| sync_err(peer, SyncProblem::ClosedWhileSending))
 }
 
 /// Ask the host to admit the peer to each record, in one blocking call (a call per record
@@ -214,8 +219,8 @@ async fn say_hello<H: Host>(
                 let h = host.clone();
                 blocking(move || h.merge(&record, &peer, statements)).await?;
             }
-            Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
-            _ => return Err(sync_err(&peer, "the peer did not answer with hello")),
+            Msg::Refused { reason } => return Err(sync_err(&peer, SyncProblem::RefusedByPeer { reason })),
+            _ => return Err(sync_err(&peer, SyncProblem::NoHello)),
         }
     }
 }
@@ -239,7 +244,7 @@ async fn give_up_as_dialer<H: Host>(
         let _ = send_stream.finish();
         let _ = tokio::time::timeout(Duration::from_secs(2), send_stream.stopped()).await;
     }
-    sync_err(&peer, format!("refused: {why}"))
+    sync_err(&peer, SyncProblem::Refused { reason: why })
 }
 
 /// The accepting side of the handshake: read the peer's hello, admit it to the records it
@@ -263,7 +268,7 @@ async fn handshake_as_acceptor<H: Host>(
         let ids: Vec<RecordId> = refused.iter().map(|(r, _)| *r).collect();
         tell_withdrawals(host, send_stream, &ids).await;
         refuse(send_stream, &why).await;
-        return Err(sync_err(&peer, format!("refused: {why}")));
+        return Err(sync_err(&peer, SyncProblem::Refused { reason: why }));
     }
     let (h, only) = (host.clone(), agreed.iter().copied().collect::<Vec<_>>());
     let records = blocking(move || h.offer(Some(&only))).await?;
@@ -298,11 +303,17 @@ async fn read_hello(
                 wire::VERSION
             );
             refuse(send_stream, &why).await;
-            Err(sync_err(&peer, why))
+            Err(sync_err(
+                &peer,
+                SyncProblem::Version {
+                    theirs: h.version,
+                    ours: wire::VERSION,
+                },
+            ))
         }
         _ => {
             refuse(send_stream, "expected hello").await;
-            Err(sync_err(&peer, "the peer did not start with hello"))
+            Err(sync_err(&peer, SyncProblem::NoOpeningHello))
         }
     }
 }
@@ -414,7 +425,8 @@ async fn run<H: Host>(
 /// Remember the direct addresses the peer said it listens on, if it gave any.
 async fn remember_addrs<H: Host>(host: &Arc<H>, peer: PublicKey, peer_hello: &Hello) -> Result<()> {
     if !peer_hello.addrs.is_empty() {
-        let id = iroh::PublicKey::from_bytes(&peer.0).map_err(|e| sync_err(&peer, e.to_string()))?;
+        let id = iroh::PublicKey::from_bytes(&peer.0)
+            .map_err(|_| Error::BadSignature(Forgery::NotAKey { key: peer.short() }))?;
         let addr = iroh::EndpointAddr::from_parts(id, peer_hello.addrs.iter().map(|a| iroh::TransportAddr::Ip(*a)));
         let h = host.clone();
         blocking(move || {
@@ -533,7 +545,7 @@ impl<H: Host> Exchange<'_, H> {
         let (sent, batches) = blocking(move || {
             let queue = |msg: Msg| {
                 out.blocking_send(msg)
-                    .map_err(|_| sync_err(&peer, "the connection closed while sending"))
+                    .map_err(|_| sync_err(&peer, SyncProblem::ClosedWhileSending))
             };
             for record in records {
                 let statements = h.statements(&record)?;
@@ -590,10 +602,7 @@ impl<H: Host> Exchange<'_, H> {
             },
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                return Err(sync_err(
-                    &peer,
-                    format!("fell {n} batches behind; reconnect to catch up"),
-                ));
+                return Err(sync_err(&peer, SyncProblem::Lagged { batches: n }));
             }
             Err(broadcast::error::RecvError::Closed) => return Ok(false),
         }
@@ -606,11 +615,11 @@ impl<H: Host> Exchange<'_, H> {
         match read {
             Ok(x) => Ok(Some(x)),
             Err(ReadError::Closed) if self.live => Ok(None),
-            Err(ReadError::Closed) => Err(sync_err(&self.peer, "the peer left before the sync finished")),
+            Err(ReadError::Closed) => Err(sync_err(&self.peer, SyncProblem::LeftEarly)),
             Err(ReadError::Protocol(why)) => {
                 tracing::warn!(peer = %self.peer.short(), "protocol violation: {why}");
                 let _ = self.tx.send(Msg::Refused { reason: why.clone() }).await;
-                Err(sync_err(&self.peer, why))
+                Err(sync_err(&self.peer, SyncProblem::Protocol { violation: why }))
             }
         }
     }
@@ -629,10 +638,14 @@ impl<H: Host> Exchange<'_, H> {
                     section,
                     bytes,
                     last,
-                } => self
-                    .parts
-                    .push(record, section, bytes, last)
-                    .map_err(|e| sync_err(&peer, e.to_string()))?,
+                } => self.parts.push(record, section, bytes, last).map_err(|e| {
+                    sync_err(
+                        &peer,
+                        SyncProblem::Protocol {
+                            violation: e.to_string(),
+                        },
+                    )
+                })?,
                 other => {
                     self.pending = Some(Ok((other, 0)));
                     break;
@@ -644,8 +657,13 @@ impl<H: Host> Exchange<'_, H> {
                         "the peer sent changes of record {} outside this session",
                         b.record.short()
                     );
-                    let _ = self.tx.send(Msg::Refused { reason: why.clone() }).await;
-                    return Err(sync_err(&peer, why));
+                    let _ = self.tx.send(Msg::Refused { reason: why }).await;
+                    return Err(sync_err(
+                        &peer,
+                        SyncProblem::OutsideSession {
+                            record: b.record.short(),
+                        },
+                    ));
                 }
                 batches.push(b);
             }
@@ -675,7 +693,7 @@ impl<H: Host> Exchange<'_, H> {
             Err(e) => {
                 tracing::warn!(peer = %peer.short(), "could not take changes in: {e}");
                 let _ = self.tx.send(Msg::Refused { reason: e.to_string() }).await;
-                return Err(sync_err(&peer, e.to_string()));
+                return Err(sync_err(&peer, SyncProblem::TakeIn(Box::new(e))));
             }
         };
         for ((record, section), mut got) in keys.into_iter().zip(results) {
@@ -722,10 +740,7 @@ impl<H: Host> Exchange<'_, H> {
                     // A removed device and a revoked or expired grant both end here.
                     let why = "this device was removed from the record, or its access was revoked";
                     let _ = self.tx.send(Msg::Refused { reason: why.into() }).await;
-                    return Err(sync_err(
-                        &peer,
-                        "the peer was removed from the record, or its access was revoked",
-                    ));
+                    return Err(sync_err(&peer, SyncProblem::Removed));
                 }
             }
             Msg::Ack { section, received, .. } => {
@@ -736,8 +751,8 @@ impl<H: Host> Exchange<'_, H> {
                 self.report.rejected_by_peer.extend(received.rejected);
             }
             Msg::CaughtUp => self.peer_caught_up = true,
-            Msg::Refused { reason } => return Err(sync_err(&peer, format!("refused: {reason}"))),
-            Msg::Hello(_) => return Err(sync_err(&peer, "the peer said hello twice")),
+            Msg::Refused { reason } => return Err(sync_err(&peer, SyncProblem::RefusedByPeer { reason })),
+            Msg::Hello(_) => return Err(sync_err(&peer, SyncProblem::HelloTwice)),
             Msg::Batch(_) | Msg::BatchPart { .. } => {}
         }
         Ok(())
@@ -775,8 +790,13 @@ async fn tell_withdrawals<H: Host>(host: &Arc<H>, send: &mut SendStream, records
 async fn read_or_fail(recv: &mut RecvStream, peer: &PublicKey, limit: Duration) -> Result<(Msg, u64)> {
     match tokio::time::timeout(limit, wire::read_msg(recv)).await {
         Ok(Ok(x)) => Ok(x),
-        Ok(Err(e)) => Err(sync_err(peer, e.to_string())),
-        Err(_) => Err(sync_err(peer, "the peer did not answer in time")),
+        Ok(Err(e)) => Err(sync_err(
+            peer,
+            SyncProblem::Protocol {
+                violation: e.to_string(),
+            },
+        )),
+        Err(_) => Err(sync_err(peer, SyncProblem::Timeout)),
     }
 }
 

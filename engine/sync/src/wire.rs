@@ -5,7 +5,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use phr_model::access::Credential;
 use phr_model::access::Statement;
-use phr_model::error::{Error, Result};
+use phr_model::error::{Error, NetworkProblem, Result};
 use phr_model::identity::RecordId;
 use phr_model::section::Section;
 use phr_store::exchange::{Batch, Received, WireClock};
@@ -127,7 +127,7 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<u6
 async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Result<u64> {
     let len = u32::try_from(body.len()).map_err(|_| Error::internal("a frame over 4 GiB"))?;
     // A failed write is the connection's doing, not the disk's: say so, not "storage failure".
-    let lost = |e: std::io::Error| Error::Network(format!("sending to the peer failed: {}", with_cause(&e)));
+    let lost = |e: std::io::Error| Error::Network(NetworkProblem::Send { cause: with_cause(&e) });
     w.write_all(&len.to_be_bytes()).await.map_err(lost)?;
     w.write_all(body).await.map_err(lost)?;
     Ok(4 + body.len() as u64)

@@ -132,6 +132,12 @@ pub enum EntryProblem {
     /// A form response that does not name its form.
     #[error("a form response must name its template")]
     ResponseWithoutTemplate,
+    /// A field the record holds as a list that is something else in this entry.
+    #[error("`{field}` is not a list")]
+    NotAList {
+        /// The field.
+        field: String,
+    },
     /// Fields that do not make the section's entry: a missing field, a value of the wrong type
     /// (the JSON decoder's own description).
     #[error("{detail}")]
