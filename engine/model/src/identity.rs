@@ -317,13 +317,24 @@ mod tests {
 
     #[test]
     fn recovery_kit_rejects_typos_and_wrong_counts() {
+        let problem = |text: &str| match RecoveryKit::parse(text) {
+            Err(Error::InvalidRecoveryKit(p)) => p,
+            Err(other) => panic!("expected a kit problem, got {other}"),
+            Ok(_) => panic!("the kit was accepted"),
+        };
         let kit = RecoveryKit::new(&KeyPair::generate());
         let mut words = kit.words();
         words[3] = "zzzz";
-        assert!(RecoveryKit::parse(&words.join(" ")).is_err());
-        assert!(RecoveryKit::parse("abandon abandon").is_err());
+        assert_eq!(problem(&words.join(" ")), KitProblem::UnknownWord { position: 4 });
+        assert_eq!(problem("abandon abandon"), KitProblem::WordCount { found: 2 });
+        let mut swapped = kit.words();
+        let last = swapped.len() - 1;
+        swapped.swap(0, last);
+        if swapped != kit.words() {
+            assert_eq!(problem(&swapped.join(" ")), KitProblem::Checksum);
+        }
         let other = RecoveryKit::new(&KeyPair::generate());
         let mixed = format!("record {}\n{}", KeyPair::generate().public(), other.words().join(" "));
-        assert!(RecoveryKit::parse(&mixed).is_err());
+        assert_eq!(problem(&mixed), KitProblem::OtherRecord);
     }
 }
