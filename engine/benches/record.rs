@@ -142,21 +142,7 @@ fn init(home: &Path, kdf: KdfParams) -> Device {
 }
 
 /// Every section but the patient profile, which holds one fixed entry.
-const SECTIONS: [Section; 13] = [
-    Section::Conditions,
-    Section::Allergies,
-    Section::Medications,
-    Section::Labs,
-    Section::Notes,
-    Section::Goals,
-    Section::Plans,
-    Section::Documents,
-    Section::Insurance,
-    Section::Appointments,
-    Section::Messages,
-    Section::Forms,
-    Section::CaregiverLog,
-];
+const SECTIONS: &[Section] = Section::ALL.split_at(1).1;
 
 /// Realistic fields for a new entry of `section`, parsed as the CLI parses them.
 fn new_fields(section: Section, i: usize) -> Map<String, Value> {
@@ -461,7 +447,7 @@ fn burst_1000(c: &mut Criterion) {
             for _ in 0..iters {
                 let dir = scratch();
                 let mut d = init(dir.path(), cheap());
-                let mut e = Edits::new(&SECTIONS, 10);
+                let mut e = Edits::new(SECTIONS, 10);
                 let t = Instant::now();
                 d.write(|r| e.many(r, N)).unwrap();
                 total += t.elapsed();
@@ -475,7 +461,7 @@ fn burst_1000(c: &mut Criterion) {
             for _ in 0..iters {
                 let dir = scratch();
                 let mut d = init(dir.path(), cheap());
-                let mut e = Edits::new(&SECTIONS, 10);
+                let mut e = Edits::new(SECTIONS, 10);
                 let t = Instant::now();
                 for _ in 0..N {
                     d.write(|r| e.one(r)).unwrap();
@@ -493,13 +479,13 @@ fn burst_1000(c: &mut Criterion) {
     for _ in 0..rounds {
         let dir = scratch();
         let mut d = init(dir.path(), cheap());
-        let mut e = Edits::new(&SECTIONS, 10);
+        let mut e = Edits::new(SECTIONS, 10);
         let t = Instant::now();
         d.write(|r| e.many(r, N)).unwrap();
         one.push(t.elapsed());
         let dir = scratch();
         let mut d = init(dir.path(), cheap());
-        let mut e = Edits::new(&SECTIONS, 10);
+        let mut e = Edits::new(SECTIONS, 10);
         let t = Instant::now();
         for _ in 0..N {
             d.write(|r| e.one(r)).unwrap();
@@ -547,7 +533,7 @@ fn load_10k(c: &mut Criterion) {
     let t = Instant::now();
     // The real KDF cost, so that `Device::open` below measures it; loads do not depend on it.
     let mut d = init(dir.path(), KdfParams::default());
-    let mut e = Edits::new(&SECTIONS, 100);
+    let mut e = Edits::new(SECTIONS, 100);
     for _ in 0..10 {
         d.write(|r| e.many(r, 1000)).unwrap();
     }
@@ -608,7 +594,7 @@ fn cold_open_100k(c: &mut Criterion) {
     let dir = scratch();
     let t = Instant::now();
     let mut d = init(dir.path(), cheap());
-    let mut e = Edits::new(&SECTIONS, 10);
+    let mut e = Edits::new(SECTIONS, 10);
     let mut changes = 1; // the profile
     for _ in 0..100 {
         d.write(|r| e.many(r, 1000)).unwrap();

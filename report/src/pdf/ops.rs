@@ -71,13 +71,7 @@ pub(super) fn ops(draws: &[Draw], regular: &FontId, bold: &FontId) -> Vec<Op> {
                 }
                 ops.push(Op::DrawLine {
                     line: Line {
-                        points: points
-                            .iter()
-                            .map(|p| LinePoint {
-                                p: point(*p),
-                                bezier: false,
-                            })
-                            .collect(),
+                        points: line_points(points),
                         is_closed: false,
                     },
                 });
@@ -89,13 +83,7 @@ pub(super) fn ops(draws: &[Draw], regular: &FontId, bold: &FontId) -> Vec<Op> {
                 ops.push(Op::DrawPolygon {
                     polygon: Polygon {
                         rings: vec![PolygonRing {
-                            points: points
-                                .iter()
-                                .map(|p| LinePoint {
-                                    p: point(*p),
-                                    bezier: false,
-                                })
-                                .collect(),
+                            points: line_points(points),
                         }],
                         mode: PaintMode::Fill,
                         winding_order: WindingOrder::NonZero,
@@ -106,4 +94,15 @@ pub(super) fn ops(draws: &[Draw], regular: &FontId, bold: &FontId) -> Vec<Op> {
         }
     }
     ops
+}
+
+/// Straight segments through `points`.
+fn line_points(points: &[(f32, f32)]) -> Vec<LinePoint> {
+    points
+        .iter()
+        .map(|p| LinePoint {
+            p: point(*p),
+            bezier: false,
+        })
+        .collect()
 }
