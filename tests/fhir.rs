@@ -565,7 +565,7 @@ fn export_then_import_into_a_fresh_home_gives_the_same_entries() {
             "J. Ames",
         ],
     );
-    home.add(
+    let intake = home.add(
         "forms",
         &[
             "--title",
@@ -574,6 +574,7 @@ fn export_then_import_into_a_fresh_home_gives_the_same_entries() {
             "text=Any allergies?; id=allergies; kind=yesno",
         ],
     );
+    home.ok(["forms", "fill", &intake, "--answer", "allergies=no"]);
     let ehr = write_json(&home, "ehr.json", &small_bundle());
     home.ok(["import", "--fhir", ehr.to_str().unwrap_or_default()]);
     let goal = home.json(["list", "goals", "--json"])[0]["id"]
@@ -807,6 +808,7 @@ fn entries_written_by_a_clinician_are_exported_with_their_provenance() {
 
     let exported =
         fhir::export_bundle(device.record(), device.access(), &Section::ALL, fhir::Zone::UTC).expect("export");
+    assert_valid_fhir("the export with a Provenance", &exported.bundle);
     assert_eq!(exported.provenance, 1);
     let entries = exported.bundle["entry"].as_array().expect("entries").clone();
     let url_of = |id: &str| {
