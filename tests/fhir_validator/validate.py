@@ -268,7 +268,10 @@ def bundle_problems(bundle):
     for i, entry in enumerate(entries):
         at = f"Bundle.entry[{i}]"
         if not isinstance(entry, dict):
+            out.append((at, "is not a JSON object"))
             continue
+        if "resource" in entry and not isinstance(entry["resource"], dict):
+            out.append((f"{at}.resource", "is not a JSON object"))
         if "search" in entry and ty != "searchset":
             out.append((f"{at}.search", f"is only for searchsets, not `{ty}` (bdl-2)"))
         if "request" in entry and ty not in ("batch", "transaction", "history"):
