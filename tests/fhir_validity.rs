@@ -119,6 +119,11 @@ fn the_validator_finds_what_the_models_let_through() {
             "{expected}…: {problems:#?}"
         );
     }
+    let phone = json!({ "resourceType": "Patient", "telecom": [{ "system": "phone", "use": "cell" }] });
+    assert_eq!(
+        fhir_problems(&phone),
+        ["Patient.telecom[0].use: `cell` is not a code of the required value set: home work temp old mobile"]
+    );
 }
 
 #[test]

@@ -14,8 +14,9 @@ formats such as an `instant`'s required zone). On top of that, the checks the mo
 - the Bundle rules bdl-1 (total only in searchsets and histories), bdl-2 (search only in
   searchsets), bdl-3 (request only in batches, transactions and histories), bdl-7 (fullUrls
   unique);
-- the codes of required bindings for the elements phr writes (`REQUIRED_CODES`), which the models
-  take as any code;
+- the codes of required bindings for the elements phr writes (`REQUIRED_CODES`,
+  `REQUIRED_CONCEPTS`) and of the data types' (`DATATYPE_CODES`: telecom, name, address,
+  identifier, narrative; Quantity.comparator), which the models take as any code;
 - the Appointment rules app-1 (a participant has a type or an actor), app-2 (start and end
   together or neither), app-3 (only proposed or cancelled appointments may lack start and end).
 
@@ -96,6 +97,19 @@ REQUIRED_CONCEPTS = {
     ),
 }
 
+# Required bindings of data types, wherever they are used: the key holding the data type (a
+# list or a single value), the data type's element, the allowed codes.
+DATATYPE_CODES = [
+    ("telecom", "system", "phone fax email pager url sms other"),
+    ("telecom", "use", "home work temp old mobile"),
+    ("name", "use", "usual official temp nickname anonymous old maiden"),
+    ("address", "use", "home work temp old billing"),
+    ("address", "type", "postal physical both"),
+    ("identifier", "use", "usual official temp secondary old"),
+    ("text", "status", "generated extensions additional empty"),
+]
+QUANTITY_COMPARATORS = "< <= >= >"
+
 ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -168,6 +182,7 @@ def resource_problems(res, path):
     except Exception as e:  # the models raise a few plain errors of their own
         out.append((path, f"{type(e).__name__}: {e}"))
     out += required_codes(res, ty, path)
+    out += list(datatype_codes(res, path))
     if ty == "Appointment":
         out += appointment_rules(res, path)
     contained = res.get("contained")
@@ -227,6 +242,32 @@ def required_codes(res, ty, path):
             ):
                 out.append((at, f"has no coding of {system} with a code of: {codes}"))
     return out
+
+
+def datatype_codes(value, path):
+    """The required codes of `DATATYPE_CODES` and Quantity.comparator, anywhere in a resource
+    (not entering contained resources, which are checked on their own)."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from datatype_codes(item, f"{path}[{i}]")
+        return
+    if not isinstance(value, dict):
+        return
+    comparator = value.get("comparator")
+    if "value" in value and comparator is not None and comparator not in QUANTITY_COMPARATORS.split():
+        yield f"{path}.comparator", f"`{comparator}` is not a quantity comparator: {QUANTITY_COMPARATORS}"
+    for key, item in value.items():
+        if key in ("contained", "resource"):
+            continue
+        for holder, element, codes in DATATYPE_CODES:
+            if key != holder:
+                continue
+            for i, datum in enumerate(item if isinstance(item, list) else [item]):
+                at = f"{path}.{key}[{i}]" if isinstance(item, list) else f"{path}.{key}"
+                code = datum.get(element) if isinstance(datum, dict) else None
+                if isinstance(code, str) and code not in codes.split():
+                    yield f"{at}.{element}", f"`{code}` is not a code of the required value set: {codes}"
+        yield from datatype_codes(item, f"{path}.{key}")
 
 
 def appointment_rules(res, path):
