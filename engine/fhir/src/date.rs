@@ -164,7 +164,8 @@ impl<'a> Zone<'a> {
         let offset = (self.offset)(local);
         match offset.from_local_datetime(&local) {
             LocalResult::Single(at) => at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            // A fixed offset maps every local time to exactly one instant.
+            // A fixed offset maps every local time to one instant, except at the very edge of
+            // chrono's range (year ±262143), where the time goes out as UTC.
             _ => format!("{}Z", format_datetime(local)),
         }
     }
