@@ -414,7 +414,7 @@ async fn main() -> Res<()> {
     // record as another system would take it in (`phr import --fhir`).
     let exported = {
         let device = phone.replica().lock();
-        phr::fhir::export_bundle(device.record(), device.access(), &Section::ALL)?
+        phr::fhir::export_bundle(device.record(), device.access(), &Section::ALL, phr::fhir::Zone::UTC)?
     };
     let text = serde_json::to_string(&exported.bundle)?;
     let mut elsewhere = phr::Record::new(KeyPair::generate().public(), KeyPair::generate());

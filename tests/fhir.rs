@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::Home;
+use common::fhir_validator::assert_valid_fhir;
 use phr::access::AccessSet;
 use phr::capability::{Grant, Right};
 use phr::crypto::KdfParams;
@@ -146,7 +147,8 @@ fn check_samples(files: &[PathBuf]) {
         assert!(!again.written, "{name}");
         assert_eq!(heads(&mut record), before, "{name}: heads moved on a repeated import");
 
-        let exported = fhir::export_bundle(&record, &AccessSet::default(), &Section::ALL).expect("export");
+        let exported =
+            fhir::export_bundle(&record, &AccessSet::default(), &Section::ALL, fhir::Zone::UTC).expect("export");
         let back = fhir::map_bundle(&exported.bundle).unwrap_or_else(|e| panic!("{name}: export: {e}"));
         assert!(back.unmapped.is_empty(), "{name}: {:?}", back.unmapped);
         let same = back.import(&mut record, "test").expect("re-import of the export");
@@ -563,7 +565,7 @@ fn export_then_import_into_a_fresh_home_gives_the_same_entries() {
             "J. Ames",
         ],
     );
-    home.add(
+    let intake = home.add(
         "forms",
         &[
             "--title",
@@ -572,6 +574,7 @@ fn export_then_import_into_a_fresh_home_gives_the_same_entries() {
             "text=Any allergies?; id=allergies; kind=yesno",
         ],
     );
+    home.ok(["forms", "fill", &intake, "--answer", "allergies=no"]);
     let ehr = write_json(&home, "ehr.json", &small_bundle());
     home.ok(["import", "--fhir", ehr.to_str().unwrap_or_default()]);
     let goal = home.json(["list", "goals", "--json"])[0]["id"]
@@ -600,6 +603,7 @@ fn export_then_import_into_a_fresh_home_gives_the_same_entries() {
         .stdout;
     assert!(wrote.contains("resources"), "{wrote}");
     let bundle: Value = serde_json::from_str(&read(&out)).expect("the export is JSON");
+    assert_valid_fhir("the export of every section", &bundle);
     assert_eq!(bundle["resourceType"], "Bundle");
     assert_eq!(bundle["type"], "collection");
     let made = bundle["timestamp"].as_str().expect("the export says when it was made");
@@ -661,6 +665,7 @@ fn export_then_import_into_a_fresh_home_gives_the_same_entries() {
         some.to_str().unwrap_or_default(),
     ]);
     let bundle: Value = serde_json::from_str(&read(&some)).expect("JSON");
+    assert_valid_fhir("an export of labs and conditions, without the Patient", &bundle);
     let types: std::collections::BTreeSet<&str> = bundle["entry"]
         .as_array()
         .into_iter()
@@ -801,7 +806,9 @@ fn entries_written_by_a_clinician_are_exported_with_their_provenance() {
         })
         .expect("the clinician's lab");
 
-    let exported = fhir::export_bundle(device.record(), device.access(), &Section::ALL).expect("export");
+    let exported =
+        fhir::export_bundle(device.record(), device.access(), &Section::ALL, fhir::Zone::UTC).expect("export");
+    assert_valid_fhir("the export with a Provenance", &exported.bundle);
     assert_eq!(exported.provenance, 1);
     let entries = exported.bundle["entry"].as_array().expect("entries").clone();
     let url_of = |id: &str| {

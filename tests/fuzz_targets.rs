@@ -525,7 +525,8 @@ fn exported_bundle() -> Vec<u8> {
             fields(Section::Medications, &[("name", "Amoxicillin"), ("dose", "250 mg")]),
         )
         .expect("a medication");
-    let exported = fhir::export_bundle(&record, &AccessSet::default(), &Section::ALL).expect("an export");
+    let exported =
+        fhir::export_bundle(&record, &AccessSet::default(), &Section::ALL, fhir::Zone::UTC).expect("an export");
     serde_json::to_vec(&exported.bundle).expect("JSON")
 }
 

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use common::fhir_validator::assert_valid_fhir;
 use common::processes::{CLINIC, Dev as Device, Node, PATIENCE, Proc};
 use common::{PASSPHRASE, Run, phr_bin};
 use phr::sync::clinic::ClinicTicket;
@@ -277,7 +278,8 @@ fn an_appointment_the_family_requests_is_confirmed_by_the_clinic_and_the_phone_s
     let resources: Vec<Value> = entries.iter().map(|e| e["resource"].clone()).collect();
     let request = find(&resources, &id);
     assert_eq!(request["description"], "Speech evaluation", "{request:#}");
-    assert_eq!(request["start"], "2024-05-02T14:30:00", "{request:#}");
+    // 14:30 on the phone's clock, in the clinic's zone (summer time in New York).
+    assert_eq!(request["start"], "2024-05-02T14:30:00-04:00", "{request:#}");
 
     let confirmed = node.cli_ok([
         "appointments",
@@ -307,6 +309,108 @@ fn an_appointment_the_family_requests_is_confirmed_by_the_clinic_and_the_phone_s
         mine["status_by_name"], "Ana Diaz, front desk — Bright Steps Therapy",
         "the phone shows who confirmed it: {mine:#}"
     );
+}
+
+/// An appointment as the clinic's EHR books it.
+fn booked_appointment() -> Value {
+    json!({
+        "resourceType": "Appointment",
+        "id": "appt-5521",
+        "status": "booked",
+        "description": "Follow-up speech session",
+        "start": "2024-03-12T15:30:00-04:00",
+        "end": "2024-03-12T16:15:00-04:00",
+        "participant": [
+            { "actor": { "reference": "Patient/p-1", "display": "Mia Lopez" }, "status": "accepted" },
+            { "actor": { "reference": "Practitioner/pr-7", "display": "Jane Roe" }, "status": "accepted" }
+        ]
+    })
+}
+
+#[test]
+fn every_fhir_answer_of_the_clinic_api_is_valid_r4() {
+    let node = Node::start_new();
+    node.staff("Jane Roe", "SLP");
+    let phone = Device::init("Mia Lopez", "Mia's phone");
+    phone.connect(&node);
+    let mia = phone.record();
+
+    // What the EHR sends, and what the family sends back: a request with no length yet, a
+    // message, the intake form filled in.
+    node.push(&mia, "appointments", &booked_appointment());
+    node.push(&mia, "messages", &front_desk_message("Please bring the practice sheet"));
+    let form = node.push(&mia, "forms", &intake_form())["id"]
+        .as_str()
+        .expect("the form's id")
+        .to_string();
+    phone.ok([
+        "appointments",
+        "request",
+        "--reason",
+        "Hearing screen",
+        "--start",
+        "2024-06-03 09:15",
+    ]);
+    phone.ok(["messages", "send", "--thread", "Homework", "We practised /s/ every day"]);
+    phone.sync(&node);
+    phone.ok([
+        "forms",
+        "fill",
+        &form[..8],
+        "--answer",
+        "allergies=no",
+        "--answer",
+        "age=7",
+        "--answer",
+        "concerns=Lisps on /s/ at school",
+    ]);
+    phone.sync(&node);
+
+    // Every list the EHR reads (`Node::bundle` validates each), none of them empty.
+    for list in [
+        "appointments",
+        "appointments?status=requested",
+        "messages",
+        "forms",
+        "forms?status=completed",
+    ] {
+        let found = node.bundle(&format!("/v1/patients/{mia}/{list}"));
+        assert!(!found.is_empty(), "{list}");
+    }
+    let appointments = node.bundle(&format!("/v1/patients/{mia}/appointments"));
+    let booked = appointments
+        .iter()
+        .find(|a| a["status"] == "booked")
+        .expect("the booked appointment");
+    assert_eq!(
+        booked["participant"][0]["actor"]["identifier"]["value"], mia,
+        "the patient is a participant, named by record id: {booked:#}"
+    );
+
+    // Refusals are OperationOutcomes, valid too.
+    let lab = json!({ "resourceType": "Observation", "status": "final", "code": { "text": "Hemoglobin" },
+        "valueQuantity": { "value": "high" } });
+    let labs = format!("/v1/patients/{mia}/labs");
+    for (method, path, token, body) in [
+        ("GET", "/v1/patients".to_string(), None, None),
+        ("POST", labs, Some(node.token.as_str()), Some(lab.to_string())),
+        (
+            "GET",
+            format!("/v1/patients/{}/messages", "f".repeat(64)),
+            Some(&node.token),
+            None,
+        ),
+        (
+            "GET",
+            format!("/v1/patients/{mia}/forms?status=sent"),
+            Some(&node.token),
+            None,
+        ),
+    ] {
+        let (status, answer) = node.call(method, &path, token, body.as_deref());
+        assert!((400..500).contains(&status), "{method} {path}: {status} {answer}");
+        assert_valid_fhir(&format!("{method} {path} answering {status}"), &answer);
+    }
 }
 
 #[test]
@@ -593,16 +697,10 @@ fn the_http_api_answers_health_openly_guards_everything_else_and_refuses_bad_fhi
     // Everything else needs the token in the node's `api-token` file.
     let (status, body) = node.call("GET", "/v1/patients", None, None);
     assert_eq!(status, 401, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Authorization: Bearer"),
-        "{body}"
-    );
+    assert!(error_of(&body).contains("Authorization: Bearer"), "{body}");
     let (status, body) = node.call("GET", "/v1/patients", Some("not-the-token"), None);
     assert_eq!(status, 401, "{body}");
-    assert!(body["error"].as_str().unwrap_or_default().contains("wrong"), "{body}");
+    assert!(error_of(&body).contains("wrong"), "{body}");
     let note = session_note("visit-1", "Plan: Practise /s/ blends daily").to_string();
     let notes = format!("/v1/patients/{mia}/notes");
     let (status, body) = node.call("POST", &notes, Some("not-the-token"), Some(&note));
@@ -620,13 +718,7 @@ fn the_http_api_answers_health_openly_guards_everything_else_and_refuses_bad_fhi
     let labs = format!("/v1/patients/{mia}/labs");
     let (status, body) = node.call("POST", &labs, Some(&node.token), Some(&lab.to_string()));
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Observation.valueQuantity.value"),
-        "{body}"
-    );
+    assert!(error_of(&body).contains("Observation.valueQuantity.value"), "{body}");
     assert_eq!(
         body["resourceType"], "OperationOutcome",
         "FHIR clients get an OperationOutcome"
@@ -636,10 +728,7 @@ fn the_http_api_answers_health_openly_guards_everything_else_and_refuses_bad_fhi
     let (status, body) = node.call("POST", &notes, Some(&node.token), Some(&bad_note.to_string()));
     assert_eq!(status, 422, "{body}");
     assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("DocumentReference.context.period.start"),
+        error_of(&body).contains("DocumentReference.context.period.start"),
         "{body}"
     );
     let (status, body) = node.call("POST", &notes, Some(&node.token), Some("{\"resourceType\": "));
@@ -670,9 +759,9 @@ fn front_desk_message(text: &str) -> Value {
     })
 }
 
-/// The `error` of an API answer.
+/// What an API refusal says: its OperationOutcome's diagnostics.
 fn error_of(body: &Value) -> &str {
-    body["error"].as_str().unwrap_or_default()
+    body["issue"][0]["diagnostics"].as_str().unwrap_or_default()
 }
 
 #[test]

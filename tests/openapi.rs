@@ -240,6 +240,30 @@ fn spec() -> Value {
     serde_json::from_str(SPEC).expect("docs/openapi.json is valid JSON (the node serves it with include_str!)")
 }
 
+/// Every FHIR resource among the spec's examples (anything with a `resourceType`), with where.
+fn fhir_examples<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
+    match v {
+        Value::Object(m) if m.get("resourceType").is_some_and(Value::is_string) => out.push((at, v)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| fhir_examples(x, format!("{at}/{k}"), out)),
+        Value::Array(l) => l
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| fhir_examples(x, format!("{at}/{i}"), out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_fhir_example_in_the_spec_is_valid_r4() {
+    let doc = spec();
+    let mut found = Vec::new();
+    fhir_examples(&doc, String::new(), &mut found);
+    assert!(found.len() > 30, "the spec's examples: {}", found.len());
+    let named: Vec<(String, Value)> = found.into_iter().map(|(at, v)| (at, v.clone())).collect();
+    let problems = common::fhir_validator::fhir_problems_each(named);
+    assert!(problems.is_empty(), "docs/openapi.json:\n{}", problems.join("\n"));
+}
+
 /// Follow a local `$ref` (`#/components/…`).
 fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
     let mut v = v;
@@ -657,7 +681,7 @@ async fn parameters_and_bodies_match_what_each_handler_extracts() {
         // JSON refused as such.
         let a = api.call(&r.method, &uri, Some("{\"resourceType\": ")).await;
         let reads_body = a.status == 400
-            && a.json()["error"]
+            && a.json()["issue"][0]["diagnostics"]
                 .as_str()
                 .is_some_and(|e| e.starts_with("the request body is not valid JSON"));
         assert_eq!(

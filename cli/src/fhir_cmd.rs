@@ -106,7 +106,9 @@ pub fn export(replica: &Replica, file: &Path, sections: Option<&str>, force: boo
     }
     let exported = {
         let device = replica.lock();
-        fhir::export_bundle(device.record(), device.access(), &chosen)?
+        // Wall-clock times go out in this device's zone (see `fhir::Zone` for why).
+        let local = |t| fhir::offset_at(&chrono::Local, t);
+        fhir::export_bundle(device.record(), device.access(), &chosen, fhir::Zone::new(&local))?
     };
     let text = serde_json::to_vec_pretty(&exported.bundle)?;
     crate::out_file::write(file, &text, force)?;

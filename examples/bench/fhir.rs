@@ -119,7 +119,8 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
         again.push(d);
 
         let (json, d) = timed(|| {
-            fhir::export_bundle(device.record(), device.access(), &Section::ALL).map(|e| e.bundle.to_string())
+            fhir::export_bundle(device.record(), device.access(), &Section::ALL, fhir::Zone::UTC)
+                .map(|e| e.bundle.to_string())
         });
         json.expect("export");
         export.push(d);

@@ -75,7 +75,8 @@ type Shared = State<Arc<App>>;
 impl IntoResponse for OpError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        // FHIR clients understand an OperationOutcome; anyone else reads `error`.
+        // A FHIR OperationOutcome, and nothing beside it (FHIR JSON has no other keys): the
+        // words are its one issue's `diagnostics`.
         let body = json!({
             "resourceType": "OperationOutcome",
             "issue": [{
@@ -83,7 +84,6 @@ impl IntoResponse for OpError {
                 "code": if status.is_client_error() { "invalid" } else { "exception" },
                 "diagnostics": self.message,
             }],
-            "error": self.message,
         });
         (status, Json(body)).into_response()
     }

@@ -62,7 +62,7 @@ impl Client {
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if !status.is_success() {
             let why = body
-                .get("error")
+                .pointer("/issue/0/diagnostics")
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| body.to_string());

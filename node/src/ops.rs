@@ -248,14 +248,18 @@ fn edit_appointment(
     })
 }
 
-/// Appointments of a patient as FHIR Appointments, optionally only one status.
+/// Appointments of a patient as FHIR Appointments, optionally only one status: the patient is
+/// named by record id, and times are in the node's zone (`TZ`, else the system's; see
+/// `fhir::Zone`), where the clinic that books them runs it.
 pub fn appointments(clinic: &Clinic, patient_id: &str, status: Option<&str>) -> OpResult<Vec<Value>> {
     let record = patient(clinic, patient_id)?;
+    let who = fhir::record_patient(&record);
+    let local = |t| fhir::offset_at(&chrono::Local, t);
     let out = clinic.read(&record, |r, _| {
         Ok(r.list(Section::Appointments)?
             .into_iter()
             .filter(|e| status.is_none_or(|s| e.fields.get("status").and_then(Value::as_str) == Some(s)))
-            .map(|e| fhir::appointment_to_fhir(&e.id, &e.fields))
+            .map(|e| fhir::appointment_to_fhir(&e.id, &e.fields, &who, fhir::Zone::new(&local)))
             .collect())
     })?;
     Ok(out)

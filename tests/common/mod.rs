@@ -7,6 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 pub mod devices;
+pub mod fhir_validator;
 pub mod processes;
 pub mod wire;
 
@@ -192,16 +193,22 @@ impl Home {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let (mut cmd, line) = self.command(passphrase, args);
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", phr_bin().display()));
-        Run {
-            line,
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let (cmd, line) = self.command(passphrase, args);
+        finish(cmd, line)
+    }
+
+    /// `phr ARGS`, which must succeed, on a device whose clock is in time zone `tz` (a `TZ`
+    /// value such as `America/New_York`).
+    #[track_caller]
+    #[allow(dead_code)] // only the tests of times going out as FHIR use it
+    pub fn ok_in_zone<I, S>(&self, tz: &str, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let (mut cmd, line) = self.command(PASSPHRASE, args);
+        cmd.env("TZ", tz);
+        finish(cmd, line).ok()
     }
 
     /// Run `phr` with the home's passphrase.
@@ -254,5 +261,18 @@ impl Home {
     #[track_caller]
     pub fn status(&self) -> Value {
         self.json(["status", "--json"])
+    }
+}
+
+/// Run a `phr` command to its end.
+fn finish(mut cmd: Command, line: String) -> Run {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", phr_bin().display()));
+    Run {
+        line,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }

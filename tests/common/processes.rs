@@ -16,10 +16,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::fhir_validator::assert_valid_fhir;
 use super::{Home, PASSPHRASE, Run, phr_bin, phr_node_bin};
 
 /// The clinic every test runs.
 pub const CLINIC: &str = "Bright Steps Therapy";
+/// The clinic's time zone, the node's `TZ`: New York's, as a POSIX rule (no zone database
+/// needed), so the times the node writes show their zone (`-04:00` in summer, `-05:00` in winter).
+pub const CLINIC_ZONE: &str = "EST5EDT,M3.2.0,M11.1.0";
 /// The longest any one wait may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -287,6 +291,7 @@ impl Node {
             .arg(self.dir())
             .args(args)
             .env("PHR_PASSPHRASE", PASSPHRASE)
+            .env("TZ", CLINIC_ZONE)
             .env("NO_COLOR", "1")
             .env_remove("PHR_NODE_DATA")
             .env_remove("PHR_NET");
@@ -485,11 +490,12 @@ impl Node {
             .unwrap_or_else(|| self.fail(format!("no {name} in /metrics:\n{text}")))
     }
 
-    /// The resources of a FHIR searchset bundle from an API route.
+    /// The resources of a FHIR searchset bundle from an API route, which must be valid FHIR R4.
     #[track_caller]
     pub fn bundle(&self, path: &str) -> Vec<Value> {
         let bundle = self.get(path);
         assert_eq!(bundle["resourceType"], "Bundle", "{path}: {bundle}");
+        assert_valid_fhir(&format!("GET {path}"), &bundle);
         let resources: Vec<Value> = bundle["entry"]
             .as_array()
             .map(|e| e.iter().map(|e| e["resource"].clone()).collect())

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::Fields;
+use crate::date::Zone;
 use crate::json::{At, Path, describe, fhir_error, resource};
 use crate::reading::{self, Cx, Mapping, Refs};
 use crate::resources::{self, Out, Resource};
@@ -577,14 +578,21 @@ fn urn(record: &PublicKey, what: &str) -> String {
     )
 }
 
+/// A Reference to the patient of record `rid` by its identifier, for resources that go out
+/// without the Patient beside them (a clinic's answers, an export without the profile).
+pub fn record_patient(rid: &PublicKey) -> Value {
+    json!({ "type": "Patient", "identifier": { "system": PHR_RECORD, "value": rid.to_string() } })
+}
+
 /// The record (or the given sections of it) as a FHIR R4 Bundle of type `collection`.
 ///
 /// Every entry becomes one resource whose id is the entry id and whose subject is the Patient
 /// (the profile, when exported; otherwise a reference by the record id). Entries written by
 /// someone other than the patient's own devices (a clinician, a caregiver) are named by one
 /// `Provenance` per writer: the agent is the name their access was granted under, the targets
-/// their entries. The audit log is never exported.
-pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section]) -> Result<Exported> {
+/// their entries. The audit log is never exported. Wall-clock times go out as instants in
+/// `zone` (see [`Zone`]).
+pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section], zone: Zone) -> Result<Exported> {
     let rid = record.id();
     let chosen: Vec<Section> = Section::ALL.into_iter().filter(|s| sections.contains(s)).collect();
     let entry_url = |section: Section, id: &str| urn(&rid, &format!("{section}/{id}"));
@@ -593,7 +601,7 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section]) 
         if chosen.contains(&Section::Profile) && record.read_entry(Section::Profile, PATIENT_ENTRY)?.is_some() {
             json!({ "reference": entry_url(Section::Profile, PATIENT_ENTRY) })
         } else {
-            json!({ "type": "Patient", "identifier": { "system": PHR_RECORD, "value": rid.to_string() } })
+            record_patient(&rid)
         };
     let goals: HashSet<String> = if chosen.contains(&Section::Goals) {
         record.list(Section::Goals)?.into_iter().map(|e| e.id).collect()
@@ -615,6 +623,8 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section]) 
     for section in chosen {
         let list = record.list(section)?;
         let out = Out {
+            patient: &patient_ref,
+            zone,
             goal_ref: &goal_ref,
             templates: if section == Section::Forms {
                 list.iter().map(|e| (e.id.as_str(), &e.fields)).collect()
@@ -756,12 +766,7 @@ fn decorate(res: &mut Value, section: Section, source: Option<&str>, patient: &V
         "Coverage" => {
             m.insert("beneficiary".into(), patient.clone());
         }
-        "Appointment" => {
-            let participant = json!({ "actor": patient, "status": "accepted" });
-            if let Value::Array(list) = m.entry("participant").or_insert_with(|| json!([])) {
-                list.push(participant);
-            }
-        }
+        // An Appointment names the patient among its participants (its writer does).
         _ => {}
     }
 }
@@ -1320,7 +1325,7 @@ mod tests {
     #[test]
     fn every_section_round_trips_through_a_bundle() {
         let mut r = everything();
-        let exported = export_bundle(&r, &AccessSet::default(), &Section::ALL).unwrap();
+        let exported = export_bundle(&r, &AccessSet::default(), &Section::ALL, Zone::UTC).unwrap();
         assert_eq!(exported.resources.len(), Section::ALL.len(), "{:?}", exported.resources);
         assert_eq!(exported.provenance, 0, "all written by the patient's own key");
         let text = exported.bundle.to_string();
@@ -1338,7 +1343,7 @@ mod tests {
     #[test]
     fn an_export_of_some_sections_points_at_the_patient_by_record_id() {
         let r = everything();
-        let exported = export_bundle(&r, &AccessSet::default(), &[Section::Labs]).unwrap();
+        let exported = export_bundle(&r, &AccessSet::default(), &[Section::Labs], Zone::UTC).unwrap();
         let entries = exported.bundle["entry"].as_array().unwrap();
         assert_eq!(entries.len(), 1);
         let lab = &entries[0]["resource"];

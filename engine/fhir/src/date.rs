@@ -2,10 +2,13 @@
 //!
 //! The record keeps wall-clock times without a zone (`NaiveDateTime`), so an incoming
 //! `2024-03-02T10:00:00-05:00` is kept as 10:00 on that day (the offset is dropped, not
-//! applied), and outgoing date-times carry no offset. A partial date (`2024`, `2024-03`)
-//! stands for its first day.
+//! applied). Outgoing, a FHIR `instant` (and a `dateTime` with a time) must carry a zone, so the
+//! writer is handed a [`Zone`]: the same wall-clock digits go out with the offset that zone has
+//! at that time (see [`Zone`] for the choice). A partial date (`2024`, `2024-03`) stands for its
+//! first day.
 
-use chrono::{FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use chrono::offset::LocalResult;
+use chrono::{FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, SecondsFormat, TimeDelta, TimeZone};
 
 use phr_model::error::Result;
 
@@ -125,6 +128,57 @@ pub(crate) fn datetime_at(at: &At) -> Result<Option<(NaiveDateTime, Option<Fixed
 
 pub(crate) fn utc(local: NaiveDateTime, offset: FixedOffset) -> Option<NaiveDateTime> {
     local.checked_sub_signed(TimeDelta::try_seconds(i64::from(offset.local_minus_utc()))?)
+}
+
+/// Where the record's wall-clock times are, for writing them as FHIR instants.
+///
+/// The record keeps a time as the person (or the EHR) gave it on the clock, without a zone: an
+/// appointment at 09:00 is at 09:00 where it takes place. FHIR's `instant` has no way to say
+/// "local time, zone unknown", so the writer must choose an offset. phr's choice: the zone of
+/// the device or node writing the FHIR (`offset_at(&chrono::Local, …)`, the process's `TZ` or
+/// the system's zone), since a family's appointments are where the family lives and a clinic's
+/// where its node runs; its offset is the one in force on that date (summer time included). The
+/// wall-clock digits are never shifted, so reading the export back gives the same entry.
+/// [`Zone::UTC`] is for tests and for callers with no zone of their own.
+#[derive(Clone, Copy)]
+pub struct Zone<'a> {
+    offset: &'a (dyn Fn(NaiveDateTime) -> FixedOffset + Sync),
+}
+
+fn utc_offset(_: NaiveDateTime) -> FixedOffset {
+    chrono::Utc.fix()
+}
+
+impl<'a> Zone<'a> {
+    /// Wall-clock times taken as UTC.
+    pub const UTC: Zone<'static> = Zone { offset: &utc_offset };
+
+    /// The zone whose offset at a wall-clock time is `offset(time)`, e.g.
+    /// `|t| offset_at(&chrono::Local, t)`.
+    pub fn new(offset: &'a (dyn Fn(NaiveDateTime) -> FixedOffset + Sync)) -> Zone<'a> {
+        Zone { offset }
+    }
+
+    /// `local` as a FHIR instant: its own digits and this zone's offset then (`Z` for UTC).
+    pub(crate) fn instant(&self, local: NaiveDateTime) -> String {
+        let offset = (self.offset)(local);
+        match offset.from_local_datetime(&local) {
+            LocalResult::Single(at) => at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            // A fixed offset maps every local time to one instant, except at the very edge of
+            // chrono's range (year ±262143), where the time goes out as UTC.
+            _ => format!("{}Z", format_datetime(local)),
+        }
+    }
+}
+
+/// The UTC offset `zone` has at the wall-clock time `local`: the earlier one when the clocks go
+/// back (the time happens twice), and for a time the clocks skip (it never happens there) the
+/// offset in force at that moment read as UTC, so every time gets one.
+pub fn offset_at<Tz: TimeZone>(zone: &Tz, local: NaiveDateTime) -> FixedOffset {
+    match zone.offset_from_local_datetime(&local) {
+        LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => o.fix(),
+        LocalResult::None => zone.offset_from_utc_datetime(&local).fix(),
+    }
 }
 
 pub(crate) fn format_datetime(dt: NaiveDateTime) -> String {

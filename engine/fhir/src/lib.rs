@@ -20,7 +20,7 @@
 //!
 //! Times (see `date.rs`): the record keeps wall-clock times without a zone (`NaiveDateTime`), so an
 //! incoming `2024-03-02T10:00:00-05:00` is kept as 10:00 on that day (the offset is dropped, not
-//! applied), and outgoing date-times carry no offset.
+//! applied); outgoing instants carry the offset of the [`Zone`] the caller names (its own).
 //!
 //! Every resource type phr reads is one row of [`RESOURCES`]: its sections, the reader a
 //! whole-record import uses, the reader a clinic's push uses, and the writer of the sections
@@ -51,7 +51,10 @@ mod upsert;
 mod vocab;
 mod xhtml;
 
-pub use bundle::{Exported, ImportReport, Mapped, SectionCounts, export_bundle, map_bundle, read_bundle};
+pub use bundle::{
+    Exported, ImportReport, Mapped, SectionCounts, export_bundle, map_bundle, read_bundle, record_patient,
+};
+pub use date::{Zone, offset_at};
 pub use resources::appointment::{appointment_from_fhir, appointment_to_fhir};
 pub use resources::communication::{message_from_fhir, message_to_fhir};
 pub use resources::document_reference::{note_from_fhir, note_to_fhir};

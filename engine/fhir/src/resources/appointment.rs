@@ -131,10 +131,12 @@ fn read_times(root: &At, fields: &mut Fields) -> Result<()> {
                 (Some(a), Some(b)) => utc(end, b).zip(utc(start, a)).map(|(e, s)| e - s),
                 _ => Some(end - start),
             };
-            if span.is_some_and(|d| d <= TimeDelta::zero()) {
-                return Err(end_at.fail("is not after start"));
+            if span.is_some_and(|d| d < TimeDelta::zero()) {
+                return Err(end_at.fail("is before start"));
             }
-            span
+            // An end at the start says nothing about the length (phr writes one so when it
+            // does not know it; see `write_times`).
+            span.filter(|d| *d > TimeDelta::zero())
         }
         None => None,
     };
@@ -152,8 +154,9 @@ fn read_times(root: &At, fields: &mut Fields) -> Result<()> {
     Ok(())
 }
 
-/// An appointment as an `Appointment`; `start` and `end` carry no offset (see the module docs).
-pub fn appointment_to_fhir(id: &str, fields: &Map<String, Value>) -> Value {
+/// An appointment as an `Appointment`: the patient (`patient`, a Reference) is its first
+/// participant, `start` and `end` are instants with `zone`'s offset (see [`Zone`]).
+pub fn appointment_to_fhir(id: &str, fields: &Map<String, Value>, patient: &Value, zone: Zone) -> Value {
     let mut appt = base("Appointment", id, fields);
     let status = text_field(fields, "status").unwrap_or("requested");
     appt.insert(
@@ -169,33 +172,19 @@ pub fn appointment_to_fhir(id: &str, fields: &Map<String, Value>) -> Value {
     if let Some(reason) = text_field(fields, "reason") {
         appt.insert("description".into(), reason.into());
     }
-    let start = text_field(fields, "start")
-        .and_then(parse_when)
-        .and_then(When::datetime);
-    if let Some(start) = start {
-        appt.insert("start".into(), format_datetime(start).into());
-    }
-    if let Some(minutes) = fields.get("minutes").and_then(Value::as_f64).filter(|m| *m > 0.0) {
-        let end = start.and_then(|s| {
-            TimeDelta::try_milliseconds((minutes * 60_000.0).round() as i64).and_then(|d| s.checked_add_signed(d))
-        });
-        if let Some(end) = end {
-            appt.insert("end".into(), format_datetime(end).into());
-        }
-        if minutes.fract() == 0.0 {
-            appt.insert("minutesDuration".into(), json_number(minutes));
-        }
-    }
+    write_times(&mut appt, fields, zone);
     if let Some(notes) = text_field(fields, "notes") {
         appt.insert("comment".into(), notes.into());
     }
-    // Acceptance is the participant's side of the status: a request still needs their answer.
+    // Acceptance is the participants' side of the status: a request (FHIR `proposed`: nobody
+    // has finalized it yet) still needs their answer; any other status was agreed on.
     let participant_status = if status == "requested" {
         "needs-action"
     } else {
         "accepted"
     };
-    let mut participants = Vec::new();
+    // FHIR requires at least one participant; the patient always is one.
+    let mut participants = vec![json!({ "actor": patient, "status": participant_status })];
     if let Some(clinician) = text_field(fields, "clinician") {
         participants
             .push(json!({ "actor": { "type": "Practitioner", "display": clinician }, "status": participant_status }));
@@ -204,10 +193,33 @@ pub fn appointment_to_fhir(id: &str, fields: &Map<String, Value>) -> Value {
         participants
             .push(json!({ "actor": { "type": "Location", "display": location }, "status": participant_status }));
     }
-    if !participants.is_empty() {
-        appt.insert("participant".into(), Value::Array(participants));
-    }
+    appt.insert("participant".into(), Value::Array(participants));
     Value::Object(appt)
+}
+
+/// `start`, `end` and `minutesDuration`. The record keeps the start as a wall-clock time (an
+/// appointment imported from a date-only Encounter was kept at 00:00 of its day, see
+/// encounter.rs); it goes out as that time in `zone`, since an instant cannot say "that day".
+/// FHIR wants both start and end or neither (app-2), and only a proposed or cancelled
+/// appointment may have neither (app-3); so when phr does not know the length, `end` is the
+/// start and there is no `minutesDuration`: a length of zero, which phr reads back as unknown,
+/// rather than a length phr would invent.
+fn write_times(appt: &mut Map<String, Value>, fields: &Map<String, Value>, zone: Zone) {
+    let Some(start) = text_field(fields, "start")
+        .and_then(parse_when)
+        .and_then(When::datetime)
+    else {
+        return;
+    };
+    let minutes = fields.get("minutes").and_then(Value::as_f64).filter(|m| *m > 0.0);
+    let end = minutes.and_then(|m| {
+        TimeDelta::try_milliseconds((m * 60_000.0).round() as i64).and_then(|d| start.checked_add_signed(d))
+    });
+    appt.insert("start".into(), zone.instant(start).into());
+    appt.insert("end".into(), zone.instant(end.unwrap_or(start)).into());
+    if let Some(m) = minutes.filter(|m| m.fract() == 0.0) {
+        appt.insert("minutesDuration".into(), json_number(m));
+    }
 }
 
 pub(crate) const FHIR_APPOINTMENT_STATUSES: &[&str] = &[
@@ -252,8 +264,8 @@ pub(crate) fn read(_: &At, cx: &Cx) -> Result<Mapping> {
     Ok(Mapping::Checked(Section::Appointments, appointment_from_fhir(cx.res)?))
 }
 
-pub(crate) fn write(_: &Out, _: Section, id: &str, fields: &Fields) -> Value {
-    appointment_to_fhir(id, fields)
+pub(crate) fn write(out: &Out, _: Section, id: &str, fields: &Fields) -> Value {
+    appointment_to_fhir(id, fields, out.patient, out.zone)
 }
 
 #[cfg(test)]
@@ -338,7 +350,7 @@ mod tests {
                 })),
             )
             .unwrap();
-            let res = appointment_to_fhir("a-1", &original);
+            let res = appointment_to_fhir("a-1", &original, &patient(), Zone::UTC);
             assert_eq!(appointment_from_fhir(&res).unwrap(), original, "{res:#}");
         }
         let bare = entry::validate(
@@ -346,7 +358,51 @@ mod tests {
             &fields(json!({ "reason": "Check-up", "start": "2024-07-01T09:00:00" })),
         )
         .unwrap();
-        assert_eq!(appointment_from_fhir(&appointment_to_fhir("a-2", &bare)).unwrap(), bare);
+        let res = appointment_to_fhir("a-2", &bare, &patient(), Zone::UTC);
+        assert_eq!(appointment_from_fhir(&res).unwrap(), bare, "{res:#}");
+    }
+
+    fn patient() -> Value {
+        json!({ "reference": "urn:uuid:the-patient" })
+    }
+
+    #[test]
+    fn an_appointment_goes_out_at_its_wall_clock_time_in_the_writers_zone_with_the_patient() {
+        let appt = entry::validate(
+            Section::Appointments,
+            &fields(
+                json!({ "reason": "OT evaluation", "start": "2024-07-01T09:00:00", "minutes": 45,
+                "status": "confirmed", "clinician": "R. Chen" }),
+            ),
+        )
+        .unwrap();
+        let new_york_summer = |_| chrono::FixedOffset::west_opt(4 * 3600).unwrap();
+        let res = appointment_to_fhir("a-1", &appt, &patient(), Zone::new(&new_york_summer));
+        assert_eq!(res["start"], "2024-07-01T09:00:00-04:00");
+        assert_eq!(res["end"], "2024-07-01T09:45:00-04:00");
+        assert_eq!(
+            res["participant"][0],
+            json!({ "actor": patient(), "status": "accepted" }),
+            "the patient is the first participant"
+        );
+        assert_eq!(res["participant"][1]["actor"]["display"], "R. Chen");
+        assert_eq!(
+            appointment_from_fhir(&res).unwrap(),
+            appt,
+            "the same wall-clock time back"
+        );
+        let utc = appointment_to_fhir("a-1", &appt, &patient(), Zone::UTC);
+        assert_eq!(utc["start"], "2024-07-01T09:00:00Z");
+
+        // A request: nobody has accepted it yet; without a length, it ends where it starts.
+        let mut request = appt.clone();
+        request.insert("status".into(), "requested".into());
+        request.remove("minutes");
+        let res = appointment_to_fhir("a-2", &request, &patient(), Zone::UTC);
+        assert_eq!(res["participant"][0]["status"], "needs-action");
+        assert_eq!(res["end"], res["start"]);
+        assert!(res.get("minutesDuration").is_none(), "{res:#}");
+        assert_eq!(appointment_from_fhir(&res).unwrap(), request, "no length read back");
     }
 
     #[test]

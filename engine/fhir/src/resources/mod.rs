@@ -7,13 +7,15 @@
 //! and its writer.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use phr_model::error::Result;
 use phr_model::section::Section;
 
 use crate::Fields;
+use crate::date::Zone;
 use crate::json::{At, fhir_error};
 use crate::reading::{Cx, Mapping};
 
@@ -42,8 +44,13 @@ pub(crate) type PushReader = fn(&Value) -> Result<Fields>;
 /// Writes an entry of one of the sections a type writes.
 pub(crate) type Writer = fn(&Out, Section, &str, &Fields) -> Value;
 
-/// What a writer may need beyond the entry itself: the other entries of an export.
+/// What a writer may need beyond the entry itself: the patient, the zone of wall-clock times,
+/// the other entries of an export.
 pub(crate) struct Out<'a> {
+    /// A Reference to the record's patient (an appointment names them as its participant).
+    pub(crate) patient: &'a Value,
+    /// Where the record's wall-clock times are, to write them as instants.
+    pub(crate) zone: Zone<'a>,
     /// A Reference to the goal entry with this id (for care plans).
     pub(crate) goal_ref: &'a dyn Fn(&str) -> Value,
     /// The form templates by entry id, so responses' answers go out typed.
@@ -55,9 +62,14 @@ fn no_goal(_: &str) -> Value {
     Value::Null
 }
 
+/// The patient, when one entry is written alone: the record's, not named further.
+static SOME_PATIENT: LazyLock<Value> = LazyLock::new(|| json!({ "type": "Patient" }));
+
 impl Default for Out<'_> {
     fn default() -> Self {
         Out {
+            patient: &SOME_PATIENT,
+            zone: Zone::UTC,
             goal_ref: &no_goal,
             templates: HashMap::new(),
         }
