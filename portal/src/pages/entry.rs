@@ -49,10 +49,8 @@ fn draw(app: &App, who: &SignedIn, name: &str, id: &str) -> Result<Response, Err
         return super::missing(app, who, &rights);
     };
     let (title, _) = super::summary(app, &e);
-    let fields = e
-        .fields
-        .iter()
-        .filter(|(k, _)| !APART.contains(&k.as_str()))
+    let fields = in_spec_order(section, &e)
+        .into_iter()
         .map(|(k, v)| Shown {
             label: people::label(app.m, section, k),
             value: people::value(app.m, people::spec_of(section, k).map(|s| s.kind), v),
@@ -72,6 +70,32 @@ fn draw(app: &App, who: &SignedIn, name: &str, id: &str) -> Result<Response, Err
         page: super::page(app, Some(who), Some(&rights), title, &format!("/s/{}", section.name())),
     };
     html(StatusCode::OK, &p)
+}
+
+/// The entry's fields in the order its section's form has them, then any others it holds.
+fn in_spec_order(section: Section, e: &EntryView) -> Vec<(&str, &Value)> {
+    let mut keys: Vec<&str> = phr_engine::entry::fields(section).iter().map(|s| s.name).collect();
+    let stored: Vec<String> = phr_engine::entry::fields(section)
+        .iter()
+        .map(phr_engine::entry::storage_key)
+        .collect();
+    keys.extend(
+        e.fields
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !stored.iter().any(|s| s == k)),
+    );
+    let mut out = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let stored_key = stored.get(i).map(String::as_str).unwrap_or(key);
+        if APART.contains(&stored_key) {
+            continue;
+        }
+        if let Some((k, v)) = e.fields.get_key_value(stored_key) {
+            out.push((k.as_str(), v));
+        }
+    }
+    out
 }
 
 /// The changes this home may make to the entry.
