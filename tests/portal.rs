@@ -305,6 +305,8 @@ fn a_family_uses_the_portal_in_a_real_browser() {
     );
     let allergies = full.json(["list", "allergies", "--json"]).to_string();
     assert!(allergies.contains("Peanuts"), "the keyboard-only entry: {allergies}");
+    let log = full.json(["list", "caregiver_log", "--json"]).to_string();
+    assert!(log.contains("Slept well"), "the entry saved with JavaScript off: {log}");
 }
 
 #[test]
@@ -490,6 +492,17 @@ fn other_peoples_script_renders_as_text_and_every_page_carries_the_security_head
             "{path}: CORS headers: {reply:?}"
         );
     }
+}
+
+#[test]
+fn phr_serve_with_portal_serves_the_same_pages() {
+    let home = Home::init("Mia Lopez");
+    home.add("medications", &["--name", "Amoxicillin"]);
+    let portal = Portal::on(spawn_phr(&home, &["serve", "--portal", "--listen", "127.0.0.1:0"]));
+    let s = portal.sign_in();
+    let meds = portal.get("/s/medications", Some(&s.cookie));
+    assert_eq!(meds.status, 200, "{meds:?}");
+    assert!(meds.body.contains("Amoxicillin"), "{}", meds.body);
 }
 
 #[test]

@@ -56,7 +56,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::REFERRER_POLICY, "same-origin"))
         .layer(header(
             header::HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",

@@ -185,6 +185,23 @@ await page.keyboard.press("Enter");
 await page.waitForSelector("dl.fields");
 check((await page.textContent("h1")).includes("Peanuts"), "the keyboard-only allergy was saved");
 
+// JavaScript off: the same session adds a caregivers' log entry with plain form posts.
+const noJs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1024, height: 800 } });
+await noJs.addCookies(await context.cookies());
+const plain = await noJs.newPage();
+await plain.goto(origin + "/s/caregiver_log/new");
+await plain.fill("#f-text", "Slept well");
+await plain.click("button[type=submit]:has-text('Save')");
+await plain.waitForSelector("#e-date");
+check((await plain.textContent("#e-date")).includes("missing field `date`"), "without JavaScript, the refusal shows beside the date");
+await plain.fill("#f-date", "2024-04-01");
+await plain.click("button[type=submit]:has-text('Save')");
+await plain.waitForSelector("dl.fields");
+check((await plain.textContent("h1")).includes("April 1, 2024") || (await plain.textContent("main")).includes("Slept well"), "without JavaScript, the entry is saved and shown");
+await plain.goto(origin + "/s/caregiver_log");
+check((await plain.textContent("main")).includes("Slept well"), "without JavaScript, the new entry is listed");
+await noJs.close();
+
 // A value with <script> shows as text and runs nothing.
 await page.goto(origin + "/s/messages");
 check((await page.textContent("main")).includes("<script>"), "a <script> value shows as text");
