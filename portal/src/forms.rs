@@ -99,6 +99,11 @@ fn input(m: &Messages, section: Section, spec: &FieldSpec, value: Option<&String
         FieldKind::List => hint = format!("{hint}. {}", m.get("form-list-hint")),
         _ => {}
     }
+    let label = m.get(&id);
+    if hint.trim() == label.trim() {
+        // "Notes" under "Notes" says nothing twice.
+        hint.clear();
+    }
     let (kind, inputmode) = match spec.kind {
         FieldKind::Date => ("date", ""),
         FieldKind::DateTime => ("datetime-local", ""),
@@ -121,13 +126,16 @@ fn input(m: &Messages, section: Section, spec: &FieldSpec, value: Option<&String
         label,
     })
     .collect();
-    let mut described_by = vec![format!("h-{}", spec.name)];
+    let mut described_by: Vec<String> = (!hint.is_empty())
+        .then(|| format!("h-{}", spec.name))
+        .into_iter()
+        .collect();
     if error.is_some() {
         described_by.push(format!("e-{}", spec.name));
     }
     Input {
         name: spec.name.to_string(),
-        label: m.get(&id),
+        label,
         hint,
         required: spec.required,
         input: kind,

@@ -17,7 +17,7 @@ pub fn text(s: &str) -> String {
 /// A calendar day (`YYYY-MM-DD`) as people write it; other text as it is.
 pub fn date(s: &str) -> String {
     match chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d") {
-        Ok(d) => d.format("%B %-d, %Y").to_string(),
+        Ok(d) => dates::day(d).unwrap_or_else(|| text(s)),
         Err(_) => text(s),
     }
 }
@@ -25,27 +25,52 @@ pub fn date(s: &str) -> String {
 /// A date and time (RFC 3339 or `YYYY-MM-DDTHH:MM:SS`) as people write it, in local time
 /// when it carries an offset.
 pub fn datetime(s: &str) -> String {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return t
-            .with_timezone(&chrono::Local)
-            .format("%B %-d, %Y, %-I:%M %p")
-            .to_string();
-    }
-    match chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
-        Ok(t) => t.format("%B %-d, %Y, %-I:%M %p").to_string(),
-        Err(_) => date(s),
+    let t = match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => Some(t.with_timezone(&chrono::Local).naive_local()),
+        Err(_) => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").ok(),
+    };
+    match t {
+        Some(t) => dates::moment(t).unwrap_or_else(|| text(s)),
+        None => date(s),
     }
 }
 
-/// A Unix time as a date and time.
+/// A Unix time as a date and time, in local time.
 pub fn unix(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%B %-d, %Y, %-I:%M %p")
-                .to_string()
-        })
+        .and_then(|t| dates::moment(t.with_timezone(&chrono::Local).naive_local()))
         .unwrap_or_default()
+}
+
+/// Days and times through ICU4X's formatters (compiled CLDR data), made once per thread. English only
+/// for now; issue 16 picks the formatter by the reader's locale.
+mod dates {
+    use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+    use icu_datetime::input::{Date, DateTime, Time};
+    use icu_datetime::{DateTimeFormatter, fieldsets};
+    use icu_locale_core::locale;
+
+    thread_local! {
+        static DAYS: Option<DateTimeFormatter<fieldsets::YMD>> =
+            DateTimeFormatter::try_new(locale!("en").into(), fieldsets::YMD::long()).ok();
+        static MOMENTS: Option<DateTimeFormatter<fieldsets::YMDT>> =
+            DateTimeFormatter::try_new(locale!("en").into(), fieldsets::YMD::long().with_time_hm()).ok();
+    }
+
+    /// `March 2, 2024`.
+    pub fn day(d: NaiveDate) -> Option<String> {
+        let date = Date::try_new_iso(d.year(), u8::try_from(d.month()).ok()?, u8::try_from(d.day()).ok()?).ok()?;
+        DAYS.with(|f| f.as_ref().map(|f| f.format(&date).to_string()))
+    }
+
+    /// `May 2, 2024 at 2:30 PM`.
+    pub fn moment(t: NaiveDateTime) -> Option<String> {
+        let d = t.date();
+        let date = Date::try_new_iso(d.year(), u8::try_from(d.month()).ok()?, u8::try_from(d.day()).ok()?).ok()?;
+        let time = Time::try_new(u8::try_from(t.hour()).ok()?, u8::try_from(t.minute()).ok()?, 0, 0).ok()?;
+        let at = DateTime { date, time };
+        MOMENTS.with(|f| f.as_ref().map(|f| f.format(&at).to_string()))
+    }
 }
 
 /// A number without a trailing `.0`, at most six significant digits after the point.
@@ -134,7 +159,8 @@ mod tests {
     #[test]
     fn dates_numbers_and_other_peoples_text_read_plainly() {
         assert_eq!(date("2024-03-02"), "March 2, 2024");
-        assert_eq!(datetime("2024-05-02T14:30:00"), "May 2, 2024, 2:30 PM");
+        // CLDR English: "at", and a narrow no-break space before PM.
+        assert_eq!(datetime("2024-05-02T14:30:00"), "May 2, 2024 at 2:30\u{202f}PM");
         assert_eq!(number(60.0), "60");
         assert_eq!(number(2.5), "2.5");
         assert_eq!(text("a\u{1b}[2Kb\u{202e}c"), "a\\u{1b}[2Kb\\u{202e}c");

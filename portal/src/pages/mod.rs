@@ -30,6 +30,14 @@ pub fn page(app: &App, who: Option<&SignedIn>, rights: Option<&Rights>, title: S
             label: app.m.get("nav-home"),
             current: current == "/",
         });
+        if rights.reads(Section::Profile) {
+            let href = format!("/s/profile/{}", phr_engine::entry::PATIENT_ENTRY);
+            nav.push(Link {
+                current: current == href || current == "/s/profile",
+                label: people::section(app.m, Section::Profile),
+                href,
+            });
+        }
         for s in rights.listed() {
             let href = format!("/s/{}", s.name());
             nav.push(Link {
