@@ -412,6 +412,10 @@ fn a_cross_site_post_is_refused_and_changes_nothing() {
             .to_string()
             .contains("Forged")
     );
+    // A form too large to be one is refused before it is read.
+    let huge = format!("csrf={}&name={}", s.csrf, "x".repeat(300 * 1024));
+    let too_large = post_as_browser(&portal, "/s/medications/new", &s, &huge);
+    assert_eq!(too_large.status, 413, "{}", too_large.status);
     // The browser's own form is saved.
     let ok = post_as_browser(
         &portal,
