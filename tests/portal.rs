@@ -507,6 +507,14 @@ fn phr_serve_with_portal_serves_the_same_pages() {
     let meds = portal.get("/s/medications", Some(&s.cookie));
     assert_eq!(meds.status, 200, "{meds:?}");
     assert!(meds.body.contains("Amoxicillin"), "{}", meds.body);
+    let id = meds
+        .body
+        .split("class=\"title\" href=\"/s/medications/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the medication");
+    let page = portal.get(&format!("/s/medications/{id}"), Some(&s.cookie));
+    assert!(page.body.contains("<dt>Status</dt><dd>Active</dd>"), "{}", page.body);
 }
 
 #[test]

@@ -213,6 +213,10 @@ field-medications-started = Started
     .hint = Start date
 field-medications-notes = Notes
     .hint = Notes
+# Kept beside a medication's fields when it is stopped (no form sets them directly).
+field-medications-status = Status
+field-medications-stopped = Stopped on
+field-medications-stop-reason = Why it was stopped
 
 ## labs
 field-labs-test = Test

@@ -89,6 +89,17 @@ pub fn spec_of(section: Section, key: &str) -> Option<&'static entry::FieldSpec>
         .find(|s| s.name == key || entry::storage_key(s) == key)
 }
 
+/// The kind of value `key` holds: its field's, or for the keys a section keeps beside its
+/// fields (a stopped medication's status and day), theirs.
+pub fn kind_of(section: Section, key: &str) -> Option<FieldKind> {
+    match (spec_of(section, key), key) {
+        (Some(spec), _) => Some(spec.kind),
+        (None, "status") => Some(FieldKind::Choice(&[])),
+        (None, "stopped") => Some(FieldKind::Date),
+        _ => None,
+    }
+}
+
 /// One value, as one line, knowing its field's kind where there is one.
 pub fn value(m: &Messages, kind: Option<FieldKind>, v: &Value) -> String {
     match (kind, v) {

@@ -53,7 +53,7 @@ fn draw(app: &App, who: &SignedIn, name: &str, id: &str) -> Result<Response, Err
         .into_iter()
         .map(|(k, v)| Shown {
             label: people::label(app.m, section, k),
-            value: people::value(app.m, people::spec_of(section, k).map(|s| s.kind), v),
+            value: people::value(app.m, people::kind_of(section, k), v),
         })
         .collect();
     let p = EntryPage {
