@@ -57,7 +57,8 @@ list-count = { $count ->
     [one] One entry.
    *[other] { $count } entries.
 }
-list-add = Add
+# $section: the section's name
+list-add = Add to { $section }
 list-request = Request an appointment
 list-open = Open
 # $name: who wrote the entry

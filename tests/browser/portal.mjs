@@ -98,7 +98,7 @@ for (const href of sections) {
 // Add a medication and see it listed.
 await page.goto(origin + "/s/medications");
 await shot(page, "medications");
-await page.click("text=Add · Medications");
+await page.click("text=Add to Medications");
 await page.waitForSelector("form.stack");
 await axe(page, "add medication form");
 await shot(page, "add-medication");

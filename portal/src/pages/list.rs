@@ -65,7 +65,8 @@ fn draw(app: &App, who: &SignedIn, name: &str) -> Result<Response, Error> {
 /// "Add" (or "Request an appointment"), where this home may.
 fn add_link(app: &App, rights: &Rights, section: Section) -> Option<Link> {
     let label = if rights.adds(section) {
-        format!("{} · {}", app.m.get("list-add"), people::section(app.m, section))
+        app.m
+            .with("list-add", &[("section", Arg::Text(people::section(app.m, section)))])
     } else if rights.requests(section) {
         app.m.get("list-request")
     } else {

@@ -11,6 +11,7 @@ pub mod note;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use phr_engine::Section;
+use phr_engine::entry::FieldKind;
 use phr_engine::record::EntryView;
 use serde_json::Value;
 
@@ -126,12 +127,8 @@ pub fn summary(app: &App, e: &EntryView) -> (String, String) {
     let specs = phr_engine::entry::fields(e.section);
     let mut shown = specs
         .iter()
-        .filter(|s| {
-            !matches!(
-                s.kind,
-                phr_engine::entry::FieldKind::List | phr_engine::entry::FieldKind::Items(_)
-            )
-        })
+        // A bare number (minutes, a range's end) says little without its label.
+        .filter(|s| !matches!(s.kind, FieldKind::List | FieldKind::Items(_) | FieldKind::Number))
         .filter_map(|s| e.fields.get(s.name).map(|v| people::value(app.m, Some(s.kind), v)))
         .filter(|v| !v.is_empty());
     let title = shown.next().unwrap_or_else(|| people::text(&e.id));
