@@ -515,6 +515,19 @@ fn phr_serve_with_portal_serves_the_same_pages() {
         .expect("the medication");
     let page = portal.get(&format!("/s/medications/{id}"), Some(&s.cookie));
     assert!(page.body.contains("<dt>Status</dt><dd>Active</dd>"), "{}", page.body);
+    // Stopped with a day and a reason, it stays listed, marked stopped.
+    let form = format!("csrf={}&date=2024-03-10&reason=course+finished", s.csrf);
+    let stopped = post_as_browser(&portal, &format!("/s/medications/{id}/stop"), &s, &form);
+    assert_eq!(stopped.status, 303, "{stopped:?}");
+    let page = portal.get(&format!("/s/medications/{id}"), Some(&s.cookie));
+    assert!(page.body.contains("<dd>Stopped</dd>"), "{}", page.body);
+    assert!(
+        page.body.contains("March 10, 2024") && !page.body.contains("/stop\""),
+        "{}",
+        page.body
+    );
+    let listed = home.json(["list", "medications", "--json"]);
+    assert_eq!(listed[0]["fields"]["stop_reason"], "course finished", "{listed}");
 }
 
 #[test]

@@ -41,6 +41,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/s/{section}/{id}/progress",
             get(pages::goal::form).post(pages::goal::record),
         )
+        .route(
+            "/s/{section}/{id}/stop",
+            get(pages::medication::form).post(pages::medication::stop),
+        )
         .route("/logout", post(pages::auth::logout))
         .route_layer(from_fn_with_state(app.clone(), guard::session));
     let header = |name, value: &'static str| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));

@@ -114,6 +114,12 @@ fn actions(app: &App, rights: &Rights, e: &EntryView) -> Vec<Link> {
     offer(rights.edits(e.section), "edit", "entry-edit");
     offer(rights.amends(e.section), "amend", "entry-amend");
     offer(rights.logs_progress(e.section), "progress", "entry-progress");
+    let active = e.fields.get("status").and_then(Value::as_str) != Some("stopped");
+    offer(
+        e.section == Section::Medications && rights.edits(e.section) && active,
+        "stop",
+        "entry-stop",
+    );
     out
 }
 

@@ -6,6 +6,7 @@ pub mod entry;
 pub mod goal;
 pub mod home;
 pub mod list;
+pub mod medication;
 pub mod note;
 
 use axum::http::{StatusCode, header};
