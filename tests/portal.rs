@@ -528,6 +528,20 @@ fn phr_serve_with_portal_serves_the_same_pages() {
     );
     let listed = home.json(["list", "medications", "--json"]);
     assert_eq!(listed[0]["fields"]["stop_reason"], "course finished", "{listed}");
+    // The profile's form holds its repeatable parts one per line; a change keeps the rest.
+    let form = portal.get("/s/profile/patient/edit", Some(&s.cookie));
+    assert_eq!(form.status, 200, "{form:?}");
+    assert!(form.body.contains("name=…; relationship=…"), "{}", form.body);
+    let change = format!(
+        "csrf={}&name=Mia+Lopez&language=Spanish&guardian=name%3DAna+Lopez%3B+relationship%3Dmother",
+        s.csrf
+    );
+    let saved = post_as_browser(&portal, "/s/profile/patient/edit", &s, &change);
+    assert_eq!(saved.status, 303, "{saved:?}");
+    let profile = home.json(["show", "profile", "patient", "--json"]);
+    assert_eq!(profile["fields"]["language"], "Spanish", "{profile}");
+    assert_eq!(profile["fields"]["guardians"][0]["relationship"], "mother", "{profile}");
+    assert_eq!(profile["fields"]["name"], "Mia Lopez", "{profile}");
 }
 
 #[test]
