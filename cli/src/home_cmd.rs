@@ -215,11 +215,18 @@ pub(crate) fn sync(peers: Vec<String>, json: JsonFlag, home: &Path, net_args: &N
     }
 }
 
-/// `phr serve`.
-pub(crate) fn serve(peers: Vec<String>, home: &Path, net_args: &NetArgs) -> Result<()> {
+/// `phr serve`, and with `portal` the patient portal too (`phr portal`).
+pub(crate) fn serve(
+    peers: Vec<String>,
+    portal: Option<crate::portal_cmd::PortalOpts>,
+    home: &Path,
+    net_args: &NetArgs,
+) -> Result<()> {
+    // A portal that may not start is refused before the home is opened.
+    let portal = portal.map(|p| p.config()).transpose()?;
     let pass = passphrase::get(false)?;
     let device = Device::open(home, &pass)?;
-    net::serve(device, home, pass, peers, net_args)
+    net::serve(device, home, pass, peers, portal, net_args)
 }
 
 /// Every other command: on the record opened here, or forwarded to the process serving it.

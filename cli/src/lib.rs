@@ -17,6 +17,7 @@ mod out_file;
 mod output;
 mod passphrase;
 mod patient;
+mod portal_cmd;
 mod record_cmd;
 mod report;
 
@@ -193,6 +194,20 @@ pub(crate) enum Command {
         /// Also keep a live connection to this peer (repeatable).
         #[arg(long = "peer")]
         peers: Vec<String>,
+        /// Also serve the patient portal (see `phr portal`).
+        #[arg(long)]
+        portal: bool,
+        #[command(flatten)]
+        portal_opts: portal_cmd::PortalOpts,
+    },
+    /// Open the record in a web browser: serve the patient portal on this computer (and stay
+    /// in live sync like `phr serve`) until Ctrl-C; prints a one-time sign-in link.
+    Portal {
+        /// Also keep a live connection to this peer (repeatable).
+        #[arg(long = "peer")]
+        peers: Vec<String>,
+        #[command(flatten)]
+        portal_opts: portal_cmd::PortalOpts,
     },
     /// Devices this one knows how to reach.
     Peers(JsonFlag),
@@ -323,7 +338,7 @@ pub(crate) enum ExportFormat {
 pub fn main() -> ExitCode {
     phr_engine::private_file::private_by_default();
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve { .. }) {
+    if !matches!(cli.command, Command::Serve { .. } | Command::Portal { .. }) {
         quiet_on_closed_pipe();
     }
     tracing_subscriber::fmt()
@@ -385,7 +400,12 @@ fn run(cli: Cli) -> Result<()> {
         } => home_cmd::clinic_connect(ticket, qr, &home, &net),
         Command::Attach(cmd) => attach::run(cmd, &home, &net),
         Command::Sync { peers, json } => home_cmd::sync(peers, json, &home, &net),
-        Command::Serve { peers } => home_cmd::serve(peers, &home, &net),
+        Command::Serve {
+            peers,
+            portal,
+            portal_opts,
+        } => home_cmd::serve(peers, portal.then_some(portal_opts), &home, &net),
+        Command::Portal { peers, portal_opts } => home_cmd::serve(peers, Some(portal_opts), &home, &net),
         command => home_cmd::on_record(command, &home),
     }
 }
@@ -471,6 +491,7 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
         Command::Init { .. }
         | Command::Sync { .. }
         | Command::Serve { .. }
+        | Command::Portal { .. }
         | Command::Recovery { .. }
         | Command::Share { .. }
         | Command::Clinic { .. }

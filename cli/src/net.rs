@@ -527,6 +527,7 @@ pub fn serve(
     home: &std::path::Path,
     passphrase: String,
     peers: Vec<String>,
+    portal: Option<phr_portal::Config>,
     net_args: &NetArgs,
 ) -> Result<()> {
     let rt = runtime()?;
@@ -548,6 +549,7 @@ pub fn serve(
             "Other devices reach this one with: phr sync --peer {}",
             net::format_addr(&service.addr())
         );
+        let portal = crate::portal_cmd::start(&service, portal).await?;
         let tasks: Vec<_> = addrs.into_iter().map(|a| service.keep_live(a)).collect();
         let mut events = service.session_events();
         let stop = shutdown_signal();
@@ -575,6 +577,7 @@ pub fn serve(
         for t in tasks {
             t.abort();
         }
+        crate::portal_cmd::stop(portal).await;
         service.shutdown().await;
         Ok(())
     })

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 pub mod devices;
 pub mod fhir_validator;
+pub mod http;
 pub mod processes;
 pub mod wire;
 

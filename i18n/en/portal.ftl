@@ -1,0 +1,448 @@
+# The patient portal's words, in English (the fallback for every other language).
+# Ids are kebab-case by feature: nav-, home-, list-, entry-, form-, history-, login-, error-,
+# section- (a section's name), field-SECTION-FIELD (a field's label; .hint its help line) and
+# choice-WORD (a word a choice field holds). Every variable is named in the comment above its
+# message. A new language is a copy of this file under i18n/LANG/ and one line in
+# portal/src/i18n.rs.
+
+site-name = Health record
+skip-to-content = Skip to the main content
+
+## Navigation
+nav-label = Sections
+nav-home = Home
+nav-sign-out = Sign out
+
+## Sections, as people call them
+section-profile = About
+section-conditions = Conditions
+section-allergies = Allergies
+section-medications = Medications
+section-labs = Test results
+section-notes = Session notes
+section-goals = Goals
+section-plans = Treatment plans
+section-documents = Documents
+section-insurance = Insurance
+section-appointments = Appointments
+section-messages = Messages
+section-forms = Forms
+section-caregiver-log = Caregivers' log
+section-audit = Activity log
+
+## Home page
+# $name: the patient's name
+home-title = { $name }
+home-unnamed = This record has no name yet
+home-upcoming = Upcoming appointments
+home-upcoming-none = No upcoming appointments.
+home-notes = Recent session notes
+home-notes-none = No session notes yet.
+home-messages = Recent messages
+home-messages-none = No messages yet.
+home-goals = Goals at a glance
+home-goals-none = No goals yet.
+# $value: the latest measure; $target: the goal's target; $unit: its unit (may be empty)
+home-goal-progress = Latest: { $value } of { $target } { $unit }
+# $value: the latest measure; $unit: its unit (may be empty)
+home-goal-latest = Latest: { $value } { $unit }
+home-goal-none = No progress recorded yet.
+home-see-all = See all
+home-sections = Everything in the record
+
+## A section's list
+# $count: how many entries the section holds
+list-count = { $count ->
+    [0] Nothing here yet.
+    [one] One entry.
+   *[other] { $count } entries.
+}
+# $section: the section's name
+list-add = Add to { $section }
+list-request = Request an appointment
+list-open = Open
+# $name: who wrote the entry
+list-by = by { $name }
+
+## One entry
+entry-written-by = Written by
+entry-created = Created
+entry-updated = Last changed
+entry-edit = Change
+entry-amend = Add a correction
+entry-progress = Record progress
+entry-stop = Stop this medication
+entry-history = History
+entry-history-none = No history is kept for this entry.
+entry-back = Back to the list
+entry-not-found = There is no such entry.
+entry-amendments = Corrections
+# $name: who wrote the correction; $when: when
+entry-amended-by = Added by { $name } on { $when }
+entry-amend-reason = Reason
+entry-progress-list = Progress
+entry-original-kept = The original stays in the record; corrections are added below it.
+
+## Who changed what
+history-when = When
+history-who = Who
+history-what = What
+history-add = Created it
+history-edit = Changed it
+history-stop = Stopped it
+history-amend = Added a correction
+history-progress = Recorded progress
+history-other = Other change
+# $fields: the fields changed, comma-separated
+history-fields = Changed: { $fields }
+history-this-device = this device
+history-root-key = the patient's root key
+
+## Forms
+form-required = required
+form-save = Save
+form-cancel = Cancel
+form-errors = Please fix what is marked below.
+form-choose = Choose…
+# $parts: the parts one line holds, e.g. name, relationship, phone
+form-items-hint = One per line, as: { $parts }
+form-list-hint = One per line.
+# $section: the section's name
+form-add-title = Add to { $section }
+# $section: the section's name
+form-edit-title = Change an entry in { $section }
+form-request-title = Request an appointment
+form-amend-title = Add a correction to a session note
+form-amend-text = Correction
+form-amend-reason = Why (optional)
+form-progress-title = Record progress
+form-progress-value = Measured value
+form-progress-note = Note (optional)
+form-progress-date = Day measured
+form-stop-title = Stop a medication
+form-stop-date = Day it was stopped
+form-stop-reason = Why (optional)
+form-stop-kept = The medication stays in the record, marked stopped with this day.
+form-saved = Saved.
+form-not-allowed = This record's access does not let you change this.
+form-expired = This form has expired. Please go back, reload the page and try again.
+form-not-a-number = This is not a number: write it with digits, e.g. 6 or 2.5.
+
+## Values
+value-yes = Yes
+value-no = No
+value-none = —
+
+## Signing in and out
+login-title = Sign in
+login-done = You are signed in.
+login-bad-link = This sign-in link is not valid or was already used. Start the portal again (phr portal) for a new link.
+login-needed = You are not signed in, or you were signed out after a while without use. Open the sign-in link that phr portal printed, or start it again for a new one.
+logout-done = You are signed out. To come back, start the portal again (phr portal) and open the new link.
+
+## Errors
+error-title = Something went wrong
+error-not-found = There is no such page.
+error-wrong-host = This address is not the one the portal was started for.
+error-cross-site = This request came from another site and was refused.
+error-too-large = What was sent is too large.
+error-internal = The record could not be read or written. Nothing was changed.
+error-back-home = Go to the home page
+
+## Field labels (field-SECTION-FIELD) and their help lines (.hint)
+## profile
+field-profile-name = Name
+    .hint = Patient's full name
+field-profile-dob = Date of birth
+    .hint = Date of birth
+field-profile-sex = Sex
+    .hint = Sex
+field-profile-gender = Gender
+    .hint = Gender identity
+field-profile-language = Language
+    .hint = Preferred language
+field-profile-phone = Phone
+    .hint = Phone number
+field-profile-email = Email
+    .hint = Email address
+field-profile-address = Address
+    .hint = Home address
+field-profile-school = School
+    .hint = School and grade
+field-profile-guardian = Guardian
+    .hint = Legal guardian (for a minor)
+field-profile-contact = Contact
+    .hint = Emergency contact
+
+## conditions
+field-conditions-name = Name
+    .hint = Diagnosis or condition
+field-conditions-code = Code
+    .hint = ICD-10 or SNOMED code
+field-conditions-status = Status
+    .hint = Clinical status (default active)
+field-conditions-onset = Onset
+    .hint = When it started
+field-conditions-resolved = Resolved
+    .hint = When it resolved
+field-conditions-notes = Notes
+    .hint = Notes
+
+## allergies
+field-allergies-substance = Substance
+    .hint = What the patient reacts to
+field-allergies-reaction = Reaction
+    .hint = What happens
+field-allergies-severity = Severity
+    .hint = Severity
+field-allergies-status = Status
+    .hint = Status (default active)
+field-allergies-recorded = Recorded
+    .hint = When it was noted
+field-allergies-notes = Notes
+    .hint = Notes
+
+## medications
+field-medications-name = Name
+    .hint = Drug name
+field-medications-dose = Dose
+    .hint = Dose, e.g. 250 mg
+field-medications-schedule = Schedule
+    .hint = E.g. twice daily
+field-medications-route = Route
+    .hint = Oral, topical, …
+field-medications-prescriber = Prescriber
+    .hint = Who prescribed it
+field-medications-reason = Reason
+    .hint = Why it is taken
+field-medications-started = Started
+    .hint = Start date
+field-medications-notes = Notes
+    .hint = Notes
+# Kept beside a medication's fields when it is stopped (no form sets them directly).
+field-medications-status = Status
+field-medications-stopped = Stopped on
+field-medications-stop-reason = Why it was stopped
+
+## labs
+field-labs-test = Test
+    .hint = Test name
+field-labs-value = Value
+    .hint = Result value
+field-labs-unit = Unit
+    .hint = Unit, e.g. mg/dL
+field-labs-low = Low
+    .hint = Reference range low
+field-labs-high = High
+    .hint = Reference range high
+field-labs-range = Range
+    .hint = Reference range as text, when not numeric
+field-labs-date = Date
+    .hint = Collection date
+field-labs-code = LOINC code
+    .hint = LOINC code
+field-labs-interpretation = Interpretation
+    .hint = Flag
+field-labs-notes = Notes
+    .hint = Notes
+
+## notes
+field-notes-discipline = Discipline
+    .hint = Therapy discipline
+field-notes-clinician = Clinician
+    .hint = Who led the session
+field-notes-date = Date
+    .hint = Session date
+field-notes-minutes = Minutes in session
+    .hint = Session length
+field-notes-subjective = What the family reports (S)
+    .hint = S: what the family reports
+field-notes-objective = What was measured (O)
+    .hint = O: what was measured
+field-notes-assessment = Clinician's assessment (A)
+    .hint = A: clinician's assessment
+field-notes-plan = Next steps (P)
+    .hint = P: next steps
+
+## goals
+field-goals-goal = Goal
+    .hint = The goal
+field-goals-discipline = Discipline
+    .hint = Therapy discipline
+field-goals-target-date = Date to reach it by
+    .hint = When it should be met
+field-goals-status = Status
+    .hint = Status (default active)
+field-goals-baseline = Baseline
+    .hint = Starting measure
+field-goals-target = Target
+    .hint = Target measure
+field-goals-unit = Unit
+    .hint = Unit of measure, e.g. % correct
+field-goals-milestone = Milestone
+    .hint = A milestone on the way
+
+## plans
+field-plans-title = Title
+    .hint = Plan title
+field-plans-discipline = Discipline
+    .hint = Therapy discipline
+field-plans-start = Start
+    .hint = Start date
+field-plans-end = End
+    .hint = End date
+field-plans-frequency = Frequency
+    .hint = E.g. 2x weekly, 45 min
+field-plans-status = Status
+    .hint = Status (default active)
+field-plans-goal = Goal
+    .hint = Id of a goal this plan serves
+field-plans-description = Description
+    .hint = The plan
+
+## documents
+field-documents-title = Title
+    .hint = Document title
+field-documents-kind = Kind
+    .hint = Kind (default other)
+field-documents-date = Date
+    .hint = Document date
+field-documents-description = Description
+    .hint = What it is
+field-documents-media-type = File type
+    .hint = MIME type of the attached file
+
+## insurance
+field-insurance-payer = Payer
+    .hint = Insurance company
+field-insurance-member-id = Member ID
+    .hint = Member id
+field-insurance-group = Group
+    .hint = Group number
+field-insurance-plan = Plan
+    .hint = Plan name
+field-insurance-subscriber = Subscriber
+    .hint = Policy holder
+field-insurance-relationship = Relationship
+    .hint = Patient's relationship to the subscriber
+field-insurance-start = Start
+    .hint = Coverage start
+field-insurance-end = End
+    .hint = Coverage end
+
+## appointments
+field-appointments-reason = Reason
+    .hint = What the visit is for
+field-appointments-start = Date and time
+    .hint = Date and time
+field-appointments-minutes = Minutes
+    .hint = Length
+field-appointments-status = Status
+    .hint = Status (default requested)
+field-appointments-discipline = Discipline
+    .hint = Therapy discipline
+field-appointments-clinician = Clinician
+    .hint = With whom
+field-appointments-location = Location
+    .hint = Where
+field-appointments-notes = Notes
+    .hint = Notes
+
+## messages
+field-messages-thread = Thread
+    .hint = Thread subject
+field-messages-body = Body
+    .hint = Message text
+field-messages-from = From
+    .hint = Sender's name
+field-messages-to = To
+    .hint = Recipient
+
+## forms
+field-forms-title = Title
+    .hint = Form title
+field-forms-kind = Kind
+    .hint = Template or response (default template)
+field-forms-template = Template
+    .hint = Id of the template a response answers
+field-forms-status = Status
+    .hint = Status
+field-forms-question = Question
+    .hint = A question of a template
+field-forms-answer = Answer
+    .hint = An answer of a response
+
+## caregiver_log
+field-caregiver-log-date = Date
+    .hint = Day of the observation
+field-caregiver-log-text = Text
+    .hint = What happened
+field-caregiver-log-category = Category
+    .hint = Category
+field-caregiver-log-minutes = Minutes
+    .hint = Duration
+field-caregiver-log-by = By
+    .hint = Who logged it
+
+## audit
+field-audit-kind = Kind
+    .hint = What happened: grant, revoke, join, sync, reject, export, remove
+field-audit-detail = Detail
+    .hint = In words
+field-audit-subject = Subject
+    .hint = Key or id the event concerns
+field-audit-section = Section
+    .hint = Sections involved
+
+## Words a choice field may hold
+choice-aba = ABA
+choice-abnormal = Abnormal
+choice-active = Active
+choice-assessment = Assessment
+choice-behavior = Behavior
+choice-cancelled = Cancelled
+choice-completed = Completed
+choice-confirmed = Confirmed
+choice-critical = Critical
+choice-date = Date
+choice-discontinued = Discontinued
+choice-draft = Draft
+choice-female = Female
+choice-high = High
+choice-iep = IEP
+choice-in-progress = In progress
+choice-inactive = Inactive
+choice-insurance-card = Insurance card
+choice-low = Low
+choice-male = Male
+choice-meals = Meals
+choice-medical = Medical
+choice-medication = Medication
+choice-met = Met
+choice-mild = Mild
+choice-moderate = Moderate
+choice-mood = Mood
+choice-multidisciplinary = Multidisciplinary
+choice-normal = Normal
+choice-number = Number
+choice-occupational = Occupational
+choice-on-hold = On hold
+choice-other = Other
+choice-physical = Physical
+choice-practice = Practice
+choice-psychology = Psychology
+choice-report = Report
+choice-requested = Requested
+choice-resolved = Resolved
+choice-response = Response
+choice-revoked = Revoked
+choice-scheduled = Scheduled
+choice-sent = Sent
+choice-severe = Severe
+choice-sleep = Sleep
+choice-speech = Speech
+choice-stopped = Stopped
+choice-template = Template
+choice-text = Text
+choice-unknown = Unknown
+choice-yesno = Yes or no

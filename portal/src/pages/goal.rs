@@ -1,0 +1,138 @@
+//! Recording a goal's progress: a measured value on a day, with a note.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Form};
+use phr_engine::{Section, entry};
+
+use crate::error::Error;
+use crate::forms::{self, Submitted};
+use crate::guard::{self, SignedIn};
+use crate::rights::Rights;
+use crate::server::{App, html};
+use crate::templates::FormPage;
+
+/// `GET /s/goals/{id}/progress`.
+pub async fn form(
+    State(app): State<Arc<App>>,
+    Extension(who): Extension<SignedIn>,
+    Path((section, id)): Path<(String, String)>,
+) -> Response {
+    app.blocking(move |app| submit(app, &who, &section, &id, None)).await
+}
+
+/// `POST /s/goals/{id}/progress`.
+pub async fn record(
+    State(app): State<Arc<App>>,
+    Extension(who): Extension<SignedIn>,
+    Path((section, id)): Path<(String, String)>,
+    Form(sent): Form<Vec<(String, String)>>,
+) -> Response {
+    let sent = Submitted(sent);
+    if let Some(r) = guard::without_token(&app, &who, &sent) {
+        return r;
+    }
+    app.blocking(move |app| submit(app, &who, &section, &id, Some(sent)))
+        .await
+}
+
+fn submit(app: &App, who: &SignedIn, name: &str, id: &str, sent: Option<Submitted>) -> Result<Response, Error> {
+    let rights = {
+        let device = app.replica.lock();
+        let rights = Rights::of(&device);
+        if name != Section::Goals.name() || device.record().read_entry(Section::Goals, id)?.is_none() {
+            return super::missing(app, who, &rights);
+        }
+        if !rights.logs_progress(Section::Goals) {
+            return Ok(super::refused(app, StatusCode::FORBIDDEN, "form-not-allowed"));
+        }
+        rights
+    };
+    let Some(sent) = sent else {
+        let today = chrono::Local::now().date_naive().to_string();
+        let blank = Submitted(vec![("date".into(), today)]);
+        return draw(app, who, &rights, id, &blank, Vec::new());
+    };
+    let value = sent.text("value");
+    let Ok(number) = value.trim().parse::<f64>() else {
+        return draw(
+            app,
+            who,
+            &rights,
+            id,
+            &sent,
+            vec![("value", app.m.get("form-not-a-number"))],
+        );
+    };
+    let date = match entry::parse_date(&sent.text("date")) {
+        Ok(d) => d,
+        Err(e) => return draw(app, who, &rights, id, &sent, vec![("date", forms::place(&e).1)]),
+    };
+    let note = sent.text("note");
+    let note = Some(note.trim()).filter(|n| !n.is_empty());
+    match app.replica.write(|r| r.goal_progress(id, date, number, note)) {
+        Ok(()) => Ok(super::see_other(&format!("/s/goals/{id}"))),
+        Err(e) => draw(app, who, &rights, id, &sent, vec![("value", forms::place(&e).1)]),
+    }
+}
+
+fn draw(
+    app: &App,
+    who: &SignedIn,
+    rights: &Rights,
+    id: &str,
+    sent: &Submitted,
+    errors: Vec<(&str, String)>,
+) -> Result<Response, Error> {
+    let error = |name: &str| errors.iter().find(|(n, _)| *n == name).map(|(_, e)| e.clone());
+    let fields = vec![
+        forms::plain(
+            "value",
+            app.m.get("form-progress-value"),
+            "text",
+            sent.text("value"),
+            true,
+            error("value"),
+        ),
+        forms::plain(
+            "date",
+            app.m.get("form-progress-date"),
+            "date",
+            sent.text("date"),
+            true,
+            error("date"),
+        ),
+        forms::plain(
+            "note",
+            app.m.get("form-progress-note"),
+            "text",
+            sent.text("note"),
+            false,
+            None,
+        ),
+    ];
+    let p = FormPage {
+        page: super::page(
+            app,
+            Some(who),
+            Some(rights),
+            app.m.get("form-progress-title"),
+            "/s/goals",
+        ),
+        intro: None,
+        action: format!("/s/goals/{id}/progress"),
+        cancel: format!("/s/goals/{id}"),
+        fields,
+        general: None,
+        has_errors: !errors.is_empty(),
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    html(status, &p)
+}

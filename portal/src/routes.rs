@@ -1,0 +1,77 @@
+//! The portal's routes and the layers around them: Host and same-origin checks, sessions,
+//! body limit, compression and the security headers every response carries.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::server::App;
+use crate::{assets, guard, pages};
+
+/// The largest form body accepted.
+const BODY_LIMIT: usize = 256 * 1024;
+
+/// Scripts and styles only from the portal itself, nothing inline, no frames, forms only to
+/// itself.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Every route, behind its checks.
+pub fn router(app: Arc<App>) -> Router {
+    let signed_in = Router::new()
+        .route("/", get(pages::home::show))
+        .route("/s/{section}", get(pages::list::show))
+        .route("/s/{section}/new", get(pages::edit::new_form).post(pages::edit::add))
+        .route("/s/{section}/{id}", get(pages::entry::show))
+        .route(
+            "/s/{section}/{id}/edit",
+            get(pages::edit::edit_form).post(pages::edit::save),
+        )
+        .route(
+            "/s/{section}/{id}/amend",
+            get(pages::note::form).post(pages::note::amend),
+        )
+        .route(
+            "/s/{section}/{id}/progress",
+            get(pages::goal::form).post(pages::goal::record),
+        )
+        .route(
+            "/s/{section}/{id}/stop",
+            get(pages::medication::form).post(pages::medication::stop),
+        )
+        .route("/logout", post(pages::auth::logout))
+        .route_layer(from_fn_with_state(app.clone(), guard::session));
+    let header = |name, value: &'static str| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
+    Router::new()
+        .merge(signed_in)
+        .route("/login/{token}", get(pages::auth::login))
+        .route("/signed-out", get(pages::auth::signed_out))
+        .route("/static/{name}", get(assets::file))
+        .fallback(pages::not_found)
+        .layer(from_fn_with_state(app.clone(), guard::origin))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(CompressionLayer::new())
+        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::REFERRER_POLICY, "same-origin"))
+        .layer(header(
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(header(
+            header::HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .with_state(app)
+}

@@ -1,0 +1,149 @@
+//! The pages' templates (askama: compiled into the binary, checked when it is built, every
+//! value HTML-escaped) and the data each is drawn from. Every word comes through
+//! [`Page::t`], from the messages of `i18n/`.
+
+use askama::Template;
+
+use crate::i18n::Messages;
+
+/// What every page has: its language, title, the navigation of a signed-in person and the
+/// form token their forms carry.
+pub struct Page {
+    pub m: &'static Messages,
+    pub lang: &'static str,
+    pub title: String,
+    pub signed_in: bool,
+    pub csrf: String,
+    pub nav: Vec<Link>,
+}
+
+impl Page {
+    /// A message without variables.
+    pub fn t(&self, id: &str) -> String {
+        self.m.get(id)
+    }
+}
+
+/// A link (or button-like link) with its words.
+pub struct Link {
+    pub href: String,
+    pub label: String,
+    /// Whether it is the page being shown (navigation).
+    pub current: bool,
+}
+
+/// A line of a list: what it is, a few more words, where it leads.
+pub struct Line {
+    pub href: String,
+    pub title: String,
+    pub detail: String,
+}
+
+/// A notice page: signed out, an error, a refused request.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub page: Page,
+    pub text: String,
+    pub link: Option<Link>,
+}
+
+/// One part of the home page.
+pub struct HomeBlock {
+    pub id: &'static str,
+    pub heading: String,
+    pub empty: String,
+    pub lines: Vec<Line>,
+    pub all_href: String,
+}
+
+/// The home page.
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub page: Page,
+    pub blocks: Vec<HomeBlock>,
+}
+
+/// A section's entries.
+#[derive(Template)]
+#[template(path = "list.html")]
+pub struct ListPage {
+    pub page: Page,
+    pub count: String,
+    pub add: Option<Link>,
+    pub rows: Vec<Line>,
+}
+
+/// A field of an entry as shown.
+pub struct Shown {
+    pub label: String,
+    pub value: String,
+}
+
+/// A correction to a session note.
+pub struct Amendment {
+    pub text: String,
+    pub reason: String,
+    pub by: String,
+}
+
+/// A change in an entry's history.
+pub struct Change {
+    pub what: String,
+    pub who: String,
+    pub when: String,
+}
+
+/// One entry with its history.
+#[derive(Template)]
+#[template(path = "entry.html")]
+pub struct EntryPage {
+    pub page: Page,
+    pub notice: Option<String>,
+    pub actions: Vec<Link>,
+    pub fields: Vec<Shown>,
+    pub author: String,
+    pub created: String,
+    pub updated: String,
+    pub amendments: Vec<Amendment>,
+    pub progress: Vec<Line>,
+    pub history: Vec<Change>,
+    pub back: String,
+}
+
+/// An option of a choice.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// One input of a form, with its words and, after a refused save, its error.
+pub struct Input {
+    pub name: String,
+    pub label: String,
+    pub hint: String,
+    pub required: bool,
+    /// `text`, `date`, `datetime-local`, `textarea` or `select`.
+    pub input: &'static str,
+    pub inputmode: &'static str,
+    pub value: String,
+    pub options: Vec<Choice>,
+    pub error: Option<String>,
+    /// The ids of its hint and error, for `aria-describedby`.
+    pub described_by: String,
+}
+
+/// A form: add, change, correct, record progress.
+#[derive(Template)]
+#[template(path = "form.html")]
+pub struct FormPage {
+    pub page: Page,
+    pub intro: Option<String>,
+    pub action: String,
+    pub cancel: String,
+    pub fields: Vec<Input>,
+    pub general: Option<String>,
+    pub has_errors: bool,
+}

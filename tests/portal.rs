@@ -1,0 +1,633 @@
+//! The patient portal (`phr portal`), as a family and as an attacker meet it: a real `phr`
+//! process serving a real home on loopback, a real browser (Debian's Chromium driven by
+//! tests/browser/portal.mjs) and a plain HTTP client sending what no browser would.
+
+#[allow(dead_code)] // not every helper of the shared test harness is used here
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Home;
+use common::http::{self, Reply};
+use common::processes::{Dev, Proc, run, spawn_phr};
+
+/// A running `phr portal` and the one-time sign-in link it printed.
+struct Portal {
+    _proc: Proc,
+    login: String,
+    addr: SocketAddr,
+}
+
+/// A signed-in browser as the server knows it: its cookie and its forms' token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+impl Portal {
+    /// `phr portal` on `home`, on a free loopback port.
+    fn start(home: &Home) -> Portal {
+        Portal::on(spawn_phr(home, &["portal", "--listen", "127.0.0.1:0"]))
+    }
+
+    /// The portal of an already started process, from the link it prints.
+    fn on(mut proc: Proc) -> Portal {
+        let line = proc.wait_line(|l| l.starts_with("Portal: open "));
+        let login = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no link in `{line}`"))
+            .to_string();
+        let addr = login
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {login}"));
+        Portal {
+            _proc: proc,
+            login,
+            addr,
+        }
+    }
+
+    /// The path of the sign-in link.
+    fn login_path(&self) -> String {
+        self.login
+            .trim_start_matches(&format!("http://{}", self.addr))
+            .to_string()
+    }
+
+    fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// GET `path` as the portal's own pages would, with `cookie` if given.
+    fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let host = self.host();
+        let mut headers = vec![("Host", host.as_str())];
+        if let Some(c) = cookie {
+            headers.push(("Cookie", c));
+        }
+        http::send(self.addr, "GET", path, &headers, None)
+    }
+
+    /// POST a form to `path` with `extra` headers (the browser's own, or a forger's).
+    fn post(&self, path: &str, cookie: &str, form: &str, extra: &[(&str, &str)]) -> Reply {
+        let host = self.host();
+        let mut headers = vec![
+            ("Host", host.as_str()),
+            ("Cookie", cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        headers.extend_from_slice(extra);
+        http::send(self.addr, "POST", path, &headers, Some(form))
+    }
+
+    /// The headers a browser sends with a form from the portal's own page.
+    fn same_origin(&self) -> [(&'static str, String); 2] {
+        [
+            ("Sec-Fetch-Site", "same-origin".into()),
+            ("Origin", format!("http://{}", self.addr)),
+        ]
+    }
+
+    /// Sign in with the link; returns the session.
+    fn sign_in(&self) -> Session {
+        let reply = self.get(&self.login_path(), None);
+        assert_eq!(reply.status, 303, "signing in: {reply:?}");
+        let set = reply.header("set-cookie").expect("a session cookie");
+        for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(set.contains(part), "the cookie lacks {part}: {set}");
+        }
+        let cookie = set.split(';').next().expect("name=value").to_string();
+        let home = self.get("/", Some(&cookie));
+        assert_eq!(home.status, 200, "{home:?}");
+        let csrf = home
+            .body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("a form token on the home page")
+            .to_string();
+        Session { cookie, csrf }
+    }
+}
+
+/// POST with the same-origin headers a browser sends.
+fn post_as_browser(portal: &Portal, path: &str, s: &Session, form: &str) -> Reply {
+    let [(a, av), (b, bv)] = portal.same_origin();
+    portal.post(path, &s.cookie, form, &[(a, &av), (b, &bv)])
+}
+
+/// A record with something in every section the portal lists, and a `<script>` in a message.
+fn full_record() -> Home {
+    let home = Home::init("Mia Lopez");
+    let adds: &[(&str, &[&str])] = &[
+        (
+            "medications",
+            &["--name", "Amoxicillin", "--dose", "250 mg", "--schedule", "twice daily"],
+        ),
+        (
+            "notes",
+            &[
+                "--discipline",
+                "speech",
+                "--clinician",
+                "J. Ames",
+                "--date",
+                "2024-03-02",
+                "--minutes",
+                "45",
+                "--subjective",
+                "Tired after school",
+            ],
+        ),
+        (
+            "goals",
+            &[
+                "--goal",
+                "Produce /s/ in single words",
+                "--discipline",
+                "speech",
+                "--baseline",
+                "20",
+                "--target",
+                "80",
+                "--unit",
+                "% correct",
+                "--milestone",
+                "10 words",
+            ],
+        ),
+        (
+            "labs",
+            &[
+                "--test",
+                "Ferritin",
+                "--value",
+                "30",
+                "--unit",
+                "ng/mL",
+                "--date",
+                "2024-02-01",
+            ],
+        ),
+        ("conditions", &["--name", "Speech sound disorder", "--code", "F80.0"]),
+        ("allergies", &["--substance", "Penicillin", "--severity", "moderate"]),
+        (
+            "plans",
+            &["--title", "Speech therapy", "--frequency", "2x weekly, 45 min"],
+        ),
+        (
+            "documents",
+            &["--title", "IEP 2024", "--kind", "iep", "--date", "2024-01-15"],
+        ),
+        ("insurance", &["--payer", "Blue Cross", "--member_id", "X123"]),
+        (
+            "appointments",
+            &[
+                "--reason",
+                "Speech evaluation",
+                "--start",
+                "2099-05-02 14:30",
+                "--minutes",
+                "60",
+                "--status",
+                "confirmed",
+            ],
+        ),
+        (
+            "messages",
+            &[
+                "--thread",
+                "Homework <script>window.__phrInjected=true</script>",
+                "--body",
+                "We practised /s/ <script>window.__phrInjected=true</script>",
+                "--from",
+                "Ana",
+            ],
+        ),
+        (
+            "caregiver_log",
+            &[
+                "--date",
+                "2024-03-03",
+                "--text",
+                "Practised /s/ for 10 minutes",
+                "--category",
+                "practice",
+            ],
+        ),
+        (
+            "forms",
+            &[
+                "--title",
+                "Intake",
+                "--question",
+                "text=Any allergies?; id=allergies; kind=yesno",
+            ],
+        ),
+    ];
+    for (section, fields) in adds {
+        home.add(section, fields);
+    }
+    home.ok([
+        "edit",
+        "profile",
+        "patient",
+        "--language",
+        "Spanish",
+        "--guardian",
+        "name=Ana Lopez; relationship=mother",
+    ]);
+    home
+}
+
+/// tests/browser, with its npm packages installed (`npm ci` from the committed lock file), and
+/// Chromium; a missing piece fails the test naming what to install.
+fn browser_kit() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let chromium = std::env::var("PHR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: install Debian's `chromium` package (apt-get install chromium), as .ci/run does"
+    );
+    if !dir.join("node_modules/playwright-core").exists() || !dir.join("node_modules/axe-core").exists() {
+        let mut npm = Command::new("npm");
+        npm.args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir);
+        let out = run(npm, "npm ci (in tests/browser)".into());
+        assert_eq!(
+            out.code,
+            Some(0),
+            "`npm ci` in tests/browser failed (Node.js 20 and npm are needed):\n{}",
+            out.stderr
+        );
+    }
+    dir
+}
+
+#[test]
+fn a_family_uses_the_portal_in_a_real_browser() {
+    let kit = browser_kit();
+    let full = full_record();
+    let empty = Home::init("Empty Record");
+    let (p_full, p_empty) = (Portal::start(&full), Portal::start(&empty));
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/portal-screenshots");
+    let mut node = Command::new("node");
+    node.arg(kit.join("portal.mjs"))
+        .arg(&p_full.login)
+        .arg(&p_empty.login)
+        .arg(&shots)
+        .current_dir(&kit);
+    let out = run(node, "node tests/browser/portal.mjs".into());
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the browser journey failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    // What the browser saved is in the record, as the CLI reads it (through the serving process).
+    let meds = full.json(["list", "medications", "--json"]);
+    assert!(meds.to_string().contains("Ibuprofen"), "{meds}");
+    let notes = full.json(["list", "notes", "--json"]);
+    let note = &notes[0];
+    assert_eq!(
+        note["fields"]["subjective"], "Tired after school",
+        "the original is kept: {note}"
+    );
+    assert_eq!(
+        note["fields"]["amendments"][0]["text"], "Arrived late; shortened session",
+        "{note}"
+    );
+    let allergies = full.json(["list", "allergies", "--json"]).to_string();
+    assert!(allergies.contains("Peanuts"), "the keyboard-only entry: {allergies}");
+    let log = full.json(["list", "caregiver_log", "--json"]).to_string();
+    assert!(log.contains("Slept well"), "the entry saved with JavaScript off: {log}");
+}
+
+#[test]
+fn a_wrong_host_header_is_refused_and_spends_nothing() {
+    let home = Home::init("Mia Lopez");
+    let portal = Portal::start(&home);
+    for host in [
+        "evil.example",
+        "evil.example:80",
+        &format!("attacker.test:{}", portal.addr.port()),
+    ] {
+        let reply = http::send(portal.addr, "GET", &portal.login_path(), &[("Host", host)], None);
+        assert_eq!(reply.status, 421, "Host {host}: {reply:?}");
+        assert!(reply.header("set-cookie").is_none());
+    }
+    let no_host = http::send(portal.addr, "GET", "/", &[], None);
+    assert_eq!(no_host.status, 421, "{no_host:?}");
+    // The link still works from the right host: nothing was spent.
+    portal.sign_in();
+}
+
+#[test]
+fn a_spent_or_forged_sign_in_link_is_refused() {
+    let home = Home::init("Mia Lopez");
+    let portal = Portal::start(&home);
+    let forged = format!("/login/{}", "ab".repeat(32));
+    for path in [forged.as_str(), "/login/", "/login/x"] {
+        let reply = portal.get(path, None);
+        assert!(matches!(reply.status, 403 | 404), "{path}: {reply:?}");
+        assert!(reply.header("set-cookie").is_none(), "{path}: {reply:?}");
+    }
+    portal.sign_in();
+    let again = portal.get(&portal.login_path(), None);
+    assert_eq!(again.status, 403, "the link works once: {again:?}");
+    assert!(again.body.contains("already used"), "{}", again.body);
+}
+
+#[test]
+fn pages_and_forms_need_a_session() {
+    let home = Home::init("Mia Lopez");
+    let portal = Portal::start(&home);
+    let name = format!("phr-session-{}", portal.addr.port());
+    for cookie in [
+        None,
+        Some(format!("{name}={}", "0".repeat(64))),
+        Some("other=1".to_string()),
+    ] {
+        for path in ["/", "/s/medications", "/s/medications/new", "/s/profile/patient"] {
+            let reply = portal.get(path, cookie.as_deref());
+            assert_eq!(reply.status, 401, "{path} with {cookie:?}: {reply:?}");
+            assert!(
+                !reply.body.contains("Mia Lopez"),
+                "{path} shows the record without a session"
+            );
+        }
+    }
+    let [(a, av), (b, bv)] = portal.same_origin();
+    let forged = portal.post(
+        "/s/medications/new",
+        &format!("{name}=nope"),
+        "name=Forged",
+        &[(a, &av), (b, &bv)],
+    );
+    assert_eq!(forged.status, 401, "{forged:?}");
+    assert!(
+        !home
+            .json(["list", "medications", "--json"])
+            .to_string()
+            .contains("Forged")
+    );
+}
+
+#[test]
+fn a_cross_site_post_is_refused_and_changes_nothing() {
+    let home = Home::init("Mia Lopez");
+    let portal = Portal::start(&home);
+    let s = portal.sign_in();
+    let form = format!("csrf={}&name=Forged", s.csrf);
+    let attempts: [&[(&str, &str)]; 5] = [
+        &[("Sec-Fetch-Site", "cross-site"), ("Origin", "http://evil.example")],
+        &[("Sec-Fetch-Site", "same-site")],
+        &[("Origin", "http://evil.example")],
+        &[("Origin", "null")],
+        &[],
+    ];
+    for headers in attempts {
+        let reply = portal.post("/s/medications/new", &s.cookie, &form, headers);
+        assert_eq!(reply.status, 403, "{headers:?}: {reply:?}");
+    }
+    // Same origin but without the form's token: refused too.
+    let no_token = post_as_browser(&portal, "/s/medications/new", &s, "name=Forged");
+    assert_eq!(no_token.status, 403, "{no_token:?}");
+    let wrong_token = post_as_browser(
+        &portal,
+        "/s/medications/new",
+        &s,
+        &format!("csrf={}&name=Forged", "0".repeat(64)),
+    );
+    assert_eq!(wrong_token.status, 403, "{wrong_token:?}");
+    assert!(
+        !home
+            .json(["list", "medications", "--json"])
+            .to_string()
+            .contains("Forged")
+    );
+    // A form too large to be one is refused before it is read.
+    let huge = format!("csrf={}&name={}", s.csrf, "x".repeat(300 * 1024));
+    let too_large = post_as_browser(&portal, "/s/medications/new", &s, &huge);
+    assert_eq!(too_large.status, 413, "{}", too_large.status);
+    // The browser's own form is saved.
+    let ok = post_as_browser(
+        &portal,
+        "/s/medications/new",
+        &s,
+        &format!("csrf={}&name=Ibuprofen&dose=100+mg", s.csrf),
+    );
+    assert_eq!(ok.status, 303, "{ok:?}");
+    assert!(
+        home.json(["list", "medications", "--json"])
+            .to_string()
+            .contains("Ibuprofen")
+    );
+}
+
+#[test]
+fn a_cookie_replayed_after_signing_out_is_refused() {
+    let home = Home::init("Mia Lopez");
+    let portal = Portal::start(&home);
+    let s = portal.sign_in();
+    let out = post_as_browser(&portal, "/logout", &s, &format!("csrf={}", s.csrf));
+    assert_eq!(out.status, 303, "{out:?}");
+    assert!(
+        out.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")),
+        "{out:?}"
+    );
+    let replayed = portal.get("/", Some(&s.cookie));
+    assert_eq!(replayed.status, 401, "{replayed:?}");
+    let post = post_as_browser(&portal, "/s/medications/new", &s, &format!("csrf={}&name=Late", s.csrf));
+    assert_eq!(post.status, 401, "{post:?}");
+}
+
+#[test]
+fn other_peoples_script_renders_as_text_and_every_page_carries_the_security_headers() {
+    let home = full_record();
+    let portal = Portal::start(&home);
+    let s = portal.sign_in();
+    let list = portal.get("/s/messages", Some(&s.cookie));
+    assert_eq!(list.status, 200);
+    // Escaped as character references (askama writes `&#60;`), shown as the text it is.
+    assert!(
+        list.body
+            .contains("&#60;script&#62;window.__phrInjected=true&#60;/script&#62;"),
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains("<script>window"), "{}", list.body);
+    let id = list
+        .body
+        .split("class=\"title\" href=\"/s/messages/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a message");
+    let entry = portal.get(&format!("/s/messages/{id}"), Some(&s.cookie));
+    assert!(!entry.body.contains("<script>window"), "{}", entry.body);
+    assert!(entry.body.contains("&#60;script&#62;"), "{}", entry.body);
+    for (path, cookie) in [
+        ("/", Some(s.cookie.as_str())),
+        ("/s/notes", Some(&s.cookie)),
+        ("/", None),
+        ("/static/portal.css", None),
+    ] {
+        let reply = portal.get(path, cookie);
+        let csp = reply.header("content-security-policy").unwrap_or_default();
+        for part in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(part), "{path}: CSP lacks {part}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert!(
+            reply.headers.iter().all(|(k, _)| !k.starts_with("access-control-")),
+            "{path}: CORS headers: {reply:?}"
+        );
+    }
+}
+
+#[test]
+fn phr_serve_with_portal_serves_the_same_pages() {
+    let home = Home::init("Mia Lopez");
+    home.add("medications", &["--name", "Amoxicillin"]);
+    let portal = Portal::on(spawn_phr(&home, &["serve", "--portal", "--listen", "127.0.0.1:0"]));
+    let s = portal.sign_in();
+    let meds = portal.get("/s/medications", Some(&s.cookie));
+    assert_eq!(meds.status, 200, "{meds:?}");
+    assert!(meds.body.contains("Amoxicillin"), "{}", meds.body);
+    let id = meds
+        .body
+        .split("class=\"title\" href=\"/s/medications/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the medication");
+    let page = portal.get(&format!("/s/medications/{id}"), Some(&s.cookie));
+    assert!(page.body.contains("<dt>Status</dt><dd>Active</dd>"), "{}", page.body);
+    // Stopped with a day and a reason, it stays listed, marked stopped.
+    let form = format!("csrf={}&date=2024-03-10&reason=course+finished", s.csrf);
+    let stopped = post_as_browser(&portal, &format!("/s/medications/{id}/stop"), &s, &form);
+    assert_eq!(stopped.status, 303, "{stopped:?}");
+    let page = portal.get(&format!("/s/medications/{id}"), Some(&s.cookie));
+    assert!(page.body.contains("<dd>Stopped</dd>"), "{}", page.body);
+    assert!(
+        page.body.contains("March 10, 2024") && !page.body.contains("/stop\""),
+        "{}",
+        page.body
+    );
+    let listed = home.json(["list", "medications", "--json"]);
+    assert_eq!(listed[0]["fields"]["stop_reason"], "course finished", "{listed}");
+    // The profile's form holds its repeatable parts one per line; a change keeps the rest.
+    let form = portal.get("/s/profile/patient/edit", Some(&s.cookie));
+    assert_eq!(form.status, 200, "{form:?}");
+    assert!(form.body.contains("name=…; relationship=…"), "{}", form.body);
+    let change = format!(
+        "csrf={}&name=Mia+Lopez&language=Spanish&guardian=name%3DAna+Lopez%3B+relationship%3Dmother",
+        s.csrf
+    );
+    let saved = post_as_browser(&portal, "/s/profile/patient/edit", &s, &change);
+    assert_eq!(saved.status, 303, "{saved:?}");
+    let profile = home.json(["show", "profile", "patient", "--json"]);
+    assert_eq!(profile["fields"]["language"], "Spanish", "{profile}");
+    assert_eq!(profile["fields"]["guardians"][0]["relationship"], "mother", "{profile}");
+    assert_eq!(profile["fields"]["name"], "Mia Lopez", "{profile}");
+}
+
+#[test]
+fn the_portal_will_not_listen_beyond_this_computer() {
+    let home = Home::init("Mia Lopez");
+    for addr in ["0.0.0.0:0", "192.168.1.10:8080", "[::]:0"] {
+        let out = home.phr(["portal", "--listen", addr]);
+        let err = out.refused();
+        assert!(err.contains("TLS"), "{addr}: {err}");
+    }
+    let out = home.phr(["serve", "--portal", "--listen", "0.0.0.0:0"]);
+    assert!(out.refused().contains("TLS"));
+}
+
+#[test]
+fn a_caregivers_portal_shows_only_what_the_grant_reads_and_offers_only_its_writes() {
+    let phone = Dev::init("Mia Lopez", "Mia's phone");
+    phone.ok(["add", "insurance", "--payer", "Blue Cross", "--member_id", "X123"]);
+    phone.ok([
+        "add",
+        "notes",
+        "--discipline",
+        "speech",
+        "--clinician",
+        "J. Ames",
+        "--date",
+        "2024-03-02",
+        "--subjective",
+        "Tired",
+    ]);
+    phone.ok(["add", "goals", "--goal", "Walk 10 steps", "--target", "10"]);
+    let grandma = phone.share("Grandma's phone", &["--preset", "caregiver", "--label", "Grandma"]);
+    let portal = Portal::on(grandma.spawn(["portal", "--listen", "127.0.0.1:0"]));
+    let s = portal.sign_in();
+    let home = portal.get("/", Some(&s.cookie));
+    assert!(home.body.contains("Mia Lopez"), "{}", home.body);
+    assert!(
+        !home.body.contains("/s/insurance"),
+        "the caregiver is offered insurance: {}",
+        home.body
+    );
+    assert_eq!(portal.get("/s/insurance", Some(&s.cookie)).status, 404);
+    let notes = portal.get("/s/notes", Some(&s.cookie));
+    let note = notes
+        .body
+        .split("href=\"/s/notes/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a note");
+    let page = portal.get(&format!("/s/notes/{note}"), Some(&s.cookie));
+    assert!(
+        page.body.contains("Tired") && !page.body.contains("/amend"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !notes.body.contains("/s/notes/new"),
+        "the caregiver is offered a new note"
+    );
+    assert_eq!(portal.get("/s/notes/new", Some(&s.cookie)).status, 403);
+    let form = format!(
+        "csrf={}&discipline=speech&clinician=X&date=2024-01-01&subjective=forged",
+        s.csrf
+    );
+    assert_eq!(post_as_browser(&portal, "/s/notes/new", &s, &form).status, 403);
+    // The writes the grant allows are offered: goal progress, appointment requests, the log.
+    let goals = portal.get("/s/goals", Some(&s.cookie));
+    let goal = goals
+        .body
+        .split("href=\"/s/goals/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a goal");
+    let page = portal.get(&format!("/s/goals/{goal}"), Some(&s.cookie));
+    assert!(
+        page.body.contains("/progress") && !page.body.contains("/edit"),
+        "{}",
+        page.body
+    );
+    let appts = portal.get("/s/appointments", Some(&s.cookie));
+    assert!(appts.body.contains("Request an appointment"), "{}", appts.body);
+    let request = format!("csrf={}&reason=Check-up&start=2099-01-02T10:00", s.csrf);
+    assert_eq!(
+        post_as_browser(&portal, "/s/appointments/new", &s, &request).status,
+        303
+    );
+    let log = portal.get("/s/caregiver_log", Some(&s.cookie));
+    assert!(log.body.contains("/s/caregiver_log/new"), "{}", log.body);
+}
