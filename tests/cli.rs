@@ -489,7 +489,7 @@ fn invalid_input_is_refused_with_a_clear_message_and_records_nothing() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["add", "labs", "--test", "Ferritin", "--date", "2024-03-01"],
-            "missing field `value`",
+            "labs.value: is required",
         ),
         (
             &[

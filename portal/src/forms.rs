@@ -225,20 +225,10 @@ pub fn changes(
 /// engine's words), or above the form (the whole message).
 pub fn place(e: &Error) -> (Option<String>, String) {
     match e {
-        Error::InvalidField { field, problem, .. } => (Some(field.clone()), people::text(problem)),
+        Error::InvalidField { field, problem, .. } => (Some(field.clone()), people::text(&problem.to_string())),
         Error::MeasureOutOfRange { field, .. } => (Some(field.clone()), people::text(&e.to_string())),
-        Error::InvalidEntry(text, _) => match missing_field(text) {
-            Some(field) => (Some(field), people::text(&e.to_string())),
-            None => (None, people::text(&e.to_string())),
-        },
         _ => (None, people::text(&e.to_string())),
     }
-}
-
-/// The field serde names in "missing field `x`".
-fn missing_field(text: &str) -> Option<String> {
-    let rest = text.split("missing field `").nth(1)?;
-    rest.split('`').next().map(str::to_string)
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ await page.fill("#f-test", "Ferritin");
 await page.fill("#f-date", "2024-03-01");
 await page.click("button[type=submit]:has-text('Save')");
 await page.waitForSelector("#e-value");
-check((await page.textContent("#e-value")).includes("missing field `value`"), "a lab without a value says so beside the value");
+check((await page.textContent("#e-value")).includes("is required"), "a lab without a value says so beside the value");
 await axe(page, "refused lab form");
 await shot(page, "refused-form");
 
@@ -193,7 +193,7 @@ await plain.goto(origin + "/s/caregiver_log/new");
 await plain.fill("#f-text", "Slept well");
 await plain.click("button[type=submit]:has-text('Save')");
 await plain.waitForSelector("#e-date");
-check((await plain.textContent("#e-date")).includes("missing field `date`"), "without JavaScript, the refusal shows beside the date");
+check((await plain.textContent("#e-date")).includes("is required"), "without JavaScript, the refusal shows beside the date");
 await plain.fill("#f-date", "2024-04-01");
 await plain.click("button[type=submit]:has-text('Save')");
 await plain.waitForSelector("dl.fields");

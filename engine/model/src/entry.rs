@@ -1069,6 +1069,7 @@ fn check_attachment(section: Section, attachment: Option<&crate::attachment::Att
 }
 
 fn check_as<K: EntryKind>(fields: &Map<String, Value>) -> Result<Map<String, Value>> {
+    check_required(K::SECTION, fields)?;
     let typed: K = serde_json::from_value(Value::Object(fields.clone()))
         .map_err(|e| invalid(K::SECTION, EntryProblem::Shape { detail: e.to_string() }))?;
     typed.validate()?;
@@ -1096,6 +1097,21 @@ fn check_as<K: EntryKind>(fields: &Map<String, Value>) -> Result<Map<String, Val
             Ok(normal)
         }
         _ => Err(Error::internal("an entry does not serialize to a map")),
+    }
+}
+
+/// Refuse an entry without one of the fields its section requires, naming the field.
+fn check_required(section: Section, given: &Map<String, Value>) -> Result<()> {
+    let missing = fields(section)
+        .iter()
+        .find(|s| s.required && given.get(s.name).is_none_or(Value::is_null));
+    match missing {
+        Some(spec) => Err(Error::InvalidField {
+            section,
+            field: spec.name.to_string(),
+            problem: FieldProblem::Missing,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -1262,8 +1278,12 @@ mod tests {
     #[test]
     fn a_lab_without_a_value_is_refused() {
         let m = parse_fields(Section::Labs, &args(&[("test", "Ferritin"), ("date", "2024-03-01")])).unwrap();
-        let err = validate(Section::Labs, &m).unwrap_err().to_string();
-        assert!(err.contains("missing field `value`"), "{err}");
+        let err = validate(Section::Labs, &m).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidField { field, problem: FieldProblem::Missing, .. } if field == "value"),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), "labs.value: is required");
     }
 
     #[test]

@@ -6,6 +6,9 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FieldProblem {
+    /// A field every entry of the section must have is not there.
+    #[error("is required")]
+    Missing,
     /// The field needs text and has none.
     #[error("must not be empty")]
     Empty,
