@@ -590,6 +590,8 @@ fn load_10k(c: &mut Criterion) {
 // 4. cold_open_100k (+ heap)
 // ---------------------------------------------------------------------------------------------
 
+// One piece: builds the 100k-change store, then times opening it and measures the heap,
+// in order; the measurements share the store and the allocator's counters.
 fn cold_open_100k(c: &mut Criterion) {
     let dir = scratch();
     let t = Instant::now();
@@ -814,6 +816,7 @@ enum Target {
     SpeedupAtLeast(f64),
 }
 
+// One piece: the summary table in the order it prints, one target per row.
 fn summary(started: Instant) {
     use Target::*;
     let rows = [

@@ -56,6 +56,8 @@ struct Setup {
     progress: Vec<SignedChange>,
 }
 
+// One piece: builds one record's history in order (grants, a goal, its progress); each
+// step signs with keys and clocks the step before made.
 fn setup(ctx: &Ctx) -> Setup {
     let root = KeyPair::generate();
     let record = root.public();

@@ -138,6 +138,8 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     rt.block_on(run_async(ctx))
 }
 
+// One piece: one timed scenario read top to bottom (seal, transfer, open, each beside its
+// baseline); its phases share the endpoints, the files and the timers.
 async fn run_async(ctx: &Ctx) -> Vec<Row> {
     let mut rows = Vec::new();
     let files = ctx.dir();

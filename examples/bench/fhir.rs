@@ -56,6 +56,8 @@ fn fresh_device(ctx: &Ctx, dir: &tempfile::TempDir) -> Device {
 }
 
 /// Run the group.
+// One piece: the group's scenarios in the order its rows print, each timed against its
+// baseline in the same run; they share the parsed samples and the timers.
 pub fn run(ctx: &Ctx) -> Vec<Row> {
     let Some(path) = largest_sample() else {
         eprintln!("  skipped: no FHIR samples in ../shared/fhir-samples");

@@ -849,6 +849,8 @@ async fn wait_delivered(delivered: &AtomicUsize, n: usize) -> bool {
     true
 }
 
+// One piece: one timed scenario read top to bottom (start the node and its clients, push,
+// sample, stop); its phases share the clocks, the processes and the samples.
 async fn live_phase(
     ctx: &Ctx,
     node: &NodeProc,
@@ -1170,6 +1172,8 @@ fn latencies(live: &Live, pushes: &[Push]) -> (Vec<Duration>, Duration) {
     (lat, span)
 }
 
+// One piece: the rows in the order the table prints them, each from the figures measured
+// above; split by group, the table's order would be scattered over several functions.
 fn rows(
     ctx: &Ctx,
     scale: &Scale,

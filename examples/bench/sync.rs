@@ -772,6 +772,8 @@ fn initial_sync(ctx: &Ctx, rt: &Runtime, a: &Node, label: &str, reps: usize) -> 
 // 2. Reconnect after divergence
 // ---------------------------------------------------------------------------------------------
 
+// One piece: one timed scenario read top to bottom (diverge, reconnect, converge, check);
+// its rounds share the nodes and the timers.
 fn divergence(ctx: &Ctx, rt: &Runtime, a: &Node, b: &Node, rounds: usize) -> Vec<Row> {
     let mut a_edits = {
         let d = a.replica().lock();
@@ -1074,6 +1076,8 @@ struct LiveSample {
 /// the levels; after every edit one sample of each baseline part is taken in the same loop, so
 /// phr and baseline see the same machine (fsync latency on this VM swings between ~0.2 ms and
 /// ~4 ms with what else runs). Edit and baseline commit each follow the same short pause.
+// One piece: the sampling loop must interleave phr and its baselines edit by edit (see
+// above), so the loop and the rows it yields stay together.
 fn live_edits(ctx: &Ctx, rt: &Runtime, levels: &mut [Level], echo: &Echo, apply: &mut ApplyBaseline) -> Vec<Row> {
     let dir = ctx.dir();
     let mut commit = RedbBaseline::new(dir.path());
