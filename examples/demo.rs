@@ -3,8 +3,11 @@
 //! clinician's signed note, and carry an encrypted IEP and a FHIR import, all over real iroh
 //! connections on 127.0.0.1 with no internet and no setup.
 //!
-//! Run: `cargo run --example demo`
+//! Run: `cargo run --example demo`. In a terminal it ends by serving the phone's record in the
+//! patient portal on 127.0.0.1 until Ctrl-C; `--no-portal` skips that, and `--portal` serves it
+//! even when stdout is not a terminal (scripts and tests).
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,8 +42,35 @@ fn show(label: &str, service: &Service, section: Section) -> Res<()> {
     Ok(())
 }
 
+/// Whether the demo ends in the portal: asked for on the command line, or else when a person
+/// is watching (stdout is a terminal).
+fn wants_portal() -> Res<bool> {
+    let mut wanted = None;
+    for arg in std::env::args().skip(1) {
+        wanted = match arg.as_str() {
+            "--portal" => Some(true),
+            "--no-portal" => Some(false),
+            other => return Err(format!("unknown argument `{other}` (the demo takes --portal or --no-portal)").into()),
+        };
+    }
+    Ok(wanted.unwrap_or_else(|| std::io::stdout().is_terminal()))
+}
+
+/// Serve the phone's record in the patient portal on 127.0.0.1 until Ctrl-C.
+async fn serve_portal(phone: &Service) -> Res<()> {
+    println!("\nThe family opens the phone's record in the patient portal, served by the phone");
+    let portal = phr_portal::Portal::start(phone.replica().clone(), phr_portal::Config::default()).await?;
+    println!("Portal: open {} in your web browser", portal.login_url());
+    println!("    (the link works once; the portal listens on this computer only; Ctrl-C ends the demo)");
+    tokio::signal::ctrl_c().await?;
+    println!("\n    portal stopped");
+    portal.stop().await?;
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Res<()> {
+    let portal = wants_portal()?;
     let net = NetConfig::local();
     // Demo stores use a light passphrase hash so the demo starts instantly; real homes use
     // the argon2id default.
@@ -456,6 +486,11 @@ async fn main() -> Res<()> {
 
     step(9, "Done");
     println!("    everything ran on loopback with relays and discovery off; nothing left this machine");
+    if portal {
+        serve_portal(&phone).await?;
+    } else {
+        println!("    (the portal is skipped: stdout is not a terminal, or --no-portal; --portal serves it anyway)");
+    }
     phone.shutdown().await;
     laptop.shutdown().await;
     Ok(())

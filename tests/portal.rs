@@ -5,7 +5,8 @@
 #[allow(dead_code)] // not every helper of the shared test harness is used here
 mod common;
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -310,6 +311,72 @@ fn a_family_uses_the_portal_in_a_real_browser() {
 }
 
 #[test]
+fn a_change_made_on_another_device_shows_up_in_an_open_page_without_a_reload() {
+    let kit = browser_kit();
+    let phone = Dev::init("Mia Lopez", "phone");
+    let laptop = phone.pair("laptop");
+    // The phone serves the portal; the laptop serves too, in live sync with it.
+    let mut serving = phone.spawn(["portal", "--listen", "127.0.0.1:0"]);
+    let reach = serving.wait_line(|l| l.contains("phr sync --peer"));
+    let peer = reach.rsplit(' ').next().expect("the phone's address").to_string();
+    let portal = Portal::on(serving);
+    let mut laptop_serving = laptop.spawn(["serve", "--peer", &peer]);
+    laptop_serving.wait_line(|l| l.contains("connected, live"));
+
+    let mut node = Command::new("node");
+    node.arg(kit.join("live.mjs"))
+        .arg(&portal.login)
+        .arg("Cetirizine")
+        .current_dir(&kit);
+    let mut browser = Proc::spawn(node, "node tests/browser/live.mjs".into());
+    browser.wait_line(|l| l == "OPEN");
+    // Added on the laptop (through its serving process), while the phone's page stays open.
+    laptop.ok(["add", "medications", "--name", "Cetirizine", "--dose", "5 mg"]);
+    let out = browser.finish();
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the live journey failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+#[test]
+fn an_open_live_page_ends_with_the_portal_and_does_not_hold_it_up() {
+    let home = Home::init("Mia Lopez");
+    let portal = Portal::start(&home);
+    let session = portal.sign_in();
+    // A page's event stream: answered at once, then open until the portal stops.
+    let mut stream = TcpStream::connect(portal.addr).expect("connecting");
+    stream
+        .set_read_timeout(Some(common::processes::PATIENCE))
+        .expect("a read timeout");
+    let request = format!(
+        "GET /events HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
+        portal.host(),
+        session.cookie
+    );
+    stream.write_all(request.as_bytes()).expect("sending");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).expect("the stream's headers");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+
+    let Portal { _proc: serving, .. } = portal;
+    let stopped = serving.signal("INT").ok();
+    assert!(stopped.stdout.contains("Stopping"), "{}", stopped.stdout);
+    // It stopped (cleanly, within the patience of `signal`) with the stream open, which ended.
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("the stream ends");
+}
+
+#[test]
 fn a_wrong_host_header_is_refused_and_spends_nothing() {
     let home = Home::init("Mia Lopez");
     let portal = Portal::start(&home);
@@ -354,7 +421,13 @@ fn pages_and_forms_need_a_session() {
         Some(format!("{name}={}", "0".repeat(64))),
         Some("other=1".to_string()),
     ] {
-        for path in ["/", "/s/medications", "/s/medications/new", "/s/profile/patient"] {
+        for path in [
+            "/",
+            "/s/medications",
+            "/s/medications/new",
+            "/s/profile/patient",
+            "/events",
+        ] {
             let reply = portal.get(path, cookie.as_deref());
             assert_eq!(reply.status, 401, "{path} with {cookie:?}: {reply:?}");
             assert!(

@@ -7,6 +7,8 @@
 
 site-name = Health record
 skip-to-content = Skip to the main content
+# Said by a screen reader when an open page is redrawn with a change from another device.
+live-updated = Updated with a change from another device.
 
 ## Navigation
 nav-label = Sections

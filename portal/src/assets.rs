@@ -1,4 +1,5 @@
-//! The static files, embedded in the binary: the style sheet and the vendored htmx.
+//! The static files, embedded in the binary: the style sheet, the vendored htmx and our
+//! live-update script.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -15,6 +16,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "htmx-2.0.8.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../static/htmx-2.0.8.min.js"),
+    ),
+    (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/live.js"),
     ),
 ];
 

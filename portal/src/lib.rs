@@ -11,6 +11,7 @@ mod error;
 mod forms;
 mod guard;
 mod i18n;
+mod live;
 mod pages;
 mod people;
 mod rights;

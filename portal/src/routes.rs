@@ -12,7 +12,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::server::App;
-use crate::{assets, guard, pages};
+use crate::{assets, guard, live, pages};
 
 /// The largest form body accepted.
 const BODY_LIMIT: usize = 256 * 1024;
@@ -45,6 +45,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/s/{section}/{id}/stop",
             get(pages::medication::form).post(pages::medication::stop),
         )
+        .route("/events", get(live::events))
         .route("/logout", post(pages::auth::logout))
         .route_layer(from_fn_with_state(app.clone(), guard::session));
     let header = |name, value: &'static str| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));

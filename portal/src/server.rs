@@ -41,6 +41,8 @@ pub struct App {
     /// The name of its session cookie (with the port: cookies do not tell ports apart).
     pub cookie: String,
     pub m: &'static Messages,
+    /// Becomes `true` when the portal stops, ending open event streams (`/events`).
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl App {
@@ -69,7 +71,7 @@ impl App {
 pub struct Portal {
     addr: SocketAddr,
     login: String,
-    stop: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -90,6 +92,7 @@ impl Portal {
             source,
         })?;
         let (sessions, token) = Sessions::new(config.idle)?;
+        let (stop, closing) = tokio::sync::watch::channel(false);
         let hosts = vec![addr.to_string(), format!("localhost:{}", addr.port())];
         let app = Arc::new(App {
             replica,
@@ -98,13 +101,14 @@ impl Portal {
             hosts,
             cookie: format!("phr-session-{}", addr.port()),
             m: Messages::english(),
+            closing: closing.clone(),
         });
         let router = crate::routes::router(app);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut stopped = closing;
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
                 })
                 .await
         });
@@ -128,7 +132,7 @@ impl Portal {
 
     /// Stop serving and wait for open requests to finish.
     pub async fn stop(self) -> Result<(), Error> {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(true);
         match self.task.await {
             Ok(r) => r.map_err(Error::Serve),
             Err(e) => Err(Error::Serve(std::io::Error::other(e.to_string()))),

@@ -78,6 +78,14 @@ impl Sessions {
         Some(session.clone())
     }
 
+    /// Whether session `id` is still live, without keeping it alive (an open page's event
+    /// stream does not count as using the portal).
+    pub fn alive(&self, id: &str) -> bool {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.get(id)
+            .is_some_and(|s| Instant::now().duration_since(s.last_seen) < self.idle)
+    }
+
     /// End session `id` (signing out).
     pub fn end(&self, id: &str) {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);

@@ -6,9 +6,8 @@
 // node portal.mjs FULL_LOGIN_URL EMPTY_LOGIN_URL SCREENSHOT_DIR
 // Prints one line per step; exits non-zero naming the first thing that went wrong.
 
-import { chromium } from "playwright-core";
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
+import { axe, check, finish, launch, signIn } from "./kit.mjs";
 
 const [fullUrl, emptyUrl, shots] = process.argv.slice(2);
 if (!fullUrl || !emptyUrl || !shots) {
@@ -16,36 +15,8 @@ if (!fullUrl || !emptyUrl || !shots) {
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
-const browser = await chromium.launch({
-  executablePath: process.env.PHR_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-
-const failures = [];
-function check(ok, what) {
-  if (!ok) {
-    failures.push(what);
-    console.log(`FAIL ${what}`);
-  }
-}
-
-/** axe-core on the page: every WCAG 2.0/2.1/2.2 A and AA rule. The portal's
- * Content-Security-Policy forbids inline scripts, so axe goes in through the DevTools
- * protocol (page.evaluate), which the policy does not govern. */
-async function axe(page, name) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"] } })
-  );
-  for (const v of result.violations) {
-    check(false, `axe on ${name}: ${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-  }
-  console.log(`axe ${name}: ${result.violations.length} violation(s), ${result.passes.length} rule(s) passed`);
-}
+const browser = await launch();
 
 /** No sideways scrolling at the current width. */
 async function fits(page, name) {
@@ -57,22 +28,8 @@ async function shot(page, name) {
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
 
-async function signIn(url) {
-  const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
-  const page = await context.newPage();
-  // Anything the Content-Security-Policy had to block (an inline style or script of ours) is a bug.
-  page.on("console", (m) => {
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) check(false, `console error on ${page.url()}: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => check(false, `script error on ${page.url()}: ${e.message}`));
-  const reply = await page.goto(url);
-  check(reply && reply.ok(), `signing in with ${url} answered ${reply && reply.status()}`);
-  check(new URL(page.url()).pathname === "/", `signing in lands on ${page.url()}`);
-  return { context, page };
-}
-
 // The full record: sign in, home.
-const { context, page } = await signIn(fullUrl);
+const { context, page } = await signIn(browser, fullUrl);
 const origin = new URL(fullUrl).origin;
 check((await page.textContent("h1")).includes("Mia Lopez"), "the home page names the patient");
 await axe(page, "home");
@@ -217,7 +174,7 @@ check(after.status() === 401, `after signing out, the home page answered ${after
 await axe(page, "not signed in");
 
 // The empty record.
-const empty = await signIn(emptyUrl);
+const empty = await signIn(browser, emptyUrl);
 const eorigin = new URL(emptyUrl).origin;
 await axe(empty.page, "empty home");
 await shot(empty.page, "empty-home");
@@ -228,9 +185,4 @@ for (const href of ["/s/medications", "/s/notes", "/s/goals", "/s/medications/ne
 await empty.page.goto(eorigin + "/s/no-such-section");
 await axe(empty.page, "not found");
 
-await browser.close();
-if (failures.length > 0) {
-  console.error(`${failures.length} check(s) failed:\n${failures.join("\n")}`);
-  process.exit(1);
-}
-console.log("all browser checks passed");
+await finish(browser);
