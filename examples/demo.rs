@@ -8,6 +8,7 @@
 //! even when stdout is not a terminal (scripts and tests).
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,10 +83,34 @@ async fn main() -> Res<()> {
     let phone_home = tempfile::tempdir()?;
     let laptop_home = tempfile::tempdir()?;
     println!("phr demo: one patient record on a parent's phone and laptop, synced peer to peer on 127.0.0.1");
+    let (phone, med) = create_record(phone_home.path(), &net, kdf).await?;
+    let laptop = pair_laptop(&phone, laptop_home.path(), &net, kdf).await?;
+    edit_offline(&phone, &laptop, &med)?;
+    meet_and_sync(&phone, &laptop).await?;
+    let goal = live_edit(&phone, &laptop).await?;
+    share_with_grandma(&phone, &goal, &net, kdf).await?;
+    clinic_delivers_a_note(&phone, &laptop, &net, kdf).await?;
+    carry_the_iep(&phone, &laptop, phone_home.path(), laptop_home.path()).await?;
+    export_and_import_fhir(&phone)?;
+    import_a_sample()?;
 
+    step(9, "Done");
+    println!("    everything ran on loopback with relays and discovery off; nothing left this machine");
+    if portal {
+        serve_portal(&phone).await?;
+    } else {
+        println!("    (the portal is skipped: stdout is not a terminal, or --no-portal; --portal serves it anyway)");
+    }
+    phone.shutdown().await;
+    laptop.shutdown().await;
+    Ok(())
+}
+
+/// Step 1: the phone creates the record; returns its service and the medication it added.
+async fn create_record(home: &Path, net: &NetConfig, kdf: KdfParams) -> Res<(Service, String)> {
     step(1, "The parent creates Mia's record on the phone");
     let phone_dev = Device::init(
-        phone_home.path(),
+        home,
         "correct horse battery staple",
         InitOptions {
             name: "Mia Lopez".into(),
@@ -116,6 +141,11 @@ async fn main() -> Res<()> {
     )?;
     println!("    added a medication and a speech goal; every change is signed by the phone's key");
 
+    Ok((phone, med))
+}
+
+/// Step 2: the laptop pairs with the phone's ticket and takes the record in.
+async fn pair_laptop(phone: &Service, home: &Path, net: &NetConfig, kdf: KdfParams) -> Res<Service> {
     step(2, "The laptop pairs by scanning the phone's one-time ticket");
     let ticket = phone.pairing().issue(phone.addr(), Duration::from_secs(600))?;
     let text = ticket.to_text();
@@ -125,15 +155,8 @@ async fn main() -> Res<()> {
         text.len()
     );
     let laptop_key = KeyPair::generate();
-    let (cert, statements) = pair::join(&PairTicket::parse(&text)?, &laptop_key, "Ana's laptop", &net).await?;
-    let laptop_dev = Device::create_member(
-        laptop_home.path(),
-        "another passphrase",
-        laptop_key,
-        cert,
-        statements,
-        kdf,
-    )?;
+    let (cert, statements) = pair::join(&PairTicket::parse(&text)?, &laptop_key, "Ana's laptop", net).await?;
+    let laptop_dev = Device::create_member(home, "another passphrase", laptop_key, cert, statements, kdf)?;
     let laptop = Service::start(Replica::new(laptop_dev), net.clone()).await?;
     let report = laptop.sync_once(phone.addr(), SessionOptions::default()).await?;
     println!(
@@ -143,12 +166,17 @@ async fn main() -> Res<()> {
     );
     show("laptop", &laptop, Section::Medications)?;
 
+    Ok(laptop)
+}
+
+/// Step 3: both are edited offline, the same field at the same time among them.
+fn edit_offline(phone: &Service, laptop: &Service, med: &str) -> Res<()> {
     step(
         3,
         "Both are used offline: different sections, and the same field at the same time",
     );
     add(
-        &phone,
+        phone,
         Section::Labs,
         &[
             ("test", "Ferritin"),
@@ -160,7 +188,7 @@ async fn main() -> Res<()> {
         ],
     )?;
     add(
-        &laptop,
+        laptop,
         Section::CaregiverLog,
         &[
             ("date", "2024-03-02"),
@@ -170,10 +198,15 @@ async fn main() -> Res<()> {
     )?;
     let dose = |v: &str| parse_fields(Section::Medications, &[("dose".to_string(), v.to_string())]);
     let (d1, d2) = (dose("500 mg")?, dose("125 mg")?);
-    phone.replica().write(|r| r.edit(Section::Medications, &med, d1))?;
-    laptop.replica().write(|r| r.edit(Section::Medications, &med, d2))?;
+    phone.replica().write(|r| r.edit(Section::Medications, med, d1))?;
+    laptop.replica().write(|r| r.edit(Section::Medications, med, d2))?;
     println!("    phone: new lab, dose 500 mg   laptop: caregiver log, dose 125 mg");
 
+    Ok(())
+}
+
+/// Step 4: they meet again and converge, the conflict kept.
+async fn meet_and_sync(phone: &Service, laptop: &Service) -> Res<()> {
     step(4, "They meet again and sync");
     let report = laptop.sync_once(phone.addr(), SessionOptions::default()).await?;
     println!(
@@ -197,9 +230,14 @@ async fn main() -> Res<()> {
             values.join(" vs ")
         );
     }
-    show("phone", &phone, Section::CaregiverLog)?;
-    show("laptop", &laptop, Section::Labs)?;
+    show("phone", phone, Section::CaregiverLog)?;
+    show("laptop", laptop, Section::Labs)?;
 
+    Ok(())
+}
+
+/// Step 5: live sync carries a goal's progress; returns the goal's id.
+async fn live_edit(phone: &Service, laptop: &Service) -> Res<String> {
     step(
         5,
         "Live: while connected, an edit on the phone reaches the laptop without a command",
@@ -237,12 +275,17 @@ async fn main() -> Res<()> {
     );
     live.abort();
 
+    Ok(goal)
+}
+
+/// Step 6: Grandma's scoped share, her progress entry, then the share revoked.
+async fn share_with_grandma(phone: &Service, goal: &str, net: &NetConfig, kdf: KdfParams) -> Res<()> {
     step(
         6,
         "Grandma gets a caregiver's share: scoped, revocable, by scanning a QR code",
     );
     add(
-        &phone,
+        phone,
         Section::Insurance,
         &[("payer", "Aetna"), ("member_id", "W123456")],
     )?;
@@ -257,13 +300,8 @@ async fn main() -> Res<()> {
     let share = phone.pairing().share(phone.addr(), Duration::from_secs(600), grant)?;
     let gran_home = tempfile::tempdir()?;
     let gran_key = KeyPair::generate();
-    let (credential, statements) = pair::join_any(
-        &PairTicket::parse(&share.to_text())?,
-        &gran_key,
-        "Grandma's phone",
-        &net,
-    )
-    .await?;
+    let (credential, statements) =
+        pair::join_any(&PairTicket::parse(&share.to_text())?, &gran_key, "Grandma's phone", net).await?;
     let gran_dev = Device::create_with(
         gran_home.path(),
         "grandma's passphrase",
@@ -300,7 +338,7 @@ async fn main() -> Res<()> {
     );
     gran.replica().write(|r| {
         r.goal_progress(
-            &goal,
+            goal,
             chrono::NaiveDate::from_ymd_opt(2024, 3, 10).unwrap_or_default(),
             70.0,
             Some("7 of 10 at grandma's"),
@@ -311,7 +349,7 @@ async fn main() -> Res<()> {
         .replica()
         .lock()
         .record()
-        .read_entry(Section::Goals, &goal)?
+        .read_entry(Section::Goals, goal)?
         .and_then(|g| g.fields.get("progress").and_then(|p| p.as_array().map(Vec::len)));
     println!(
         "    her progress entry reached the phone, checked op by op: goal now has {} progress entries",
@@ -332,6 +370,11 @@ async fn main() -> Res<()> {
     }
     gran.shutdown().await;
 
+    Ok(())
+}
+
+/// Step 7: the clinic's node hosts the record and delivers a clinician's signed note.
+async fn clinic_delivers_a_note(phone: &Service, laptop: &Service, net: &NetConfig, kdf: KdfParams) -> Res<()> {
     step(
         7,
         "The therapy clinic's node hosts the record and delivers a clinician's note",
@@ -351,7 +394,7 @@ async fn main() -> Res<()> {
     let (_, invite) = clinic.invite(node.addr(), Duration::from_secs(600), Some(1), None)?;
     println!("    `phr-node invite` prints {}…", &invite.to_text()[..32]);
     let invite = ClinicTicket::parse(&invite.to_text())?;
-    clinic_connect::connect(phone.endpoint(), phone.replica(), &invite, &net).await?;
+    clinic_connect::connect(phone.endpoint(), phone.replica(), &invite, net).await?;
     phone.sync_once(node.addr(), SessionOptions::default()).await?;
     println!("    `phr clinic connect`: the phone granted the clinic preset and the node now hosts Mia's record");
     let jane = clinic.add_staff("Jane Roe", "SLP", vec![])?;
@@ -384,12 +427,17 @@ async fn main() -> Res<()> {
     }
     node.shutdown().await;
 
+    Ok(())
+}
+
+/// Step 8: an IEP attached on the phone opens byte-identical on the laptop.
+async fn carry_the_iep(phone: &Service, laptop: &Service, phone_home: &Path, laptop_home: &Path) -> Res<()> {
     step(
         8,
         "Documents: the school's IEP is attached on the phone and opened on the laptop; the record leaves as FHIR and imports",
     );
     // A stand-in for a scanned IEP: a few hundred KiB of bytes that are not text.
-    let scan = phone_home.path().join("mia-iep-2024.pdf");
+    let scan = phone_home.join("mia-iep-2024.pdf");
     let pages: Vec<u8> = (0..400_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -419,7 +467,7 @@ async fn main() -> Res<()> {
     );
     laptop.sync_once(phone.addr(), SessionOptions::default()).await?;
     let fetched = laptop.fetch_attachments(&[phone.addr()], &mut |_| {}).await?;
-    let out = laptop_home.path().join("iep-opened.pdf");
+    let out = laptop_home.join("iep-opened.pdf");
     laptop
         .blobs()
         .await?
@@ -440,6 +488,11 @@ async fn main() -> Res<()> {
         }
     );
 
+    Ok(())
+}
+
+/// The phone's record leaves as FHIR and imports into a fresh record.
+fn export_and_import_fhir(phone: &Service) -> Res<()> {
     // The phone's record as a FHIR bundle (`phr export --format fhir`), imported into a fresh
     // record as another system would take it in (`phr import --fhir`).
     let exported = {
@@ -462,6 +515,11 @@ async fn main() -> Res<()> {
         imported.unmapped.values().sum::<usize>()
     );
 
+    Ok(())
+}
+
+/// A synthetic patient's FHIR export (the smallest shared sample) imports, and again changes nothing.
+fn import_a_sample() -> Res<()> {
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fhir-samples");
     let smallest = std::fs::read_dir(&samples).ok().and_then(|dir| {
         dir.flatten()
@@ -484,14 +542,5 @@ async fn main() -> Res<()> {
         );
     }
 
-    step(9, "Done");
-    println!("    everything ran on loopback with relays and discovery off; nothing left this machine");
-    if portal {
-        serve_portal(&phone).await?;
-    } else {
-        println!("    (the portal is skipped: stdout is not a terminal, or --no-portal; --portal serves it anyway)");
-    }
-    phone.shutdown().await;
-    laptop.shutdown().await;
     Ok(())
 }
