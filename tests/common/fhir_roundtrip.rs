@@ -53,7 +53,11 @@ pub struct Difference {
 
 impl std::fmt::Display for Difference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let at = if self.path.is_empty() { String::new() } else { format!(" {}", self.path) };
+        let at = if self.path.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.path)
+        };
         write!(f, "{}{at}: {}: {}", self.resource, self.kind, self.detail)
     }
 }
@@ -189,7 +193,12 @@ fn walk(key: &str, path: &str, value: &Value, found: &mut BTreeMap<String, Fact>
         Value::Object(map) => {
             if let Some(n) = map.get("value").filter(|v| v.is_number()) {
                 let field = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
-                let words = format!("{n} {} ({} {})", field("unit"), system_name(&field("system")), field("code"));
+                let words = format!(
+                    "{n} {} ({} {})",
+                    field("unit"),
+                    system_name(&field("system")),
+                    field("code")
+                );
                 found.insert(path.to_string(), Fact::Quantity(words));
             }
             for (k, v) in map {
@@ -207,7 +216,10 @@ fn walk(key: &str, path: &str, value: &Value, found: &mut BTreeMap<String, Fact>
                 let at = format!("{path}[{i}]");
                 if key == "coding" {
                     let s = |k: &str| item[k].as_str().unwrap_or("-").to_string();
-                    found.insert(at.clone(), Fact::Coding(format!("{} {}", system_name(&s("system")), s("code"))));
+                    found.insert(
+                        at.clone(),
+                        Fact::Coding(format!("{} {}", system_name(&s("system")), s("code"))),
+                    );
                     continue;
                 }
                 walk(key, &at, item, found);
