@@ -635,16 +635,7 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section], 
         .into_iter()
         .map(|s| Ok((s, record.list(s)?)))
         .collect::<Result<Vec<_>>>()?;
-    // Where the kept sources' references point: the exported entries, by the source they name.
-    let mut links = Links::default();
-    for (section, list) in &lists {
-        for e in list {
-            links.add(
-                crate::json::text_field(&e.fields, SOURCE_KEY),
-                &entry_url(*section, &e.id),
-            );
-        }
-    }
+    let links = links(&lists, entry_url);
 
     let mut entries = Vec::new();
     let mut resources = BTreeMap::new();
@@ -716,6 +707,20 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section], 
         resources,
         provenance,
     })
+}
+
+/// Where the kept sources' references point: the exported entries, by the source they name.
+fn links(lists: &[(Section, Vec<EntryView>)], entry_url: impl Fn(Section, &str) -> String) -> Links {
+    let mut links = Links::default();
+    for (section, list) in lists {
+        for e in list {
+            links.add(
+                crate::json::text_field(&e.fields, SOURCE_KEY),
+                &entry_url(*section, &e.id),
+            );
+        }
+    }
+    links
 }
 
 /// One `Provenance` per writer who is not one of the patient's devices, naming their entries.
