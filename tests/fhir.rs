@@ -93,12 +93,18 @@ fn mappable(bundle: &Value) -> BTreeMap<String, usize> {
 }
 
 /// Every entry of the patient-facing sections, by section and id, without the bookkeeping that
-/// differs between records (author, times).
+/// differs between records (author, times), and with whether it keeps its FHIR source rather
+/// than the source itself: a record imported from phr's export keeps the resource as that
+/// export wrote it (its references pointing inside that export), not as the EHR did.
 fn contents(record: &Record) -> BTreeMap<(Section, String), serde_json::Map<String, Value>> {
     let mut out = BTreeMap::new();
     for section in Section::ALL {
         for e in record.list(section).expect("listing a section") {
-            out.insert((section, e.id.clone()), e.fields);
+            let mut fields = e.fields;
+            if let Some(kept) = fields.get_mut(phr::entry::FHIR_KEY) {
+                *kept = Value::Bool(true);
+            }
+            out.insert((section, e.id.clone()), fields);
         }
     }
     out
@@ -209,7 +215,7 @@ fn small_bundle() -> Value {
             } },
             { "fullUrl": "urn:uuid:c1", "resource": {
                 "resourceType": "Condition", "id": "c1",
-                "clinicalStatus": { "coding": [{ "code": "active" }] },
+                "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
                 "code": { "text": "Childhood apraxia of speech", "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "R48.2" }] },
                 "subject": { "reference": "urn:uuid:p1" },
                 "onsetDateTime": "2019-03-01"
@@ -636,10 +642,15 @@ fn export_then_import_into_a_fresh_home_gives_the_same_entries() {
                 .flatten()
                 .map(|e| {
                     let mut fields = e["fields"].clone();
-                    // Logged progress and amendments are the record's own, not exported.
+                    // Logged progress and amendments are the record's own, not exported; an
+                    // imported entry's kept source is the EHR's resource in one home and phr's
+                    // export of it in the other, so only its presence is compared.
                     if let Some(m) = fields.as_object_mut() {
                         m.remove("progress");
                         m.remove("amendments");
+                        if let Some(kept) = m.get_mut(phr::entry::FHIR_KEY) {
+                            *kept = Value::Bool(true);
+                        }
                     }
                     (e["id"].as_str().unwrap_or_default().to_string(), fields)
                 })

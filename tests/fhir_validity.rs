@@ -10,32 +10,12 @@
 #[allow(dead_code)] // not every helper of the shared test harness is used here
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::Home;
+use common::fhir_roundtrip::{fhir_samples as samples, read_json};
 use common::fhir_validator::{assert_valid_fhir, fhir_problems, fhir_problems_each};
 use serde_json::{Value, json};
-
-/// The sample bundles by name; empty (with a note) when the directory is absent.
-fn samples() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fhir-samples");
-    let Ok(list) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: no FHIR samples at {}", dir.display());
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = list
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
 
 /// An appointment as phr exported it before it gave instants a zone and the patient as a
 /// participant.

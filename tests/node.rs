@@ -746,6 +746,10 @@ fn the_http_api_answers_health_openly_guards_everything_else_and_refuses_bad_fhi
     phone.sync(&node);
     let labs_on_phone = phone.json(["list", "labs", "--json"]);
     assert_eq!(labs_on_phone.as_array().map(Vec::len), Some(1), "{labs_on_phone:#}");
+    // The lab keeps the resource as the clinic sent it, for the family's exports.
+    let kept: Value = serde_json::from_str(labs_on_phone[0]["fields"]["fhir"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the kept source is JSON: {e}: {labs_on_phone:#}"));
+    assert_eq!(kept, lab);
 }
 
 /// A message from the front desk, as the EHR sends it.

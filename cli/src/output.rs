@@ -268,6 +268,12 @@ fn print_entry(out: &mut dyn Write, e: &EntryView, names: &Names) -> Result<()> 
     writeln!(out, "  created     {}", display::text(&e.created))?;
     writeln!(out, "  updated     {}", display::text(&e.updated))?;
     for (k, v) in &e.fields {
+        if k == entry::FHIR_KEY {
+            // The resource it was imported from: kept for export, too long to read here.
+            let size = v.as_str().map_or(0, str::len);
+            writeln!(out, "  {k:<12}the FHIR resource as received ({size} bytes)")?;
+            continue;
+        }
         let k = display::text(k);
         match v {
             Value::Array(items) if !items.is_empty() => {

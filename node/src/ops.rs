@@ -128,6 +128,7 @@ pub fn push(
         .ok_or_else(|| OpError::new(500, format!("{resource_type} is not a resource type a clinic pushes")))?;
     let record = patient(clinic, patient_id)?;
     let mut fields = kind.read_pushed(res)?;
+    fhir::keep_source(&mut fields, res);
     let section = kind.sections[0];
     let staff = clinician(clinic, who, res)?;
     if section == Section::Notes {

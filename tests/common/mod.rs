@@ -7,6 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 pub mod devices;
+pub mod fhir_roundtrip;
 pub mod fhir_validator;
 pub mod http;
 pub mod processes;

@@ -19,12 +19,13 @@ use serde_json::{Map, Value, json};
 use crate::Fields;
 use crate::date::Zone;
 use crate::json::{At, Path, describe, fhir_error, resource};
+use crate::overlay::{self, Links};
 use crate::reading::{self, Cx, Mapping, Refs};
 use crate::resources::{self, Out, Resource};
 use crate::upsert::{Upsert, upsert};
 use crate::vocab::{PHR_ENTRY, PHR_RECORD, PHR_SECTION, PHR_SOURCE};
 use phr_model::access::AccessSet;
-use phr_model::entry::{self, PATIENT_ENTRY, SOURCE_KEY};
+use phr_model::entry::{self, FHIR_KEY, PATIENT_ENTRY, SOURCE_KEY};
 use phr_model::error::{Error, Result};
 use phr_model::identity::PublicKey;
 use phr_model::record::{EntryView, Record};
@@ -46,6 +47,8 @@ struct Item {
     fields: Fields,
     /// `Bundle.entry[i].resource`, for errors found when writing.
     path: String,
+    /// Whether it came from a phr export.
+    from_phr: bool,
 }
 
 /// A bundle read and mapped to entries; nothing is written until [`Mapped::import`].
@@ -198,8 +201,13 @@ pub fn map_bundle(bundle: &Value) -> Result<Mapped> {
         } else {
             id
         };
-        if let Some(source) = source {
-            fields.insert(SOURCE_KEY.into(), source.into());
+        if let Some(source) = &source {
+            fields.insert(SOURCE_KEY.into(), source.clone().into());
+        }
+        // Kept: what an EHR sent, and what a phr export gives back of an entry imported from
+        // one (its source is named); not a phr export of an entry typed by a person.
+        if tag.is_none() || source.is_some() {
+            crate::keep_source(&mut fields, res);
         }
         let fields = if checked {
             // Normalized by its mapper already; the source is kept by validation as it is.
@@ -215,6 +223,7 @@ pub fn map_bundle(bundle: &Value) -> Result<Mapped> {
                 id,
                 fields,
                 path,
+                from_phr: tag.is_some(),
             },
         )?;
     }
@@ -493,7 +502,13 @@ impl Mapped {
             if let Some(old) = &old {
                 same_source(item, old)?;
             }
-            match upsert(item.section, &item.fields, old.as_ref().map(|e| &e.fields)) {
+            let mut fields = std::borrow::Cow::Borrowed(&item.fields);
+            if item.from_phr && old.as_ref().is_some_and(|e| e.fields.contains_key(FHIR_KEY)) {
+                // A phr export of an entry gives its kept source back with phr's edits on top:
+                // the entry keeps the source as its EHR sent it.
+                fields.to_mut().remove(FHIR_KEY);
+            }
+            match upsert(item.section, &fields, old.as_ref().map(|e| &e.fields)) {
                 Upsert::Create => {
                     if item.section == Section::Profile && !item.fields.contains_key("name") {
                         return Err(fhir_error(
@@ -616,12 +631,17 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section], 
         }
     };
 
+    let lists = chosen
+        .into_iter()
+        .map(|s| Ok((s, record.list(s)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let links = links(&lists, entry_url);
+
     let mut entries = Vec::new();
     let mut resources = BTreeMap::new();
     // Per writer who is not one of the patient's devices: their entries and newest change.
     let mut written_by: BTreeMap<String, (Vec<Value>, String)> = BTreeMap::new();
-    for section in chosen {
-        let list = record.list(section)?;
+    for (section, list) in lists {
         let out = Out {
             patient: &patient_ref,
             zone,
@@ -636,10 +656,14 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section], 
             let mut fields = e.fields.clone();
             fields.insert("created".into(), e.created.clone().into());
             fields.insert("updated".into(), e.updated.clone().into());
-            let Some(mut res) = resources::writer_for(section).and_then(|r| r.write(section, &e.id, &fields, &out))
-            else {
+            let Some(row) = resources::writer_for(section) else {
                 continue;
             };
+            let written = match overlay::kept_source(&fields) {
+                Some(source) => overlay::write_kept(row, section, &e.id, &fields, source, &out, &links),
+                None => row.write(section, &e.id, &fields, &out),
+            };
+            let Some(mut res) = written else { continue };
             if res.get("resourceType").and_then(Value::as_str) == Some("Questionnaire") {
                 resources::questionnaire::form_status_ext(&mut res, &fields);
             }
@@ -683,6 +707,20 @@ pub fn export_bundle(record: &Record, access: &AccessSet, sections: &[Section], 
         resources,
         provenance,
     })
+}
+
+/// Where the kept sources' references point: the exported entries, by the source they name.
+fn links(lists: &[(Section, Vec<EntryView>)], entry_url: impl Fn(Section, &str) -> String) -> Links {
+    let mut links = Links::default();
+    for (section, list) in lists {
+        for e in list {
+            links.add(
+                crate::json::text_field(&e.fields, SOURCE_KEY),
+                &entry_url(*section, &e.id),
+            );
+        }
+    }
+    links
 }
 
 /// One `Provenance` per writer who is not one of the patient's devices, naming their entries.
@@ -738,7 +776,13 @@ fn decorate(res: &mut Value, section: Section, source: Option<&str>, patient: &V
         .to_string();
     let meta = m.entry("meta").or_insert_with(|| json!({}));
     if let Value::Object(meta) = meta {
-        meta.insert("tag".into(), json!([{ "system": PHR_SECTION, "code": section.name() }]));
+        // A kept source from an earlier phr export has its section tag already.
+        let mut tags: Vec<Value> = match meta.remove("tag") {
+            Some(Value::Array(tags)) => tags.into_iter().filter(|t| t["system"] != PHR_SECTION).collect(),
+            _ => Vec::new(),
+        };
+        tags.push(json!({ "system": PHR_SECTION, "code": section.name() }));
+        meta.insert("tag".into(), Value::Array(tags));
     }
     if let Some(source) = source {
         let ident = json!({ "system": PHR_SOURCE, "value": source });
@@ -746,6 +790,7 @@ fn decorate(res: &mut Value, section: Section, source: Option<&str>, patient: &V
             // The one exported type whose identifier is a single value.
             m.insert("identifier".into(), ident);
         } else if let Value::Array(list) = m.entry("identifier").or_insert_with(|| json!([])) {
+            list.retain(|i| i["system"] != PHR_SOURCE);
             list.push(ident);
         }
     }

@@ -32,7 +32,8 @@
 //! Codemap: `json.rs` (the `At` cursor every reader uses), `date.rs`, `xhtml.rs` (narrative
 //! text), `vocab.rs` (code systems, disciplines), `elements.rs` (FHIR data types shared by
 //! resources), `reading.rs` (a resource in its bundle), `resources/` (one file per resource
-//! type, and the table), `bundle.rs` (import and export of whole records), `upsert.rs`.
+//! type, and the table), `bundle.rs` (import and export of whole records), `overlay.rs` (an
+//! imported entry's kept source with phr's edits on top, as export writes it), `upsert.rs`.
 
 use serde_json::{Map, Value, json};
 
@@ -43,6 +44,7 @@ mod bundle;
 mod date;
 mod elements;
 mod json;
+mod overlay;
 mod reading;
 mod resources;
 #[cfg(test)]
@@ -67,6 +69,13 @@ pub use vocab::discipline_from_text;
 
 /// An entry's fields, as [`phr_model::entry::validate`] takes and returns them.
 type Fields = Map<String, Value>;
+
+/// Keep `res`, the resource an entry is read from, with its fields (as one JSON string under
+/// [`phr_model::entry::FHIR_KEY`]), so an export gives it back whole with phr's edits on top.
+/// Bundle import and a clinic's push both keep it.
+pub fn keep_source(fields: &mut Map<String, Value>, res: &Value) {
+    fields.insert(phr_model::entry::FHIR_KEY.into(), res.to_string().into());
+}
 
 /// How deep nested sections and questionnaire items are followed; real documents use a few
 /// levels, and a bound keeps hostile input from exhausting the stack.

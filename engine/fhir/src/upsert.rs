@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use phr_model::entry::SOURCE_KEY;
+use phr_model::entry::{FHIR_KEY, SOURCE_KEY};
 use phr_model::section::Section;
 
 use crate::Fields;
@@ -29,7 +29,9 @@ pub enum Upsert {
 /// has by the same id (`old`, its fields), if any.
 ///
 /// Fields the incoming entry does not give are left as they are; the profile keeps the source
-/// it was first imported from and gains guardians and contacts without losing its own.
+/// it was first imported from and gains guardians and contacts without losing its own. The
+/// kept FHIR resource (`fhir`) is a field like the others here: a newer version of the
+/// resource updates it with the entry, except a note's, which stays the one it came with.
 pub fn upsert(section: Section, fields: &Fields, old: Option<&Fields>) -> Upsert {
     let Some(old) = old else {
         return Upsert::Create;
@@ -38,6 +40,9 @@ pub fn upsert(section: Section, fields: &Fields, old: Option<&Fields>) -> Upsert
     for (key, value) in fields {
         let value = match (section, key.as_str()) {
             (Section::Profile, SOURCE_KEY) if old.contains_key(SOURCE_KEY) => continue,
+            // A note is never rewritten: it keeps the source it first came with, and the same
+            // note sent again with other bookkeeping (a new `meta`) is the same note.
+            (Section::Notes, FHIR_KEY) => continue,
             (Section::Profile, "guardians" | "contacts") => union(old.get(key), value),
             _ => value.clone(),
         };

@@ -22,6 +22,15 @@ pub const PATIENT_ENTRY: &str = "patient";
 /// fields, set only by imports (no `--source` on the command line).
 pub const SOURCE_KEY: &str = "source";
 
+/// The FHIR resource an imported or pushed entry came from, as received (its JSON text, one
+/// string), so an export can give it back whole with phr's edits on top; kept beside the
+/// fields like [`SOURCE_KEY`], set only by imports and a clinic's push. Entries typed by a
+/// person have none.
+pub const FHIR_KEY: &str = "fhir";
+
+/// The bookkeeping keys an entry may carry beside its fields, each a string.
+const KEPT_KEYS: [&str; 2] = [SOURCE_KEY, FHIR_KEY];
+
 /// What kind of value a field holds, and so how a command-line string is parsed.
 #[derive(Debug, Clone, Copy)]
 pub enum FieldKind {
@@ -1076,17 +1085,19 @@ fn check_as<K: EntryKind>(fields: &Map<String, Value>) -> Result<Map<String, Val
     match serde_json::to_value(&typed) {
         Ok(Value::Object(mut normal)) => {
             // Keep the bookkeeping keys the typed struct does not model.
-            match fields.get(SOURCE_KEY) {
-                None => {}
-                Some(source @ Value::String(_)) => {
-                    normal.insert(SOURCE_KEY.to_string(), source.clone());
-                }
-                Some(_) => {
-                    return Err(Error::InvalidField {
-                        section: K::SECTION,
-                        field: SOURCE_KEY.into(),
-                        problem: FieldProblem::NotText,
-                    });
+            for key in KEPT_KEYS {
+                match fields.get(key) {
+                    None => {}
+                    Some(kept @ Value::String(_)) => {
+                        normal.insert(key.to_string(), kept.clone());
+                    }
+                    Some(_) => {
+                        return Err(Error::InvalidField {
+                            section: K::SECTION,
+                            field: key.into(),
+                            problem: FieldProblem::NotText,
+                        });
+                    }
                 }
             }
             for key in META_KEYS {
