@@ -10,7 +10,7 @@ use phr_engine::{Section, entry};
 
 use crate::error::Error;
 use crate::forms::{self, Submitted};
-use crate::guard::{self, SignedIn};
+use crate::guard::SignedIn;
 use crate::rights::Rights;
 use crate::server::{App, html};
 use crate::templates::FormPage;
@@ -19,37 +19,25 @@ use crate::templates::FormPage;
 pub async fn form(
     State(app): State<Arc<App>>,
     Extension(who): Extension<SignedIn>,
-    Path((section, id)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
 ) -> Response {
-    app.blocking(move |app| submit(app, &who, &section, &id, None)).await
+    super::action::show(app, who, path, submit).await
 }
 
 /// `POST /s/goals/{id}/progress`.
 pub async fn record(
     State(app): State<Arc<App>>,
     Extension(who): Extension<SignedIn>,
-    Path((section, id)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     Form(sent): Form<Vec<(String, String)>>,
 ) -> Response {
-    let sent = Submitted(sent);
-    if let Some(r) = guard::without_token(&app, &who, &sent) {
-        return r;
-    }
-    app.blocking(move |app| submit(app, &who, &section, &id, Some(sent)))
-        .await
+    super::action::take(app, who, path, sent, submit).await
 }
 
 fn submit(app: &App, who: &SignedIn, name: &str, id: &str, sent: Option<Submitted>) -> Result<Response, Error> {
-    let rights = {
-        let device = app.replica.lock();
-        let rights = Rights::of(&device);
-        if name != Section::Goals.name() || device.record().read_entry(Section::Goals, id)?.is_none() {
-            return super::missing(app, who, &rights);
-        }
-        if !rights.logs_progress(Section::Goals) {
-            return Ok(super::refused(app, StatusCode::FORBIDDEN, "form-not-allowed"));
-        }
-        rights
+    let rights = match super::action::allowed(app, who, (name, id), Section::Goals, Rights::logs_progress)? {
+        Ok(rights) => rights,
+        Err(page) => return Ok(page),
     };
     let Some(sent) = sent else {
         let today = chrono::Local::now().date_naive().to_string();

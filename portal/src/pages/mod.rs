@@ -1,5 +1,6 @@
 //! The pages: each module draws one kind of page from the record, and handles its form.
 
+pub mod action;
 pub mod auth;
 pub mod edit;
 pub mod entry;

@@ -11,7 +11,7 @@ use phr_engine::Section;
 
 use crate::error::Error;
 use crate::forms::{self, Submitted};
-use crate::guard::{self, SignedIn};
+use crate::guard::SignedIn;
 use crate::rights::Rights;
 use crate::server::{App, html};
 use crate::templates::FormPage;
@@ -20,37 +20,25 @@ use crate::templates::FormPage;
 pub async fn form(
     State(app): State<Arc<App>>,
     Extension(who): Extension<SignedIn>,
-    Path((section, id)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
 ) -> Response {
-    app.blocking(move |app| submit(app, &who, &section, &id, None)).await
+    super::action::show(app, who, path, submit).await
 }
 
 /// `POST /s/notes/{id}/amend`.
 pub async fn amend(
     State(app): State<Arc<App>>,
     Extension(who): Extension<SignedIn>,
-    Path((section, id)): Path<(String, String)>,
+    Path(path): Path<(String, String)>,
     Form(sent): Form<Vec<(String, String)>>,
 ) -> Response {
-    let sent = Submitted(sent);
-    if let Some(r) = guard::without_token(&app, &who, &sent) {
-        return r;
-    }
-    app.blocking(move |app| submit(app, &who, &section, &id, Some(sent)))
-        .await
+    super::action::take(app, who, path, sent, submit).await
 }
 
 fn submit(app: &App, who: &SignedIn, name: &str, id: &str, sent: Option<Submitted>) -> Result<Response, Error> {
-    let rights = {
-        let device = app.replica.lock();
-        let rights = Rights::of(&device);
-        if name != Section::Notes.name() || device.record().read_entry(Section::Notes, id)?.is_none() {
-            return super::missing(app, who, &rights);
-        }
-        if !rights.amends(Section::Notes) {
-            return Ok(super::refused(app, StatusCode::FORBIDDEN, "form-not-allowed"));
-        }
-        rights
+    let rights = match super::action::allowed(app, who, (name, id), Section::Notes, Rights::amends)? {
+        Ok(rights) => rights,
+        Err(page) => return Ok(page),
     };
     let Some(sent) = sent else {
         return draw(app, who, &rights, id, &Submitted::default(), None);
