@@ -80,7 +80,7 @@ pub fn write_then(path: &Path, bytes: &[u8], replace: bool, before: impl FnOnce(
         .unwrap_or(Path::new("."));
     let name = path
         .file_name()
-        .ok_or_else(|| Error::Io(Box::new(std::io::Error::from(std::io::ErrorKind::IsADirectory))))?;
+        .ok_or_else(|| Error::from(std::io::Error::from(std::io::ErrorKind::IsADirectory)))?;
     create_dir(dir)?;
     let partial = dir.join(format!(
         ".{}.partial-{}",

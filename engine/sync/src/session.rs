@@ -297,19 +297,12 @@ async fn read_hello(
     match msg {
         Msg::Hello(h) if h.version == wire::VERSION => Ok(h),
         Msg::Hello(h) => {
-            let why = format!(
-                "protocol version {} is not supported (this side speaks {})",
-                h.version,
-                wire::VERSION
-            );
-            refuse(send_stream, &why).await;
-            Err(sync_err(
-                &peer,
-                SyncProblem::Version {
-                    theirs: h.version,
-                    ours: wire::VERSION,
-                },
-            ))
+            let problem = SyncProblem::Version {
+                theirs: h.version,
+                ours: wire::VERSION,
+            };
+            refuse(send_stream, &problem.to_string()).await;
+            Err(sync_err(&peer, problem))
         }
         _ => {
             refuse(send_stream, "expected hello").await;
@@ -653,17 +646,12 @@ impl<H: Host> Exchange<'_, H> {
             };
             if let Some(b) = batch {
                 if !self.agreed.contains(&b.record) {
-                    let why = format!(
-                        "the peer sent changes of record {} outside this session",
-                        b.record.short()
-                    );
-                    let _ = self.tx.send(Msg::Refused { reason: why }).await;
-                    return Err(sync_err(
-                        &peer,
-                        SyncProblem::OutsideSession {
-                            record: b.record.short(),
-                        },
-                    ));
+                    let problem = SyncProblem::OutsideSession {
+                        record: b.record.short(),
+                    };
+                    let reason = problem.to_string();
+                    let _ = self.tx.send(Msg::Refused { reason }).await;
+                    return Err(sync_err(&peer, problem));
                 }
                 batches.push(b);
             }
