@@ -77,6 +77,21 @@ fn intake_form() -> Value {
     })
 }
 
+/// The family fills in the intake form `form` on `phone`, as a parent would.
+fn fill_intake_form(phone: &Device, form: &str) -> Run {
+    phone.ok([
+        "forms",
+        "fill",
+        &form[..8],
+        "--answer",
+        "allergies=no",
+        "--answer",
+        "age=7",
+        "--answer",
+        "concerns=Lisps on /s/ at school",
+    ])
+}
+
 /// The resource with `id` among `resources`.
 #[track_caller]
 fn find<'a>(resources: &'a [Value], id: &str) -> &'a Value {
@@ -184,17 +199,7 @@ fn an_intake_form_filled_offline_reaches_the_clinic_on_the_next_sync() {
 
     // The clinic's node is down for the night; the family fills the form at home.
     node.stop();
-    let filled = phone.ok([
-        "forms",
-        "fill",
-        &form[..8],
-        "--answer",
-        "allergies=no",
-        "--answer",
-        "age=7",
-        "--answer",
-        "concerns=Lisps on /s/ at school",
-    ]);
+    let filled = fill_intake_form(&phone, &form);
     assert!(
         filled.stdout.contains("reaches the clinic on the next sync"),
         "{}",
@@ -353,17 +358,7 @@ fn every_fhir_answer_of_the_clinic_api_is_valid_r4() {
     ]);
     phone.ok(["messages", "send", "--thread", "Homework", "We practised /s/ every day"]);
     phone.sync(&node);
-    phone.ok([
-        "forms",
-        "fill",
-        &form[..8],
-        "--answer",
-        "allergies=no",
-        "--answer",
-        "age=7",
-        "--answer",
-        "concerns=Lisps on /s/ at school",
-    ]);
+    fill_intake_form(&phone, &form);
     phone.sync(&node);
 
     // Every list the EHR reads (`Node::bundle` validates each), none of them empty.

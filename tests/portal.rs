@@ -118,6 +118,14 @@ impl Portal {
 }
 
 /// POST with the same-origin headers a browser sends.
+/// The id of the first entry a section's list page links to.
+fn first_entry<'a>(list: &'a str, section: &str) -> &'a str {
+    list.split(&format!("href=\"/s/{section}/"))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no {section} entry is listed: {list}"))
+}
+
 fn post_as_browser(portal: &Portal, path: &str, s: &Session, form: &str) -> Reply {
     let [(a, av), (b, bv)] = portal.same_origin();
     portal.post(path, &s.cookie, form, &[(a, &av), (b, &bv)])
@@ -658,12 +666,7 @@ fn a_caregivers_portal_shows_only_what_the_grant_reads_and_offers_only_its_write
     );
     assert_eq!(portal.get("/s/insurance", Some(&s.cookie)).status, 404);
     let notes = portal.get("/s/notes", Some(&s.cookie));
-    let note = notes
-        .body
-        .split("href=\"/s/notes/")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("a note");
+    let note = first_entry(&notes.body, "notes");
     let page = portal.get(&format!("/s/notes/{note}"), Some(&s.cookie));
     assert!(
         page.body.contains("Tired") && !page.body.contains("/amend"),
@@ -682,12 +685,7 @@ fn a_caregivers_portal_shows_only_what_the_grant_reads_and_offers_only_its_write
     assert_eq!(post_as_browser(&portal, "/s/notes/new", &s, &form).status, 403);
     // The writes the grant allows are offered: goal progress, appointment requests, the log.
     let goals = portal.get("/s/goals", Some(&s.cookie));
-    let goal = goals
-        .body
-        .split("href=\"/s/goals/")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("a goal");
+    let goal = first_entry(&goals.body, "goals");
     let page = portal.get(&format!("/s/goals/{goal}"), Some(&s.cookie));
     assert!(
         page.body.contains("/progress") && !page.body.contains("/edit"),
