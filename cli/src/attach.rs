@@ -231,6 +231,7 @@ async fn attach_file(
             to,
             fields: parsed,
             media_type,
+            name: None,
         },
         Arc::new(move |n| b2.set_position(n)),
     )
