@@ -5,6 +5,7 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 
 /// How much of a file is read and sent at once.
@@ -31,7 +32,8 @@ pub fn file(file: tokio::fs::File, len: u64, media_type: &str, name: &str) -> Re
             Err(e) => Some((Err(e), None)),
         }
     });
-    respond(Body::from_stream(pieces), len, media_type, name)
+    // Fused: a layer may poll a stream again after its end, which `unfold` alone forbids.
+    respond(Body::from_stream(pieces.fuse()), len, media_type, name)
 }
 
 fn respond(body: Body, len: u64, media_type: &str, name: &str) -> Response {
@@ -42,6 +44,9 @@ fn respond(body: Body, len: u64, media_type: &str, name: &str) -> Response {
         HeaderValue::from_str(safe_media_type(media_type)).unwrap_or(HeaderValue::from_static(OCTETS)),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    // Sent as they are: a document is mostly compressed already (PDF, JPEG) and a large one
+    // would cost its size in CPU to gzip again; the compression layer leaves an encoded body be.
+    h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("identity"));
     if let Ok(v) = HeaderValue::from_str(&disposition(name)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
