@@ -323,18 +323,31 @@ fn a_family_uses_the_portal_in_a_real_browser() {
     assert!(log.contains("Slept well"), "the entry saved with JavaScript off: {log}");
 }
 
-#[test]
-fn a_change_made_on_another_device_shows_up_in_an_open_page_without_a_reload() {
-    let kit = browser_kit();
+/// A phone serving its portal, and its paired laptop serving (`laptop_args`, with `--peer` the
+/// phone added) in live sync with it: the phone, its portal, the laptop, and the laptop's
+/// serving process with the portal line it printed, if it serves one.
+fn phone_and_laptop(laptop_args: &[&str]) -> (Dev, Portal, Dev, (Proc, Option<String>)) {
     let phone = Dev::init("Mia Lopez", "phone");
     let laptop = phone.pair("laptop");
-    // The phone serves the portal; the laptop serves too, in live sync with it.
     let mut serving = phone.spawn(["portal", "--listen", "127.0.0.1:0"]);
     let reach = serving.wait_line(|l| l.contains("phr sync --peer"));
     let peer = reach.rsplit(' ').next().expect("the phone's address").to_string();
     let portal = Portal::on(serving);
-    let mut laptop_serving = laptop.spawn(["serve", "--peer", &peer]);
+    let mut args = laptop_args.to_vec();
+    args.extend(["--peer", &peer]);
+    let mut laptop_serving = laptop.spawn(args);
+    let line = laptop_args
+        .contains(&"--portal")
+        .then(|| laptop_serving.wait_line(|l| l.starts_with("Portal: open ")));
     laptop_serving.wait_line(|l| l.contains("connected, live"));
+    (phone, portal, laptop, (laptop_serving, line))
+}
+
+#[test]
+fn a_change_made_on_another_device_shows_up_in_an_open_page_without_a_reload() {
+    let kit = browser_kit();
+    // The phone serves the portal; the laptop serves too, in live sync with it.
+    let (_phone, portal, laptop, _laptop_serving) = phone_and_laptop(&["serve"]);
 
     let mut node = Command::new("node");
     node.arg(kit.join("live.mjs"))
@@ -729,9 +742,19 @@ fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str)>) -> (String, St
 }
 
 /// POST an upload form to `path` with `extra` headers (the browser's own, or a forger's).
-fn post_upload(portal: &Portal, path: &str, s: &Session, (body, kind): &(String, String), extra: &[(&str, &str)]) -> Reply {
+fn post_upload(
+    portal: &Portal,
+    path: &str,
+    s: &Session,
+    (body, kind): &(String, String),
+    extra: &[(&str, &str)],
+) -> Reply {
     let host = portal.host();
-    let mut headers = vec![("Host", host.as_str()), ("Cookie", s.cookie.as_str()), ("Content-Type", kind.as_str())];
+    let mut headers = vec![
+        ("Host", host.as_str()),
+        ("Cookie", s.cookie.as_str()),
+        ("Content-Type", kind.as_str()),
+    ];
     headers.extend_from_slice(extra);
     http::send(portal.addr, "POST", path, &headers, Some(body))
 }
@@ -756,17 +779,28 @@ fn an_upload_too_large_or_from_another_site_is_refused_and_stores_nothing() {
     let s = portal.sign_in();
     let form = portal.get("/documents/new", Some(&s.cookie));
     assert_eq!(form.status, 200, "{form:?}");
-    assert!(form.body.contains("Files up to 100 MB"), "the limit is stated: {}", form.body);
+    assert!(
+        form.body.contains("Files up to 100 MB"),
+        "the limit is stated: {}",
+        form.body
+    );
     assert!(form.body.contains("enctype=\"multipart/form-data\""), "{}", form.body);
 
     // One byte over the limit: refused before it is read, the limit named beside the file.
     let huge = "x".repeat(100 * 1024 * 1024 + 1);
     let fields = [("csrf", s.csrf.as_str()), ("title", "Too big")];
-    let too_large = upload_as_browser(&portal, "/documents/upload", &s, &multipart(&fields, Some(("big.pdf", &huge))));
+    let too_large = upload_as_browser(
+        &portal,
+        "/documents/upload",
+        &s,
+        &multipart(&fields, Some(("big.pdf", &huge))),
+    );
     drop(huge);
     assert_eq!(too_large.status, 413, "{}", too_large.status);
     assert!(
-        too_large.body.contains("files up to 100 MB are taken. Nothing was stored."),
+        too_large
+            .body
+            .contains("files up to 100 MB are taken. Nothing was stored."),
         "{}",
         too_large.body
     );
@@ -781,8 +815,17 @@ fn an_upload_too_large_or_from_another_site_is_refused_and_stores_nothing() {
         assert_eq!(reply.status, 403, "{headers:?}: {reply:?}");
     }
     let no_token = multipart(&[("title", "Forged")], Some(("iep.pdf", "%PDF-1.4 small")));
-    assert_eq!(upload_as_browser(&portal, "/documents/upload", &s, &no_token).status, 403);
-    let cross_import = post_upload(&portal, "/transfer/import", &s, &small, &[("Origin", "http://evil.example")]);
+    assert_eq!(
+        upload_as_browser(&portal, "/documents/upload", &s, &no_token).status,
+        403
+    );
+    let cross_import = post_upload(
+        &portal,
+        "/transfer/import",
+        &s,
+        &small,
+        &[("Origin", "http://evil.example")],
+    );
     assert_eq!(cross_import.status, 403, "{cross_import:?}");
     assert_eq!(documents_and_leftovers(&home), (Vec::new(), 0), "nothing was stored");
     let attached = home.json(["attachments", "list", "--json"]);
@@ -810,7 +853,11 @@ fn a_documents_script_title_renders_as_text_and_its_file_downloads_under_a_safe_
     assert!(page.body.contains("IEP &#60;script&#62;"), "{}", page.body);
     // Asked for as a browser asks (gzip accepted): the file comes back whole, as it was.
     let host = portal.host();
-    let headers = [("Host", host.as_str()), ("Cookie", s.cookie.as_str()), ("Accept-Encoding", "gzip")];
+    let headers = [
+        ("Host", host.as_str()),
+        ("Cookie", s.cookie.as_str()),
+        ("Accept-Encoding", "gzip"),
+    ];
     let file = http::send(portal.addr, "GET", &format!("{at}/file"), &headers, None);
     assert_eq!(file.status, 200, "{file:?}");
     assert_eq!(file.body, contents, "the file comes back as it was sent");
@@ -851,15 +898,28 @@ fn every_report_and_the_fhir_export_download_from_the_portal() {
                 "{disposition}"
             );
             match format {
-                "pdf" => assert!(r.body.starts_with("%PDF"), "{audience}: {}", &r.body[..20.min(r.body.len())]),
+                "pdf" => assert!(
+                    r.body.starts_with("%PDF"),
+                    "{audience}: {}",
+                    &r.body[..20.min(r.body.len())]
+                ),
                 _ => assert!(r.body.contains("Mia Lopez"), "{audience}: the child's name"),
             }
         }
     }
     // A report in the future, or for nobody: the form again, the words beside the fields.
-    let wrong = post_as_browser(&portal, "/reports", &s, &format!("csrf={}&format=pdf&since=2999-01-01", s.csrf));
+    let wrong = post_as_browser(
+        &portal,
+        "/reports",
+        &s,
+        &format!("csrf={}&format=pdf&since=2999-01-01", s.csrf),
+    );
     assert_eq!(wrong.status, 422, "{wrong:?}");
-    assert!(wrong.body.contains("id=\"e-audience\"") && wrong.body.contains("id=\"e-since\""), "{}", wrong.body);
+    assert!(
+        wrong.body.contains("id=\"e-audience\"") && wrong.body.contains("id=\"e-since\""),
+        "{}",
+        wrong.body
+    );
     // Without the form's token: refused.
     let forged = post_as_browser(&portal, "/transfer/export", &s, "csrf=nope");
     assert_eq!(forged.status, 403, "{forged:?}");
@@ -870,7 +930,11 @@ fn every_report_and_the_fhir_export_download_from_the_portal() {
     let bundle: serde_json::Value = serde_json::from_str(&export.body).expect("a JSON bundle");
     assert_eq!(bundle["resourceType"], "Bundle");
     let problems = common::fhir_validator::fhir_problems(&bundle);
-    assert!(problems.is_empty(), "the exported bundle is not valid FHIR R4:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "the exported bundle is not valid FHIR R4:\n{}",
+        problems.join("\n")
+    );
     // Each download was recorded as a disclosure.
     let audit = home.json(["audit", "--json"]).to_string();
     assert!(audit.contains("downloaded from the portal"), "{audit}");
@@ -892,17 +956,10 @@ fn varied_bytes(len: usize) -> Vec<u8> {
 #[test]
 fn a_20_mb_iep_uploaded_on_one_device_downloads_byte_identical_on_another() {
     let kit = browser_kit();
-    let phone = Dev::init("Mia Lopez", "phone");
-    let laptop = phone.pair("laptop");
-    let mut serving = phone.spawn(["portal", "--listen", "127.0.0.1:0"]);
-    let reach = serving.wait_line(|l| l.contains("phr sync --peer"));
-    let peer = reach.rsplit(' ').next().expect("the phone's address").to_string();
-    let phone_portal = Portal::on(serving);
-    // The laptop serves its own portal, in live sync with the phone.
-    let mut laptop_serving = laptop.spawn(["serve", "--portal", "--listen", "127.0.0.1:0", "--peer", &peer]);
-    let line = laptop_serving.wait_line(|l| l.starts_with("Portal: open "));
-    laptop_serving.wait_line(|l| l.contains("connected, live"));
-    let laptop_portal = Portal::from_line(laptop_serving, &line);
+    // Each serves its own portal, in live sync with the other.
+    let (phone, phone_portal, _laptop, laptop_serving) =
+        phone_and_laptop(&["serve", "--portal", "--listen", "127.0.0.1:0"]);
+    let laptop_portal = Portal::from_line(laptop_serving.0, &laptop_serving.1.expect("the laptop's portal"));
 
     let files = tempfile::tempdir().expect("a scratch directory");
     let iep = files.path().join("IEP 2024-25.pdf");
@@ -927,12 +984,28 @@ fn a_20_mb_iep_uploaded_on_one_device_downloads_byte_identical_on_another() {
         .args([&iep, &saved, &exported, &bundle, &shots])
         .current_dir(&kit);
     let out = run(node, "node tests/browser/documents.mjs".into());
-    assert_eq!(out.code, Some(0), "the documents journey failed:\n{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the documents journey failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     let got = std::fs::read(&saved).expect("the laptop's download");
-    assert!(got == bytes, "the laptop's copy differs: {} bytes against {}", got.len(), bytes.len());
-    let export: serde_json::Value = serde_json::from_slice(&std::fs::read(&exported).expect("the export")).expect("JSON");
+    assert!(
+        got == bytes,
+        "the laptop's copy differs: {} bytes against {}",
+        got.len(),
+        bytes.len()
+    );
+    let export: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&exported).expect("the export")).expect("JSON");
     let problems = common::fhir_validator::fhir_problems(&export);
-    assert!(problems.is_empty(), "the exported bundle is not valid FHIR R4:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "the exported bundle is not valid FHIR R4:\n{}",
+        problems.join("\n")
+    );
     let allergies = phone.json(["list", "allergies", "--json"]).to_string();
     assert!(allergies.contains("Peanut"), "the imported allergy: {allergies}");
 }

@@ -59,7 +59,10 @@ const OCTETS: &str = "application/octet-stream";
 /// peer wrote is data, and never a header injection or parameters.
 fn safe_media_type(m: &str) -> &str {
     let token = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b)) && s.len() <= 127
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+            && s.len() <= 127
     };
     match m.split_once('/') {
         Some((t, s)) if token(t) && token(s) => m,
@@ -114,7 +117,10 @@ mod tests {
     fn a_name_becomes_a_safe_file_name() {
         assert_eq!(safe_name("../../etc/passwd"), "passwd");
         assert_eq!(safe_name("C:\\Users\\x\\IEP.pdf"), "IEP.pdf");
-        assert_eq!(safe_name("IEP <script>alert(1)<script>.pdf"), "IEP scriptalert(1)script.pdf");
+        assert_eq!(
+            safe_name("IEP <script>alert(1)<script>.pdf"),
+            "IEP scriptalert(1)script.pdf"
+        );
         assert_eq!(safe_name("a\"b\r\nSet-Cookie: x.pdf"), "abSet-Cookie x.pdf");
         assert_eq!(safe_name("..."), "document");
         assert_eq!(safe_name(""), "document");

@@ -128,8 +128,15 @@ pub async fn upload(
     form: Multipart,
 ) -> Response {
     let too_large = |app: Arc<App>, who: SignedIn| async move {
-        let text = app.m.with("upload-too-large", &[("limit", Arg::Text(limit_words(&app)))]);
-        let d = Drawn::refused(&Submitted(Vec::new()), Some("file".into()), text, StatusCode::PAYLOAD_TOO_LARGE);
+        let text = app
+            .m
+            .with("upload-too-large", &[("limit", Arg::Text(limit_words(&app)))]);
+        let d = Drawn::refused(
+            &Submitted(Vec::new()),
+            Some("file".into()),
+            text,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        );
         app.blocking(move |app| draw(app, &who, d)).await
     };
     if declared_over(&headers, UPLOAD_LIMIT) {
@@ -165,7 +172,8 @@ pub async fn upload(
 /// Seal the received file and add its entry; the new entry's id, or the form to draw again.
 async fn store(app: &App, received: upload::Received) -> Result<Result<String, Drawn>, Error> {
     let sent = received.fields;
-    let refuse = |at: Option<String>, text: String| Ok(Err(Drawn::refused(&sent, at, text, StatusCode::UNPROCESSABLE_ENTITY)));
+    let refuse =
+        |at: Option<String>, text: String| Ok(Err(Drawn::refused(&sent, at, text, StatusCode::UNPROCESSABLE_ENTITY)));
     if !Rights::of(&app.replica.lock()).adds(Section::Documents) {
         return refuse(None, app.m.get("form-not-allowed"));
     }
@@ -248,7 +256,9 @@ async fn send_file(app: &App, who: &SignedIn, name: &str, id: &str) -> Result<Re
         let rights = Rights::of(&device);
         let section = super::readable(&rights, name).filter(|s| attachment::SECTIONS.contains(s));
         let found = match section {
-            Some(s) if device.record().read_entry(s, id)?.is_some() => attachment::find(device.record(), id, Some(s)).ok(),
+            Some(s) if device.record().read_entry(s, id)?.is_some() => {
+                attachment::find(device.record(), id, Some(s)).ok()
+            }
             _ => None,
         };
         match found {

@@ -67,14 +67,7 @@ fn make(app: &App, who: &SignedIn, sent: &Submitted) -> Result<Response, Error> 
             return draw(app, who, sent, errors, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let detail = format!(
-        "report for {} ({}) covering {} to {}: {}; downloaded from the portal",
-        summary.audience.title(),
-        summary.audience,
-        summary.since,
-        summary.generated,
-        summary.parts().join(", ")
-    );
+    let detail = summary.disclosure("downloaded from the portal");
     // Recorded first: a report never leaves the device unrecorded.
     app.replica
         .write(|r| r.audit("export", &detail, None, &summary.audience.sections()))?;
@@ -116,14 +109,7 @@ fn read(app: &App, sent: &Submitted, today: NaiveDate) -> Result<(Options, Forma
         },
     };
     match (audience, format) {
-        (Some(audience), Some(format)) if errors.is_empty() => Ok((
-            Options {
-                audience,
-                since,
-                today,
-            },
-            format,
-        )),
+        (Some(audience), Some(format)) if errors.is_empty() => Ok((Options { audience, since, today }, format)),
         _ => Err(errors),
     }
 }

@@ -32,7 +32,8 @@ const BUNDLE_LIMIT: u64 = 20 * 1024 * 1024;
 
 /// `GET /transfer`.
 pub async fn page(State(app): State<Arc<App>>, Extension(who): Extension<SignedIn>) -> Response {
-    app.blocking(move |app| draw(app, &who, None, false, StatusCode::OK)).await
+    app.blocking(move |app| draw(app, &who, None, false, StatusCode::OK))
+        .await
 }
 
 /// Only the patient's own devices import and export the whole record.
@@ -113,7 +114,11 @@ pub async fn export(
         let detail = "exported the record as a FHIR bundle, downloaded from the portal";
         app.replica.write(|r| r.audit("export", detail, None, &Section::ALL))?;
         let today = chrono::Local::now().date_naive();
-        Ok(download::bytes(text, "application/fhir+json", &format!("record-fhir-{today}.json")))
+        Ok(download::bytes(
+            text,
+            "application/fhir+json",
+            &format!("record-fhir-{today}.json"),
+        ))
     })
     .await
 }
@@ -126,11 +131,13 @@ pub async fn import(
     form: Multipart,
 ) -> Response {
     let refuse = |app: Arc<App>, who: SignedIn, text: String, status: StatusCode| async move {
-        app.blocking(move |app| draw(app, &who, Some(text), false, status)).await
+        app.blocking(move |app| draw(app, &who, Some(text), false, status))
+            .await
     };
-    let too_large = app
-        .m
-        .with("upload-too-large", &[("limit", Arg::Text(people::size(app.m, BUNDLE_LIMIT)))]);
+    let too_large = app.m.with(
+        "upload-too-large",
+        &[("limit", Arg::Text(people::size(app.m, BUNDLE_LIMIT)))],
+    );
     if super::documents::declared_over(&headers, upload::UPLOAD_LIMIT) {
         return refuse(app, who, too_large, StatusCode::PAYLOAD_TOO_LARGE).await;
     }
@@ -154,7 +161,13 @@ pub async fn import(
 fn take(app: &App, who: &SignedIn, received: upload::Received) -> Result<Response, Error> {
     let check = received.fields.get("check") == Some("yes");
     let Some(file) = received.file else {
-        return draw(app, who, Some(app.m.get("upload-no-file")), check, StatusCode::UNPROCESSABLE_ENTITY);
+        return draw(
+            app,
+            who,
+            Some(app.m.get("upload-no-file")),
+            check,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
     };
     if allowed(app).is_none() {
         return Ok(super::refused(app, StatusCode::FORBIDDEN, "form-not-allowed"));
@@ -173,7 +186,10 @@ fn take(app: &App, who: &SignedIn, received: upload::Received) -> Result<Respons
     });
     match report {
         Ok(report) => shown(app, who, &origin, &report, check),
-        Err(e) => refused(app.m.with("import-refused", &[("why", Arg::Text(people::text(&e.to_string())))])),
+        Err(e) => refused(
+            app.m
+                .with("import-refused", &[("why", Arg::Text(people::text(&e.to_string())))]),
+        ),
     }
 }
 
@@ -211,7 +227,9 @@ fn shown(app: &App, who: &SignedIn, origin: &str, report: &ImportReport, check: 
         .map(|(kind, count)| Line {
             href: String::new(),
             title: people::text(kind),
-            detail: app.m.with("import-unmapped-count", &[("count", Arg::Number(*count as f64))]),
+            detail: app
+                .m
+                .with("import-unmapped-count", &[("count", Arg::Number(*count as f64))]),
         })
         .collect();
     let p = ImportedPage {
@@ -224,4 +242,3 @@ fn shown(app: &App, who: &SignedIn, origin: &str, report: &ImportReport, check: 
     };
     html(StatusCode::OK, &p)
 }
-
