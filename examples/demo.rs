@@ -457,6 +457,7 @@ async fn carry_the_iep(phone: &Service, laptop: &Service, phone_home: &Path, lap
                 ],
             )?,
             media_type: None,
+            name: None,
         },
         Arc::new(|_| {}),
     )

@@ -80,6 +80,7 @@ async fn attach(phone: &Phone, path: &Path, title: &str) -> Attached {
             to: None,
             fields: fields(Section::Documents, &[("title", title), ("kind", "assessment")]),
             media_type: None,
+            name: None,
         },
         quiet(),
     )
@@ -348,6 +349,7 @@ async fn gc_removes_a_replaced_attachment_and_keeps_referenced_ones() {
             to: Some(first.id[..6].to_string()),
             fields: Default::default(),
             media_type: Some("application/pdf".into()),
+            name: None,
         },
         quiet(),
     )

@@ -36,6 +36,11 @@ impl Portal {
     /// The portal of an already started process, from the link it prints.
     fn on(mut proc: Proc) -> Portal {
         let line = proc.wait_line(|l| l.starts_with("Portal: open "));
+        Portal::from_line(proc, &line)
+    }
+
+    /// The portal of a process that printed `line` ("Portal: open LINK …").
+    fn from_line(proc: Proc, line: &str) -> Portal {
         let login = line
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
@@ -318,18 +323,31 @@ fn a_family_uses_the_portal_in_a_real_browser() {
     assert!(log.contains("Slept well"), "the entry saved with JavaScript off: {log}");
 }
 
-#[test]
-fn a_change_made_on_another_device_shows_up_in_an_open_page_without_a_reload() {
-    let kit = browser_kit();
+/// A phone serving its portal, and its paired laptop serving (`laptop_args`, with `--peer` the
+/// phone added) in live sync with it: the phone, its portal, the laptop, and the laptop's
+/// serving process with the portal line it printed, if it serves one.
+fn phone_and_laptop(laptop_args: &[&str]) -> (Dev, Portal, Dev, (Proc, Option<String>)) {
     let phone = Dev::init("Mia Lopez", "phone");
     let laptop = phone.pair("laptop");
-    // The phone serves the portal; the laptop serves too, in live sync with it.
     let mut serving = phone.spawn(["portal", "--listen", "127.0.0.1:0"]);
     let reach = serving.wait_line(|l| l.contains("phr sync --peer"));
     let peer = reach.rsplit(' ').next().expect("the phone's address").to_string();
     let portal = Portal::on(serving);
-    let mut laptop_serving = laptop.spawn(["serve", "--peer", &peer]);
+    let mut args = laptop_args.to_vec();
+    args.extend(["--peer", &peer]);
+    let mut laptop_serving = laptop.spawn(args);
+    let line = laptop_args
+        .contains(&"--portal")
+        .then(|| laptop_serving.wait_line(|l| l.starts_with("Portal: open ")));
     laptop_serving.wait_line(|l| l.contains("connected, live"));
+    (phone, portal, laptop, (laptop_serving, line))
+}
+
+#[test]
+fn a_change_made_on_another_device_shows_up_in_an_open_page_without_a_reload() {
+    let kit = browser_kit();
+    // The phone serves the portal; the laptop serves too, in live sync with it.
+    let (_phone, portal, laptop, _laptop_serving) = phone_and_laptop(&["serve"]);
 
     let mut node = Command::new("node");
     node.arg(kit.join("live.mjs"))
@@ -701,4 +719,293 @@ fn a_caregivers_portal_shows_only_what_the_grant_reads_and_offers_only_its_write
     );
     let log = portal.get("/s/caregiver_log", Some(&s.cookie));
     assert!(log.body.contains("/s/caregiver_log/new"), "{}", log.body);
+}
+
+/// A `multipart/form-data` body of text `fields` and one `file` (its name and contents), as a
+/// browser sends an upload form; returns the body and its content type.
+fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str)>) -> (String, String) {
+    let boundary = "----phrTestBoundary7MA4YWxkTrZu0gW";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    if let Some((name, contents)) = file {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: application/pdf\r\n\r\n{contents}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
+
+/// POST an upload form to `path` with `extra` headers (the browser's own, or a forger's).
+fn post_upload(
+    portal: &Portal,
+    path: &str,
+    s: &Session,
+    (body, kind): &(String, String),
+    extra: &[(&str, &str)],
+) -> Reply {
+    let host = portal.host();
+    let mut headers = vec![
+        ("Host", host.as_str()),
+        ("Cookie", s.cookie.as_str()),
+        ("Content-Type", kind.as_str()),
+    ];
+    headers.extend_from_slice(extra);
+    http::send(portal.addr, "POST", path, &headers, Some(body))
+}
+
+fn upload_as_browser(portal: &Portal, path: &str, s: &Session, form: &(String, String)) -> Reply {
+    let [(a, av), (b, bv)] = portal.same_origin();
+    post_upload(portal, path, s, form, &[(a, &av), (b, &bv)])
+}
+
+/// The documents the record holds, as the CLI lists them, and whether the portal left any
+/// upload behind in the home.
+fn documents_and_leftovers(home: &Home) -> (Vec<serde_json::Value>, usize) {
+    let docs = home.json(["list", "documents", "--json"]);
+    let left = std::fs::read_dir(home.path().join("portal-uploads")).map_or(0, |d| d.count());
+    (docs.as_array().cloned().unwrap_or_default(), left)
+}
+
+#[test]
+fn an_upload_too_large_or_from_another_site_is_refused_and_stores_nothing() {
+    let home = Home::init("Mia Lopez");
+    let portal = Portal::start(&home);
+    let s = portal.sign_in();
+    let form = portal.get("/documents/new", Some(&s.cookie));
+    assert_eq!(form.status, 200, "{form:?}");
+    assert!(
+        form.body.contains("Files up to 100 MB"),
+        "the limit is stated: {}",
+        form.body
+    );
+    assert!(form.body.contains("enctype=\"multipart/form-data\""), "{}", form.body);
+
+    // One byte over the limit: refused before it is read, the limit named beside the file.
+    let huge = "x".repeat(100 * 1024 * 1024 + 1);
+    let fields = [("csrf", s.csrf.as_str()), ("title", "Too big")];
+    let too_large = upload_as_browser(
+        &portal,
+        "/documents/upload",
+        &s,
+        &multipart(&fields, Some(("big.pdf", &huge))),
+    );
+    drop(huge);
+    assert_eq!(too_large.status, 413, "{}", too_large.status);
+    assert!(
+        too_large
+            .body
+            .contains("files up to 100 MB are taken. Nothing was stored."),
+        "{}",
+        too_large.body
+    );
+    // From another site, or without the form's token: refused, even when small.
+    let small = multipart(&fields, Some(("iep.pdf", "%PDF-1.4 small")));
+    for headers in [
+        &[("Sec-Fetch-Site", "cross-site"), ("Origin", "http://evil.example")][..],
+        &[("Origin", "http://evil.example")],
+        &[],
+    ] {
+        let reply = post_upload(&portal, "/documents/upload", &s, &small, headers);
+        assert_eq!(reply.status, 403, "{headers:?}: {reply:?}");
+    }
+    let no_token = multipart(&[("title", "Forged")], Some(("iep.pdf", "%PDF-1.4 small")));
+    assert_eq!(
+        upload_as_browser(&portal, "/documents/upload", &s, &no_token).status,
+        403
+    );
+    let cross_import = post_upload(
+        &portal,
+        "/transfer/import",
+        &s,
+        &small,
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!(cross_import.status, 403, "{cross_import:?}");
+    assert_eq!(documents_and_leftovers(&home), (Vec::new(), 0), "nothing was stored");
+    let attached = home.json(["attachments", "list", "--json"]);
+    assert_eq!(attached, serde_json::json!([]), "no file was sealed");
+}
+
+#[test]
+fn a_documents_script_title_renders_as_text_and_its_file_downloads_under_a_safe_name() {
+    let home = Home::init("Mia Lopez");
+    let portal = Portal::start(&home);
+    let s = portal.sign_in();
+    let fields = [
+        ("csrf", s.csrf.as_str()),
+        ("title", "IEP <script>window.__phrInjected=true</script>"),
+        ("kind", "iep"),
+        ("date", "2024-09-01"),
+    ];
+    let contents = "%PDF-1.4 the school's plan\nline two\n";
+    let sent = multipart(&fields, Some(("..\\..\\IEP \"final\"\r\nX-Evil: 1.pdf", contents)));
+    let saved = upload_as_browser(&portal, "/documents/upload", &s, &sent);
+    assert_eq!(saved.status, 303, "{saved:?}");
+    let at = saved.header("location").expect("the new document's page").to_string();
+    let page = portal.get(&at, Some(&s.cookie));
+    assert!(!page.body.contains("<script>window"), "{}", page.body);
+    assert!(page.body.contains("IEP &#60;script&#62;"), "{}", page.body);
+    // Asked for as a browser asks (gzip accepted): the file comes back whole, as it was.
+    let host = portal.host();
+    let headers = [
+        ("Host", host.as_str()),
+        ("Cookie", s.cookie.as_str()),
+        ("Accept-Encoding", "gzip"),
+    ];
+    let file = http::send(portal.addr, "GET", &format!("{at}/file"), &headers, None);
+    assert_eq!(file.status, 200, "{file:?}");
+    assert_eq!(file.body, contents, "the file comes back as it was sent");
+    assert_eq!(file.header("content-type"), Some("application/pdf"));
+    let disposition = file.header("content-disposition").expect("a download");
+    assert!(disposition.starts_with("attachment; filename=\"IEP"), "{disposition}");
+    for bad in ["..", "\\", "\r", "\n", "X-Evil:"] {
+        assert!(!disposition.contains(bad), "{bad:?} in {disposition}");
+    }
+    assert!(file.header("x-evil").is_none(), "{file:?}");
+    assert_eq!(file.header("x-content-type-options"), Some("nosniff"));
+    // The CLI opens the same file from the same store.
+    let out = home.scratch("opened.pdf");
+    let id = at.rsplit('/').next().expect("an id");
+    home.ok(["open", id, "--out", out.to_str().expect("a path")]);
+    assert_eq!(std::fs::read_to_string(&out).expect("the opened file"), contents);
+    assert_eq!(documents_and_leftovers(&home).1, 0, "no upload is left in the home");
+    // A missing file, an unknown entry: not found, not a failure.
+    assert_eq!(portal.get("/s/documents/nope/file", Some(&s.cookie)).status, 404);
+    assert_eq!(portal.get("/s/medications/nope/file", Some(&s.cookie)).status, 404);
+}
+
+#[test]
+fn every_report_and_the_fhir_export_download_from_the_portal() {
+    let home = full_record();
+    let portal = Portal::start(&home);
+    let s = portal.sign_in();
+    let page = portal.get("/reports", Some(&s.cookie));
+    assert_eq!(page.status, 200, "{page:?}");
+    for audience in ["iep", "specialist", "insurer"] {
+        for format in ["pdf", "html"] {
+            let form = format!("csrf={}&audience={audience}&format={format}&since=2024-01-01", s.csrf);
+            let r = post_as_browser(&portal, "/reports", &s, &form);
+            assert_eq!(r.status, 200, "{audience} {format}: {r:?}");
+            let disposition = r.header("content-disposition").unwrap_or_default();
+            assert!(
+                disposition.contains(&format!("report-{audience}-")) && disposition.contains(&format!(".{format}\"")),
+                "{disposition}"
+            );
+            match format {
+                "pdf" => assert!(
+                    r.body.starts_with("%PDF"),
+                    "{audience}: {}",
+                    &r.body[..20.min(r.body.len())]
+                ),
+                _ => assert!(r.body.contains("Mia Lopez"), "{audience}: the child's name"),
+            }
+        }
+    }
+    // A report in the future, or for nobody: the form again, the words beside the fields.
+    let wrong = post_as_browser(
+        &portal,
+        "/reports",
+        &s,
+        &format!("csrf={}&format=pdf&since=2999-01-01", s.csrf),
+    );
+    assert_eq!(wrong.status, 422, "{wrong:?}");
+    assert!(
+        wrong.body.contains("id=\"e-audience\"") && wrong.body.contains("id=\"e-since\""),
+        "{}",
+        wrong.body
+    );
+    // Without the form's token: refused.
+    let forged = post_as_browser(&portal, "/transfer/export", &s, "csrf=nope");
+    assert_eq!(forged.status, 403, "{forged:?}");
+
+    let export = post_as_browser(&portal, "/transfer/export", &s, &format!("csrf={}", s.csrf));
+    assert_eq!(export.status, 200, "{export:?}");
+    assert_eq!(export.header("content-type"), Some("application/fhir+json"));
+    let bundle: serde_json::Value = serde_json::from_str(&export.body).expect("a JSON bundle");
+    assert_eq!(bundle["resourceType"], "Bundle");
+    let problems = common::fhir_validator::fhir_problems(&bundle);
+    assert!(
+        problems.is_empty(),
+        "the exported bundle is not valid FHIR R4:\n{}",
+        problems.join("\n")
+    );
+    // Each download was recorded as a disclosure.
+    let audit = home.json(["audit", "--json"]).to_string();
+    assert!(audit.contains("downloaded from the portal"), "{audit}");
+}
+
+/// `len` bytes that do not repeat in any short period (a file no compression or dedup flatters).
+fn varied_bytes(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_20_mb_iep_uploaded_on_one_device_downloads_byte_identical_on_another() {
+    let kit = browser_kit();
+    // Each serves its own portal, in live sync with the other.
+    let (phone, phone_portal, _laptop, laptop_serving) =
+        phone_and_laptop(&["serve", "--portal", "--listen", "127.0.0.1:0"]);
+    let laptop_portal = Portal::from_line(laptop_serving.0, &laptop_serving.1.expect("the laptop's portal"));
+
+    let files = tempfile::tempdir().expect("a scratch directory");
+    let iep = files.path().join("IEP 2024-25.pdf");
+    let mut bytes = b"%PDF-1.4\n".to_vec();
+    bytes.extend(varied_bytes(20 * 1024 * 1024));
+    std::fs::write(&iep, &bytes).expect("writing the IEP");
+    let bundle = files.path().join("clinic.json");
+    let clinic = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "AllergyIntolerance", "id": "a1", "code": {"text": "Peanut"}, "patient": {"reference": "Patient/1"}}},
+            {"resource": {"resourceType": "Device", "id": "d1"}}
+        ]
+    });
+    std::fs::write(&bundle, clinic.to_string()).expect("writing the bundle");
+    let (saved, exported) = (files.path().join("saved.pdf"), files.path().join("export.json"));
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/portal-screenshots");
+    let mut node = Command::new("node");
+    node.arg(kit.join("documents.mjs"))
+        .args([&phone_portal.login, &laptop_portal.login])
+        .args([&iep, &saved, &exported, &bundle, &shots])
+        .current_dir(&kit);
+    let out = run(node, "node tests/browser/documents.mjs".into());
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the documents journey failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let got = std::fs::read(&saved).expect("the laptop's download");
+    assert!(
+        got == bytes,
+        "the laptop's copy differs: {} bytes against {}",
+        got.len(),
+        bytes.len()
+    );
+    let export: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&exported).expect("the export")).expect("JSON");
+    let problems = common::fhir_validator::fhir_problems(&export);
+    assert!(
+        problems.is_empty(),
+        "the exported bundle is not valid FHIR R4:\n{}",
+        problems.join("\n")
+    );
+    let allergies = phone.json(["list", "allergies", "--json"]).to_string();
+    assert!(allergies.contains("Peanut"), "the imported allergy: {allergies}");
 }

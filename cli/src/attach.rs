@@ -13,6 +13,7 @@ use phr_engine::entry::parse_fields;
 use phr_engine::sync::Replica;
 use phr_engine::sync::blobs::FetchProgress;
 use phr_engine::sync::net::{self, Service};
+use phr_engine::sync::replica::Entered;
 use phr_engine::{Device, Section};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -231,6 +232,7 @@ async fn attach_file(
             to,
             fields: parsed,
             media_type,
+            name: None,
         },
         Arc::new(move |n| b2.set_position(n)),
     )
@@ -454,11 +456,25 @@ pub(crate) async fn fetch_after_sync(service: &Service, peers: &[iroh::EndpointA
 /// device now lacks, in the background (one fetch at a time; a failure is only logged, the next
 /// session tries again).
 pub(crate) fn fetch_in_background(service: &Service, event: &net::SessionEvent) {
-    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     if !event.ok || event.applied == 0 {
         return;
     }
-    let peer = event.peer;
+    fetch_from(service, event.peer);
+}
+
+/// While serving: changes to a section that holds files arrived from `peer` in a live session
+/// (which reports no session event until it ends), so fetch what they reference from it.
+pub(crate) fn fetch_after_live_changes(service: &Service, entered: &Entered) {
+    if let (Some(peer), Some(batch)) = (entered.from, entered.batch())
+        && attachment::SECTIONS.contains(&batch.section)
+    {
+        fetch_from(service, peer);
+    }
+}
+
+/// Fetch from `peer`, in the background, the files this device lacks.
+fn fetch_from(service: &Service, peer: phr_engine::PublicKey) {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let addr = match net::known_peers(service.replica()) {
         Ok(addrs) => addrs.into_iter().find(|a| a.id.as_bytes() == &peer.0),
         Err(_) => None,

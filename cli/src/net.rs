@@ -552,6 +552,7 @@ pub fn serve(
         let portal = crate::portal_cmd::start(&service, portal).await?;
         let tasks: Vec<_> = addrs.into_iter().map(|a| service.keep_live(a)).collect();
         let mut events = service.session_events();
+        let mut entered = service.replica().subscribe();
         let stop = shutdown_signal();
         tokio::pin!(stop);
         loop {
@@ -568,6 +569,11 @@ pub fn serve(
                         );
                         crate::attach::fetch_in_background(&service, &e);
                     }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                },
+                e = entered.recv() => match e {
+                    Ok(e) => crate::attach::fetch_after_live_changes(&service, &e),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(_) => break,
                 },

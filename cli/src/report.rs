@@ -105,14 +105,7 @@ pub(crate) fn run(args: ReportArgs, replica: &Replica, out: &mut dyn Write) -> R
 
     let path = &args.out;
     let parts = summary.parts().join(", ");
-    let detail = format!(
-        "report for {} ({}) covering {} to {}: {parts}; written to {}",
-        summary.audience.title(),
-        summary.audience,
-        summary.since,
-        summary.generated,
-        path.display()
-    );
+    let detail = summary.disclosure(&format!("written to {}", path.display()));
     // The file appears only once the disclosure is recorded: a report never leaves the device
     // unrecorded, and a failure leaves no half file.
     crate::out_file::write_then(path, &rendered.bytes, args.force, || {

@@ -194,6 +194,7 @@ async fn run_async(ctx: &Ctx) -> Vec<Row> {
             to: None,
             fields,
             media_type: None,
+            name: None,
         },
         Arc::new(|_| {}),
     )

@@ -14,6 +14,9 @@ live-updated = Updated with a change from another device.
 nav-label = Sections
 nav-home = Home
 nav-sign-out = Sign out
+nav-documents = Documents
+nav-reports = Reports
+nav-transfer = Import / export
 
 ## Sections, as people call them
 section-profile = About
@@ -51,6 +54,7 @@ home-goal-latest = Latest: { $value } { $unit }
 home-goal-none = No progress recorded yet.
 home-see-all = See all
 home-sections = Everything in the record
+home-places = Documents, reports, import and export
 
 ## A section's list
 # $count: how many entries the section holds
@@ -62,6 +66,7 @@ list-count = { $count ->
 # $section: the section's name
 list-add = Add to { $section }
 list-request = Request an appointment
+list-upload = Upload a document
 list-open = Open
 # $name: who wrote the entry
 list-by = by { $name }
@@ -83,6 +88,8 @@ entry-amendments = Corrections
 entry-amended-by = Added by { $name } on { $when }
 entry-amend-reason = Reason
 entry-progress-list = Progress
+# $name: the file's name
+entry-download = Download { $name }
 entry-original-kept = The original stays in the record; corrections are added below it.
 
 ## Who changed what
@@ -129,6 +136,90 @@ form-saved = Saved.
 form-not-allowed = This record's access does not let you change this.
 form-expired = This form has expired. Please go back, reload the page and try again.
 form-not-a-number = This is not a number: write it with digits, e.g. 6 or 2.5.
+
+## Uploading a document
+upload-title = Upload a document
+# $limit: the largest file taken, e.g. 100 MB
+upload-intro = Choose a file (the school's IEP, an assessment, a photo of an insurance card) and say what it is. Files up to { $limit } are taken. The file is stored encrypted on this device and reaches the family's other devices when they sync.
+upload-file = File
+# $limit: the largest file taken
+upload-file-hint = Up to { $limit }. You can also drop a file here.
+upload-submit = Upload
+upload-progress = Sent so far
+upload-no-file = Choose a file to upload.
+# $limit: the largest file taken
+upload-too-large = This file is too large: files up to { $limit } are taken. Nothing was stored.
+upload-broken = The upload did not arrive whole. Nothing was stored; please try again.
+download-not-here = This file has not reached this device yet. It arrives when this device next syncs with the one that has it; try again in a moment.
+download-damaged = This device's copy of the file is damaged and was removed. An intact copy is fetched at the next sync; try again then.
+
+## Sizes ($n: a number, already written out)
+size-bytes = { $n } bytes
+size-kb = { $n } KB
+size-mb = { $n } MB
+size-gb = { $n } GB
+
+## Reports
+report-title = Reports
+report-intro = A printable summary of the record, made for who will read it. Each gets only what it needs. Downloading one is noted in the activity log.
+report-audience = Who it is for
+report-audience-hint = School IEP team: goals with progress charts, therapy notes, allergies, medications, documents; never insurance or diagnoses. Specialist: the clinical picture in full, without insurance. Insurer: coverage, diagnoses, goals and session counts; no note text.
+report-for-iep = School IEP team
+report-for-specialist = Specialist
+report-for-insurer = Insurer
+report-format = File type
+report-pdf = PDF (to print or send)
+report-html = Web page (HTML)
+report-since = Therapy notes from
+report-since-hint = The first day of therapy notes and session counts. Leave empty for the last 90 days.
+report-submit = Download the report
+report-choose-audience = Choose who the report is for.
+report-choose-format = Choose a file type.
+report-since-future = This day is in the future: a report covers the time up to today.
+
+## Import and export (FHIR)
+transfer-title = Import / export
+export-heading = Export the record
+export-text = Download the whole record as a FHIR R4 bundle, the standard file other health systems read. Exporting is noted in the activity log.
+export-submit = Download the FHIR bundle
+import-heading = Import from another system
+import-file = FHIR bundle (.json)
+# $limit: the largest bundle taken
+import-file-hint = A FHIR R4 Bundle exported by a clinic, hospital or patient portal, up to { $limit }.
+import-check = Only check it first
+import-check-no = No, import it
+import-check-yes = Yes, show what would change and store nothing
+import-submit = Import
+import-not-text = This file is not a FHIR bundle: it is not text. Nothing was changed.
+# $why: what is wrong with the bundle, in phr's words
+import-refused = This bundle could not be imported, and nothing was changed: { $why }
+import-title = Import summary
+import-done = The bundle was imported.
+import-checked = Checked only: nothing was stored. Import it to keep these changes.
+import-nothing-new = Nothing changed: the record already holds all of it.
+# $file: the file's name; $count: how many resources; $kind: the bundle's type
+import-about = { $file }: a FHIR { $kind } bundle of { $count ->
+    [one] one resource
+   *[other] { $count } resources
+}.
+import-mapped = What was mapped into the record
+import-section = Section
+import-created = New
+import-updated = Updated
+import-unchanged = Already there
+# $count: how many session notes were kept as written
+import-kept = { $count ->
+    [one] One session note differs from the bundle's and is kept as written: notes are never rewritten (add a correction instead).
+   *[other] { $count } session notes differ from the bundle's and are kept as written: notes are never rewritten (add a correction instead).
+}
+import-unmapped = What was not imported
+import-unmapped-none = Everything in the bundle has a place in the record.
+# $count: how many resources of this kind
+import-unmapped-count = { $count ->
+    [one] one resource
+   *[other] { $count } resources
+}
+import-again = Import or export another
 
 ## Values
 value-yes = Yes

@@ -86,3 +86,10 @@ pub fn set_cookie(app: &App, id: Option<&str>) -> String {
         None => format!("{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0", app.cookie),
     }
 }
+
+/// The one door to a sensitive act (downloading a report, exporting the record): the refusal,
+/// or `None` to go on. Re-entering the passphrase will be asked here (issue 15), for every
+/// such act at once.
+pub fn sensitive(_app: &App, _who: &SignedIn) -> Option<Response> {
+    None
+}

@@ -7,6 +7,7 @@
 //! makes them faster. See docs/ARCHITECTURE.md ("phr-portal") and docs/SECURITY.md ("Portal").
 
 mod assets;
+mod download;
 mod error;
 mod forms;
 mod guard;
@@ -19,6 +20,7 @@ mod routes;
 mod server;
 mod sessions;
 mod templates;
+mod upload;
 
 pub use error::Error;
 pub use i18n::Messages;

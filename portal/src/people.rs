@@ -6,7 +6,7 @@ use phr_engine::visible;
 use phr_engine::{Device, PublicKey, Section};
 use serde_json::Value;
 
-use crate::i18n::Messages;
+use crate::i18n::{Arg, Messages};
 
 /// Someone else's text made safe to show: control characters and reordering marks become
 /// visible escapes (the engine's one rule); line breaks stay, for multi-line fields.
@@ -80,6 +80,18 @@ pub fn number(n: f64) -> String {
     }
     let s = format!("{n:.6}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A file's size as people read it (bytes, KB, MB, GB: powers of 1024, one decimal).
+pub fn size(m: &Messages, bytes: u64) -> String {
+    let (id, unit) = match bytes {
+        n if n >= 1 << 30 => ("size-gb", 1u64 << 30),
+        n if n >= 1 << 20 => ("size-mb", 1 << 20),
+        n if n >= 1 << 10 => ("size-kb", 1 << 10),
+        _ => ("size-bytes", 1),
+    };
+    let n = (bytes as f64 / unit as f64 * 10.0).round() / 10.0;
+    m.with(id, &[("n", Arg::Text(number(n)))])
 }
 
 /// The spec of `key` in `section` (a repeatable field is stored under its plural).

@@ -34,6 +34,11 @@ impl Rights {
         }
     }
 
+    /// Whether this is one of the patient's own devices (not a grant holder's home).
+    pub fn owns(&self) -> bool {
+        self.scope.is_none()
+    }
+
     /// Whether the portal shows `s`.
     pub fn reads(&self, s: Section) -> bool {
         !UNLISTED.contains(&s) && self.right(s).is_some()

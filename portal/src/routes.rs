@@ -1,9 +1,10 @@
 //! The portal's routes and the layers around them: Host and same-origin checks, sessions,
-//! body limit, compression and the security headers every response carries.
+//! body limits (the forms', and the uploads' larger one), compression and the security headers every response carries.
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
@@ -14,8 +15,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::server::App;
 use crate::{assets, guard, live, pages};
 
-/// The largest form body accepted.
+/// The largest form body accepted, on every route but the uploads.
 const BODY_LIMIT: usize = 256 * 1024;
+
+/// What the upload routes' multipart reader takes at most: the file's limit
+/// ([`crate::upload::UPLOAD_LIMIT`], checked by the handlers against the declared length and
+/// while the file streams, so the refusal names it) and room for the form around it.
+const UPLOAD_BODY_LIMIT: u64 = crate::upload::UPLOAD_LIMIT + 1024 * 1024;
 
 /// Scripts and styles only from the portal itself, nothing inline, no frames, forms only to
 /// itself.
@@ -45,18 +51,32 @@ pub fn router(app: Arc<App>) -> Router {
             "/s/{section}/{id}/stop",
             get(pages::medication::form).post(pages::medication::stop),
         )
+        .route("/s/{section}/{id}/file", get(pages::documents::file))
+        .route("/documents/new", get(pages::documents::form))
+        .route("/reports", get(pages::reports::form).post(pages::reports::download))
+        .route("/transfer", get(pages::transfer::page))
+        .route("/transfer/export", post(pages::transfer::export))
         .route("/events", get(live::events))
         .route("/logout", post(pages::auth::logout))
         .route_layer(from_fn_with_state(app.clone(), guard::session));
+    // The uploads stream their file to disk: the form limit does not hold them, theirs does.
+    let uploads = Router::new()
+        .route(pages::documents::UPLOAD, post(pages::documents::upload))
+        .route(pages::transfer::IMPORT, post(pages::transfer::import))
+        .route_layer(from_fn_with_state(app.clone(), guard::session))
+        .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT as usize));
     let header = |name, value: &'static str| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
-    Router::new()
+    let forms = Router::new()
         .merge(signed_in)
         .route("/login/{token}", get(pages::auth::login))
         .route("/signed-out", get(pages::auth::signed_out))
         .route("/static/{name}", get(assets::file))
         .fallback(pages::not_found)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
+    Router::new()
+        .merge(forms)
+        .merge(uploads)
         .layer(from_fn_with_state(app.clone(), guard::origin))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CompressionLayer::new())
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
+use phr_engine::attachment::BlobStore;
 use phr_engine::sync::Replica;
 
 use crate::error::Error;
@@ -43,9 +44,18 @@ pub struct App {
     pub m: &'static Messages,
     /// Becomes `true` when the portal stops, ending open event streams (`/events`).
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// The home's blob store (attached files), opened at the first upload or download.
+    pub blobs: tokio::sync::OnceCell<BlobStore>,
 }
 
 impl App {
+    /// The home's blob store: the one this process already has open, or opened now.
+    pub async fn blobs(&self) -> Result<BlobStore, Error> {
+        let home = self.replica.lock().home().to_path_buf();
+        let store = self.blobs.get_or_try_init(|| BlobStore::open_home(&home)).await?;
+        Ok(store.clone())
+    }
+
     /// Run `draw` (which locks the record) on a blocking thread; an error becomes the
     /// "could not be read or written" page.
     pub async fn blocking<F>(self: &Arc<Self>, draw: F) -> Response
@@ -102,6 +112,7 @@ impl Portal {
             cookie: format!("phr-session-{}", addr.port()),
             m: Messages::english(),
             closing: closing.clone(),
+            blobs: tokio::sync::OnceCell::new(),
         });
         let router = crate::routes::router(app);
         let mut stopped = closing;

@@ -63,6 +63,8 @@ pub struct HomeBlock {
 pub struct HomePage {
     pub page: Page,
     pub blocks: Vec<HomeBlock>,
+    /// Documents, reports, import / export.
+    pub places: Vec<Link>,
 }
 
 /// A section's entries.
@@ -110,6 +112,8 @@ pub struct EntryPage {
     pub progress: Vec<Line>,
     pub history: Vec<Change>,
     pub back: String,
+    /// The attached file to download: its link and words (name, size, kind).
+    pub file: Option<Line>,
 }
 
 /// An option of a choice.
@@ -146,4 +150,50 @@ pub struct FormPage {
     pub fields: Vec<Input>,
     pub general: Option<String>,
     pub has_errors: bool,
+}
+
+/// The way to export, shown above a form (the import / export page).
+pub struct ExportForm {
+    pub heading: String,
+    pub text: String,
+    pub action: String,
+    pub button: String,
+}
+
+/// A form whose answer is a file to save (a report), or that sends one (a document, a FHIR
+/// bundle: `upload`, sent as multipart with its progress shown where JavaScript runs).
+#[derive(Template)]
+#[template(path = "file_form.html")]
+pub struct FilePage {
+    pub page: Page,
+    pub intro: Option<String>,
+    pub action: String,
+    pub cancel: String,
+    pub fields: Vec<Input>,
+    pub general: Option<String>,
+    pub has_errors: bool,
+    pub submit: String,
+    pub upload: bool,
+    pub export: Option<ExportForm>,
+    pub form_heading: String,
+}
+
+/// A section's counts in an import's summary.
+pub struct ImportRow {
+    pub section: String,
+    pub created: String,
+    pub updated: String,
+    pub unchanged: String,
+}
+
+/// What a FHIR import did (or would do).
+#[derive(Template)]
+#[template(path = "imported.html")]
+pub struct ImportedPage {
+    pub page: Page,
+    pub outcome: String,
+    pub about: String,
+    pub rows: Vec<ImportRow>,
+    pub kept: Option<String>,
+    pub unmapped: Vec<Line>,
 }

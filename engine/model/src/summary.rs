@@ -260,6 +260,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The activity log's words for this report leaving the device (`to`: where it went, e.g.
+    /// "written to FILE").
+    pub fn disclosure(&self, to: &str) -> String {
+        format!(
+            "report for {} ({}) covering {} to {}: {}; {to}",
+            self.audience.title(),
+            self.audience,
+            self.since,
+            self.generated,
+            self.parts().join(", ")
+        )
+    }
+
     /// Names of the parts included, in print order, for the audit log and the CLI's message.
     pub fn parts(&self) -> Vec<&'static str> {
         let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! Attaching a file to an entry: seal it into the blob store (or reuse an identical file's
 //! blob), then write the reference into the entry through the replica, in one signed change.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use phr_model::attached::references;
@@ -41,6 +41,9 @@ pub struct AttachRequest {
     pub fields: serde_json::Map<String, Value>,
     /// MIME type; guessed from the extension when `None`.
     pub media_type: Option<String>,
+    /// The file's name to record (a browser's upload arrives in a file named otherwise); the
+    /// path's own name when `None`.
+    pub name: Option<String>,
 }
 
 /// Attach a file: seal it into the blob store (or reuse the blob of an identical file the
@@ -80,7 +83,7 @@ pub async fn attach(
         ),
     };
     attachment.media_type = media_type;
-    attachment.name = req.path.file_name().map(|n| n.to_string_lossy().into_owned());
+    attachment.name = file_name(&req);
     let section = req.section;
     let id = write_reference(replica, req, target, &attachment)?;
     Ok(Attached {
@@ -108,8 +111,16 @@ fn checked_media_type(req: &AttachRequest) -> Result<String> {
     Ok(match &req.media_type {
         Some(m) if !m.trim().is_empty() && m.len() <= 255 => m.trim().to_string(),
         Some(_) => return Err(Error::Attachment(AttachmentProblem::MediaTypeLength { max: 255 })),
-        None => guess_media_type(&req.path).to_string(),
+        None => guess_media_type(Path::new(&file_name(req).unwrap_or_default())).to_string(),
     })
+}
+
+/// The file's name to record: the one given, or the path's.
+fn file_name(req: &AttachRequest) -> Option<String> {
+    match &req.name {
+        Some(n) => Some(n.clone()),
+        None => req.path.file_name().map(|n| n.to_string_lossy().into_owned()),
+    }
 }
 
 /// The record, and the existing entry to attach to (if one was named), after checking that

@@ -67,6 +67,7 @@ fn draw(app: &App, who: &SignedIn, name: &str, id: &str) -> Result<Response, Err
         progress: progress(app, &device, &e),
         history: history(app, &mut device, section, id),
         back: format!("/s/{}", section.name()),
+        file: super::documents::file_line(app, &e),
         page: super::page(app, Some(who), Some(&rights), title, &format!("/s/{}", section.name())),
     };
     html(StatusCode::OK, &p)

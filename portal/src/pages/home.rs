@@ -65,7 +65,8 @@ fn draw(app: &App, who: &SignedIn) -> Result<Response, Error> {
         });
     }
     let page = super::page(app, Some(who), Some(&rights), title, "/");
-    html(StatusCode::OK, &HomePage { page, blocks })
+    let places = super::places(app, &rights, "/");
+    html(StatusCode::OK, &HomePage { page, blocks, places })
 }
 
 type Picker = fn(&App, Vec<EntryView>) -> Vec<Line>;

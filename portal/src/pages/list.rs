@@ -64,6 +64,13 @@ fn draw(app: &App, who: &SignedIn, name: &str) -> Result<Response, Error> {
 
 /// "Add" (or "Request an appointment"), where this home may.
 fn add_link(app: &App, rights: &Rights, section: Section) -> Option<Link> {
+    if section == Section::Documents && rights.adds(section) {
+        return Some(Link {
+            href: "/documents/new".into(),
+            label: app.m.get("list-upload"),
+            current: false,
+        });
+    }
     let label = if rights.adds(section) {
         app.m
             .with("list-add", &[("section", Arg::Text(people::section(app.m, section)))])

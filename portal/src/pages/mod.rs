@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod auth;
+pub mod documents;
 pub mod edit;
 pub mod entry;
 pub mod goal;
@@ -9,6 +10,8 @@ pub mod home;
 pub mod list;
 pub mod medication;
 pub mod note;
+pub mod reports;
+pub mod transfer;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +52,12 @@ pub fn page(app: &App, who: Option<&SignedIn>, rights: Option<&Rights>, title: S
                 href,
             });
         }
+        // Documents are listed with the sections already.
+        nav.extend(
+            places(app, rights, current)
+                .into_iter()
+                .filter(|l| !l.href.starts_with("/s/")),
+        );
     }
     Page {
         m: app.m,
@@ -58,6 +67,25 @@ pub fn page(app: &App, who: Option<&SignedIn>, rights: Option<&Rights>, title: S
         csrf: who.map(|w| w.csrf.clone()).unwrap_or_default(),
         nav,
     }
+}
+
+/// The places for files: documents (where this home reads them), then reports and import /
+/// export (on the patient's own devices).
+pub fn places(app: &App, rights: &Rights, current: &str) -> Vec<Link> {
+    let mut out = Vec::new();
+    let mut place = |yes: bool, href: &str, id: &str| {
+        if yes {
+            out.push(Link {
+                href: href.into(),
+                label: app.m.get(id),
+                current: current == href,
+            });
+        }
+    };
+    place(rights.reads(Section::Documents), "/s/documents", "nav-documents");
+    place(rights.owns(), "/reports", "nav-reports");
+    place(rights.owns(), "/transfer", "nav-transfer");
+    out
 }
 
 /// A refusal page with `status` and message `id` (no navigation: the person may not be in).
