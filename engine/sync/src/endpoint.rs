@@ -160,6 +160,18 @@ pub async fn connect(endpoint: &Endpoint, addr: EndpointAddr, alpn: &[u8], cfg: 
     }
 }
 
+/// How a connection reaches its peer now, in iroh's own terms: `direct` (a UDP path to the
+/// peer's address, hole punched or not), `relay` (through a relay server), or `none` when no
+/// path is selected (the connection is closing).
+pub fn path_kind(conn: &Connection) -> &'static str {
+    let paths = conn.paths();
+    match paths.iter().find(|p| p.is_selected()) {
+        Some(p) if p.is_ip() => "direct",
+        Some(p) if p.is_relay() => "relay",
+        _ => "none",
+    }
+}
+
 /// Connections from peers not yet known to be members, oldest first: when a new one finds all
 /// [`MAX_PENDING_SESSIONS`] places taken, the oldest is closed to make room. A flood of fresh
 /// keys can then hold only so many connections, and an honest peer, whose first message takes

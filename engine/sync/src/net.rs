@@ -300,12 +300,14 @@ impl<H: Host> HostService<H> {
                             addrs: my_addrs.clone(),
                             ..SessionOptions::default()
                         };
+                        let path = crate::endpoint::path_kind(&conn);
+                        tracing::info!(peer = %addr.id.fmt_short(), path, "live sync connected");
                         let _ = events.send(SessionEvent {
                             peer,
                             ok: true,
                             sent: 0,
                             applied: 0,
-                            detail: "connected, live".into(),
+                            detail: format!("connected, live ({path})"),
                         });
                         let result = session::dial(host.clone(), conn, opts).await;
                         match &result {
