@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::impair::{Impairment, in_netns};
 use common::netns::{CLINIC_IP, Lab, Side};
-use common::processes::{Dev, Node, PATIENCE};
-use serde_json::{Value, json};
+use common::processes::{Dev, Node, PATIENCE, session_note};
+use serde_json::Value;
 
 /// Poll `done` (every 100 ms, at most PATIENCE) until it holds; `what` names it on failure.
 /// Live changes arrive without any line to wait for, so the test looks at the record.
@@ -166,15 +166,7 @@ fn the_clinic_delivers_a_note_to_a_phone_only_its_relay_reaches() {
     println!("phone's live session with the clinic: {live}");
     assert!(live.contains("(relay)"), "only the relay reaches the phone: {live}");
 
-    let note = json!({
-        "resourceType": "DocumentReference",
-        "id": "visit-0302",
-        "status": "current",
-        "type": { "text": "Speech therapy progress note" },
-        "author": [{ "type": "Practitioner", "display": "Jane Roe" }],
-        "description": "Plan: Practise /s/ blends daily",
-        "context": { "period": { "start": "2024-03-02T10:00:00Z", "end": "2024-03-02T10:45:00Z" } }
-    });
+    let note = session_note("visit-0302", "Plan: Practise /s/ blends daily");
     let file = phone.home.scratch("note.json");
     std::fs::write(&file, note.to_string()).expect("writing the FHIR file");
     let record = phone.record();

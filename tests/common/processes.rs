@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::fhir_validator::assert_valid_fhir;
 use super::{Home, PASSPHRASE, Run, phr_bin, phr_node_bin};
@@ -765,4 +765,18 @@ impl Dev {
         let v = self.json(["list", section, "--json"]);
         v.as_array().cloned().unwrap_or_else(|| panic!("not a list: {v}"))
     }
+}
+
+/// A therapy session note naming its author only by display name, as many EHRs do: the node
+/// matches it to its staff list and writes it under that clinician's key.
+pub fn session_note(id: &str, text: &str) -> Value {
+    json!({
+        "resourceType": "DocumentReference",
+        "id": id,
+        "status": "current",
+        "type": { "text": "Speech therapy progress note" },
+        "author": [{ "type": "Practitioner", "display": "Jane Roe" }],
+        "description": text,
+        "context": { "period": { "start": "2024-03-02T10:00:00Z", "end": "2024-03-02T10:45:00Z" } }
+    })
 }
