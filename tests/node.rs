@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::fhir_validator::assert_valid_fhir;
-use common::processes::{CLINIC, Dev as Device, Node, PATIENCE, Proc};
+use common::processes::{CLINIC, Dev as Device, Node, PATIENCE, Proc, session_note};
 use common::{PASSPHRASE, Run, phr_bin};
 use phr::sync::clinic::ClinicTicket;
 use serde_json::{Value, json};
@@ -47,20 +47,6 @@ fn assert_refused(out: &Run, reason: &str) {
 // ---------------------------------------------------------------------------------------------
 // FHIR resources as the clinic's EHR sends them
 // ---------------------------------------------------------------------------------------------
-
-/// A therapy session note naming its author only by display name, as many EHRs do: the node
-/// matches it to its staff list and writes it under that clinician's key.
-fn session_note(id: &str, text: &str) -> Value {
-    json!({
-        "resourceType": "DocumentReference",
-        "id": id,
-        "status": "current",
-        "type": { "text": "Speech therapy progress note" },
-        "author": [{ "type": "Practitioner", "display": "Jane Roe" }],
-        "description": text,
-        "context": { "period": { "start": "2024-03-02T10:00:00Z", "end": "2024-03-02T10:45:00Z" } }
-    })
-}
 
 /// The clinic's speech intake form.
 fn intake_form() -> Value {

@@ -407,7 +407,8 @@ async fn fetch_now(replica: &Arc<Replica>, net_args: &NetArgs) -> Result<()> {
     if peers.is_empty() {
         return Ok(());
     }
-    let service = Service::start(replica.clone(), net_args.config()).await?;
+    let home = replica.lock().home().to_path_buf();
+    let service = Service::start(replica.clone(), net_args.config(&home)?).await?;
     let report = fetch_with_bar(&service, &peers, true).await;
     service.shutdown().await;
     report.map(|_| ())

@@ -211,6 +211,11 @@ pub(crate) enum Command {
     },
     /// Devices this one knows how to reach.
     Peers(JsonFlag),
+    /// This device's network settings, kept in its home.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCmd,
+    },
     /// Share scoped access with a caregiver, school or clinic: prints a one-time ticket and QR.
     Share(home_cmd::ShareArgs),
     /// Join a record with a share ticket (or a pairing ticket), on a fresh home.
@@ -358,6 +363,20 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `phr config …`
+#[derive(Subcommand, Serialize, Deserialize)]
+enum ConfigCmd {
+    /// Show, set or forget the relay this device calls home (joining a clinic sets the clinic's);
+    /// iroh's public relays stay the fallback. PHR_RELAY or --relay override it for one run.
+    Relay {
+        /// The relay's URL, e.g. https://relay.clinic.example (none: show the current one).
+        url: Option<iroh::RelayUrl>,
+        /// Forget the relay: use iroh's public relays only.
+        #[arg(long, conflicts_with = "url")]
+        clear: bool,
+    },
+}
+
 /// Working with a clinic.
 #[derive(Subcommand, Serialize, Deserialize)]
 enum ClinicCmd {
@@ -380,6 +399,9 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { name, dob, device_name } => home_cmd::init(&home, name, dob, device_name),
         Command::Fields { section } => output::fields(&mut std::io::stdout(), section),
+        Command::Config {
+            action: ConfigCmd::Relay { url, clear },
+        } => net_args::relay_cmd(&home, url, clear, &mut std::io::stdout()),
         Command::Recovery {
             action:
                 RecoveryAction::Restore {
@@ -489,6 +511,7 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
         Command::Audit { since, json, .. } => record_cmd::audit(replica, since.as_deref(), json.json, out),
         Command::Attach(cmd) => attach::execute(cmd, replica, out),
         Command::Init { .. }
+        | Command::Config { .. }
         | Command::Sync { .. }
         | Command::Serve { .. }
         | Command::Portal { .. }

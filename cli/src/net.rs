@@ -20,7 +20,7 @@ use std::io::Write;
 /// Start the device's endpoint on the port it used last time (so peers that remember this
 /// device can reach it again), or on any free port if that one is taken.
 async fn start(replica: Arc<Replica>, net_args: &NetArgs, home: &std::path::Path) -> Result<Service> {
-    let mut cfg = net_args.config();
+    let mut cfg = net_args.config(home)?;
     let port_file = home.join("port");
     let saved: Option<u16> = std::fs::read_to_string(&port_file)
         .ok()
@@ -258,9 +258,15 @@ pub fn devices(
             let rt = runtime()?;
             rt.block_on(async {
                 let key = KeyPair::generate();
-                let cfg = net_args.config();
+                let mut cfg = net_args.config(home)?;
+                let adopted = crate::net_args::relay_to_adopt(&cfg, &ticket.addr);
+                cfg.relay = cfg.relay.or(adopted.clone());
                 let (credential, statements) = pair::join_any(&ticket, &key, &name, &cfg).await?;
                 let device = Device::create_with(home, &pass, key, credential, statements, kdf)?;
+                if let Some(relay) = adopted {
+                    crate::net_args::save_relay(home, Some(&relay))?;
+                    println!("Using the record's relay {relay} (change it with `phr config relay`)");
+                }
                 println!(
                     "Paired as {} ({name}); fetching the record…",
                     device.device_id().short()
@@ -679,8 +685,13 @@ pub fn clinic_connect(device: Device, home: &std::path::Path, ticket: &str, net_
     let rt = runtime()?;
     rt.block_on(async {
         let replica = Replica::new(device);
+        let adopted = crate::net_args::relay_to_adopt(&net_args.config(home)?, &ticket.addr);
+        if let Some(relay) = &adopted {
+            // Before the endpoint starts, so it calls the clinic's relay home from now on.
+            crate::net_args::save_relay(home, Some(relay))?;
+        }
         let service = start(replica.clone(), net_args, home).await?;
-        let cfg = net_args.config();
+        let cfg = net_args.config(home)?;
         let result = async {
             let connected = clinic::connect(service.endpoint(), &replica, &ticket, &cfg)
                 .await
@@ -705,6 +716,9 @@ pub fn clinic_connect(device: Device, home: &std::path::Path, ticket: &str, net_
                 crate::display::text(&connected.clinic),
                 describe(&report)
             );
+            if let Some(relay) = &adopted {
+                println!("Your devices now reach each other through `{clinic_name}`'s relay {relay}.");
+            }
             println!("The clinic's notes, results and appointments arrive with `phr sync` or `phr serve`.");
             anyhow::Ok(())
         }

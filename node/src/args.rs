@@ -86,6 +86,10 @@ pub(crate) struct RunArgs {
     /// Seconds an unused record stays in memory.
     #[arg(long)]
     pub(crate) idle_secs: Option<u64>,
+    /// Also run a plain-HTTP relay for patients' devices on this address, e.g. 10.0.0.2:3340
+    /// (for LANs and tests; `[relay]` in the config file sets TLS and a public URL).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) relay: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::relay::RelaySettings;
+
 /// Name of the config file inside the data directory.
 pub const FILE_NAME: &str = "phr-node.toml";
 /// Name of the store inside the data directory.
@@ -41,6 +43,8 @@ pub struct Config {
     /// File holding the store passphrase (first line), for unattended start; otherwise
     /// `PHR_PASSPHRASE` or a prompt.
     pub passphrase_file: Option<PathBuf>,
+    /// The relay the node runs for its patients' devices (`[relay]`), if any.
+    pub relay: Option<RelaySettings>,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             log_format: "text".into(),
             idle_secs: 120,
             passphrase_file: None,
+            relay: None,
         }
     }
 }
@@ -97,6 +102,9 @@ impl Config {
         }
         if self.idle_secs == 0 {
             anyhow::bail!("idle_secs must be at least 1");
+        }
+        if let Some(r) = &self.relay {
+            r.check()?;
         }
         Ok(())
     }
@@ -141,6 +149,11 @@ idle_secs = {idle_secs}
 # File whose first line is the store passphrase, for unattended start. Without it the
 # passphrase comes from PHR_PASSPHRASE or a prompt.
 {passphrase_file}
+
+# The node can run a relay (iroh's relay server) so patients' devices behind NAT reach it and
+# each other through the clinic, not a third party. Devices learn its URL from invitations.
+# The relay sees which device keys connect, from where and how much, never what they send.
+{relay}
 "#,
             data_dir = q(&self.data_dir),
             listen = self.listen,
@@ -160,6 +173,7 @@ idle_secs = {idle_secs}
                 Some(p) => format!("passphrase_file = {}", q(p)),
                 None => "# passphrase_file = \"/etc/phr-node/passphrase\"".into(),
             },
+            relay = relay_toml(self.relay.as_ref()),
         )
     }
 
@@ -174,6 +188,34 @@ idle_secs = {idle_secs}
     }
 }
 
+/// The `[relay]` table as written by `phr-node init`: the settings, or a commented example.
+fn relay_toml(relay: Option<&RelaySettings>) -> String {
+    let Some(r) = relay else {
+        return r#"# [relay]
+# listen = "0.0.0.0:80"                  # plain HTTP (the relay itself when there is no TLS)
+# url = "https://relay.clinic.example"   # what devices dial; default http://LISTEN
+# tls_cert = "/etc/phr-node/relay.crt"   # PEM chain; with tls_key the relay serves HTTPS
+# tls_key = "/etc/phr-node/relay.key"
+# https_listen = "0.0.0.0:443"           # QUIC address discovery then uses UDP 7842"#
+            .into();
+    };
+    let mut table = toml::Table::new();
+    table.insert("listen".into(), toml::Value::String(r.listen.to_string()));
+    let paths = [("tls_cert", &r.tls_cert), ("tls_key", &r.tls_key)];
+    for (name, p) in paths {
+        if let Some(p) = p {
+            table.insert(name.into(), toml::Value::String(p.display().to_string()));
+        }
+    }
+    if let Some(u) = &r.url {
+        table.insert("url".into(), toml::Value::String(u.clone()));
+    }
+    if let Some(h) = r.https_listen {
+        table.insert("https_listen".into(), toml::Value::String(h.to_string()));
+    }
+    format!("[relay]\n{table}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +226,12 @@ mod tests {
             data_dir: "/var/lib/phr \"node\"".into(),
             passphrase_file: Some("/etc/phr/pass".into()),
             http_allowed_hosts: vec!["ehr-gateway.clinic.lan".into(), "10.0.0.5".into()],
+            relay: Some(RelaySettings {
+                url: Some("https://relay.clinic.example".into()),
+                tls_cert: Some("/etc/phr/relay.crt".into()),
+                tls_key: Some("/etc/phr/relay.key".into()),
+                ..RelaySettings::plain("0.0.0.0:80".parse().unwrap())
+            }),
             ..Config::default()
         };
         let back: Config = toml::from_str(&cfg.to_documented_toml()).unwrap();

@@ -27,6 +27,9 @@ pub struct Running {
     pub sync: String,
     /// Process id.
     pub pid: u32,
+    /// The relay the node runs, as devices reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
 }
 
 /// Path of the running node's address file.
@@ -46,7 +49,11 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
     }
     let token = read_token(&cfg)?;
     let clinic = open_clinic(store, passphrase).await?;
-    let service = start_sync(&cfg, &clinic).await?;
+    let relay = match &cfg.relay {
+        Some(r) => Some(crate::relay::start(r).await?),
+        None => None,
+    };
+    let service = start_sync(&cfg, &clinic, relay.as_ref().map(|r| r.url.clone())).await?;
     let listener = tokio::net::TcpListener::bind(cfg.http).await.with_context(|| {
         format!(
             "could not listen for the HTTP API on {} (is another node running?)",
@@ -62,6 +69,7 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
         http,
         sync: net::format_addr(&service.addr()),
         pid: std::process::id(),
+        relay: relay.as_ref().map(|r| r.url.to_string()),
     };
     announce(&cfg, &clinic, &running, startup)?;
     let evictor = evict_idle_records(clinic.clone(), Duration::from_secs(cfg.idle_secs));
@@ -72,6 +80,9 @@ pub async fn run(cfg: Config, passphrase: String) -> Result<()> {
     match Arc::try_unwrap(service) {
         Ok(s) => s.shutdown().await,
         Err(s) => s.endpoint().close().await,
+    }
+    if let Some(r) = relay {
+        r.shutdown().await;
     }
     let _ = std::fs::remove_file(running_path(&cfg));
     // Dropping the last handle closes the store; every acknowledged change is already durable.
@@ -109,13 +120,19 @@ async fn open_clinic(store: PathBuf, passphrase: String) -> Result<Arc<Clinic>> 
     Ok(clinic)
 }
 
-/// Start the iroh endpoint that serves patients' devices: record sync and clinic connect.
-async fn start_sync(cfg: &Config, clinic: &Arc<Clinic>) -> Result<Arc<HostService<LibraryHost>>> {
+/// Start the iroh endpoint that serves patients' devices: record sync and clinic connect;
+/// with the node's own relay, if it runs one, as its home relay.
+async fn start_sync(
+    cfg: &Config,
+    clinic: &Arc<Clinic>,
+    relay: Option<iroh::RelayUrl>,
+) -> Result<Arc<HostService<LibraryHost>>> {
     let net_cfg = NetConfig {
         bind: cfg.listen,
         relays: cfg.relays,
         discovery: cfg.discovery,
         dial_timeout_secs: 10,
+        relay,
     };
     let c = clinic.clone();
     let service = HostService::start_with(clinic.host().clone(), net_cfg, move |b| {
@@ -139,8 +156,13 @@ fn announce(cfg: &Config, clinic: &Clinic, running: &Running, startup: Duration)
         "phr-node serving"
     );
     // One line on stdout for people and scripts waiting for the node to be ready.
+    let relay = running
+        .relay
+        .as_ref()
+        .map(|r| format!(" relay {r}"))
+        .unwrap_or_default();
     println!(
-        "phr-node ready: clinic `{}` sync {} http http://{http}",
+        "phr-node ready: clinic `{}` sync {} http http://{http}{relay}",
         clinic.name(),
         running.sync
     );

@@ -17,6 +17,7 @@ pub mod http_hosts;
 mod http_server;
 mod lookup;
 mod ops;
+mod relay;
 mod setup;
 
 use std::process::ExitCode;
@@ -97,6 +98,9 @@ fn run(mut cfg: Config, args: RunArgs) -> Result<()> {
     }
     if let Some(i) = args.idle_secs {
         cfg.idle_secs = i;
+    }
+    if let Some(r) = args.relay {
+        cfg.relay = Some(relay::RelaySettings::plain(r));
     }
     cfg.check()?;
     init_logging(&cfg)?;

@@ -10,6 +10,8 @@ pub mod devices;
 pub mod fhir_roundtrip;
 pub mod fhir_validator;
 pub mod http;
+pub mod impair;
+pub mod netns;
 pub mod processes;
 pub mod wire;
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::fhir_validator::assert_valid_fhir;
 use super::{Home, PASSPHRASE, Run, phr_bin, phr_node_bin};
@@ -192,6 +192,18 @@ pub fn spawn_phr(home: &Home, args: &[&str]) -> Proc {
     Proc::spawn(cmd, format!("phr {}", args.join(" ")))
 }
 
+/// A command for `bin`, inside network namespace `netns` if given (tests/common/netns.rs).
+pub fn command_in(netns: Option<&str>, bin: &std::path::Path) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
+}
+
 /// Run a command to completion (it has its own timeouts; `phr` never waits forever).
 pub fn run(mut cmd: Command, line: String) -> Run {
     let out = cmd
@@ -234,11 +246,26 @@ pub struct Node {
     pub token: String,
     /// The HTTP client its calls use (clone it to call from another thread).
     pub agent: ureq::Agent,
+    /// The network namespace it runs in (None: this one, on loopback).
+    pub netns: Option<String>,
+    /// The relay it runs, as devices reach it (`http://IP:PORT/`), if any.
+    pub relay: Option<String>,
+    relay_listen: Option<String>,
 }
 
 impl Node {
     /// A new clinic (`phr-node init`), started.
     pub fn start_new() -> Node {
+        Node::start_new_at(None, "127.0.0.1")
+    }
+
+    /// A new clinic in network namespace `netns`, serving devices and its relay on `ip`
+    /// (tests/real_networks.rs).
+    pub fn start_with_relay(netns: &str, ip: &str) -> Node {
+        Node::start_new_at(Some(netns), ip)
+    }
+
+    fn start_new_at(netns: Option<&str>, ip: &str) -> Node {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(PATIENCE))
@@ -249,11 +276,14 @@ impl Node {
             daemon: None,
             data: tempfile::tempdir().expect("a temporary directory"),
             earlier_logs: String::new(),
-            listen: format!("127.0.0.1:{}", free_udp_port()),
+            listen: format!("{ip}:{}", if netns.is_some() { 4919 } else { free_udp_port() }),
             sync: String::new(),
             http: String::new(),
             token: String::new(),
             agent,
+            netns: netns.map(str::to_string),
+            relay: None,
+            relay_listen: netns.map(|_| format!("{ip}:3340")),
         };
         let init = node.cli_ok(["init", "--name", CLINIC]);
         assert!(
@@ -277,7 +307,7 @@ impl Node {
     /// `phr-node run`; returns once it says it is ready.
     pub fn start(&mut self) {
         assert!(self.daemon.is_none(), "the node is already running");
-        let args = [
+        let mut args = vec![
             "run",
             "--net",
             "local",
@@ -286,10 +316,13 @@ impl Node {
             "--http",
             "127.0.0.1:0",
         ];
-        let mut cmd = Command::new(phr_node_bin());
+        if let Some(r) = &self.relay_listen {
+            args.extend(["--relay", r]);
+        }
+        let mut cmd = command_in(self.netns.as_deref(), phr_node_bin());
         cmd.arg("--data")
             .arg(self.dir())
-            .args(args)
+            .args(&args)
             .env("PHR_PASSPHRASE", PASSPHRASE)
             .env("TZ", CLINIC_ZONE)
             .env("NO_COLOR", "1")
@@ -308,6 +341,7 @@ impl Node {
         };
         self.sync = after("sync");
         self.http = after("http");
+        self.relay = self.relay_listen.as_ref().map(|_| after("relay"));
         // Scripts find the running node through node.addr; it says what the node printed.
         let addr = self.addr_file();
         assert_eq!(addr["sync"].as_str(), Some(self.sync.as_str()), "node.addr: {addr}");
@@ -388,7 +422,7 @@ impl Node {
         S: AsRef<OsStr>,
     {
         let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
-        let mut cmd = Command::new(phr_node_bin());
+        let mut cmd = command_in(self.netns.as_deref(), phr_node_bin());
         cmd.arg("--data")
             .arg(self.dir())
             .args(&args)
@@ -554,17 +588,25 @@ pub struct Dev {
     pub home: Home,
     /// Its name, for failure messages.
     pub name: String,
+    /// The network namespace its commands run in (None: this one, on loopback).
+    pub netns: Option<String>,
 }
 
 impl Dev {
     /// The first device of a new record (`phr init`).
     pub fn init(patient: &str, device: &str) -> Dev {
-        let d = Dev {
-            home: Home::new(),
-            name: device.to_string(),
-        };
+        let d = Dev::fresh(device, None);
         d.ok(["init", "--name", patient, "--device-name", device]);
         d
+    }
+
+    /// A device without a record yet, named `name`, in network namespace `netns` if given.
+    pub fn fresh(name: &str, netns: Option<&str>) -> Dev {
+        Dev {
+            home: Home::new(),
+            name: name.to_string(),
+            netns: netns.map(str::to_string),
+        }
     }
 
     /// A command for `phr ARGS` on this device.
@@ -574,7 +616,7 @@ impl Dev {
         S: AsRef<OsStr>,
     {
         let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
-        let mut cmd = Command::new(phr_bin());
+        let mut cmd = command_in(self.netns.as_deref(), phr_bin());
         cmd.arg("--home")
             .arg(self.home.path())
             .args(&args)
@@ -582,7 +624,12 @@ impl Dev {
             .env("PHR_NET", "local")
             .env_remove("PHR_HOME")
             .env_remove("PHR_LOG")
+            .env_remove("PHR_RELAY")
             .env_remove("PHR_BIND");
+        if self.netns.is_some() {
+            // Its LAN address, not loopback: peers reach it from other namespaces.
+            cmd.env("PHR_BIND", "0.0.0.0:0");
+        }
         (cmd, format!("{} (on {})", describe("phr", &args), self.name))
     }
 
@@ -640,12 +687,15 @@ impl Dev {
 
     /// Pair a new device to this one's record (`phr devices add` / `phr devices join`).
     pub fn pair(&self, name: &str) -> Dev {
+        self.pair_onto(Dev::fresh(name, None))
+    }
+
+    /// Pair `new` (a [`Dev::fresh`] one) to this one's record.
+    pub fn pair_onto(&self, new: Dev) -> Dev {
+        let name = new.name.clone();
+        let name = name.as_str();
         let mut offer = self.spawn(["devices", "add"]);
         let ticket = offer.wait_line(|l| l.starts_with("PHRPAIR"));
-        let new = Dev {
-            home: Home::new(),
-            name: name.to_string(),
-        };
         new.ok(["devices", "join", ticket.trim(), "--name", name]);
         offer.finish().ok();
         new
@@ -657,10 +707,7 @@ impl Dev {
         all.extend_from_slice(args);
         let mut offer = self.spawn(all);
         let ticket = offer.wait_line(|l| l.starts_with("PHRPAIR"));
-        let new = Dev {
-            home: Home::new(),
-            name: name.to_string(),
-        };
+        let new = Dev::fresh(name, None);
         new.ok(["join", ticket.trim(), "--name", name]);
         offer.finish().ok();
         new
@@ -718,4 +765,18 @@ impl Dev {
         let v = self.json(["list", section, "--json"]);
         v.as_array().cloned().unwrap_or_else(|| panic!("not a list: {v}"))
     }
+}
+
+/// A therapy session note naming its author only by display name, as many EHRs do: the node
+/// matches it to its staff list and writes it under that clinician's key.
+pub fn session_note(id: &str, text: &str) -> Value {
+    json!({
+        "resourceType": "DocumentReference",
+        "id": id,
+        "status": "current",
+        "type": { "text": "Speech therapy progress note" },
+        "author": [{ "type": "Practitioner", "display": "Jane Roe" }],
+        "description": text,
+        "context": { "period": { "start": "2024-03-02T10:00:00Z", "end": "2024-03-02T10:45:00Z" } }
+    })
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iroh::endpoint::{ConnectOptions, Connection, PortmapperConfig, QuicTransportConfig, RelayMode, presets};
-use iroh::{Endpoint, EndpointAddr, SecretKey};
+use iroh::{Endpoint, EndpointAddr, RelayConfig, RelayMap, RelayUrl, SecretKey};
 use serde::{Deserialize, Serialize};
 
 use phr_model::error::{Error, NetworkProblem, Result};
@@ -40,6 +40,10 @@ pub struct NetConfig {
     pub discovery: bool,
     /// Give up dialing a peer after this long.
     pub dial_timeout_secs: u64,
+    /// The relay this device calls home (its clinic's, say): listed first, with iroh's public
+    /// relays after it as the fallback when `relays` is on, alone when it is off.
+    #[serde(default)]
+    pub relay: Option<RelayUrl>,
 }
 
 impl NetConfig {
@@ -50,6 +54,7 @@ impl NetConfig {
             relays: false,
             discovery: false,
             dial_timeout_secs: 5,
+            relay: None,
         }
     }
 
@@ -60,11 +65,42 @@ impl NetConfig {
             relays: true,
             discovery: true,
             dial_timeout_secs: 10,
+            relay: None,
         }
     }
 
     fn dial_timeout(&self) -> Duration {
         Duration::from_secs(self.dial_timeout_secs.max(1))
+    }
+
+    /// Which relays the endpoint may use: the home relay first, the public ones as fallback.
+    /// iroh calls home the one that answers fastest, keeping it unless another is much faster.
+    pub fn relay_mode(&self) -> RelayMode {
+        let Some(home) = &self.relay else {
+            return if self.relays {
+                RelayMode::Default
+            } else {
+                RelayMode::Disabled
+            };
+        };
+        let home = Arc::new(home_relay(home));
+        let public: Vec<Arc<RelayConfig>> = if self.relays {
+            RelayMode::Default.relay_map().relays()
+        } else {
+            Vec::new()
+        };
+        RelayMode::Custom(std::iter::once(home).chain(public).collect::<RelayMap>())
+    }
+}
+
+/// A home relay's settings: address discovery over QUIC (on the relay's default port) only
+/// where it serves TLS, since that QUIC server needs a certificate; a plain-HTTP relay (a LAN's,
+/// a test's) is not probed for it.
+fn home_relay(url: &RelayUrl) -> RelayConfig {
+    if url.scheme() == "https" {
+        RelayConfig::from(url.clone())
+    } else {
+        RelayConfig::new(url.clone(), None)
     }
 }
 
@@ -88,11 +124,7 @@ pub async fn bind(key: &KeyPair, cfg: &NetConfig) -> Result<Endpoint> {
     };
     let builder = builder
         .secret_key(secret_key(key))
-        .relay_mode(if cfg.relays {
-            RelayMode::Default
-        } else {
-            RelayMode::Disabled
-        })
+        .relay_mode(cfg.relay_mode())
         .portmapper_config(PortmapperConfig::Disabled)
         .clear_ip_transports()
         .bind_addr(cfg.bind)
@@ -125,6 +157,18 @@ pub async fn connect(endpoint: &Endpoint, addr: EndpointAddr, alpn: &[u8], cfg: 
     match tokio::time::timeout(cfg.dial_timeout() + Duration::from_secs(1), attempt).await {
         Ok(r) => r,
         Err(_) => Err(unreachable("timed out".into())),
+    }
+}
+
+/// How a connection reaches its peer now, in iroh's own terms: `direct` (a UDP path to the
+/// peer's address, hole punched or not), `relay` (through a relay server), or `none` when no
+/// path is selected (the connection is closing).
+pub fn path_kind(conn: &Connection) -> &'static str {
+    let paths = conn.paths();
+    match paths.iter().find(|p| p.is_selected()) {
+        Some(p) if p.is_ip() => "direct",
+        Some(p) if p.is_relay() => "relay",
+        _ => "none",
     }
 }
 

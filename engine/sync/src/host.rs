@@ -47,6 +47,19 @@ pub trait Host: Send + Sync + 'static {
     fn sent(&self, _count: u32) {}
 }
 
+/// `addr`, with the relays of the address stored before (`known`) when it names none: a peer's
+/// hello lists only its direct addresses, and behind NAT the relay is how it is reached.
+fn keep_known_relays(addr: &iroh::EndpointAddr, known: Option<&[u8]>) -> iroh::EndpointAddr {
+    if addr.relay_urls().next().is_some() {
+        return addr.clone();
+    }
+    let before: Option<iroh::EndpointAddr> = known.and_then(|k| serde_json::from_slice(k).ok());
+    let relays = before
+        .into_iter()
+        .flat_map(|b| b.relay_urls().cloned().collect::<Vec<_>>());
+    relays.fold(addr.clone(), |a, url| a.with_relay_url(url))
+}
+
 impl Host for Replica {
     fn key(&self) -> KeyPair {
         self.lock().key().clone()
@@ -179,9 +192,6 @@ impl Host for Replica {
         let device = self.lock();
         let peer = PublicKey(*addr.id.as_bytes());
         let record = device.record().id();
-        let Ok(json) = serde_json::to_vec(addr) else {
-            return;
-        };
         // Sessions run this on their critical path, usually with an address already stored:
         // a read then spares them a durable write.
         let known = device
@@ -189,6 +199,10 @@ impl Host for Replica {
             .peers(&record)
             .ok()
             .and_then(|all| all.into_iter().find(|(p, _)| *p == peer).map(|(_, info)| info));
+        let addr = keep_known_relays(addr, known.as_deref());
+        let Ok(json) = serde_json::to_vec(&addr) else {
+            return;
+        };
         if known.as_deref() == Some(json.as_slice()) {
             return;
         }

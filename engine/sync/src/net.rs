@@ -228,9 +228,14 @@ impl<H: Host> HostService<H> {
         Self::start_with(host, cfg, |b| b).await
     }
 
-    /// This endpoint's address, to give to peers.
+    /// This endpoint's address, to give to peers: with its home relay from the start, before
+    /// the endpoint has reached it, so a ticket made at once still names the relay.
     pub fn addr(&self) -> EndpointAddr {
-        self.router.endpoint().addr()
+        let addr = self.router.endpoint().addr();
+        match &self.cfg.relay {
+            Some(home) if !addr.relay_urls().any(|u| u == home) => addr.with_relay_url(home.clone()),
+            _ => addr,
+        }
     }
 
     /// The underlying endpoint.
@@ -295,12 +300,14 @@ impl<H: Host> HostService<H> {
                             addrs: my_addrs.clone(),
                             ..SessionOptions::default()
                         };
+                        let path = crate::endpoint::path_kind(&conn);
+                        tracing::info!(peer = %addr.id.fmt_short(), path, "live sync connected");
                         let _ = events.send(SessionEvent {
                             peer,
                             ok: true,
                             sent: 0,
                             applied: 0,
-                            detail: "connected, live".into(),
+                            detail: format!("connected, live ({path})"),
                         });
                         let result = session::dial(host.clone(), conn, opts).await;
                         match &result {

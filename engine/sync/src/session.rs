@@ -72,6 +72,9 @@ pub struct SessionReport {
     pub rejected_by_peer: Vec<String>,
     /// Bytes on the wire.
     pub traffic: Traffic,
+    /// The path the session ended on, as the dialer saw it: `direct` or `relay`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<&'static str>,
 }
 
 impl SessionReport {
@@ -113,7 +116,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 pub async fn dial<H: Host>(host: Arc<H>, conn: Connection, opts: SessionOptions) -> Result<SessionReport> {
     let peer = PublicKey(*conn.remote_id().as_bytes());
     let (send, recv) = conn.open_bi().await.map_err(|e| sync_err(&peer, connection(e)))?;
-    let result = run(host, peer, send, recv, true, opts, None).await;
+    let mut result = run(host, peer, send, recv, true, opts, None).await;
+    if let Ok(r) = &mut result {
+        r.path = Some(crate::endpoint::path_kind(&conn));
+    }
     conn.close(0u32.into(), b"done");
     result
 }
