@@ -1,5 +1,5 @@
 //! The static files, embedded in the binary: the style sheet, the vendored htmx and our
-//! live-update script.
+//! live-update and idle-warning scripts.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -21,6 +21,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "live.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../static/live.js"),
+    ),
+    (
+        "idle.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/idle.js"),
     ),
 ];
 

@@ -17,6 +17,8 @@ use crate::server::App;
 pub struct SignedIn {
     pub id: String,
     pub csrf: String,
+    /// Whether the passphrase was typed again lately (see `unlock`).
+    pub confirmed: bool,
 }
 
 /// The `Host` must be one this portal was started for, and a request that changes anything
@@ -55,7 +57,11 @@ pub async fn session(State(app): State<Arc<App>>, mut req: Request, next: Next) 
     let Some(s) = app.sessions.touch(&id) else {
         return pages::refused(&app, StatusCode::UNAUTHORIZED, "login-needed");
     };
-    req.extensions_mut().insert(SignedIn { id, csrf: s.csrf });
+    req.extensions_mut().insert(SignedIn {
+        id,
+        confirmed: s.confirmed(),
+        csrf: s.csrf,
+    });
     next.run(req).await
 }
 

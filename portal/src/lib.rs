@@ -7,11 +7,13 @@
 //! makes them faster. See docs/ARCHITECTURE.md ("phr-portal") and docs/SECURITY.md ("Portal").
 
 mod assets;
+mod confirm;
 mod error;
 mod forms;
 mod guard;
 mod i18n;
 mod live;
+mod offers;
 mod pages;
 mod people;
 mod rights;
