@@ -882,3 +882,25 @@ fn twenty_wrong_passphrases_in_a_row_are_each_refused_and_change_nothing() {
     let right = confirm_passphrase(&portal, &s, "/sharing/new", common::PASSPHRASE);
     assert_eq!(right.status, 429, "{right:?}");
 }
+
+#[test]
+fn sharing_devices_and_the_activity_log_work_in_a_real_browser() {
+    let kit = browser_kit();
+    let phone = Dev::init("Mia Lopez", "Mia's phone");
+    let portal = Portal::on(phone.spawn(["portal", "--listen", "127.0.0.1:0"]));
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/portal-screenshots");
+    let mut node = Command::new("node");
+    node.arg(kit.join("share.mjs"))
+        .arg(&portal.login)
+        .arg(common::PASSPHRASE)
+        .arg(&shots)
+        .current_dir(&kit);
+    let out = run(node, "node tests/browser/share.mjs".into());
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the sharing journey failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}

@@ -29,7 +29,7 @@ pub async fn list(State(app): State<Arc<App>>, Extension(who): Extension<SignedI
     app.blocking(move |app| {
         let rights = match owner_only(app) {
             Ok(r) => r,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(*refusal),
         };
         let (me, devices) = {
             let device = app.replica.lock();
@@ -87,7 +87,7 @@ pub async fn add_form(State(app): State<Arc<App>>, Confirmed(who): Confirmed) ->
     app.blocking(move |app| {
         let rights = match owner_only(app) {
             Ok(r) => r,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(*refusal),
         };
         let p = ActPage {
             page: super::page(app, Some(&who), Some(&rights), app.m.get("devices-add"), ""),
@@ -113,7 +113,7 @@ pub async fn add(
     }
     app.blocking(move |app| {
         if let Err(refusal) = owner_only(app) {
-            return Ok(refusal);
+            return Ok(*refusal);
         }
         match app.offers.offer(|i| i.device(TICKET_LASTS))? {
             Some(offer) => Ok(super::see_other(&format!("/offers/{}", offer.id))),
@@ -144,7 +144,7 @@ pub async fn remove_form(State(app): State<Arc<App>>, Confirmed(who): Confirmed,
     app.blocking(move |app| {
         let rights = match owner_only(app) {
             Ok(r) => r,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(*refusal),
         };
         let Some((_, name)) = other_device(app, &key) else {
             return super::missing(app, &who, &rights);
@@ -180,7 +180,7 @@ pub async fn remove(
     app.blocking(move |app| {
         let rights = match owner_only(app) {
             Ok(r) => r,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(*refusal),
         };
         let Some((device, _)) = other_device(app, &key) else {
             return super::missing(app, &who, &rights);

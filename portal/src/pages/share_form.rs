@@ -44,7 +44,7 @@ pub async fn create(
     }
     app.blocking(move |app| {
         if let Err(refusal) = super::sharing::owner_only(app) {
-            return Ok(refusal);
+            return Ok(*refusal);
         }
         let grant = match grant_of(app, &sent) {
             Ok(g) => g,
@@ -167,7 +167,7 @@ fn draw(
 ) -> Result<Response, Error> {
     let rights = match super::sharing::owner_only(app) {
         Ok(r) => r,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => return Ok(*refusal),
     };
     let has_errors = problems.any();
     let mut fields = vec![

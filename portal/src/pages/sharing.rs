@@ -21,12 +21,12 @@ use crate::templates::Link;
 use crate::templates::access::{ActPage, Holder, SharingPage};
 
 /// This home's rights if it may share (it holds the patient's root key); else the refusal.
-pub fn owner_only(app: &App) -> Result<Rights, Response> {
+pub fn owner_only(app: &App) -> Result<Rights, Box<Response>> {
     let rights = Rights::of(&app.replica.lock());
     if rights.shares() {
         Ok(rights)
     } else {
-        Err(super::refused(app, StatusCode::FORBIDDEN, "form-not-allowed"))
+        Err(Box::new(super::refused(app, StatusCode::FORBIDDEN, "form-not-allowed")))
     }
 }
 
@@ -35,7 +35,7 @@ pub async fn list(State(app): State<Arc<App>>, Extension(who): Extension<SignedI
     app.blocking(move |app| {
         let rights = match owner_only(app) {
             Ok(r) => r,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(*refusal),
         };
         let now = chrono::Utc::now().timestamp();
         let mut grants = app.replica.lock().access().grants();
@@ -121,7 +121,7 @@ pub async fn revoke_form(State(app): State<Arc<App>>, Confirmed(who): Confirmed,
     app.blocking(move |app| {
         let rights = match owner_only(app) {
             Ok(r) => r,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(*refusal),
         };
         let Some(c) = grant(app, &id) else {
             return super::missing(app, &who, &rights);
@@ -156,7 +156,7 @@ pub async fn revoke(
     app.blocking(move |app| {
         let rights = match owner_only(app) {
             Ok(r) => r,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(*refusal),
         };
         if grant(app, &id).is_none() {
             return super::missing(app, &who, &rights);
