@@ -20,9 +20,9 @@ use crate::people;
 use crate::rights::Rights;
 use crate::server::{App, html};
 use crate::templates::Link;
-use crate::templates::access::{ActPage, Holder, SharingPage};
+use crate::templates::access::{ActPage, Holder};
 
-use super::sharing::owner_only;
+use super::sharing::{Listing, listing, owner_only};
 
 /// `GET /devices`.
 pub async fn list(State(app): State<Arc<App>>, Extension(who): Extension<SignedIn>) -> Response {
@@ -60,24 +60,15 @@ pub async fn list(State(app): State<Arc<App>>, Extension(who): Extension<SignedI
                 }
             })
             .collect();
-        let add = app.offers.available().then(|| Link {
-            href: "/devices/add".into(),
-            label: app.m.get("devices-add"),
-            current: false,
-        });
-        let p = SharingPage {
-            page: super::page(app, Some(&who), Some(&rights), app.m.get("devices-title"), "/devices"),
-            intro: app.m.get(if add.is_some() {
-                "devices-intro"
-            } else {
-                "sharing-unavailable"
-            }),
-            add,
-            heading: app.m.get("devices-heading"),
-            empty: String::new(),
-            rows,
+        let words = Listing {
+            path: "/devices",
+            title: "devices-title",
+            intro: "devices-intro",
+            add: ("/devices/add", "devices-add"),
+            heading: "devices-heading",
+            empty: None,
         };
-        html(StatusCode::OK, &p)
+        listing(app, &who, &rights, &words, rows)
     })
     .await
 }
@@ -115,14 +106,7 @@ pub async fn add(
         if let Err(refusal) = owner_only(app) {
             return Ok(*refusal);
         }
-        match app.offers.offer(|i| i.device(TICKET_LASTS))? {
-            Some(offer) => Ok(super::see_other(&format!("/offers/{}", offer.id))),
-            None => Ok(super::refused(
-                app,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "sharing-unavailable",
-            )),
-        }
+        super::offer::make(app, |i| i.device(TICKET_LASTS))
     })
     .await
 }

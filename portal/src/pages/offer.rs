@@ -8,7 +8,9 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use phr_engine::sync::pair::TicketKind;
+use phr_engine::sync::pair::{Inviter, PairTicket, TicketKind};
+
+use crate::error::Error;
 
 use crate::guard::SignedIn;
 use crate::i18n::Arg;
@@ -18,6 +20,15 @@ use crate::rights::Rights;
 use crate::server::{App, html};
 use crate::templates::Link;
 use crate::templates::access::OfferPage;
+
+/// Offer a ticket made by `make` and send the browser to its page (or say that tickets cannot
+/// be made here).
+pub fn make(app: &App, make: impl FnOnce(&Inviter) -> phr_engine::Result<PairTicket>) -> Result<Response, Error> {
+    Ok(match app.offers.offer(make)? {
+        Some(offer) => super::see_other(&format!("/offers/{}", offer.id)),
+        None => super::refused(app, StatusCode::SERVICE_UNAVAILABLE, "sharing-unavailable"),
+    })
+}
 
 /// `GET /offers/{id}`.
 pub async fn show(

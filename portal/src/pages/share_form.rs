@@ -50,14 +50,7 @@ pub async fn create(
             Ok(g) => g,
             Err(problems) => return draw(app, &who, &sent, problems, StatusCode::UNPROCESSABLE_ENTITY),
         };
-        match app.offers.offer(|i| i.share(TICKET_LASTS, grant))? {
-            Some(offer) => Ok(super::see_other(&format!("/offers/{}", offer.id))),
-            None => Ok(super::refused(
-                app,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "sharing-unavailable",
-            )),
-        }
+        super::offer::make(app, |i| i.share(TICKET_LASTS, grant))
     })
     .await
 }

@@ -11,6 +11,7 @@ use phr_engine::access::Statement;
 use phr_engine::capability::{Capability, Revocation, Right};
 
 use crate::confirm::Confirmed;
+use crate::error::Error;
 use crate::forms::Submitted;
 use crate::guard::{self, SignedIn};
 use crate::i18n::Arg;
@@ -41,26 +42,57 @@ pub async fn list(State(app): State<Arc<App>>, Extension(who): Extension<SignedI
         let mut grants = app.replica.lock().access().grants();
         grants.sort_by_key(|(c, _)| std::cmp::Reverse(c.not_before));
         let rows = grants.iter().map(|(c, r)| holder(app, c, r.as_ref(), now)).collect();
-        let add = app.offers.available().then(|| Link {
-            href: "/sharing/new".into(),
-            label: app.m.get("sharing-add"),
-            current: false,
-        });
-        let p = SharingPage {
-            page: super::page(app, Some(&who), Some(&rights), app.m.get("sharing-title"), "/sharing"),
-            intro: app.m.get(if add.is_some() {
-                "sharing-intro"
-            } else {
-                "sharing-unavailable"
-            }),
-            add,
-            heading: app.m.get("sharing-who"),
-            empty: app.m.get("sharing-none"),
-            rows,
+        let words = Listing {
+            path: "/sharing",
+            title: "sharing-title",
+            intro: "sharing-intro",
+            add: ("/sharing/new", "sharing-add"),
+            heading: "sharing-who",
+            empty: Some("sharing-none"),
         };
-        html(StatusCode::OK, &p)
+        listing(app, &who, &rights, &words, rows)
     })
     .await
+}
+
+/// The words of a page listing who has access (`SharingPage`): message ids and paths.
+pub struct Listing {
+    pub path: &'static str,
+    pub title: &'static str,
+    /// Said when tickets can be made here (else that they cannot).
+    pub intro: &'static str,
+    /// Where adding someone goes, and its words.
+    pub add: (&'static str, &'static str),
+    pub heading: &'static str,
+    pub empty: Option<&'static str>,
+}
+
+/// A page listing `rows`, with the button that adds someone when tickets can be made here.
+pub fn listing(
+    app: &App,
+    who: &SignedIn,
+    rights: &Rights,
+    words: &Listing,
+    rows: Vec<Holder>,
+) -> Result<Response, Error> {
+    let add = app.offers.available().then(|| Link {
+        href: words.add.0.into(),
+        label: app.m.get(words.add.1),
+        current: false,
+    });
+    let p = SharingPage {
+        page: super::page(app, Some(who), Some(rights), app.m.get(words.title), words.path),
+        intro: app.m.get(if add.is_some() {
+            words.intro
+        } else {
+            "sharing-unavailable"
+        }),
+        add,
+        heading: app.m.get(words.heading),
+        empty: words.empty.map(|id| app.m.get(id)).unwrap_or_default(),
+        rows,
+    };
+    html(StatusCode::OK, &p)
 }
 
 /// One grant as listed: who, until when, its state, the sections and what they may do.
