@@ -924,6 +924,11 @@ fn every_report_and_the_fhir_export_download_from_the_portal() {
     let forged = post_as_browser(&portal, "/transfer/export", &s, "csrf=nope");
     assert_eq!(forged.status, 403, "{forged:?}");
 
+    // Exporting asks for the passphrase again first, then comes back to the page.
+    let asked = post_as_browser(&portal, "/transfer/export", &s, &format!("csrf={}", s.csrf));
+    assert_eq!(location(&asked), "/confirm?next=/transfer", "{asked:?}");
+    let confirmed = confirm_passphrase(&portal, &s, "/transfer", common::PASSPHRASE);
+    assert_eq!(location(&confirmed), "/transfer");
     let export = post_as_browser(&portal, "/transfer/export", &s, &format!("csrf={}", s.csrf));
     assert_eq!(export.status, 200, "{export:?}");
     assert_eq!(export.header("content-type"), Some("application/fhir+json"));
@@ -982,6 +987,7 @@ fn a_20_mb_iep_uploaded_on_one_device_downloads_byte_identical_on_another() {
     node.arg(kit.join("documents.mjs"))
         .args([&phone_portal.login, &laptop_portal.login])
         .args([&iep, &saved, &exported, &bundle, &shots])
+        .arg(common::PASSPHRASE)
         .current_dir(&kit);
     let out = run(node, "node tests/browser/documents.mjs".into());
     assert_eq!(
@@ -1008,4 +1014,204 @@ fn a_20_mb_iep_uploaded_on_one_device_downloads_byte_identical_on_another() {
     );
     let allergies = phone.json(["list", "allergies", "--json"]).to_string();
     assert!(allergies.contains("Peanut"), "the imported allergy: {allergies}");
+/// The passphrase form, sent as the browser sends it, before going on to `next`.
+fn confirm_passphrase(portal: &Portal, s: &Session, next: &str, passphrase: &str) -> Reply {
+    let form = format!("csrf={}&passphrase={}", s.csrf, passphrase.replace(' ', "+"));
+    post_as_browser(portal, &format!("/confirm?next={next}"), s, &form)
+}
+
+/// Where a `303 See Other` sends the browser.
+fn location(reply: &Reply) -> &str {
+    assert_eq!(reply.status, 303, "{reply:?}");
+    reply.header("location").unwrap_or_default()
+}
+
+#[test]
+fn a_parent_shares_with_grandma_in_the_portal_sees_her_join_and_stops_sharing() {
+    let phone = Dev::init("Mia Lopez", "Mia's phone");
+    phone.ok(["add", "insurance", "--payer", "Blue Cross", "--member_id", "X123"]);
+    phone.ok([
+        "add",
+        "notes",
+        "--discipline",
+        "speech",
+        "--clinician",
+        "J. Ames",
+        "--date",
+        "2024-03-02",
+        "--subjective",
+        "Tired",
+    ]);
+    let mut serving = phone.spawn(["portal", "--listen", "127.0.0.1:0"]);
+    let reach = serving.wait_line(|l| l.contains("phr sync --peer"));
+    let phone_addr = reach.rsplit(' ').next().expect("the phone's address").to_string();
+    let portal = Portal::on(serving);
+    let s = portal.sign_in();
+
+    // Sharing asks for the passphrase again first, and comes back to the form.
+    let asked = portal.get("/sharing/new", Some(&s.cookie));
+    assert_eq!(location(&asked), "/confirm?next=/sharing/new");
+    let sent_anyway = post_as_browser(
+        &portal,
+        "/sharing/new",
+        &s,
+        &format!("csrf={}&label=X&preset=caregiver", s.csrf),
+    );
+    assert!(
+        location(&sent_anyway).starts_with("/confirm"),
+        "a share without the passphrase"
+    );
+    let confirmed = confirm_passphrase(&portal, &s, "/sharing/new", common::PASSPHRASE);
+    assert_eq!(location(&confirmed), "/sharing/new");
+    let form = portal.get("/sharing/new", Some(&s.cookie));
+    assert_eq!(form.status, 200, "{form:?}");
+    assert!(form.body.contains("Starting point"), "{}", form.body);
+
+    // A caregiver share, shown as a QR code and as text.
+    let share = format!("csrf={}&label=Grandma&preset=caregiver&days=30", s.csrf);
+    let made = post_as_browser(&portal, "/sharing/new", &s, &share);
+    let offer = location(&made).to_string();
+    let page = portal.get(&offer, Some(&s.cookie));
+    assert!(page.body.contains("Waiting for it to be used"), "{}", page.body);
+    let ticket = page
+        .body
+        .split("<code>")
+        .nth(1)
+        .and_then(|r| r.split("</code>").next())
+        .expect("the ticket's text")
+        .to_string();
+    assert!(ticket.starts_with("PHRPAIR"), "{ticket}");
+    let qr = portal.get(&format!("{offer}/qr.svg"), Some(&s.cookie));
+    assert_eq!(qr.header("content-type"), Some("image/svg+xml"), "{qr:?}");
+    assert!(qr.body.contains("<svg"), "{}", qr.body);
+
+    // Grandma joins from her own home, with the command line; the page says she did.
+    let grandma = Dev {
+        home: Home::new(),
+        name: "Grandma's phone".into(),
+    };
+    grandma.ok(["join", &ticket, "--name", "Grandma's phone"]);
+    let page = portal.get(&offer, Some(&s.cookie));
+    assert!(page.body.contains("Grandma joined on"), "{}", page.body);
+    let listed = portal.get("/sharing", Some(&s.cookie));
+    assert!(
+        listed.body.contains("Grandma") && listed.body.contains("Can see it now"),
+        "{}",
+        listed.body
+    );
+
+    // Her portal lists no insurance and offers no note editing.
+    {
+        let hers = Portal::on(grandma.spawn(["portal", "--listen", "127.0.0.1:0"]));
+        let g = hers.sign_in();
+        let home = hers.get("/", Some(&g.cookie));
+        assert!(
+            home.body.contains("Mia Lopez") && !home.body.contains("/s/insurance"),
+            "{}",
+            home.body
+        );
+        assert!(
+            !home.body.contains("/sharing"),
+            "a caregiver is offered sharing: {}",
+            home.body
+        );
+        let notes = hers.get("/s/notes", Some(&g.cookie));
+        let note = first_entry(&notes.body, "notes");
+        let page = hers.get(&format!("/s/notes/{note}"), Some(&g.cookie));
+        assert!(
+            page.body.contains("Tired") && !page.body.contains("/amend"),
+            "{}",
+            page.body
+        );
+        assert_eq!(hers.get("/sharing", Some(&g.cookie)).status, 403);
+    }
+    assert_eq!(
+        grandma.sync_with(&phone_addr).code,
+        Some(0),
+        "she syncs before the revocation"
+    );
+
+    // Stopping the share: a confirmation, then it takes effect.
+    let id = listed
+        .body
+        .split("href=\"/sharing/")
+        .filter_map(|r| r.split_once("/revoke\"").map(|(id, _)| id))
+        .next()
+        .expect("a link to stop sharing")
+        .to_string();
+    let revoke = format!("/sharing/{id}/revoke");
+    let ask = portal.get(&revoke, Some(&s.cookie));
+    assert!(ask.body.contains("will no longer see this record"), "{ask:?}");
+    let done = post_as_browser(&portal, &revoke, &s, &format!("csrf={}", s.csrf));
+    assert_eq!(location(&done), "/sharing");
+    let access = phone.json(["access", "list", "--json"]);
+    assert!(access[0]["status"] == "revoked", "{access}");
+    let refused = grandma.sync_with(&phone_addr);
+    assert_ne!(
+        refused.code,
+        Some(0),
+        "she still syncs after the revocation: {}",
+        refused.stdout
+    );
+
+    // The activity log lists the share and its end, and filters by what happened.
+    let log = portal.get("/activity", Some(&s.cookie));
+    assert!(
+        log.body.contains("Shared") && log.body.contains("Stopped sharing"),
+        "{}",
+        log.body
+    );
+    let revokes = portal.get("/activity?what=revoke", Some(&s.cookie));
+    assert!(revokes.body.contains("One event."), "{}", revokes.body);
+    assert!(revokes.body.contains("Grandma"), "{}", revokes.body);
+}
+
+#[test]
+fn twenty_wrong_passphrases_in_a_row_are_each_refused_and_change_nothing() {
+    let home = Home::init("Mia Lopez");
+    let portal = Portal::start(&home);
+    let s = portal.sign_in();
+    let before = home.json(["access", "list", "--json"]);
+    let mut waits = 0;
+    for i in 0..20 {
+        let reply = confirm_passphrase(&portal, &s, "/sharing/new", &format!("wrong guess {i}"));
+        assert!(matches!(reply.status, 422 | 429), "guess {i}: {reply:?}");
+        assert!(reply.body.contains("Nothing was changed"), "{}", reply.body);
+        if reply.status == 429 {
+            assert!(reply.body.contains("Too many wrong passphrases"), "{}", reply.body);
+            waits += 1;
+        }
+        // Still not confirmed: the sensitive pages still ask.
+        let asked = portal.get("/sharing/new", Some(&s.cookie));
+        assert!(location(&asked).starts_with("/confirm"));
+    }
+    assert!(waits > 0, "a client guessing twenty times was never made to wait");
+    assert_eq!(home.json(["access", "list", "--json"]), before);
+    let attempt = post_as_browser(&portal, "/devices/add", &s, &format!("csrf={}", s.csrf));
+    assert!(location(&attempt).starts_with("/confirm"));
+    // The right one now waits too: the guesser cannot tell.
+    let right = confirm_passphrase(&portal, &s, "/sharing/new", common::PASSPHRASE);
+    assert_eq!(right.status, 429, "{right:?}");
+}
+
+#[test]
+fn sharing_devices_and_the_activity_log_work_in_a_real_browser() {
+    let kit = browser_kit();
+    let phone = Dev::init("Mia Lopez", "Mia's phone");
+    let portal = Portal::on(phone.spawn(["portal", "--listen", "127.0.0.1:0"]));
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/portal-screenshots");
+    let mut node = Command::new("node");
+    node.arg(kit.join("share.mjs"))
+        .arg(&portal.login)
+        .arg(common::PASSPHRASE)
+        .arg(&shots)
+        .current_dir(&kit);
+    let out = run(node, "node tests/browser/share.mjs".into());
+    assert_eq!(
+        out.code,
+        Some(0),
+        "the sharing journey failed:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
 }

@@ -33,13 +33,16 @@ impl PortalOpts {
         Ok(phr_portal::Config {
             listen: self.listen,
             idle: Duration::from_secs(self.idle_minutes * 60),
+            inviter: None,
         })
     }
 }
 
 /// Start the portal on the serving process's record, if asked, and say how to open it.
 pub(crate) async fn start(service: &Service, config: Option<phr_portal::Config>) -> Result<Option<phr_portal::Portal>> {
-    let Some(config) = config else { return Ok(None) };
+    let Some(mut config) = config else { return Ok(None) };
+    // Shares and new devices made in the browser are answered by this process's endpoint.
+    config.inviter = Some(service.inviter());
     let portal = phr_portal::Portal::start(service.replica().clone(), config).await?;
     println!("Portal: open {} in your web browser", portal.login_url());
     println!("  (the link works once, on this computer; run `phr portal` again for a new one)");

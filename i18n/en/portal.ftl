@@ -539,3 +539,120 @@ choice-template = Template
 choice-text = Text
 choice-unknown = Unknown
 choice-yesno = Yes or no
+
+## Sharing, devices and the activity log
+nav-sharing = Sharing
+nav-devices = Devices
+nav-activity = Activity log
+sharing-title = Who can see this record
+sharing-intro = Share the record with someone who helps: a grandparent, a sitter, a school team or a clinic. You choose what they see and until when, and you can take it away at any time.
+sharing-unavailable = Sharing and adding devices work when the record is served with phr serve --portal or phr portal.
+sharing-add = Share with someone
+sharing-who = People you share with
+sharing-none = You do not share this record with anyone.
+sharing-active = Can see it now
+sharing-expired = Ended
+sharing-revoked = Taken away
+# $when: the day and time access ends
+sharing-until = until { $when }
+sharing-no-end = no end date
+# $name: who the access is for
+sharing-revoke = Stop sharing with { $name }
+share-right-none = Not shared
+share-right-read = Can see
+share-right-progress = Can see and record progress
+share-right-request = Can see and ask for appointments
+share-right-write = Can see and change
+share-title = Share with someone
+share-intro = Choose who it is for and a starting point, then change any section below if you like (leave "Choose…" to keep the starting point's choice). You get a code to scan on their phone; it works once, for 30 minutes.
+share-label = Who it is for
+    .hint = For example Grandma, or Lincoln Elementary IEP team
+share-preset = Starting point
+    .hint = A caregiver sees everything but insurance and can add to the caregivers' log; a school sees goals, notes and documents; a clinic sees and writes clinical sections.
+share-preset-caregiver = A caregiver (family, a sitter)
+share-preset-school = A school team
+share-preset-clinic = A clinic
+share-days = For how many days
+    .hint = Leave empty for the starting point's length (a school: one year; others: until you take it away). At most 3650.
+share-label-needed = Say who it is for (at most 100 characters).
+share-preset-needed = Choose a starting point.
+share-days-range = Write a number of days from 1 to 3650, or leave it empty.
+share-nothing = This would share no section: choose at least one.
+# $name: who the share is for
+offer-share-title = Share with { $name }
+offer-device-title = Add a device
+offer-share-how = On their phone or computer, scan this code with the health record app, or copy the text below into it (with the command line: phr join followed by the text).
+offer-device-how = On the new device, scan this code with the health record app, or copy the text below into it (with the command line: phr devices join followed by the text).
+offer-qr-alt = QR code of the one-time code below
+offer-ticket = The code as text
+offer-ticket-hint = Select it to copy it. Anyone who has it can use it once, so send it only to them.
+# $when: the day and time the code stops working
+offer-waiting = Waiting for it to be used. It works once, until { $when }.
+# $name: who used the code; $when: when
+offer-used = { $name } joined on { $when }.
+offer-expired = This code has expired without being used. Make a new one if you still need it.
+offer-back-sharing = Back to sharing
+offer-back-devices = Back to devices
+revoke-title = Stop sharing
+# $name: who the access is for
+revoke-what = { $name } will no longer see this record or add to it. Every device of the record refuses them as soon as it hears of it.
+revoke-kept = What they already saw stays with them; what they wrote before now stays in the record.
+# $name: who the access is for
+revoke-button = Stop sharing with { $name }
+devices-title = Your devices
+devices-intro = The phones and computers that hold the whole record. Add one with a one-time code; remove one you lost or gave away.
+devices-heading = Devices
+devices-add = Add a device
+devices-add-what = You will get a one-time code to scan on the new device. It works once, for 30 minutes.
+devices-add-trust = The new device can see and change the whole record, as this one can. Add only your own devices.
+devices-add-button = Make a code
+devices-this = This device
+devices-active = Can sync
+devices-removed = Removed
+# $when: when it was added
+devices-added = added { $when }
+# $name: the device's name
+devices-remove = Remove { $name }
+devices-remove-title = Remove a device
+# $name: the device's name
+devices-remove-what = { $name } will no longer sync with the record, and changes it makes from now on are refused everywhere.
+activity-title = Activity log
+activity-who = Who
+activity-what = What
+activity-anyone = Anyone
+activity-anything = Anything
+activity-show = Show
+# $count: how many events are shown
+activity-count = { $count ->
+    [0] No events.
+    [one] One event.
+   *[other] { $count } events.
+}
+activity-kind-grant = Shared
+activity-kind-revoke = Stopped sharing
+activity-kind-join = Device added
+activity-kind-remove = Device removed
+activity-kind-sync = Synced
+activity-kind-reject = Change refused
+activity-kind-export = Exported
+activity-kind-import = Imported
+activity-kind-attachment = File sent
+
+## Typing the passphrase again before a sensitive act
+confirm-title = Type your passphrase
+# $minutes: how long it stays confirmed
+confirm-intro = Sharing, adding or removing a device, stopping a share, exporting and restoring need the record's passphrase again. It stays confirmed for { $minutes } minutes.
+confirm-passphrase = Passphrase
+confirm-wrong = That is not the record's passphrase. Nothing was changed.
+# $seconds: how long to wait
+confirm-wait = Too many wrong passphrases. Wait { $seconds ->
+    [one] one second
+   *[other] { $seconds } seconds
+} before trying again. Nothing was changed.
+
+## Signing out after a while without use
+# $when: the day and time the session ends
+idle-ends = If you do nothing, you will be signed out on { $when }.
+# {left} is replaced by the minutes and seconds left (m:ss), by the page's script.
+idle-warning = You will be signed out in { "{left}" } if you do nothing.
+idle-stay = Stay signed in

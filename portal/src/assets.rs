@@ -1,5 +1,5 @@
 //! The static files, embedded in the binary: the style sheet, the vendored htmx, our
-//! live-update script and the upload form's progress and drag-and-drop.
+//! live-update and idle-warning scripts and the upload form's progress and drag-and-drop.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -26,6 +26,9 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "upload.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../static/upload.js"),
+        "idle.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../static/idle.js"),
     ),
 ];
 

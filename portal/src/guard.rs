@@ -17,6 +17,8 @@ use crate::server::App;
 pub struct SignedIn {
     pub id: String,
     pub csrf: String,
+    /// Whether the passphrase was typed again lately (see `unlock`).
+    pub confirmed: bool,
 }
 
 /// The `Host` must be one this portal was started for, and a request that changes anything
@@ -55,7 +57,11 @@ pub async fn session(State(app): State<Arc<App>>, mut req: Request, next: Next) 
     let Some(s) = app.sessions.touch(&id) else {
         return pages::refused(&app, StatusCode::UNAUTHORIZED, "login-needed");
     };
-    req.extensions_mut().insert(SignedIn { id, csrf: s.csrf });
+    req.extensions_mut().insert(SignedIn {
+        id,
+        confirmed: s.confirmed(),
+        csrf: s.csrf,
+    });
     next.run(req).await
 }
 
@@ -87,9 +93,9 @@ pub fn set_cookie(app: &App, id: Option<&str>) -> String {
     }
 }
 
-/// The one door to a sensitive act (downloading a report, exporting the record): the refusal,
-/// or `None` to go on. Re-entering the passphrase will be asked here (issue 15), for every
-/// such act at once.
-pub fn sensitive(_app: &App, _who: &SignedIn) -> Option<Response> {
-    None
+/// The one door to exporting the record from a form's POST: unless this session typed the
+/// passphrase again lately (`confirm::Confirmed`), the browser goes to the passphrase form,
+/// which brings it back to `form` (the page the POST came from) to send it again.
+pub fn sensitive(who: &SignedIn, form: &str) -> Option<Response> {
+    (!who.confirmed).then(|| crate::pages::see_other(&format!("/confirm?next={form}")))
 }

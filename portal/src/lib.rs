@@ -8,11 +8,13 @@
 
 mod assets;
 mod download;
+mod confirm;
 mod error;
 mod forms;
 mod guard;
 mod i18n;
 mod live;
+mod offers;
 mod pages;
 mod people;
 mod rights;

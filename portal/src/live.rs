@@ -1,6 +1,7 @@
 //! Live updates: `GET /events`, a server-sent event stream that tells an open page when a
 //! change from another device (a peer's live sync, a clinic's node) has entered the record, so
-//! its script (`static/live.js`) redraws the page without a reload. The events carry no record
+//! its script (`static/live.js`) redraws the page without a reload; also when someone used a
+//! ticket offered from the portal (a share's page then says who joined). The events carry no record
 //! data: the page fetches itself again through the usual checks.
 
 use std::convert::Infallible;
@@ -25,6 +26,8 @@ struct Listening {
     session: String,
     feed: Receiver<Arc<Entered>>,
     closing: watch::Receiver<bool>,
+    /// Someone used a ticket offered from the portal (a share page shows it).
+    joins: watch::Receiver<u64>,
 }
 
 /// `GET /events`: one `changed` event each time changes from another device enter the record,
@@ -36,6 +39,7 @@ pub async fn events(
     let start = Listening {
         feed: app.replica.subscribe(),
         closing: app.closing.clone(),
+        joins: app.offers.joins(),
         session: who.id,
         app,
     };
@@ -51,6 +55,12 @@ async fn next_change(l: &mut Listening) -> Option<()> {
     loop {
         let got = tokio::select! {
             _ = l.closing.changed() => return None,
+            joined = l.joins.changed() => {
+                if joined.is_err() || !l.app.sessions.alive(&l.session) {
+                    return None;
+                }
+                return Some(());
+            }
             got = l.feed.recv() => got,
         };
         let from_peer = match got {

@@ -10,6 +10,8 @@ use phr_engine::{Device, Section};
 pub struct Rights {
     /// `None`: one of the patient's own devices (everything).
     scope: Option<Scope>,
+    /// Whether this device holds the patient's root key (it may share, pair and revoke).
+    owner: bool,
 }
 
 /// Sections the portal does not list: the activity log is a page of its own, later.
@@ -24,7 +26,20 @@ impl Rights {
             None if device.has_root() => None,
             None => Some(Scope::new()),
         };
-        Rights { scope }
+        Rights {
+            scope,
+            owner: device.has_root(),
+        }
+    }
+
+    /// Whether this home may share the record, add and remove devices and take access away.
+    pub fn shares(&self) -> bool {
+        self.owner
+    }
+
+    /// Whether the activity log (the audit section) is shown.
+    pub fn sees_activity(&self) -> bool {
+        self.right(Section::Audit).is_some()
     }
 
     fn right(&self, s: Section) -> Option<Right> {

@@ -56,6 +56,25 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/reports", get(pages::reports::form).post(pages::reports::download))
         .route("/transfer", get(pages::transfer::page))
         .route("/transfer/export", post(pages::transfer::export))
+        .route("/sharing", get(pages::sharing::list))
+        .route(
+            "/sharing/new",
+            get(pages::share_form::form).post(pages::share_form::create),
+        )
+        .route(
+            "/sharing/{id}/revoke",
+            get(pages::sharing::revoke_form).post(pages::sharing::revoke),
+        )
+        .route("/devices", get(pages::devices::list))
+        .route("/devices/add", get(pages::devices::add_form).post(pages::devices::add))
+        .route(
+            "/devices/{key}/remove",
+            get(pages::devices::remove_form).post(pages::devices::remove),
+        )
+        .route("/offers/{id}", get(pages::offer::show))
+        .route("/offers/{id}/qr.svg", get(pages::offer::qr))
+        .route("/activity", get(pages::activity::show))
+        .route("/confirm", get(pages::confirm::form).post(pages::confirm::check))
         .route("/events", get(live::events))
         .route("/logout", post(pages::auth::logout))
         .route_layer(from_fn_with_state(app.clone(), guard::session));

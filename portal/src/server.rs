@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use phr_engine::attachment::BlobStore;
 use phr_engine::sync::Replica;
 
+use crate::confirm::Attempts;
 use crate::error::Error;
 use crate::i18n::Messages;
+use crate::offers::Offers;
 use crate::sessions::Sessions;
 
 /// How the portal is started.
@@ -20,6 +22,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// How long a session lasts without a request.
     pub idle: Duration,
+    /// The serving process's endpoint, for sharing and pairing from the portal (`None`: those
+    /// pages say they are not available).
+    pub inviter: Option<phr_engine::sync::pair::Inviter>,
 }
 
 impl Default for Config {
@@ -27,6 +32,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             idle: Duration::from_secs(15 * 60),
+            inviter: None,
         }
     }
 }
@@ -46,6 +52,10 @@ pub struct App {
     pub closing: tokio::sync::watch::Receiver<bool>,
     /// The home's blob store (attached files), opened at the first upload or download.
     pub blobs: tokio::sync::OnceCell<BlobStore>,
+    /// Tickets offered from the portal (sharing, devices).
+    pub offers: Offers,
+    /// Wrong passphrases per client.
+    pub attempts: Attempts,
 }
 
 impl App {
@@ -113,8 +123,13 @@ impl Portal {
             m: Messages::english(),
             closing: closing.clone(),
             blobs: tokio::sync::OnceCell::new(),
+            offers: Offers::new(config.inviter),
+            attempts: Attempts::default(),
         });
-        let router = crate::routes::router(app);
+        let watching = app.clone();
+        let closed = closing.clone();
+        tokio::spawn(async move { watching.offers.watch(closed).await });
+        let router = crate::routes::router(app).into_make_service_with_connect_info::<SocketAddr>();
         let mut stopped = closing;
         let task = tokio::spawn(async move {
             axum::serve(listener, router)

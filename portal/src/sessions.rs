@@ -26,6 +26,15 @@ pub struct Session {
     /// The token its forms carry.
     pub csrf: String,
     last_seen: Instant,
+    /// Until when the passphrase typed again lets it do the sensitive acts (`unlock`).
+    confirmed_until: Option<Instant>,
+}
+
+impl Session {
+    /// Whether the passphrase was confirmed recently enough for a sensitive act.
+    pub fn confirmed(&self) -> bool {
+        self.confirmed_until.is_some_and(|t| Instant::now() < t)
+    }
 }
 
 /// The sign-in token (until spent) and the live sessions.
@@ -60,6 +69,7 @@ impl Sessions {
         let session = Session {
             csrf: secret()?,
             last_seen: Instant::now(),
+            confirmed_until: None,
         };
         self.live
             .lock()
@@ -86,6 +96,18 @@ impl Sessions {
             .is_some_and(|s| Instant::now().duration_since(s.last_seen) < self.idle)
     }
 
+    /// How long a session lasts without a request.
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    /// Let session `id` do the sensitive acts for `lasts` (the passphrase was typed again).
+    pub fn confirm(&self, id: &str, lasts: Duration) {
+        if let Some(s) = self.live.lock().unwrap_or_else(|p| p.into_inner()).get_mut(id) {
+            s.confirmed_until = Some(Instant::now() + lasts);
+        }
+    }
+
     /// End session `id` (signing out).
     pub fn end(&self, id: &str) {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
@@ -105,6 +127,17 @@ mod tests {
         assert!(s.touch(&id).is_some());
         s.end(&id);
         assert!(s.touch(&id).is_none());
+    }
+
+    #[test]
+    fn a_confirmed_passphrase_lasts_a_while_for_its_own_session_only() {
+        let (s, token) = Sessions::new(Duration::from_secs(900)).unwrap();
+        let id = s.sign_in(&token).unwrap().expect("a session");
+        assert!(!s.touch(&id).unwrap().confirmed());
+        s.confirm(&id, Duration::from_secs(300));
+        assert!(s.touch(&id).unwrap().confirmed());
+        s.confirm(&id, Duration::ZERO);
+        assert!(!s.touch(&id).unwrap().confirmed());
     }
 
     #[test]

@@ -6,6 +6,8 @@ use askama::Template;
 
 use crate::i18n::Messages;
 
+pub mod access;
+
 /// What every page has: its language, title, the navigation of a signed-in person and the
 /// form token their forms carry.
 pub struct Page {
@@ -15,6 +17,10 @@ pub struct Page {
     pub signed_in: bool,
     pub csrf: String,
     pub nav: Vec<Link>,
+    /// For a signed-in person: how long the session lasts without use (the warning's
+    /// countdown, `static/idle.js`), and when it ends if nothing is done, in words.
+    pub idle_seconds: u64,
+    pub session_ends: String,
 }
 
 impl Page {

@@ -1,6 +1,7 @@
-//! QR codes for tickets: shown in the terminal, encoded as PNG, and read back from an image.
+//! QR codes for tickets: shown in the terminal, encoded as PNG or SVG (the portal's pages), and
+//! read back from an image.
 //!
-//! Shared by `phr` (pairing and share tickets, a clinic's invitation read from a photo) and
+//! Shared by `phr` and its portal (pairing and share tickets, a clinic's invitation read from a photo) and
 //! `phr-node` (invitations). It knows nothing of records or files' privacy: the binaries write
 //! the PNG bytes themselves, private to the user, since a ticket lets whoever holds it in.
 
@@ -29,6 +30,16 @@ pub fn png(text: &str) -> Result<Vec<u8>> {
     img.write_to(&mut png, image::ImageFormat::Png)
         .context("encoding the QR code")?;
     Ok(png.into_inner())
+}
+
+/// The ticket as an SVG image (black on white, with its quiet zone), for a web page.
+pub fn svg(text: &str) -> Result<String> {
+    let code = QrCode::new(text.as_bytes()).context("the ticket is too long for a QR code")?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build())
 }
 
 /// Read the text of the first QR code in an image file.

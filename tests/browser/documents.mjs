@@ -9,9 +9,9 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { axe, check, finish, launch, signIn } from "./kit.mjs";
 
-const [phoneUrl, laptopUrl, iep, saveAs, exportAs, bundle, shots] = process.argv.slice(2);
-if (!shots) {
-  console.error("usage: node documents.mjs PHONE_LOGIN LAPTOP_LOGIN IEP_FILE SAVE_AS EXPORT_AS BUNDLE SCREENSHOT_DIR");
+const [phoneUrl, laptopUrl, iep, saveAs, exportAs, bundle, shots, passphrase] = process.argv.slice(2);
+if (!passphrase) {
+  console.error("usage: node documents.mjs PHONE_LOGIN LAPTOP_LOGIN IEP_FILE SAVE_AS EXPORT_AS BUNDLE SCREENSHOT_DIR PASSPHRASE");
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -97,6 +97,12 @@ await axe(page, "refused report form");
 await page.goto(origin + "/transfer");
 await axe(page, "import and export");
 await shot(page, "transfer");
+// Exporting asks for the passphrase again, then brings the browser back here.
+await page.click("button:has-text('Download the FHIR bundle')");
+await page.waitForURL((u) => u.pathname === "/confirm");
+await page.fill("#f-passphrase", passphrase);
+await page.click("main button[type=submit]");
+await page.waitForURL((u) => u.pathname === "/transfer");
 const exported = await download(page, "button:has-text('Download the FHIR bundle')");
 await exported.saveAs(exportAs);
 await page.setInputFiles("#f-file", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a bundle") });

@@ -219,6 +219,21 @@ fn read_meta(txn: &redb::ReadTransaction) -> Result<(u32, KdfSlot, Vec<u8>)> {
     Ok((format, kdf, get("wrapped_key")?))
 }
 
+/// A store's key slot, to check a passphrase against (the portal asks for the passphrase again
+/// before a sensitive act): [`Store::passphrase_check`].
+pub struct PassphraseCheck {
+    kdf: KdfSlot,
+    wrapped: Vec<u8>,
+}
+
+impl PassphraseCheck {
+    /// `Ok` if `passphrase` unlocks the store (argon2id, as opening it does), else
+    /// [`Error::WrongPassphrase`].
+    pub fn verify(&self, passphrase: &str) -> Result<()> {
+        Store::unwrap_key(passphrase, &self.kdf, &self.wrapped).map(|_| ())
+    }
+}
+
 /// Load a stored snapshot value, opened: the next change sequence number, then `save()` bytes.
 pub(crate) fn decode_snapshot(section: Section, plain: &[u8]) -> Result<AutoCommit> {
     if plain.len() < 8 {
@@ -438,6 +453,15 @@ impl Store {
             .try_into()
             .map_err(|_| Error::Corrupt(Damage::WrongLength(Stored::WrappedKey)))?;
         Ok(SecretKey::from_bytes(arr))
+    }
+
+    /// What checking a passphrase against this store needs (its key slot as stored now), read
+    /// without deriving anything, so a caller can run the slow derivation without holding the
+    /// device.
+    pub fn passphrase_check(&self) -> Result<PassphraseCheck> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let (_, kdf, wrapped) = read_meta(&txn)?;
+        Ok(PassphraseCheck { kdf, wrapped })
     }
 
     /// Where the store file lives.
@@ -940,5 +964,20 @@ mod tests {
         store.put_peer(&record, &PublicKey([0xff; 32]), b"far").unwrap();
         store.put_peer(&record, &PublicKey([0x01; 32]), b"near").unwrap();
         assert_eq!(store.peers(&record).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_passphrase_is_checked_against_the_store_it_would_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("s.redb"), "right passphrase", cheap()).unwrap();
+        let check = store.passphrase_check().unwrap();
+        assert!(check.verify("right passphrase").is_ok());
+        assert!(matches!(check.verify("wrong passphrase"), Err(Error::WrongPassphrase)));
+        store
+            .change_passphrase("a new passphrase, long enough", cheap())
+            .unwrap();
+        let check = store.passphrase_check().unwrap();
+        assert!(check.verify("a new passphrase, long enough").is_ok());
+        assert!(matches!(check.verify("right passphrase"), Err(Error::WrongPassphrase)));
     }
 }

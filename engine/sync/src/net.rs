@@ -404,6 +404,11 @@ impl Service {
         &self.pairing
     }
 
+    /// Issuing pairing and share tickets that point at this endpoint (for the portal).
+    pub fn inviter(&self) -> pair::Inviter {
+        pair::Inviter::new(self.pairing.clone(), self.addr())
+    }
+
     /// Finished sessions, accepted or dialed, from now on.
     pub fn session_events(&self) -> broadcast::Receiver<SessionEvent> {
         self.inner.session_events()

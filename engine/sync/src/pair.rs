@@ -110,6 +110,8 @@ struct Issued {
     ticket: PairTicket,
     grant: Option<phr_model::capability::Grant>,
     used: bool,
+    /// Who joined with it, and when (unix seconds).
+    joined: Option<(Credential, i64)>,
 }
 
 /// Accepts pairing requests for the tickets this device issued.
@@ -175,8 +177,19 @@ impl PairHandler {
             ticket: ticket.clone(),
             grant,
             used: false,
+            joined: None,
         });
         Ok(ticket)
+    }
+
+    /// Who joined with `ticket` (one this handler issued), and when (unix seconds); `None`
+    /// while it is unused.
+    pub fn joined(&self, ticket: &PairTicket) -> Option<(Credential, i64)> {
+        let issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        issued
+            .iter()
+            .find(|i| i.ticket.secret == ticket.secret)
+            .and_then(|i| i.joined.clone())
     }
 
     /// Wait until someone joins with one of the issued tickets; returns their credential.
@@ -257,7 +270,43 @@ impl PairHandler {
             .merge_statements(vec![credential.statement()])
             .map_err(|e| e.to_string())?;
         slot.used = true;
+        slot.joined = Some((credential.clone(), now));
         Ok(credential)
+    }
+}
+
+/// Issuing tickets that point at one running endpoint: what a front end other than the
+/// command line (the portal) needs to pair a device or share access, and to see them used.
+#[derive(Debug, Clone)]
+pub struct Inviter {
+    pairing: Arc<PairHandler>,
+    addr: EndpointAddr,
+}
+
+impl Inviter {
+    /// Tickets of `pairing` pointing at `addr`.
+    pub fn new(pairing: Arc<PairHandler>, addr: EndpointAddr) -> Inviter {
+        Inviter { pairing, addr }
+    }
+
+    /// A one-time ticket for a new device of the patient, valid for `ttl`.
+    pub fn device(&self, ttl: Duration) -> Result<PairTicket> {
+        self.pairing.issue(self.addr.clone(), ttl)
+    }
+
+    /// A one-time ticket granting `grant` to whoever uses it, valid for `ttl`.
+    pub fn share(&self, ttl: Duration, grant: phr_model::capability::Grant) -> Result<PairTicket> {
+        self.pairing.share(self.addr.clone(), ttl, grant)
+    }
+
+    /// Who joined with `ticket`, and when.
+    pub fn joined(&self, ticket: &PairTicket) -> Option<(Credential, i64)> {
+        self.pairing.joined(ticket)
+    }
+
+    /// Wait for the next join with any ticket.
+    pub async fn wait_joined(&self) -> Credential {
+        self.pairing.wait_joined().await
     }
 }
 

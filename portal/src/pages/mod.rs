@@ -1,8 +1,11 @@
 //! The pages: each module draws one kind of page from the record, and handles its form.
 
 pub mod action;
+pub mod activity;
 pub mod auth;
 pub mod documents;
+pub mod confirm;
+pub mod devices;
 pub mod edit;
 pub mod entry;
 pub mod goal;
@@ -12,6 +15,9 @@ pub mod medication;
 pub mod note;
 pub mod reports;
 pub mod transfer;
+pub mod offer;
+pub mod share_form;
+pub mod sharing;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -58,7 +64,9 @@ pub fn page(app: &App, who: Option<&SignedIn>, rights: Option<&Rights>, title: S
                 .into_iter()
                 .filter(|l| !l.href.starts_with("/s/")),
         );
+        nav.extend(access_links(app, rights, current));
     }
+    let idle = app.sessions.idle();
     Page {
         m: app.m,
         lang: "en",
@@ -66,6 +74,8 @@ pub fn page(app: &App, who: Option<&SignedIn>, rights: Option<&Rights>, title: S
         signed_in: who.is_some(),
         csrf: who.map(|w| w.csrf.clone()).unwrap_or_default(),
         nav,
+        idle_seconds: idle.as_secs(),
+        session_ends: session_ends(app, idle),
     }
 }
 
@@ -86,6 +96,32 @@ pub fn places(app: &App, rights: &Rights, current: &str) -> Vec<Link> {
     place(rights.owns(), "/reports", "nav-reports");
     place(rights.owns(), "/transfer", "nav-transfer");
     out
+/// The navigation to sharing, devices and the activity log, as far as this home may see them.
+fn access_links(app: &App, rights: &Rights, current: &str) -> Vec<Link> {
+    let mut shown = Vec::new();
+    if rights.shares() {
+        shown.extend([("/sharing", "nav-sharing"), ("/devices", "nav-devices")]);
+    }
+    if rights.sees_activity() {
+        shown.push(("/activity", "nav-activity"));
+    }
+    shown
+        .into_iter()
+        .map(|(href, id)| Link {
+            current: current == href,
+            label: app.m.get(id),
+            href: href.into(),
+        })
+        .collect()
+}
+
+/// "If you do nothing, you will be signed out at …", from now.
+fn session_ends(app: &App, idle: std::time::Duration) -> String {
+    let at = chrono::Utc::now()
+        .timestamp()
+        .saturating_add(i64::try_from(idle.as_secs()).unwrap_or(i64::MAX / 2));
+    app.m
+        .with("idle-ends", &[("when", crate::i18n::Arg::Text(people::unix(at)))])
 }
 
 /// A refusal page with `status` and message `id` (no navigation: the person may not be in).
