@@ -1191,6 +1191,26 @@ mod tests {
     }
 
     #[test]
+    fn a_document_starts_with_its_composition_and_a_note_document_is_a_note() {
+        let (path, problem) = fault(&json!({ "resourceType": "Bundle", "type": "document",
+            "entry": [{ "resource": { "resourceType": "Condition", "id": "c", "code": { "text": "Asthma" } } }] }));
+        assert_eq!(path, "Bundle.entry[0].resource");
+        assert!(problem.contains("Composition"), "{problem}");
+
+        // A clinical note sent as a document, its identifier one object as R4 defines it.
+        let note = json!({ "resourceType": "Composition", "id": "n1", "status": "final",
+            "identifier": { "system": "https://ehr.example/notes", "value": "n-1" },
+            "type": { "text": "Speech therapy progress note" }, "date": "2024-04-02",
+            "author": [{ "display": "J. Ames" }], "title": "Session",
+            "section": [{ "title": "Assessment", "text": { "div": "<div>Steady gains.</div>" } }] });
+        let mapped = map_bundle(&json!({ "resourceType": "Bundle", "type": "document",
+            "entry": [{ "resource": note }] }))
+        .unwrap();
+        assert_eq!(mapped.mapped, [("Composition".to_string(), 1)].into());
+        assert!(mapped.learned.is_empty());
+    }
+
+    #[test]
     fn a_resource_twice_is_one_entry_and_different_twins_are_refused() {
         let c = json!({ "resourceType": "Condition", "id": "c1", "code": { "text": "Asthma" } });
         let mapped = map_bundle(&bundle(vec![c.clone(), c.clone()])).unwrap();
