@@ -425,6 +425,25 @@ fn an_import_reports_per_section_and_unmapped_types_and_a_second_import_changes_
         first["mapped"],
         json!({ "Condition": 1, "MedicationRequest": 1, "Observation": 1, "Patient": 1 })
     );
+    // The same per resource type, with why the rest was not imported.
+    let types = &first["types"];
+    assert_eq!(
+        types["Claim"]["not_imported"],
+        json!({ "phr has no place for it": 2 }),
+        "{first}"
+    );
+    assert_eq!(types["Observation"]["created"], 1, "{first}");
+    assert_eq!(types["Observation"]["not_imported"], json!({ "survey": 1 }), "{first}");
+    assert_eq!(types["Patient"]["updated"], 1, "{first}");
+    assert_eq!(
+        types["MedicationRequest"]["sections"],
+        json!(["medications"]),
+        "{first}"
+    );
+    assert_eq!(
+        types["MedicationRequest"]["source_only"], 1,
+        "phr keeps a request as a medication and gives the request back as received: {first}"
+    );
 
     let profile = home.entry("profile", "patient");
     assert_eq!(profile["fields"]["dob"], "2017-04-12");
@@ -451,6 +470,9 @@ fn an_import_reports_per_section_and_unmapped_types_and_a_second_import_changes_
     let after_first = snapshot(&home);
     let second = home.ok(["import", "--fhir", file]).stdout;
     assert!(second.contains("Nothing changed"), "{second}");
+    let condition = second.lines().find(|l| l.trim_start().starts_with("Condition"));
+    let cells: Vec<&str> = condition.unwrap_or_default().split_whitespace().collect();
+    assert_eq!(cells, ["Condition", "conditions", "0", "0", "1", "0"], "{second}");
     assert!(
         second.contains("Claim") && second.contains("Observation (survey)"),
         "{second}"

@@ -2,12 +2,13 @@
 //! record out as one. The mapping itself is `phr_engine::fhir`'s; this is reading, writing and
 //! printing.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use phr_engine::Section;
-use phr_engine::fhir::{self, ImportReport};
+use phr_engine::fhir::{self, Absence, ImportReport, TypeCounts};
 use phr_engine::sync::Replica;
 
 use crate::output;
@@ -42,41 +43,31 @@ fn print_report(out: &mut dyn Write, origin: &str, report: &ImportReport, dry_ru
         "{origin}: a FHIR {} bundle of {} resources{from}",
         report.bundle_type, report.resources
     )?;
-    if !report.sections.is_empty() {
+    print_types(out, &report.types)?;
+    let kept: usize = report.sections.values().map(|s| s.kept).sum();
+    if kept > 0 {
         writeln!(
             out,
-            "  {:<14} {:>8} {:>8} {:>10}",
-            "section", "created", "updated", "unchanged"
+            "  {kept} session note(s) differ from the bundle's and {} kept as written: notes are never rewritten (add a correction with `phr amend notes ID`)",
+            if dry_run { "would be" } else { "were" }
         )?;
-        let (mut c, mut u, mut n) = (0, 0, 0);
-        for (section, counts) in &report.sections {
-            writeln!(
-                out,
-                "  {:<14} {:>8} {:>8} {:>10}",
-                section.name(),
-                counts.created,
-                counts.updated,
-                counts.unchanged
-            )?;
-            c += counts.created;
-            u += counts.updated;
-            n += counts.unchanged;
-        }
-        writeln!(out, "  {:<14} {c:>8} {u:>8} {n:>10}", "total")?;
-        let kept: usize = report.sections.values().map(|s| s.kept).sum();
-        if kept > 0 {
-            writeln!(
-                out,
-                "  {kept} session note(s) differ from the bundle's and {} kept as written: notes are never rewritten (add a correction with `phr amend notes ID`)",
-                if dry_run { "would be" } else { "were" }
-            )?;
-        }
     }
     if !report.unmapped.is_empty() {
-        writeln!(out, "Not imported (the record has no place for them):")?;
+        writeln!(out, "Not imported (and why):")?;
         let width = report.unmapped.keys().map(|k| k.chars().count()).max().unwrap_or(0);
         for (kind, n) in &report.unmapped {
             writeln!(out, "  {:<width$} {n:>6}", crate::display::text(kind))?;
+        }
+    }
+    if !report.learned.is_empty() {
+        writeln!(out, "The bundle says, instead of entries:")?;
+        for learned in &report.learned {
+            writeln!(
+                out,
+                "  {}: {}",
+                crate::display::text(&learned.section),
+                absence(learned.says)
+            )?;
         }
     }
     if dry_run {
@@ -85,6 +76,59 @@ fn print_report(out: &mut dyn Write, origin: &str, report: &ImportReport, dry_ru
         writeln!(out, "Nothing changed: the record already holds all of it.")?;
     }
     Ok(())
+}
+
+/// One row per resource type: the sections it went into and what happened to it.
+fn print_types(out: &mut dyn Write, types: &BTreeMap<String, TypeCounts>) -> Result<()> {
+    if types.is_empty() {
+        return Ok(());
+    }
+    let width = types.keys().map(|k| k.chars().count()).max().unwrap_or(0).max(13);
+    let row = |out: &mut dyn Write, ty: &str, into: &str, n: [usize; 4]| {
+        writeln!(
+            out,
+            "  {ty:<width$} {into:<14} {:>7} {:>7} {:>9} {:>12}",
+            n[0], n[1], n[2], n[3]
+        )
+    };
+    writeln!(
+        out,
+        "  {:<width$} {:<14} {:>7} {:>7} {:>9} {:>12}",
+        "resource type", "into", "created", "updated", "unchanged", "not imported"
+    )?;
+    let mut total = [0; 4];
+    let mut source_only = false;
+    for (ty, c) in types {
+        let mut into: Vec<&str> = c.sections.iter().map(|s| s.name()).collect();
+        if c.source_only > 0 {
+            into.push("*");
+            source_only = true;
+        }
+        let n = [c.created, c.updated, c.unchanged + c.kept, c.skipped()];
+        for (t, v) in total.iter_mut().zip(n) {
+            *t += v;
+        }
+        row(out, &crate::display::text(ty), &into.join(" "), n)?;
+    }
+    row(out, "total", "", total)?;
+    if source_only {
+        writeln!(
+            out,
+            "  * kept as the resource received: phr has no section of its own for it yet, shows it as an entry of that section and exports it back as received"
+        )?;
+    }
+    Ok(())
+}
+
+/// What a sender said instead of entries, in words.
+fn absence(says: Absence) -> &'static str {
+    match says {
+        Absence::NoInformation => "the sender has no information",
+        Absence::NoneKnown => "the sender knows of none",
+        Absence::NotAsked => "the sender did not ask",
+        Absence::Withheld => "the sender withheld it",
+        Absence::NotStarted => "the sender has not started or has closed this list",
+    }
 }
 
 /// `phr export --format fhir [--sections a,b] --out FILE`.
@@ -134,6 +178,26 @@ pub fn export(replica: &Replica, file: &Path, sections: Option<&str>, force: boo
             "  and {} Provenance resource(s) naming the clinicians and caregivers who wrote entries",
             exported.provenance
         )?;
+    }
+    Ok(())
+}
+
+/// `phr export --format ips --out FILE`: the record as an International Patient Summary.
+pub fn export_ips(replica: &Replica, file: &Path, force: bool, out: &mut dyn Write) -> Result<()> {
+    let exported = {
+        let device = replica.lock();
+        let local = |t| fhir::offset_at(&chrono::Local, t);
+        fhir::export_ips(device.record(), device.access(), fhir::Zone::new(&local))?
+    };
+    let text = serde_json::to_vec_pretty(&exported.bundle)?;
+    crate::out_file::write(file, &text, force)?;
+    let chosen: Vec<Section> = exported.resources.keys().copied().collect();
+    let detail = format!("exported a patient summary (IPS) to {}", file.display());
+    replica.write(|r| r.audit("export", &detail, None, &chosen))?;
+    let total: usize = exported.resources.values().sum();
+    writeln!(out, "wrote a patient summary of {total} entries to {}", file.display())?;
+    for (section, n) in &exported.resources {
+        writeln!(out, "  {:<14} {n:>6}", section.name())?;
     }
     Ok(())
 }

@@ -145,10 +145,10 @@ pub(crate) enum Command {
     /// Write the record out.
     Export {
         /// json: one readable file per section; automerge: the raw section documents; fhir: one
-        /// FHIR R4 Bundle file.
+        /// FHIR R4 Bundle file; ips: one International Patient Summary (a FHIR document Bundle).
         #[arg(long, value_enum)]
         format: ExportFormat,
-        /// Directory to write into (created if missing); for `--format fhir`, the file.
+        /// Directory to write into (created if missing); for `--format fhir` and `ips`, the file.
         #[arg(long)]
         out: PathBuf,
         /// With `--format fhir`: only these sections, comma-separated (default: all).
@@ -337,6 +337,7 @@ pub(crate) enum ExportFormat {
     Json,
     Automerge,
     Fhir,
+    Ips,
 }
 
 /// Run `phr` with the process's command line; errors are printed on stderr.
@@ -483,6 +484,12 @@ pub(crate) fn execute(command: Command, replica: &Replica, out: &mut dyn Write) 
             sections,
             force,
         } => fhir_cmd::export(replica, &file, sections.as_deref(), force, out),
+        Command::Export {
+            format: ExportFormat::Ips,
+            out: file,
+            sections: None,
+            force,
+        } => fhir_cmd::export_ips(replica, &file, force, out),
         Command::Export { sections: Some(_), .. } => bail!("--sections works with --format fhir only"),
         Command::Import { fhir, dry_run, json } => fhir_cmd::import(replica, &fhir, dry_run, json.json, out),
         Command::Export {

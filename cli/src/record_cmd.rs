@@ -26,7 +26,7 @@ pub(crate) fn export(
         ExportFormat::Json => output::export_json(&device, dir, force)?,
         ExportFormat::Automerge => output::export_automerge(device.record_mut(), dir, force)?,
         // Taken by the dispatcher's arm before: a FHIR export is one file, not a directory.
-        ExportFormat::Fhir => bail!("`--format fhir` writes one file"),
+        ExportFormat::Fhir | ExportFormat::Ips => bail!("`--format fhir` and `--format ips` write one file"),
     };
     drop(device);
     let detail = format!("exported the record to {}", dir.display());

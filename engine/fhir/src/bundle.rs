@@ -18,10 +18,12 @@ use serde_json::{Map, Value, json};
 
 use crate::Fields;
 use crate::date::Zone;
+use crate::ips::{self, Learned};
 use crate::json::{At, Path, describe, fhir_error, resource};
 use crate::overlay::{self, Links};
 use crate::reading::{self, Cx, Mapping, Refs};
 use crate::resources::{self, Out, Resource};
+use crate::summary::{self, Outcome, TypeCounts};
 use crate::upsert::{Upsert, upsert};
 use crate::vocab::{PHR_ENTRY, PHR_RECORD, PHR_SECTION, PHR_SOURCE};
 use phr_model::access::AccessSet;
@@ -32,7 +34,7 @@ use phr_model::record::{EntryView, Record};
 use phr_model::section::Section;
 
 /// Bundle types that hold a set of resources to import.
-const BUNDLE_TYPES: &[&str] = &["transaction", "batch", "collection", "searchset"];
+const BUNDLE_TYPES: &[&str] = &["transaction", "batch", "collection", "searchset", "document"];
 
 // ---------------------------------------------------------------------------------------------
 // Import
@@ -49,6 +51,10 @@ struct Item {
     path: String,
     /// Whether it came from a phr export.
     from_phr: bool,
+    /// Its resource type.
+    ty: &'static str,
+    /// Whether phr holds it only as the resource received (see [`TypeCounts::source_only`]).
+    source_only: bool,
 }
 
 /// A bundle read and mapped to entries; nothing is written until [`Mapped::import`].
@@ -65,6 +71,11 @@ pub struct Mapped {
     /// Resources not imported, per type (and reason, in parentheses, when the type is mapped
     /// but this resource holds nothing to keep: `Observation (survey)`).
     pub unmapped: BTreeMap<String, usize>,
+    /// What the bundle said about sections it has no entries for (an IPS document's empty
+    /// sections and "no information" entries).
+    pub learned: BTreeSet<Learned>,
+    /// Resources not imported, per type and reason.
+    not_imported: BTreeMap<String, BTreeMap<String, usize>>,
     items: Vec<Item>,
     /// Whether the bundle's Patient gave no name (an existing profile keeps its own).
     nameless_patient: bool,
@@ -104,6 +115,11 @@ pub struct ImportReport {
     pub mapped: BTreeMap<String, usize>,
     /// Resources not imported, per type (and reason).
     pub unmapped: BTreeMap<String, usize>,
+    /// Outcomes per resource type: created, updated, unchanged, held only as the resource
+    /// received, not imported (and why).
+    pub types: BTreeMap<String, TypeCounts>,
+    /// What the bundle said about sections it has no entries for (see [`Learned`]).
+    pub learned: Vec<Learned>,
     /// Whether anything was written.
     pub written: bool,
 }
@@ -130,9 +146,11 @@ pub fn read_bundle(text: &str) -> Result<Mapped> {
 /// A resource of the bundle as first found: its path, its `fullUrl`, the resource if any.
 type Found<'a> = (String, Option<&'a str>, Option<&'a Value>);
 
-/// Map every resource of a `transaction`, `batch`, `collection` or `searchset` Bundle to its
-/// entry; the first problem found is an [`Error::Fhir`] with its path in the bundle, such as
-/// `Bundle.entry[12].resource.effectiveDateTime`.
+/// Map every resource of a `transaction`, `batch`, `collection`, `searchset` or `document`
+/// Bundle to its entry; the first problem found is an [`Error::Fhir`] with its path in the
+/// bundle, such as `Bundle.entry[12].resource.effectiveDateTime`. A document's Composition is
+/// read as its table of contents (see [`crate::ips`]) unless it is a clinical note; an IPS
+/// "no information" entry is learned (see [`Mapped::learned`]), never made an entry.
 pub fn map_bundle(bundle: &Value) -> Result<Mapped> {
     let (root, _) = resource(bundle, &["Bundle"])?;
     let type_at = root.get("type")?;
@@ -144,26 +162,46 @@ pub fn map_bundle(bundle: &Value) -> Result<Mapped> {
     }
     let system = root.get("meta")?.get("source")?.text()?;
     let (found, refs) = gather(&root)?;
+    let index = if kind == "document" {
+        document_index(&found)?
+    } else {
+        None
+    };
     let mut mapped = Mapped {
         bundle_type: kind,
         source: system.clone(),
         resources: 0,
         mapped: BTreeMap::new(),
         unmapped: BTreeMap::new(),
+        learned: BTreeSet::new(),
+        not_imported: BTreeMap::new(),
         items: Vec::new(),
         nameless_patient: false,
     };
+    let is_index = index.is_some();
+    if let Some(index) = index {
+        mapped.learned = index.learned;
+    }
     let mut patient: Option<String> = None;
     let mut seen: HashMap<(Section, String), usize> = HashMap::new();
-    for (path, full_url, res) in found {
+    for (n, (path, full_url, res)) in found.into_iter().enumerate() {
         let Some(res) = res else {
             *mapped.unmapped.entry("(entry without a resource)".into()).or_default() += 1;
             continue;
         };
         mapped.resources += 1;
         let ty = res.get("resourceType").and_then(Value::as_str).unwrap_or_default();
+        if n == 0 && is_index {
+            mapped.skip(ty, Some("the summary's table of contents"));
+            continue;
+        }
+        if let Some(learned) = ips::absent_entry(res, &refs) {
+            mapped.skip(ty, Some(learned.says.reason()));
+            mapped.learned.insert(learned);
+            continue;
+        }
         let Some(row) = resources::resource(ty) else {
-            *mapped.unmapped.entry(ty.to_string()).or_default() += 1;
+            mapped.skip(ty, None);
             continue;
         };
         let tag = section_tag(res, row, &path)?;
@@ -179,7 +217,7 @@ pub fn map_bundle(bundle: &Value) -> Result<Mapped> {
         };
         let (section, mut fields, checked) = match (row.read)(&root, &cx).map_err(|e| at(e, &path))? {
             Mapping::Skip(reason) => {
-                *mapped.unmapped.entry(format!("{ty} ({reason})")).or_default() += 1;
+                mapped.skip(ty, Some(reason));
                 continue;
             }
             Mapping::Entry(section, fields) => (section, fields, false),
@@ -224,10 +262,31 @@ pub fn map_bundle(bundle: &Value) -> Result<Mapped> {
                 fields,
                 path,
                 from_phr: tag.is_some(),
+                ty: row.ty,
+                source_only: !row.writes.contains(&section),
             },
         )?;
     }
     Ok(mapped)
+}
+
+/// The first entry of a `document` Bundle, which FHIR requires to be a Composition (bdl-11),
+/// read as the document's index; `None` when it is a clinical note to import as one.
+fn document_index(found: &[Found]) -> Result<Option<ips::Index>> {
+    let Some((path, _, res)) = found.first() else {
+        return Err(fhir_error(
+            "Bundle.entry",
+            "is missing: a document's first entry is its Composition",
+        ));
+    };
+    let composition = At {
+        value: *res,
+        path: Path::new(path.clone()),
+    };
+    if res.and_then(|r| r.get("resourceType")).and_then(Value::as_str) != Some("Composition") {
+        return Err(composition.fail("must be a Composition: a document's first entry is its Composition"));
+    }
+    ips::read_index(&composition)
 }
 
 /// Every resource of the bundle (so references can point forwards), and their index.
@@ -296,7 +355,7 @@ fn identify(
             return Err(id_at.fail(format!("`{id}` is not a FHIR id (1 to 64 letters, digits, `-` or `.`)")));
         }
         let mut source = None;
-        for ident in res_at.get("identifier")?.items()? {
+        for ident in res_at.get("identifier")?.items_or_one()? {
             if ident.get("system")?.str()? == Some(PHR_SOURCE) {
                 source = ident.get("value")?.text()?;
             }
@@ -315,7 +374,7 @@ fn identify(
         Some(s) => Some(s),
         None => match system {
             Some(s) => Some(s.to_string()),
-            None => match res_at.get("identifier")?.items()?.first() {
+            None => match res_at.get("identifier")?.items_or_one()?.first() {
                 Some(ident) => ident.get("system")?.text()?,
                 None => None,
             },
@@ -329,6 +388,23 @@ fn identify(
 }
 
 impl Mapped {
+    /// Count a resource not imported: of a type phr does not read (no `reason`), or one that
+    /// holds nothing the record keeps.
+    fn skip(&mut self, ty: &str, reason: Option<&str>) {
+        let key = match reason {
+            Some(reason) => format!("{ty} ({reason})"),
+            None => ty.to_string(),
+        };
+        *self.unmapped.entry(key).or_default() += 1;
+        let why = reason.unwrap_or(summary::NO_PLACE).to_string();
+        *self
+            .not_imported
+            .entry(ty.to_string())
+            .or_default()
+            .entry(why)
+            .or_default() += 1;
+    }
+
     /// Validate an entry's fields; a Patient without a name is validated with a stand-in
     /// name, then left without one: an existing profile keeps its own name.
     fn validate(&mut self, section: Section, mut fields: Fields, path: &str) -> Result<Fields> {
@@ -496,8 +572,20 @@ impl Mapped {
     fn plan(&self, record: &Record) -> Result<(Vec<Step>, ImportReport)> {
         let mut steps = Vec::new();
         let mut sections: BTreeMap<Section, SectionCounts> = BTreeMap::new();
+        let mut types: BTreeMap<String, TypeCounts> = self
+            .not_imported
+            .iter()
+            .map(|(ty, why)| {
+                let counts = TypeCounts {
+                    not_imported: why.clone(),
+                    ..TypeCounts::default()
+                };
+                (ty.clone(), counts)
+            })
+            .collect();
         for (i, item) in self.items.iter().enumerate() {
             let counts = sections.entry(item.section).or_default();
+            let by_type = types.entry(item.ty.to_string()).or_default();
             let old = record.read_entry(item.section, &item.id)?;
             if let Some(old) = &old {
                 same_source(item, old)?;
@@ -517,12 +605,20 @@ impl Mapped {
                         ));
                     }
                     counts.created += 1;
+                    by_type.count(item.section, Outcome::Created, item.source_only);
                     steps.push(Step::Create(i));
                 }
-                Upsert::Unchanged => counts.unchanged += 1,
-                Upsert::Kept => counts.kept += 1,
+                Upsert::Unchanged => {
+                    counts.unchanged += 1;
+                    by_type.count(item.section, Outcome::Unchanged, item.source_only);
+                }
+                Upsert::Kept => {
+                    counts.kept += 1;
+                    by_type.count(item.section, Outcome::Kept, item.source_only);
+                }
                 Upsert::Update(changes) => {
                     counts.updated += 1;
+                    by_type.count(item.section, Outcome::Updated, item.source_only);
                     steps.push(Step::Update(i, changes));
                 }
             }
@@ -534,6 +630,8 @@ impl Mapped {
             sections,
             mapped: self.mapped.clone(),
             unmapped: self.unmapped.clone(),
+            types,
+            learned: self.learned.iter().cloned().collect(),
             written: false,
         };
         Ok((steps, report))
@@ -575,7 +673,7 @@ pub struct Exported {
 }
 
 /// A stable `urn:uuid:` for a resource of this record, so exports of the same record agree.
-fn urn(record: &PublicKey, what: &str) -> String {
+pub(crate) fn urn(record: &PublicKey, what: &str) -> String {
     let hash = phr_model::crypto::digest(format!("{record}/{what}").as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&hash[..16]);
@@ -1090,6 +1188,26 @@ mod tests {
         ]));
         assert_eq!(path, "Bundle.entry[0].resource");
         assert!(problem.contains("resolved date is before onset"), "{problem}");
+    }
+
+    #[test]
+    fn a_document_starts_with_its_composition_and_a_note_document_is_a_note() {
+        let (path, problem) = fault(&json!({ "resourceType": "Bundle", "type": "document",
+            "entry": [{ "resource": { "resourceType": "Condition", "id": "c", "code": { "text": "Asthma" } } }] }));
+        assert_eq!(path, "Bundle.entry[0].resource");
+        assert!(problem.contains("Composition"), "{problem}");
+
+        // A clinical note sent as a document, its identifier one object as R4 defines it.
+        let note = json!({ "resourceType": "Composition", "id": "n1", "status": "final",
+            "identifier": { "system": "https://ehr.example/notes", "value": "n-1" },
+            "type": { "text": "Speech therapy progress note" }, "date": "2024-04-02",
+            "author": [{ "display": "J. Ames" }], "title": "Session",
+            "section": [{ "title": "Assessment", "text": { "div": "<div>Steady gains.</div>" } }] });
+        let mapped = map_bundle(&json!({ "resourceType": "Bundle", "type": "document",
+            "entry": [{ "resource": note }] }))
+        .unwrap();
+        assert_eq!(mapped.mapped, [("Composition".to_string(), 1)].into());
+        assert!(mapped.learned.is_empty());
     }
 
     #[test]

@@ -119,6 +119,15 @@ impl<'a> At<'a> {
         }
     }
 
+    /// The items of an array here, or the one object here: for an element R4 defines as a
+    /// single value (`Composition.identifier`) that other resources hold as an array.
+    pub(crate) fn items_or_one(&self) -> Result<Vec<At<'a>>> {
+        match self.value {
+            Some(Value::Object(_)) => Ok(vec![self.clone()]),
+            _ => self.items(),
+        }
+    }
+
     pub(crate) fn str(&self) -> Result<Option<&'a str>> {
         match self.value {
             None => Ok(None),

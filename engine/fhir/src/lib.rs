@@ -43,10 +43,12 @@ use phr_model::section::Section;
 mod bundle;
 mod date;
 mod elements;
+mod ips;
 mod json;
 mod overlay;
 mod reading;
 mod resources;
+mod summary;
 #[cfg(test)]
 mod test_util;
 mod upsert;
@@ -57,6 +59,7 @@ pub use bundle::{
     Exported, ImportReport, Mapped, SectionCounts, export_bundle, map_bundle, read_bundle, record_patient,
 };
 pub use date::{Zone, offset_at};
+pub use ips::{Absence, Learned, export_ips};
 pub use resources::appointment::{appointment_from_fhir, appointment_to_fhir};
 pub use resources::communication::{message_from_fhir, message_to_fhir};
 pub use resources::document_reference::{note_from_fhir, note_to_fhir};
@@ -64,6 +67,7 @@ pub use resources::observation::{lab_from_fhir, lab_to_fhir};
 pub use resources::questionnaire::{form_from_fhir, form_to_fhir};
 pub use resources::questionnaire_response::{form_response_from_fhir, form_response_to_fhir};
 pub use resources::{RESOURCES, Resource, resource, writer_for};
+pub use summary::TypeCounts;
 pub use upsert::{Upsert, upsert};
 pub use vocab::discipline_from_text;
 

@@ -72,8 +72,8 @@ pub fn form_response_to_fhir(id: &str, fields: &Map<String, Value>, template: Op
         return questionnaire_to_fhir(id, fields);
     }
     let mut qr = base("QuestionnaireResponse", id, fields);
-    if let Some(template) = text_field(fields, "template") {
-        qr.insert("questionnaire".into(), format!("Questionnaire/{template}").into());
+    if let Some(id) = text_field(fields, "template") {
+        qr.insert("questionnaire".into(), questionnaire_canonical(id, template).into());
         if let Some(title) = text_field(fields, "title") {
             qr.insert(
                 "_questionnaire".into(),
@@ -110,6 +110,28 @@ pub fn form_response_to_fhir(id: &str, fields: &Map<String, Value>, template: Op
         qr.insert("item".into(), Value::Array(items));
     }
     Value::Object(qr)
+}
+
+/// How a response names the questionnaire it answers: the canonical URL (with its version) of
+/// the Questionnaire the clinic sent, else `Questionnaire/<id>` with the clinic's own id, as
+/// kept with the template; a template typed in phr is named by its entry id.
+fn questionnaire_canonical(template_id: &str, template: Option<&Fields>) -> String {
+    let kept: Option<Value> = template
+        .and_then(|t| text_field(t, entry::FHIR_KEY))
+        .and_then(|text| serde_json::from_str(text).ok());
+    let text = |key: &str| {
+        kept.as_ref()
+            .and_then(|q| q.get(key))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    match (text("url"), text("version"), text("id")) {
+        (Some(url), Some(version), _) => format!("{url}|{version}"),
+        (Some(url), None, _) => url.to_string(),
+        (None, _, Some(id)) => format!("Questionnaire/{id}"),
+        (None, _, None) => format!("Questionnaire/{template_id}"),
+    }
 }
 
 /// The id of the questionnaire a canonical or reference names: `Questionnaire/abc`,
@@ -221,7 +243,52 @@ pub(crate) fn read(root: &At, cx: &Cx) -> Result<Mapping> {
     if root.get("status")?.text()?.as_deref() == Some("entered-in-error") {
         return Ok(Mapping::Skip("entered-in-error"));
     }
-    Ok(Mapping::Checked(Section::Forms, form_response_from_fhir(cx.res)?))
+    let mut fields = form_response_from_fhir(cx.res)?;
+    let canonical = root.get("questionnaire")?.text()?;
+    if let Some(entry) = canonical.and_then(|c| template_entry(&c, cx)) {
+        fields.insert("template".into(), entry.into());
+    }
+    Ok(Mapping::Checked(Section::Forms, fields))
+}
+
+/// The entry id of the Questionnaire of the bundle a response's `canonical` names: by
+/// reference (`Questionnaire/id`, a fullUrl), by its canonical `url`, or, in a phr export, by
+/// the clinic's `Questionnaire/id` its source names.
+fn template_entry(canonical: &str, cx: &Cx) -> Option<String> {
+    let (base, _) = canonical.split_once('|').unwrap_or((canonical, ""));
+    if let Some(target) = cx.refs.resolve(base.trim(), cx.res)
+        && target.get("resourceType").and_then(Value::as_str) == Some("Questionnaire")
+    {
+        return entry_id_of(target);
+    }
+    let by_source = template_id(canonical).map(|id| format!("Questionnaire/{id}"));
+    let names_it = |q: &Value| {
+        let url = q.get("url").and_then(Value::as_str);
+        let version = q.get("version").and_then(Value::as_str);
+        let canon_matches = url.is_some_and(|u| {
+            u == canonical || (u == base && version.is_none_or(|v| canonical.ends_with(&format!("|{v}"))))
+        });
+        let source_matches = q
+            .get("identifier")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|i| i.get("system").and_then(Value::as_str) == Some(PHR_SOURCE))
+            .filter_map(|i| i.get("value").and_then(Value::as_str))
+            .any(|v| {
+                by_source
+                    .as_deref()
+                    .is_some_and(|s| v == s || v.ends_with(&format!("|{s}")))
+            });
+        canon_matches || source_matches
+    };
+    cx.refs
+        .by_id
+        .iter()
+        .filter(|((ty, _), _)| *ty == "Questionnaire")
+        .map(|(_, q)| *q)
+        .find(|q| names_it(q))
+        .and_then(entry_id_of)
 }
 
 #[cfg(test)]
@@ -273,6 +340,35 @@ mod tests {
         assert_eq!(answers[4], &json!({ "valueString": "2.5" }), "no kind known: text");
         assert_eq!(form_response_from_fhir(&typed).unwrap(), response);
         assert_eq!(entry_from_fhir(&typed).unwrap(), (Section::Forms, response));
+    }
+
+    #[test]
+    fn a_response_names_the_clinics_questionnaire_not_phrs_entry() {
+        let response = fields(
+            json!({ "title": "Intake", "kind": "response", "template": "0123abcd0123abcd",
+            "status": "completed", "answers": [{ "question": "ears", "answer": "no" }] }),
+        );
+        let mut template = template_fields();
+        let mut q = intake_questionnaire();
+        crate::keep_source(&mut template, &q);
+        let by_url = form_response_to_fhir("r", &response, Some(&template));
+        assert_eq!(
+            by_url["questionnaire"],
+            "https://ehr.example/fhir/Questionnaire/intake-2024"
+        );
+        q["version"] = "3.1".into();
+        crate::keep_source(&mut template, &q);
+        let versioned = form_response_to_fhir("r", &response, Some(&template));
+        assert_eq!(
+            versioned["questionnaire"],
+            "https://ehr.example/fhir/Questionnaire/intake-2024|3.1"
+        );
+        q.as_object_mut().unwrap().remove("url");
+        crate::keep_source(&mut template, &q);
+        let by_id = form_response_to_fhir("r", &response, Some(&template));
+        assert_eq!(by_id["questionnaire"], "Questionnaire/intake-2024");
+        let typed_in_phr = form_response_to_fhir("r", &response, Some(&template_fields()));
+        assert_eq!(typed_in_phr["questionnaire"], "Questionnaire/0123abcd0123abcd");
     }
 
     #[test]
