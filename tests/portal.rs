@@ -1014,6 +1014,8 @@ fn a_20_mb_iep_uploaded_on_one_device_downloads_byte_identical_on_another() {
     );
     let allergies = phone.json(["list", "allergies", "--json"]).to_string();
     assert!(allergies.contains("Peanut"), "the imported allergy: {allergies}");
+}
+
 /// The passphrase form, sent as the browser sends it, before going on to `next`.
 fn confirm_passphrase(portal: &Portal, s: &Session, next: &str, passphrase: &str) -> Reply {
     let form = format!("csrf={}&passphrase={}", s.csrf, passphrase.replace(' ', "+"));
@@ -1086,10 +1088,7 @@ fn a_parent_shares_with_grandma_in_the_portal_sees_her_join_and_stops_sharing() 
     assert!(qr.body.contains("<svg"), "{}", qr.body);
 
     // Grandma joins from her own home, with the command line; the page says she did.
-    let grandma = Dev {
-        home: Home::new(),
-        name: "Grandma's phone".into(),
-    };
+    let grandma = Dev::fresh("Grandma's phone", None);
     grandma.ok(["join", &ticket, "--name", "Grandma's phone"]);
     let page = portal.get(&offer, Some(&s.cookie));
     assert!(page.body.contains("Grandma joined on"), "{}", page.body);

@@ -26,6 +26,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "upload.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../static/upload.js"),
+    ),
+    (
         "idle.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../static/idle.js"),

@@ -7,8 +7,8 @@
 //! makes them faster. See docs/ARCHITECTURE.md ("phr-portal") and docs/SECURITY.md ("Portal").
 
 mod assets;
-mod download;
 mod confirm;
+mod download;
 mod error;
 mod forms;
 mod guard;

@@ -3,9 +3,9 @@
 pub mod action;
 pub mod activity;
 pub mod auth;
-pub mod documents;
 pub mod confirm;
 pub mod devices;
+pub mod documents;
 pub mod edit;
 pub mod entry;
 pub mod goal;
@@ -13,11 +13,11 @@ pub mod home;
 pub mod list;
 pub mod medication;
 pub mod note;
-pub mod reports;
-pub mod transfer;
 pub mod offer;
+pub mod reports;
 pub mod share_form;
 pub mod sharing;
+pub mod transfer;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -96,6 +96,8 @@ pub fn places(app: &App, rights: &Rights, current: &str) -> Vec<Link> {
     place(rights.owns(), "/reports", "nav-reports");
     place(rights.owns(), "/transfer", "nav-transfer");
     out
+}
+
 /// The navigation to sharing, devices and the activity log, as far as this home may see them.
 fn access_links(app: &App, rights: &Rights, current: &str) -> Vec<Link> {
     let mut shown = Vec::new();

@@ -96,7 +96,8 @@ pub async fn export(
     Extension(who): Extension<SignedIn>,
     Form(sent): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(r) = guard::without_token(&app, &who, &Submitted(sent)).or_else(|| guard::sensitive(&who, "/transfer")) {
+    if let Some(r) = guard::without_token(&app, &who, &Submitted(sent)).or_else(|| guard::sensitive(&who, "/transfer"))
+    {
         return r;
     }
     app.blocking(|app| {
