@@ -153,22 +153,10 @@ fn stopped(e: &EntryView) -> String {
     text
 }
 
-/// The field holding the day an entry is about, in sections that have one.
-fn day_field(section: Section) -> Option<&'static str> {
-    match section {
-        Section::Labs | Section::Notes | Section::CaregiverLog | Section::Documents => Some("date"),
-        Section::Medications => Some("started"),
-        Section::Conditions => Some("onset"),
-        Section::Allergies => Some("recorded"),
-        Section::Plans | Section::Insurance | Section::Appointments => Some("start"),
-        _ => None,
-    }
-}
-
 /// The day an entry is about (a result's collection date, a session's date, the day a
 /// medication was started), or, for an entry without one, the day it was written down.
 fn day(e: &EntryView) -> String {
-    let about = day_field(e.section)
+    let about = phr_engine::entry::day_field(e.section)
         .and_then(|f| e.fields.get(f))
         .and_then(Value::as_str)
         .filter(|d| !d.trim().is_empty());

@@ -391,6 +391,20 @@ pub fn fields(section: Section) -> &'static [FieldSpec] {
     }
 }
 
+/// The field holding the day an entry is about (a result's collection date, a session's date,
+/// the day a medication was started, a visit's start), in sections that have one.
+pub fn day_field(section: Section) -> Option<&'static str> {
+    use Section::*;
+    match section {
+        Labs | Notes | CaregiverLog | Documents | Procedures | Immunizations | Vitals => Some("date"),
+        Medications => Some("started"),
+        Conditions => Some("onset"),
+        Allergies => Some("recorded"),
+        Plans | Insurance | Appointments | Encounters | CareTeam => Some("start"),
+        Profile | Goals | Messages | Forms | Audit => None,
+    }
+}
+
 /// Where a repeatable field's items are stored (the field name is singular on the command line).
 pub fn storage_key(spec: &FieldSpec) -> String {
     match spec.kind {
