@@ -126,10 +126,12 @@ fn summary(e: &EntryView) -> String {
     parts.join(" · ")
 }
 
-/// A field's value as one safe line; a lab result's number as people read it.
+/// A field's value as one safe line; a lab result's or a vital sign's number as people read it.
 fn shown(section: Section, field: &str, v: &Value) -> String {
     match v {
-        Value::String(s) if section == Section::Labs && field == "value" => display::measured(s).into_owned(),
+        Value::String(s) if matches!(section, Section::Labs | Section::Vitals) && field == "value" => {
+            display::measured(s).into_owned()
+        }
         other => display::value(other),
     }
 }

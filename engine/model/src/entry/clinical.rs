@@ -111,13 +111,6 @@ const COMPONENT_FIELDS: &[FieldSpec] = &[
 
 pub(super) const VITALS: &[FieldSpec] = &[
     f("name", Text, true, "what was measured, e.g. Body weight"),
-    f(
-        "code",
-        Text,
-        false,
-        "code as system|code, e.g. http://loinc.org|29463-7",
-    ),
-    f("date", Date, true, "when it was measured"),
     f("value", Text, false, "the value, as written"),
     f("unit", Text, false, "unit, e.g. kg"),
     f(
@@ -125,6 +118,13 @@ pub(super) const VITALS: &[FieldSpec] = &[
         Items(COMPONENT_FIELDS),
         false,
         "one part of a measurement with parts: name=Systolic; value=120; unit=mm[Hg]",
+    ),
+    f("date", Date, true, "when it was measured"),
+    f(
+        "code",
+        Text,
+        false,
+        "code as system|code, e.g. http://loinc.org|29463-7",
     ),
     f("notes", Text, false, "notes"),
 ];
