@@ -11,6 +11,7 @@ use crate::elements::*;
 use crate::json::*;
 use crate::reading::*;
 use crate::resources::Out;
+use crate::resources::procedure::{read_who_where, write_who_where};
 
 /// Immunization → an immunization: the vaccine and its code, given or not (and why), when,
 /// which dose, lot, site, route, by whom and where.
@@ -53,13 +54,7 @@ pub(crate) fn immunization(root: &At, cx: &Cx) -> Result<Mapping> {
     put(&mut fields, "lot", root.get("lotNumber")?.text()?);
     put(&mut fields, "site", concept_label(&root.get("site")?)?);
     put(&mut fields, "route", concept_label(&root.get("route")?)?);
-    let mut performers = Vec::new();
-    for p in root.get("performer")?.items()? {
-        performers.extend(cx.name(&p.get("actor")?)?);
-    }
-    put(&mut fields, "performer", performers.into_iter().next());
-    put(&mut fields, "location", cx.name(&root.get("location")?)?);
-    put(&mut fields, "notes", paragraphs(note_texts(root)?));
+    read_who_where(root, cx, &mut fields)?;
     Ok(Entry(Section::Immunizations, fields))
 }
 
@@ -91,15 +86,7 @@ pub(crate) fn immunization_to_fhir(id: &str, fields: &Fields) -> Value {
             i.insert(key.into(), json!({ "text": words }));
         }
     }
-    if let Some(who) = text_field(fields, "performer") {
-        i.insert("performer".into(), json!([{ "actor": named(who) }]));
-    }
-    if let Some(place) = text_field(fields, "location") {
-        i.insert("location".into(), named(place));
-    }
-    if let Some(notes) = text_field(fields, "notes") {
-        i.insert("note".into(), json!([{ "text": notes }]));
-    }
+    write_who_where(&mut i, fields);
     if let Some(dose) = text_field(fields, "dose") {
         let number = match dose.parse::<u32>() {
             Ok(n) if n > 0 => json!({ "doseNumberPositiveInt": n }),

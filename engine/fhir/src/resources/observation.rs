@@ -123,12 +123,7 @@ pub fn lab_from_fhir(res: &Value) -> Result<Map<String, Value>> {
 
 /// A lab result as an `Observation` (category laboratory, status final).
 pub fn lab_to_fhir(id: &str, fields: &Map<String, Value>) -> Value {
-    let mut obs = base("Observation", id, fields);
-    obs.insert("status".into(), "final".into());
-    obs.insert(
-        "category".into(),
-        json!([{ "coding": [{ "system": CATEGORY, "code": "laboratory", "display": "Laboratory" }] }]),
-    );
+    let mut obs = final_observation(id, fields, ("laboratory", "Laboratory"));
     let mut code = Map::new();
     if let Some(loinc) = text_field(fields, "code") {
         code.insert("coding".into(), json!([{ "system": LOINC, "code": loinc }]));
@@ -172,6 +167,28 @@ pub fn lab_to_fhir(id: &str, fields: &Map<String, Value>) -> Value {
         obs.insert("note".into(), json!([{ "text": notes }]));
     }
     Value::Object(obs)
+}
+
+/// Whether an Observation has a value of its own or a component with one.
+pub(crate) fn has_any_value(res: &Value) -> bool {
+    let has_value = |v: &Value| {
+        OBSERVATION_VALUES
+            .iter()
+            .any(|k| v.get(*k).is_some_and(|x| !x.is_null()))
+    };
+    let components = res.get("component").and_then(Value::as_array);
+    has_value(res) || components.is_some_and(|cs| cs.iter().any(has_value))
+}
+
+/// An Observation's skeleton as phr writes one: final, in one category (code, display).
+pub(crate) fn final_observation(id: &str, fields: &Fields, (code, display): (&str, &str)) -> Map<String, Value> {
+    let mut obs = base("Observation", id, fields);
+    obs.insert("status".into(), "final".into());
+    obs.insert(
+        "category".into(),
+        json!([{ "coding": [{ "system": CATEGORY, "code": code, "display": display }] }]),
+    );
+    obs
 }
 
 /// A value as the record keeps it (text, with its unit) as an Observation's or a component's
@@ -386,13 +403,7 @@ pub(crate) fn observation(res: &Value, root: &At, from_phr: bool) -> Result<Mapp
             }
         }
     }
-    let has_value = |v: &Value| {
-        OBSERVATION_VALUES
-            .iter()
-            .any(|k| v.get(*k).is_some_and(|x| !x.is_null()))
-    };
-    let components = res.get("component").and_then(Value::as_array);
-    if !has_value(res) && !components.is_some_and(|cs| cs.iter().any(has_value)) {
+    if !has_any_value(res) {
         return Ok(Mapping::Skip("no value"));
     }
     let dated = ["effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"]
@@ -435,12 +446,7 @@ pub(crate) fn log_entry(root: &At, _cx: &Cx) -> Result<Mapping> {
 
 /// A caregivers' log line as an `Observation`: the text is the value, the category a code.
 pub(crate) fn log_to_fhir(id: &str, fields: &Fields) -> Value {
-    let mut o = base("Observation", id, fields);
-    o.insert("status".into(), "final".into());
-    o.insert(
-        "category".into(),
-        json!([{ "coding": [{ "system": CATEGORY, "code": "activity", "display": "Activity" }] }]),
-    );
+    let mut o = final_observation(id, fields, ("activity", "Activity"));
     let category = text_field(fields, "category").unwrap_or("other");
     o.insert(
         "code".into(),

@@ -48,13 +48,7 @@ pub(crate) fn procedure(root: &At, cx: &Cx) -> Result<Mapping> {
     }
     put(&mut fields, "reason", joined(reasons));
     put(&mut fields, "status_reason", concept_label(&root.get("statusReason")?)?);
-    let mut performers = Vec::new();
-    for p in root.get("performer")?.items()? {
-        performers.extend(cx.name(&p.get("actor")?)?);
-    }
-    put(&mut fields, "performer", performers.into_iter().next());
-    put(&mut fields, "location", cx.name(&root.get("location")?)?);
-    put(&mut fields, "notes", paragraphs(note_texts(root)?));
+    read_who_where(root, cx, &mut fields)?;
     Ok(Entry(Section::Procedures, fields))
 }
 
@@ -87,20 +81,38 @@ pub(crate) fn procedure_to_fhir(id: &str, fields: &Fields) -> Value {
     if let Some(why) = text_field(fields, "status_reason") {
         p.insert("statusReason".into(), json!({ "text": why }));
     }
-    if let Some(who) = text_field(fields, "performer") {
-        p.insert("performer".into(), json!([{ "actor": named(who) }]));
-    }
-    if let Some(place) = text_field(fields, "location") {
-        p.insert("location".into(), named(place));
-    }
-    if let Some(notes) = text_field(fields, "notes") {
-        p.insert("note".into(), json!([{ "text": notes }]));
-    }
+    write_who_where(&mut p, fields);
     Value::Object(p)
 }
 
 pub(crate) fn write(_: &Out, _: Section, id: &str, fields: &Fields) -> Value {
     procedure_to_fhir(id, fields)
+}
+
+/// Who did it (the first performer's actor), where (`location`) and the notes: read the same
+/// way for a procedure and an immunization.
+pub(crate) fn read_who_where(root: &At, cx: &Cx, fields: &mut Fields) -> Result<()> {
+    let mut performers = Vec::new();
+    for p in root.get("performer")?.items()? {
+        performers.extend(cx.name(&p.get("actor")?)?);
+    }
+    put(fields, "performer", performers.into_iter().next());
+    put(fields, "location", cx.name(&root.get("location")?)?);
+    put(fields, "notes", paragraphs(note_texts(root)?));
+    Ok(())
+}
+
+/// The fields [`read_who_where`] reads, written back.
+pub(crate) fn write_who_where(res: &mut serde_json::Map<String, Value>, fields: &Fields) {
+    if let Some(who) = text_field(fields, "performer") {
+        res.insert("performer".into(), json!([{ "actor": named(who) }]));
+    }
+    if let Some(place) = text_field(fields, "location") {
+        res.insert("location".into(), named(place));
+    }
+    if let Some(notes) = text_field(fields, "notes") {
+        res.insert("note".into(), json!([{ "text": notes }]));
+    }
 }
 
 /// Several labels as one text, or nothing.

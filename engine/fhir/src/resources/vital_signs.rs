@@ -11,8 +11,7 @@ use crate::date::*;
 use crate::elements::*;
 use crate::json::*;
 use crate::reading::*;
-use crate::resources::observation::{OBSERVATION_VALUES, observation_value, value_element};
-use crate::vocab::*;
+use crate::resources::observation::{final_observation, has_any_value, observation_value, value_element};
 
 /// Whether an Observation is filed under the category `vital-signs`.
 pub(crate) fn is_vital_sign(root: &At) -> Result<bool> {
@@ -34,14 +33,7 @@ pub(crate) fn vital_sign(root: &At) -> Result<Mapping> {
         Some("cancelled") => return Ok(Skip("cancelled")),
         _ => {}
     }
-    let res = root.value.unwrap_or(&Value::Null);
-    let has_value = |v: &Value| {
-        OBSERVATION_VALUES
-            .iter()
-            .any(|k| v.get(*k).is_some_and(|x| !x.is_null()))
-    };
-    let components = res.get("component").and_then(Value::as_array);
-    if !has_value(res) && !components.is_some_and(|cs| cs.iter().any(has_value)) {
+    if !has_any_value(root.value.unwrap_or(&Value::Null)) {
         return Ok(Skip("no value"));
     }
     let Some(day) = first_date(&[
@@ -86,12 +78,7 @@ pub(crate) fn vital_sign(root: &At) -> Result<Mapping> {
 
 /// A vital sign as an `Observation` (category vital-signs, status final).
 pub(crate) fn vital_to_fhir(id: &str, fields: &Fields) -> Value {
-    let mut obs = base("Observation", id, fields);
-    obs.insert("status".into(), "final".into());
-    obs.insert(
-        "category".into(),
-        json!([{ "coding": [{ "system": CATEGORY, "code": "vital-signs", "display": "Vital Signs" }] }]),
-    );
+    let mut obs = final_observation(id, fields, ("vital-signs", "Vital Signs"));
     let code = concept(text_field(fields, "code"), text_field(fields, "name")).unwrap_or_else(|| json!({}));
     obs.insert("code".into(), code);
     if let Some(day) = text_field(fields, "date") {
@@ -133,6 +120,7 @@ fn component_to_fhir(part: &Fields) -> Option<Value> {
 mod tests {
     use super::*;
     use crate::test_util::*;
+    use crate::vocab::*;
 
     fn blood_pressure() -> Value {
         json!({
