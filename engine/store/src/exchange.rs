@@ -112,15 +112,11 @@ pub fn from_wire(w: &WireClock) -> Clock {
     w.iter().map(|(a, s, h)| (*a, (*s, *h))).collect()
 }
 
-/// The clock of each section of a record that holds changes, for the hello message. A section
-/// left out is one its peer reads as empty (as it does any section missing from a hello), so an
-/// older phr, which cannot decode a section it does not know, still syncs a record that has
-/// nothing in the sections added after it (docs/PROTOCOL.md, "Sections a peer does not know").
+/// Each section's clock of a record, for the hello message.
 pub fn clocks(record: &mut Record) -> Vec<(Section, WireClock)> {
     Section::SYNCED
         .iter()
         .map(|s| (*s, to_wire(record.clock(*s))))
-        .filter(|(_, clock)| !clock.is_empty())
         .collect()
 }
 
