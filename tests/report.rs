@@ -583,8 +583,25 @@ fn a_school_report_has_immunizations_only_when_the_family_adds_them() {
     assert!(position(&page, &vaccine) > position(&page, "<h2>Immunizations</h2>"));
     assert!(!page.contains("<h2>Procedures</h2>") && !page.contains("<h2>Diagnoses</h2>"));
     let disclosed = exports(&home);
-    let last = disclosed.last().expect("the report's audit event");
-    assert!(last.to_string().contains("immunizations"), "{last}");
+    let with = disclosed
+        .iter()
+        .find(|e| {
+            e["fields"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("school-with.html"))
+        })
+        .expect("the report's audit event");
+    let sections = with["fields"]["sections"].as_array().expect("sections");
+    assert!(sections.iter().any(|s| s == "immunizations"), "{with}");
+    let without = disclosed
+        .iter()
+        .find(|e| {
+            e["fields"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("school.html"))
+        })
+        .expect("the first report's audit event");
+    assert!(!without.to_string().contains("immunizations"), "{without}");
     let refused = home
         .phr(["report", "--for", "insurer", "--out", "x.html", "--with-immunizations"])
         .refused();
