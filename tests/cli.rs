@@ -113,6 +113,44 @@ const ENTRIES: &[(&str, &[(&str, &str)])] = &[
             ("by", "Mom"),
         ],
     ),
+    (
+        "procedures",
+        &[
+            ("name", "Tympanostomy"),
+            ("code", "http://snomed.info/sct|34068001"),
+            ("date", "2023-02-01"),
+        ],
+    ),
+    (
+        "immunizations",
+        &[
+            ("vaccine", "MMR"),
+            ("code", "http://hl7.org/fhir/sid/cvx|03"),
+            ("date", "2018-05-01"),
+            ("lot", "A12"),
+        ],
+    ),
+    (
+        "vitals",
+        &[
+            ("name", "Blood pressure"),
+            ("date", "2024-03-02"),
+            ("component", "name=Systolic; value=118; unit=mm[Hg]"),
+            ("component", "name=Diastolic; value=76; unit=mm[Hg]"),
+        ],
+    ),
+    (
+        "encounters",
+        &[
+            ("type", "Well child visit"),
+            ("start", "2024-03-02 10:00"),
+            ("class", "AMB"),
+        ],
+    ),
+    (
+        "care_team",
+        &[("name", "Dr. Lee"), ("role", "pediatrician"), ("phone", "555-0199")],
+    ),
 ];
 
 /// `--field value` words for `phr`.
@@ -123,7 +161,7 @@ fn args(fields: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 19] = [
     "profile",
     "conditions",
     "allergies",
@@ -138,6 +176,11 @@ const SECTIONS: [&str; 14] = [
     "messages",
     "forms",
     "caregiver_log",
+    "procedures",
+    "immunizations",
+    "vitals",
+    "encounters",
+    "care_team",
 ];
 
 /// A new record with one entry in every section; returns the home and the entries' ids by section.
@@ -257,6 +300,9 @@ fn a_parent_records_every_section_and_sees_it_after_reopening() {
     assert_eq!(list("goals")["milestones"][1]["due"], "2025-06-01");
     assert_eq!(list("forms")["questions"][0]["kind"], "yesno");
     assert_eq!(list("caregiver_log")["category"], "sleep");
+    assert_eq!(list("procedures")["status"], "completed");
+    assert_eq!(list("vitals")["components"][1]["value"], "76");
+    assert_eq!(list("encounters")["start"], "2024-03-02T10:00:00");
 
     let status = home.status();
     assert_eq!(status["patient"], "Mia Lopez");
@@ -895,7 +941,7 @@ fn exporting_as_json_writes_one_readable_file_per_section() {
     let (home, ids) = full_record();
     let dir = home.scratch("export");
     let out = home.ok(["export", "--format", "json", "--out", dir.to_str().unwrap()]);
-    assert!(out.stdout.contains("wrote 15 files"), "{}", out.stdout);
+    assert!(out.stdout.contains("wrote 20 files"), "{}", out.stdout);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -925,14 +971,14 @@ fn exporting_as_automerge_writes_every_section_document() {
     let (home, _) = full_record();
     let dir = home.scratch("automerge");
     let out = home.ok(["export", "--format", "automerge", "--out", dir.to_str().unwrap()]);
-    assert!(out.stdout.contains("wrote 14 files"), "{}", out.stdout);
+    assert!(out.stdout.contains("wrote 19 files"), "{}", out.stdout);
     for section in SECTIONS {
         let bytes = std::fs::read(dir.join(format!("{section}.automerge"))).unwrap();
         // Every saved Automerge document starts with its magic bytes.
         assert_eq!(&bytes[..4], &[0x85, 0x6f, 0x4a, 0x83], "{section}");
         assert!(bytes.len() > 8, "{section}");
     }
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 14);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 19);
     let meds = std::fs::read(dir.join("medications.automerge")).unwrap();
     assert!(
         contains(&meds, b"Amoxicillin"),

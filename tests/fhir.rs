@@ -69,6 +69,7 @@ fn mappable(bundle: &Value) -> BTreeMap<String, usize> {
         "Goal",
         "CarePlan",
         "Coverage",
+        "CareTeam",
     ];
     let mut out = BTreeMap::new();
     for entry in bundle["entry"].as_array().into_iter().flatten() {
@@ -349,7 +350,7 @@ fn a_malformed_bundle_changes_nothing_and_names_the_first_error() {
 }
 
 #[test]
-fn three_imported_heights_are_listed_with_the_day_each_was_measured_and_readable_numbers() {
+fn three_imported_heights_are_listed_as_vital_signs_with_the_day_each_was_measured_and_readable_numbers() {
     let home = Home::init("Mia Lopez");
     let height = |id: &str, day: &str, cm: f64| {
         json!({
@@ -368,7 +369,7 @@ fn three_imported_heights_are_listed_with_the_day_each_was_measured_and_readable
     let file = write_json(&home, "heights.json", &bundle);
     home.ok(["import", "--fhir", file.to_str().unwrap()]);
 
-    let shown = home.ok(["list", "labs"]).stdout;
+    let shown = home.ok(["list", "vitals"]).stdout;
     let heights: Vec<&str> = shown.lines().filter(|l| l.contains("Body Height")).collect();
     assert_eq!(heights.len(), 3, "{shown}");
     for (day, value) in [
@@ -385,7 +386,12 @@ fn three_imported_heights_are_listed_with_the_day_each_was_measured_and_readable
     }
     assert!(!shown.contains("110.3567123"), "{shown}");
     // What is stored keeps every digit.
-    let stored = home.json(["list", "labs", "--json"]);
+    assert!(
+        home.json(["list", "labs", "--json"])
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+    let stored = home.json(["list", "vitals", "--json"]);
     let first = stored
         .as_array()
         .unwrap()
@@ -714,6 +720,74 @@ fn export_then_import_into_a_fresh_home_gives_the_same_entries() {
         .filter(|e| e["fields"]["kind"] == "export" || e["kind"] == "export")
         .count();
     assert_eq!(exports, 2, "{audit}");
+}
+
+#[test]
+fn a_synthea_patients_chart_lands_in_its_own_sections_not_in_conditions_documents_or_labs() {
+    let Some(files) = samples() else { return };
+    let entries = |bundle: &Value| -> Vec<Value> {
+        bundle["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["resource"].clone())
+            .collect()
+    };
+    let found = files.iter().find_map(|path| {
+        let bundle: Value = serde_json::from_str(&read(path)).expect("JSON");
+        let all = entries(&bundle);
+        let has = |ty: &str| all.iter().any(|r| r["resourceType"] == ty);
+        let has_bp = all.iter().any(|r| r["code"]["coding"][0]["code"] == "55284-4");
+        (has("Procedure") && has("Immunization") && has("Encounter") && has_bp).then(|| (path.clone(), bundle))
+    });
+    let (path, bundle) = found.expect("a sample with procedures, immunizations, encounters and a blood pressure");
+    let all = entries(&bundle);
+    let count = |ty: &str| all.iter().filter(|r| r["resourceType"] == ty).count();
+    let file = path.to_str().unwrap_or_default();
+    let home = Home::init("Someone");
+    let report = home.json(["import", "--fhir", file, "--dry-run", "--json"]);
+    let created = |section: &str| report["sections"][section]["created"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(created("procedures"), count("Procedure"), "{report}");
+    assert_eq!(created("immunizations"), count("Immunization"), "{report}");
+    assert!(created("encounters") > 0 && created("vitals") > 0, "{report}");
+    for other in ["documents", "appointments"] {
+        assert_eq!(
+            report["sections"].get(other),
+            None,
+            "nothing is converted into {other}: {report}"
+        );
+    }
+    let text = home.ok(["import", "--fhir", file]).stdout;
+    let procedures = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("procedures"))
+        .unwrap_or_default();
+    assert!(procedures.contains(&count("Procedure").to_string()), "{text}");
+
+    let conditions = home.json(["list", "conditions", "--json"]);
+    assert!(!conditions.to_string().contains("Procedure: "), "{conditions}");
+    let vitals = home.json(["list", "vitals", "--json"]);
+    let bp = vitals
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["fields"]["code"] == "http://loinc.org|55284-4")
+        .expect("a blood pressure");
+    let parts = bp["fields"]["components"].as_array().expect("components");
+    assert_eq!(parts.len(), 2, "{bp}");
+    for part in parts {
+        assert!(
+            part["value"].as_str().is_some_and(|v| v.parse::<f64>().is_ok()),
+            "{part}"
+        );
+        assert_eq!(part["unit"], "mm[Hg]", "{part}");
+    }
+    let labs = home.json(["list", "labs", "--json"]);
+    assert!(!labs.to_string().contains("55284-4"), "a vital sign is not a lab");
+    let shots = home.json(["list", "immunizations", "--json"]);
+    assert!(shots.to_string().contains("http://hl7.org/fhir/sid/cvx|"), "{shots}");
+    let visits = home.json(["list", "encounters", "--json"]);
+    assert!(visits[0]["fields"]["start"].as_str().is_some(), "{visits}");
 }
 
 #[test]

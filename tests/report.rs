@@ -406,7 +406,9 @@ fn help_says_what_each_audience_gets() {
     let help = home.ok(["report", "--help"]).stdout;
     for line in [
         "iep ",
-        "never insurance, diagnoses or stopped medications",
+        "never insurance, diagnoses,",
+        "immunizations only if the",
+        "--with-immunizations",
         "specialist",
         "insurer",
         ".pdf or .html",
@@ -518,4 +520,90 @@ fn a_report_over_progress_values_no_device_accepts_ends_and_stays_small() {
     }
     let page = std::fs::read_to_string(dev.home.scratch("hostile.html")).expect("the report");
     assert!(page.contains(GOAL_S) && page.contains("-1e20"), "{page}");
+}
+
+/// The first sample bundle with procedures and immunizations, imported into a new home.
+fn imported_patient() -> Option<(Home, Value)> {
+    let path = common::fhir_roundtrip::fhir_samples().into_iter().find(|p| {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        text.contains("\"Procedure\"") && text.contains("\"Immunization\"") && text.contains("\"Condition\"")
+    })?;
+    let home = Home::init("Imported patient");
+    home.ok(["import", "--fhir", path.to_str().unwrap_or_default()]);
+    let bundle = common::fhir_roundtrip::read_json(&path);
+    Some((home, bundle))
+}
+
+/// The `text` (else the first coding's display) of the `code`-like element of the first
+/// resource of type `ty` in `bundle`.
+fn first_label(bundle: &Value, ty: &str, key: &str) -> String {
+    let res = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == ty)
+        .unwrap_or_else(|| panic!("no {ty}"));
+    res[key]["text"]
+        .as_str()
+        .or(res[key]["coding"][0]["display"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_specialist_reads_an_imported_patients_diagnoses_procedures_and_immunizations_under_their_own_headings() {
+    let Some((home, bundle)) = imported_patient() else {
+        eprintln!("skipped: no FHIR samples");
+        return;
+    };
+    let page = report(&home, "specialist", "specialist.html", &[]);
+    let diagnoses = position(&page, "<h2>Diagnoses</h2>");
+    let procedures = position(&page, "<h2>Procedures</h2>");
+    let immunizations = position(&page, "<h2>Immunizations</h2>");
+    assert!(diagnoses < procedures && procedures < immunizations);
+    assert!(!page.contains("Procedure: "), "no procedure is listed as a diagnosis");
+    let procedure = first_label(&bundle, "Procedure", "code");
+    let vaccine = first_label(&bundle, "Immunization", "vaccineCode");
+    assert!(position(&page, &procedure) > procedures, "{procedure}");
+    assert!(position(&page, &vaccine) > immunizations, "{vaccine}");
+    assert!(page.contains("<h2>Vital signs (latest)</h2>"));
+}
+
+#[test]
+fn a_school_report_has_immunizations_only_when_the_family_adds_them() {
+    let Some((home, bundle)) = imported_patient() else {
+        eprintln!("skipped: no FHIR samples");
+        return;
+    };
+    let vaccine = first_label(&bundle, "Immunization", "vaccineCode");
+    let page = report(&home, "iep", "school.html", &[]);
+    assert!(!page.contains("Immunizations"), "not offered by default");
+    let page = report(&home, "iep", "school-with.html", &["--with-immunizations"]);
+    assert!(position(&page, &vaccine) > position(&page, "<h2>Immunizations</h2>"));
+    assert!(!page.contains("<h2>Procedures</h2>") && !page.contains("<h2>Diagnoses</h2>"));
+    let disclosed = exports(&home);
+    let with = disclosed
+        .iter()
+        .find(|e| {
+            e["fields"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("school-with.html"))
+        })
+        .expect("the report's audit event");
+    let sections = with["fields"]["sections"].as_array().expect("sections");
+    assert!(sections.iter().any(|s| s == "immunizations"), "{with}");
+    let without = disclosed
+        .iter()
+        .find(|e| {
+            e["fields"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("school.html"))
+        })
+        .expect("the first report's audit event");
+    assert!(!without.to_string().contains("immunizations"), "{without}");
+    let refused = home
+        .phr(["report", "--for", "insurer", "--out", "x.html", "--with-immunizations"])
+        .refused();
+    assert!(refused.contains("--for iep"), "{refused}");
 }

@@ -126,10 +126,12 @@ fn summary(e: &EntryView) -> String {
     parts.join(" · ")
 }
 
-/// A field's value as one safe line; a lab result's number as people read it.
+/// A field's value as one safe line; a lab result's or a vital sign's number as people read it.
 fn shown(section: Section, field: &str, v: &Value) -> String {
     match v {
-        Value::String(s) if section == Section::Labs && field == "value" => display::measured(s).into_owned(),
+        Value::String(s) if matches!(section, Section::Labs | Section::Vitals) && field == "value" => {
+            display::measured(s).into_owned()
+        }
         other => display::value(other),
     }
 }
@@ -153,22 +155,10 @@ fn stopped(e: &EntryView) -> String {
     text
 }
 
-/// The field holding the day an entry is about, in sections that have one.
-fn day_field(section: Section) -> Option<&'static str> {
-    match section {
-        Section::Labs | Section::Notes | Section::CaregiverLog | Section::Documents => Some("date"),
-        Section::Medications => Some("started"),
-        Section::Conditions => Some("onset"),
-        Section::Allergies => Some("recorded"),
-        Section::Plans | Section::Insurance | Section::Appointments => Some("start"),
-        _ => None,
-    }
-}
-
 /// The day an entry is about (a result's collection date, a session's date, the day a
 /// medication was started), or, for an entry without one, the day it was written down.
 fn day(e: &EntryView) -> String {
-    let about = day_field(e.section)
+    let about = phr_engine::entry::day_field(e.section)
         .and_then(|f| e.fields.get(f))
         .and_then(Value::as_str)
         .filter(|d| !d.trim().is_empty());

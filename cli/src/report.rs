@@ -35,6 +35,9 @@ pub(crate) struct ReportArgs {
     /// Replace the file if it is already there.
     #[arg(long)]
     force: bool,
+    /// Put immunizations in a school's (--for iep) report: the family's choice, never the default.
+    #[arg(long)]
+    with_immunizations: bool,
 }
 
 fn audience_help() -> String {
@@ -92,14 +95,21 @@ pub(crate) fn run(args: ReportArgs, replica: &Replica, out: &mut dyn Write) -> R
     {
         bail!("--since {since} is in the future: the report covers the period up to today");
     }
-    let summary = {
+    if args.with_immunizations && args.audience != Audience::Iep {
+        bail!(
+            "--with-immunizations is for a school's report (--for iep): a specialist's always has immunizations, an insurer's never"
+        );
+    }
+    let (summary, sections) = {
         let device = replica.lock();
         let opts = Options {
             audience: args.audience,
             since: args.since,
             today,
+            with_immunizations: args.with_immunizations,
         };
-        phr_report::summarize(device.record(), device.access(), &opts).map_err(worded)?
+        let summary = phr_report::summarize(device.record(), device.access(), &opts).map_err(worded)?;
+        (summary, opts.sections())
     };
     let rendered = phr_report::render(&phr_report::document(&summary), format).map_err(worded)?;
 
@@ -109,7 +119,7 @@ pub(crate) fn run(args: ReportArgs, replica: &Replica, out: &mut dyn Write) -> R
     // The file appears only once the disclosure is recorded: a report never leaves the device
     // unrecorded, and a failure leaves no half file.
     crate::out_file::write_then(path, &rendered.bytes, args.force, || {
-        replica.write(|r| r.audit("export", &detail, None, &summary.audience.sections()))
+        replica.write(|r| r.audit("export", &detail, None, &sections))
     })?;
 
     writeln!(

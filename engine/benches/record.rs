@@ -141,8 +141,24 @@ fn init(home: &Path, kdf: KdfParams) -> Device {
     .unwrap()
 }
 
-/// Every section but the patient profile, which holds one fixed entry.
-const SECTIONS: &[Section] = Section::ALL.split_at(1).1;
+/// The sections the benchmark writes: every section the record had when its figures in
+/// docs/BENCHMARKS.md were measured, but the patient profile, which holds one fixed entry
+/// (the five added with issue 14 are left out, so the figures stay comparable).
+const SECTIONS: &[Section] = &[
+    Section::Conditions,
+    Section::Allergies,
+    Section::Medications,
+    Section::Labs,
+    Section::Notes,
+    Section::Goals,
+    Section::Plans,
+    Section::Documents,
+    Section::Insurance,
+    Section::Appointments,
+    Section::Messages,
+    Section::Forms,
+    Section::CaregiverLog,
+];
 
 /// Realistic fields for a new entry of `section`, parsed as the CLI parses them.
 fn new_fields(section: Section, i: usize) -> Map<String, Value> {

@@ -33,6 +33,11 @@ section-appointments = Appointments
 section-messages = Messages
 section-forms = Forms
 section-caregiver-log = Caregivers' log
+section-procedures = Procedures
+section-immunizations = Immunizations
+section-vitals = Vital signs
+section-encounters = Visits
+section-care-team = Care team
 section-audit = Activity log
 
 ## Home page
@@ -477,6 +482,118 @@ field-caregiver-log-minutes = Minutes
 field-caregiver-log-by = By
     .hint = Who logged it
 
+## procedures
+field-procedures-name = Procedure
+    .hint = The procedure
+field-procedures-code = Code
+    .hint = Code as system|code, e.g. http://snomed.info/sct|117015009
+field-procedures-status = Status
+    .hint = Status (default completed)
+field-procedures-date = Date
+    .hint = When it was done, or began
+field-procedures-end = Ended
+    .hint = When it ended
+field-procedures-reason = Reason
+    .hint = Why it was done
+field-procedures-status-reason = Why not done or stopped
+    .hint = Why it was not done, or stopped
+field-procedures-performer = Done by
+    .hint = Who did it
+field-procedures-location = Where
+    .hint = Where
+field-procedures-notes = Notes
+    .hint = Notes
+
+## immunizations
+field-immunizations-vaccine = Vaccine
+    .hint = The vaccine
+field-immunizations-code = Code
+    .hint = Code as system|code, e.g. http://hl7.org/fhir/sid/cvx|20
+field-immunizations-status = Status
+    .hint = Given (completed, the default) or not done
+field-immunizations-date = Date
+    .hint = When it was given
+field-immunizations-when = When, in words
+    .hint = When, in words, if no date is known
+field-immunizations-not-given-reason = Why not given
+    .hint = Why it was not given (status not done)
+field-immunizations-dose = Dose
+    .hint = Which dose of the series, e.g. 2
+field-immunizations-lot = Lot number
+    .hint = Lot number
+field-immunizations-site = Site
+    .hint = Where on the body, e.g. left arm
+field-immunizations-route = Route
+    .hint = Intramuscular, oral, …
+field-immunizations-performer = Given by
+    .hint = Who gave it
+field-immunizations-location = Where
+    .hint = Where
+field-immunizations-notes = Notes
+    .hint = Notes
+
+## vitals
+field-vitals-name = Measurement
+    .hint = What was measured, e.g. Body weight
+field-vitals-code = Code
+    .hint = Code as system|code, e.g. http://loinc.org|29463-7
+field-vitals-date = Date
+    .hint = When it was measured
+field-vitals-value = Value
+    .hint = The value, as written
+field-vitals-unit = Unit
+    .hint = Unit, e.g. kg
+field-vitals-component = Part
+    .hint = One part of a measurement with parts: name=Systolic; value=120; unit=mm[Hg]
+field-vitals-notes = Notes
+    .hint = Notes
+
+## encounters
+field-encounters-type = Kind of visit
+    .hint = Kind of visit, e.g. Well child visit
+field-encounters-code = Code
+    .hint = Code of the kind of visit as system|code
+field-encounters-class = Setting
+    .hint = Setting as an HL7 ActCode: AMB (clinic), EMER, IMP (inpatient), HH (home), VR (video), …
+field-encounters-status = Status
+    .hint = Status (default finished)
+field-encounters-start = Began
+    .hint = When it began
+field-encounters-end = Ended
+    .hint = When it ended
+field-encounters-reason = Reason
+    .hint = Why
+field-encounters-clinician = Clinician
+    .hint = Who saw the patient
+field-encounters-location = Where
+    .hint = Where
+field-encounters-notes = Notes
+    .hint = Notes
+
+## care_team
+field-care-team-name = Name
+    .hint = The person, team or organisation
+field-care-team-role = Role
+    .hint = Their role or kind of care, e.g. pediatrician
+field-care-team-organization = Organisation
+    .hint = Practice, hospital or agency
+field-care-team-phone = Phone
+    .hint = Phone number
+field-care-team-email = Email
+    .hint = Email address
+field-care-team-status = Status
+    .hint = Status (default active)
+field-care-team-start = Since
+    .hint = Caring since
+field-care-team-end = Until
+    .hint = Caring until
+field-care-team-member = Member
+    .hint = A member of a team: name=…; role=…; organization=…; phone=…; email=…
+field-care-team-reason = Cares for
+    .hint = What they care for
+field-care-team-notes = Notes
+    .hint = Notes
+
 ## audit
 field-audit-kind = Kind
     .hint = What happened: grant, revoke, join, sync, reject, export, remove
@@ -491,6 +608,7 @@ field-audit-section = Section
 choice-aba = ABA
 choice-abnormal = Abnormal
 choice-active = Active
+choice-arrived = Arrived
 choice-assessment = Assessment
 choice-behavior = Behavior
 choice-cancelled = Cancelled
@@ -501,6 +619,7 @@ choice-date = Date
 choice-discontinued = Discontinued
 choice-draft = Draft
 choice-female = Female
+choice-finished = Finished
 choice-high = High
 choice-iep = IEP
 choice-in-progress = In progress
@@ -517,12 +636,17 @@ choice-moderate = Moderate
 choice-mood = Mood
 choice-multidisciplinary = Multidisciplinary
 choice-normal = Normal
+choice-not-done = Not done
 choice-number = Number
 choice-occupational = Occupational
 choice-on-hold = On hold
+choice-onleave = On leave
 choice-other = Other
 choice-physical = Physical
+choice-planned = Planned
 choice-practice = Practice
+choice-preparation = Preparation
+choice-proposed = Proposed
 choice-psychology = Psychology
 choice-report = Report
 choice-requested = Requested
@@ -535,8 +659,10 @@ choice-severe = Severe
 choice-sleep = Sleep
 choice-speech = Speech
 choice-stopped = Stopped
+choice-suspended = Suspended
 choice-template = Template
 choice-text = Text
+choice-triaged = Triaged
 choice-unknown = Unknown
 choice-yesno = Yes or no
 

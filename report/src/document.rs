@@ -3,6 +3,7 @@
 //! [`therapy`] (goals, sessions and notes).
 
 mod clinical;
+mod history;
 mod therapy;
 
 use phr_model::summary::{PatientPart, Summary};

@@ -36,6 +36,7 @@ pub const MAPPED_TYPES: &[&str] = &[
     "Goal",
     "CarePlan",
     "Coverage",
+    "CareTeam",
 ];
 
 /// One thing a round trip did not give back as it was given.

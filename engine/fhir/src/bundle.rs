@@ -900,10 +900,13 @@ fn decorate(res: &mut Value, section: Section, source: Option<&str>, patient: &V
         | "Goal"
         | "CarePlan"
         | "Communication"
-        | "QuestionnaireResponse" => {
+        | "QuestionnaireResponse"
+        | "Procedure"
+        | "Encounter"
+        | "CareTeam" => {
             m.insert("subject".into(), patient.clone());
         }
-        "AllergyIntolerance" => {
+        "AllergyIntolerance" | "Immunization" => {
             m.insert("patient".into(), patient.clone());
         }
         "Coverage" => {
@@ -1018,29 +1021,36 @@ mod tests {
         assert_eq!(c.fields["status"], "resolved");
         assert_eq!(c.fields["onset"], "2023-01-02");
         assert_eq!(c.fields["resolved"], "2023-01-20");
-        let p = conditions
-            .iter()
-            .find(|e| e.id == crate::entry_id("Procedure", "pr1"))
-            .expect("procedure");
-        assert_eq!(p.fields["name"], "Procedure: Tympanostomy");
-        assert_eq!(p.fields["code"], "34068001");
-        assert_eq!(p.fields["status"], "resolved");
-        assert_eq!(p.fields["onset"], "2023-02-01");
-        assert_eq!(p.fields["notes"], "Reason: Otitis media.\n\nPerformed by Jamie Ames.");
+        assert_eq!(conditions.len(), 1, "a procedure is not a diagnosis");
+        let p = &entries(&r, Section::Procedures)[0];
+        assert_eq!(p.id, crate::entry_id("Procedure", "pr1"));
+        assert_eq!(p.fields["name"], "Tympanostomy");
+        assert_eq!(p.fields["code"], "http://snomed.info/sct|34068001");
+        assert_eq!(p.fields["status"], "completed");
+        assert_eq!(
+            (p.fields["date"].as_str(), p.fields["end"].as_str()),
+            (Some("2023-02-01"), Some("2023-02-01"))
+        );
+        assert_eq!(p.fields["reason"], "Otitis media");
+        assert_eq!(p.fields["performer"], "Jamie Ames");
 
-        let visit = &entries(&r, Section::Appointments)[0];
-        assert_eq!(visit.fields["reason"], "Speech therapy session");
-        assert_eq!(visit.fields["status"], "completed");
+        let visit = &entries(&r, Section::Encounters)[0];
+        assert_eq!(visit.fields["type"], "Speech therapy session");
+        assert_eq!(visit.fields["status"], "finished");
         assert_eq!(visit.fields["start"], "2024-03-04T15:00:00");
-        assert_eq!(visit.fields["minutes"], 45.0);
+        assert_eq!(visit.fields["end"], "2024-03-04T15:45:00");
         assert_eq!(visit.fields["clinician"], "Jamie Ames");
         assert_eq!(visit.fields["location"], "Sunrise Pediatrics");
-        assert_eq!(visit.fields["discipline"], "speech");
+        assert!(
+            entries(&r, Section::Appointments).is_empty(),
+            "a visit that happened is no appointment"
+        );
 
-        let shot = &entries(&r, Section::Documents)[0];
-        assert_eq!(shot.fields["title"], "Immunization: Influenza, seasonal");
+        let shot = &entries(&r, Section::Immunizations)[0];
+        assert_eq!(shot.fields["vaccine"], "Influenza, seasonal");
+        assert_eq!(shot.fields["code"], "http://hl7.org/fhir/sid/cvx|140");
         assert_eq!(shot.fields["date"], "2023-10-01");
-        assert_eq!(shot.fields["description"], "CVX 140.");
+        assert!(entries(&r, Section::Documents).is_empty());
     }
 
     #[test]
@@ -1144,11 +1154,20 @@ mod tests {
         );
         let mut r = record();
         mapped.import(&mut r, "test").unwrap();
-        let bp = entries(&r, Section::Labs)
+        assert_eq!(entries(&r, Section::Labs).len(), 1);
+        let bp = entries(&r, Section::Vitals)
             .into_iter()
             .find(|e| e.id == crate::entry_id("Observation", "b"))
             .expect("blood pressure");
-        assert_eq!(bp.fields["value"], "Systolic: 120 mm[Hg]; Diastolic: 80 mm[Hg]");
+        let parts = bp.fields["components"].as_array().expect("components");
+        assert_eq!(
+            (parts[0]["name"].as_str(), parts[0]["value"].as_str()),
+            (Some("Systolic"), Some("120"))
+        );
+        assert_eq!(
+            (parts[1]["value"].as_str(), parts[1]["unit"].as_str()),
+            (Some("80"), Some("mm[Hg]"))
+        );
     }
 
     #[test]
@@ -1466,6 +1485,66 @@ mod tests {
                 ("category", "sleep"),
                 ("minutes", "600"),
                 ("by", "Mom"),
+            ],
+        );
+        add(
+            &mut r,
+            Section::Procedures,
+            &[
+                ("name", "Tympanostomy"),
+                ("code", "http://snomed.info/sct|34068001"),
+                ("date", "2023-02-01"),
+                ("reason", "Otitis media"),
+                ("performer", "Dr. Ames"),
+            ],
+        );
+        add(
+            &mut r,
+            Section::Immunizations,
+            &[
+                ("vaccine", "MMR"),
+                ("code", "http://hl7.org/fhir/sid/cvx|03"),
+                ("status", "not-done"),
+                ("not_given_reason", "Fever that day"),
+                ("date", "2024-02-01"),
+                ("dose", "1"),
+                ("site", "left arm"),
+            ],
+        );
+        add(
+            &mut r,
+            Section::Vitals,
+            &[
+                ("name", "Blood pressure"),
+                ("code", "http://loinc.org|85354-9"),
+                ("date", "2024-03-02"),
+                (
+                    "component",
+                    "name=Systolic; value=118; unit=mm[Hg]; code=http://loinc.org|8480-6",
+                ),
+                ("component", "name=Diastolic; value=76; unit=mm[Hg]"),
+            ],
+        );
+        add(
+            &mut r,
+            Section::Encounters,
+            &[
+                ("type", "Well child visit"),
+                ("class", "AMB"),
+                ("start", "2024-03-02 10:00"),
+                ("end", "2024-03-02 10:30"),
+                ("clinician", "Dr. Ames"),
+            ],
+        );
+        add(
+            &mut r,
+            Section::CareTeam,
+            &[
+                ("name", "Dr. Lee"),
+                ("role", "pediatrician"),
+                ("organization", "Sunrise Pediatrics"),
+                ("phone", "555-0100"),
+                ("member", "name=Ann Park; role=nurse"),
             ],
         );
         r

@@ -2,7 +2,7 @@
 //! Coding, Reference, HumanName, ContactPoint, Address, Annotation, Attachment, and phr's own
 //! `urn:phr:field:` extensions.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use phr_model::error::Result;
 
@@ -105,6 +105,38 @@ pub(crate) fn decode_base64(encoded: &str) -> Option<Vec<u8>> {
 /// The first code among a CodeableConcept's codings.
 pub(crate) fn first_code(concept: &At) -> Result<Option<String>> {
     Ok(codings(concept)?.into_iter().find_map(|c| c.code))
+}
+
+/// A CodeableConcept's first coding as the record keeps a `code` field: `system|code`, or the
+/// bare code when the coding names no system. The one place that reads that form.
+pub(crate) fn coded(concept: &At) -> Result<Option<String>> {
+    Ok(codings(concept)?.into_iter().find_map(|c| match (c.system, c.code) {
+        (Some(system), Some(code)) => Some(format!("{system}|{code}")),
+        (None, Some(code)) => Some(code),
+        _ => None,
+    }))
+}
+
+/// A CodeableConcept from a `code` field (`system|code` or a bare code, see [`coded`]) and its
+/// words; `None` when there are neither.
+pub(crate) fn concept(code: Option<&str>, text: Option<&str>) -> Option<Value> {
+    let mut c = Map::new();
+    if let Some(code) = code {
+        let coding = match code.rsplit_once('|') {
+            Some((system, code)) if !system.is_empty() => json!({ "system": system, "code": code }),
+            _ => json!({ "code": code.trim_start_matches('|') }),
+        };
+        c.insert("coding".into(), Value::Array(vec![coding]));
+    }
+    if let Some(text) = text {
+        c.insert("text".into(), text.into());
+    }
+    (!c.is_empty()).then_some(Value::Object(c))
+}
+
+/// A Reference that names what it points at only in words.
+pub(crate) fn named(display: &str) -> Value {
+    json!({ "display": display })
 }
 
 /// A status CodeableConcept's code (first coding's), else its text; lower case.

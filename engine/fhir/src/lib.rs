@@ -11,6 +11,12 @@
 //! | `messages`     | `Communication`                            | `Communication`         |
 //! | `forms`        | `Questionnaire`, `QuestionnaireResponse`   | the same two            |
 //!
+//! A whole-record import and export (see [`map_bundle`]) also map the chart's other sections,
+//! each to its own type: `procedures` (`Procedure`), `immunizations` (`Immunization`), `vitals`
+//! (`Observation` of category vital-signs, components kept apart), `encounters` (`Encounter`),
+//! `care_team` (`CareTeam`), besides conditions, allergies, medications, goals, plans, insurance
+//! and the profile.
+//!
 //! Everything here is pure: no I/O, no clock, no network (an attachment given only by `url` is
 //! not fetched). Every `*_from_fhir` checks `resourceType`, reports the first problem as
 //! [`Error::Fhir`](phr_model::error::Error::Fhir) with a path such as `Observation.valueQuantity.value`, and returns the fields

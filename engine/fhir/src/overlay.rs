@@ -14,15 +14,18 @@
 //!   says when phr last changed the entry (`lastUpdated`) besides the source's own meta;
 //! - references are made to resolve inside the exported Bundle (see [`Links`]).
 //!
-//! When the source is of another type than the one its section writes (a Procedure kept as a
-//! condition, an Immunization as a document, an Encounter as an appointment, a
-//! MedicationRequest as a medication, which phr writes as a MedicationStatement), the source
-//! goes back as its own type and phr's edits of the entry are not written into it: a renamed
-//! condition, a changed date, status or note of such an entry, a stopped medication and the
-//! fields phr's own sections have and its type has not are not expressed until those types
-//! have sections of their own. A source of another type not among those (a Composition a
-//! clinic pushed as a note) is not given back: the entry goes out as phr writes it, as does an
-//! entry whose source no longer reads alone as an entry of its section.
+//! When the source is of another type than the one its section writes (a Procedure, an
+//! Immunization or an Encounter that an older phr kept as a condition, a document or an
+//! appointment, entries still in records imported then; a MedicationRequest as a medication,
+//! which phr writes as a MedicationStatement), the source goes back as its own type and phr's
+//! edits of the entry are not written into it. A source of another type not among those (a
+//! Composition a clinic pushed as a note) is not given back: the entry goes out as phr writes
+//! it, as does an entry whose source no longer reads alone as an entry of its section.
+//!
+//! References a source names only by `reference` get the names phr read for them from the rest
+//! of its bundle (an encounter's clinician and place, a procedure's performer) as `display`
+//! before anything else: the export may not hold what they point at, and reading the source
+//! alone then finds the same names, so only phr's edits differ.
 
 use std::collections::{HashMap, HashSet};
 
@@ -52,7 +55,8 @@ const CHOICES: &[&str] = &[
     "timing",
 ];
 
-/// The types kept by a section that writes another type, given back as their own type.
+/// The types kept by a section that writes another type, given back as their own type (the
+/// first three only in entries an older phr imported: see the module docs).
 const GIVEN_BACK_AS_THEMSELVES: &[&str] = &["Procedure", "Immunization", "Encounter", "MedicationRequest"];
 
 /// The resources an export holds, to point the references of kept sources at them.
@@ -124,6 +128,10 @@ pub(crate) fn write_kept(
     links: &Links,
 ) -> Option<Value> {
     let ours = row.write(section, id, fields, out)?;
+    // Named first, so that reading the source alone finds the names its bundle gave (an
+    // encounter's clinician): only what phr changed differs from phr's own writing.
+    let mut source = source;
+    name_people_and_places(&mut source, fields);
     let mut res = if ours.get("resourceType") == source.get("resourceType") {
         match read_alone(&source, section).and_then(|mut read| {
             for key in ["created", "updated", SOURCE_KEY] {
@@ -146,7 +154,6 @@ pub(crate) fn write_kept(
         // A note pushed as a Composition goes out as the DocumentReference phr writes for it.
         return Some(ours);
     };
-    name_people_and_places(&mut res, fields);
     relink(&mut res, links, out.patient);
     if let Value::Object(m) = &mut res {
         m.insert("id".into(), id.into());
@@ -256,6 +263,37 @@ fn name_people_and_places(res: &mut Value, fields: &Fields) {
             name_first(people, name("clinician"));
             at.append(&mut places);
             name_first(at, name("location"));
+            name_one_reason(res, fields);
+        }
+        "Procedure" | "Immunization" => {
+            let Value::Object(m) = res else { return };
+            let (mut people, mut at) = (Vec::new(), Vec::new());
+            for (key, value) in m.iter_mut() {
+                match key.as_str() {
+                    "performer" => people.extend(
+                        value
+                            .as_array_mut()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|p| p.get_mut("actor")),
+                    ),
+                    "location" => at.push(value),
+                    _ => {}
+                }
+            }
+            name_first(people, name("performer"));
+            name_first(at, name("location"));
+            name_one_reason(res, fields);
+        }
+        "CareTeam" => {
+            let organizations = res
+                .get_mut("managingOrganization")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .take(1)
+                .collect();
+            name_first(organizations, name("organization"));
         }
         "MedicationRequest" => {
             if let Some(requester) = res.get_mut("requester") {
@@ -263,6 +301,20 @@ fn name_people_and_places(res: &mut Value, fields: &Fields) {
             }
         }
         _ => {}
+    }
+}
+
+/// A reason given only as one reference (a procedure's to the condition it treats) is named by
+/// the reason phr read for it; several are left as they are, since the words cannot be split.
+fn name_one_reason(res: &mut Value, fields: &Fields) {
+    if res.get("reasonCode").is_some() {
+        return;
+    }
+    let reason = fields.get("reason").and_then(Value::as_str).map(str::to_string);
+    if let Some(Value::Array(refs)) = res.get_mut("reasonReference")
+        && refs.len() == 1
+    {
+        name_first(refs.iter_mut().collect(), reason);
     }
 }
 

@@ -159,3 +159,48 @@ pub(crate) fn template_fields() -> Fields {
     )
     .unwrap()
 }
+
+/// Read `res` alone (no bundle around it) through its row of the table, as an import does, and
+/// return the validated fields of the entry it becomes, which must be of `section`.
+pub(crate) fn read_entry(res: &Value, section: Section) -> Fields {
+    match read_alone(res) {
+        Ok((s, fields)) => {
+            assert_eq!(s, section, "{res:#}");
+            fields
+        }
+        Err(e) => panic!("{e}: {res:#}"),
+    }
+}
+
+/// The path and problem of the FHIR error reading `res` alone gives.
+pub(crate) fn fault(res: &Value) -> (String, String) {
+    match read_alone(res) {
+        Err(Error::Fhir { path, problem }) => (path, problem),
+        Err(other) => panic!("expected a FHIR error, got: {other}"),
+        Ok(f) => panic!("expected a FHIR error, got: {f:?}"),
+    }
+}
+
+fn read_alone(res: &Value) -> Result<(Section, Fields)> {
+    use crate::json::{At, Path};
+    use crate::reading::{Cx, Mapping, Refs};
+    let ty = res["resourceType"].as_str().unwrap_or_default();
+    let row = crate::resources::resource(ty).unwrap_or_else(|| panic!("no row for {ty}"));
+    let mut refs = Refs::default();
+    refs.add(None, res);
+    let cx = Cx {
+        refs: &refs,
+        res,
+        from_phr: false,
+        tag: None,
+    };
+    let at = At {
+        value: Some(res),
+        path: Path::new(ty),
+    };
+    match (row.read)(&at, &cx)? {
+        Mapping::Entry(s, fields) => Ok((s, entry::validate(s, &fields)?)),
+        Mapping::Checked(s, fields) => Ok((s, fields)),
+        Mapping::Skip(why) => panic!("skipped ({why}): {res:#}"),
+    }
+}

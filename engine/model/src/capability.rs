@@ -123,15 +123,38 @@ impl Preset {
             Preset::School => {
                 // The profile tells the school whose record it is: the child's name, date of
                 // birth, school, guardians and their contacts (as the school already holds).
+                // Immunizations only if the family adds them (`--sections`): a school may ask
+                // for them, but the record does not offer them by default.
                 for sec in [Profile, Goals, Notes, Documents] {
                     s.insert(sec, Right::Read);
                 }
             }
             Preset::Clinic => {
-                for sec in [Profile, Conditions, Allergies, Medications, Goals, Documents] {
+                // What the clinic needs to know of the patient's chart, and what it records
+                // itself: its sessions, its measurements, the procedures it does, its visits.
+                for sec in [
+                    Profile,
+                    CareTeam,
+                    Conditions,
+                    Allergies,
+                    Medications,
+                    Immunizations,
+                    Goals,
+                    Documents,
+                ] {
                     s.insert(sec, Right::Read);
                 }
-                for sec in [Notes, Labs, Plans, Appointments, Forms, Messages] {
+                for sec in [
+                    Notes,
+                    Labs,
+                    Vitals,
+                    Procedures,
+                    Plans,
+                    Appointments,
+                    Encounters,
+                    Forms,
+                    Messages,
+                ] {
                     s.insert(sec, Right::Write);
                 }
             }

@@ -12,6 +12,13 @@ use serde_json::{Map, Value};
 use crate::error::{EntryProblem, Error, FieldProblem, Result};
 use crate::section::Section;
 
+mod clinical;
+
+pub use clinical::{
+    CARE_TEAM_STATUSES, CareTeam, Component, ENCOUNTER_STATUSES, Encounter, IMMUNIZATION_STATUSES, Immunization,
+    Member, PROCEDURE_STATUSES, Procedure, VitalSign,
+};
+
 /// Keys every entry map carries besides its fields; not settable by hand.
 pub const META_KEYS: [&str; 3] = ["author", "created", "updated"];
 
@@ -376,6 +383,25 @@ pub fn fields(section: Section) -> &'static [FieldSpec] {
         Section::Forms => FORMS,
         Section::CaregiverLog => CAREGIVER_LOG,
         Section::Audit => AUDIT,
+        Section::Procedures => clinical::PROCEDURES,
+        Section::Immunizations => clinical::IMMUNIZATIONS,
+        Section::Vitals => clinical::VITALS,
+        Section::Encounters => clinical::ENCOUNTERS,
+        Section::CareTeam => clinical::CARE_TEAM,
+    }
+}
+
+/// The field holding the day an entry is about (a result's collection date, a session's date,
+/// the day a medication was started, a visit's start), in sections that have one.
+pub fn day_field(section: Section) -> Option<&'static str> {
+    use Section::*;
+    match section {
+        Labs | Notes | CaregiverLog | Documents | Procedures | Immunizations | Vitals => Some("date"),
+        Medications => Some("started"),
+        Conditions => Some("onset"),
+        Allergies => Some("recorded"),
+        Plans | Insurance | Appointments | Encounters | CareTeam => Some("start"),
+        Profile | Goals | Messages | Forms | Audit => None,
     }
 }
 
@@ -1144,6 +1170,11 @@ pub fn validate(section: Section, fields: &Map<String, Value>) -> Result<Map<Str
         Section::Forms => check_as::<Form>(fields),
         Section::CaregiverLog => check_as::<LogEntry>(fields),
         Section::Audit => check_as::<AuditEvent>(fields),
+        Section::Procedures => check_as::<Procedure>(fields),
+        Section::Immunizations => check_as::<Immunization>(fields),
+        Section::Vitals => check_as::<VitalSign>(fields),
+        Section::Encounters => check_as::<Encounter>(fields),
+        Section::CareTeam => check_as::<CareTeam>(fields),
     }
 }
 

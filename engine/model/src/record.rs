@@ -84,7 +84,7 @@ pub struct HistoryItem {
     pub message: String,
 }
 
-/// A patient's record: fourteen section documents and the device writing into them.
+/// A patient's record: its section documents and the device writing into them.
 pub struct Record {
     id: RecordId,
     author: KeyPair,

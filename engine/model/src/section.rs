@@ -6,64 +6,84 @@ use std::str::FromStr;
 use crate::error::Error;
 
 /// One part of a patient's record, synced and shared as a unit.
+///
+/// The discriminant is the section's stable code (storage keys, signatures); on the wire a
+/// section is its declaration index, so a new section is declared last and takes the next code,
+/// keeping both the same. Codes are never reused or renumbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     /// Demographics, contacts, preferred language, guardians.
-    Profile,
+    Profile = 0,
     /// Medical history: diagnoses and conditions.
-    Conditions,
+    Conditions = 1,
     /// Allergies and intolerances.
-    Allergies,
+    Allergies = 2,
     /// Current and past medications.
-    Medications,
+    Medications = 3,
     /// Lab results.
-    Labs,
+    Labs = 4,
     /// Therapy session notes.
-    Notes,
+    Notes = 5,
     /// Goals with milestones and progress.
-    Goals,
+    Goals = 6,
     /// Treatment plans.
-    Plans,
+    Plans = 7,
     /// Attached documents (IEPs, assessments, cards).
-    Documents,
+    Documents = 8,
     /// Insurance coverage.
-    Insurance,
+    Insurance = 9,
     /// Appointments and appointment requests.
-    Appointments,
+    Appointments = 10,
     /// Secure message threads.
-    Messages,
+    Messages = 11,
     /// Intake form templates and responses.
-    Forms,
+    Forms = 12,
     /// Caregivers' daily log.
-    CaregiverLog,
+    CaregiverLog = 13,
     /// The record's accounting of disclosures and changes of access; written by phr itself,
     /// seen only by the patient's own devices.
-    Audit,
+    Audit = 14,
+    /// Procedures done (or begun, or not done) to the patient: surgery, tests, therapy sessions
+    /// an EHR records as procedures.
+    Procedures = 15,
+    /// Vaccines given (or not given, and why).
+    Immunizations = 16,
+    /// Vital signs: height, weight, temperature, blood pressure (its parts as components), …
+    Vitals = 17,
+    /// Visits that happened: at a clinic, a hospital, at home or by video.
+    Encounters = 18,
+    /// The people and organisations caring for the patient, and how to reach them.
+    CareTeam = 19,
 }
 
 impl Section {
     /// Every patient-facing section, in display order.
-    pub const ALL: [Section; 14] = [
+    pub const ALL: [Section; 19] = [
         Section::Profile,
+        Section::CareTeam,
         Section::Conditions,
+        Section::Procedures,
         Section::Allergies,
         Section::Medications,
+        Section::Immunizations,
         Section::Labs,
+        Section::Vitals,
         Section::Notes,
         Section::Goals,
         Section::Plans,
         Section::Documents,
         Section::Insurance,
         Section::Appointments,
+        Section::Encounters,
         Section::Messages,
         Section::Forms,
         Section::CaregiverLog,
     ];
 
-    /// Every section that syncs: the patient-facing ones and the audit log.
-    pub const SYNCED: [Section; 15] = {
-        let mut all = [Section::Audit; 15];
+    /// Every section that syncs: the patient-facing ones (display order) and the audit log last.
+    pub const SYNCED: [Section; 20] = {
+        let mut all = [Section::Audit; 20];
         let mut i = 0;
         while i < Section::ALL.len() {
             all[i] = Section::ALL[i];
@@ -90,6 +110,11 @@ impl Section {
             Section::Forms => "forms",
             Section::CaregiverLog => "caregiver_log",
             Section::Audit => "audit",
+            Section::Procedures => "procedures",
+            Section::Immunizations => "immunizations",
+            Section::Vitals => "vitals",
+            Section::Encounters => "encounters",
+            Section::CareTeam => "care_team",
         }
     }
 
@@ -100,7 +125,7 @@ impl Section {
 
     /// The section with the given code, if any.
     pub fn from_code(code: u8) -> Option<Section> {
-        Section::SYNCED.get(usize::from(code)).copied()
+        Section::SYNCED.into_iter().find(|s| s.code() == code)
     }
 
     /// All section names, for help and error messages.
@@ -139,6 +164,61 @@ mod tests {
             assert_eq!(Section::from_code(s.code()), Some(s));
         }
         assert_eq!("caregiver-log".parse::<Section>().unwrap(), Section::CaregiverLog);
+        assert_eq!("care-team".parse::<Section>().unwrap(), Section::CareTeam);
+    }
+
+    #[test]
+    fn codes_stay_what_they_were_and_new_sections_take_the_next() {
+        let codes: Vec<(u8, &str)> = Section::SYNCED.iter().map(|s| (s.code(), s.name())).collect();
+        let mut sorted = codes.clone();
+        sorted.sort();
+        let names: Vec<&str> = sorted.iter().map(|(_, n)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "profile",
+                "conditions",
+                "allergies",
+                "medications",
+                "labs",
+                "notes",
+                "goals",
+                "plans",
+                "documents",
+                "insurance",
+                "appointments",
+                "messages",
+                "forms",
+                "caregiver_log",
+                "audit",
+                "procedures",
+                "immunizations",
+                "vitals",
+                "encounters",
+                "care_team"
+            ]
+        );
+        assert_eq!(
+            sorted.iter().map(|(c, _)| *c).collect::<Vec<u8>>(),
+            (0..20).collect::<Vec<u8>>()
+        );
+        assert_eq!(Section::from_code(20), None);
+        assert_eq!(Section::from_code(255), None);
+        assert_eq!(*Section::SYNCED.last().unwrap(), Section::Audit);
+    }
+
+    #[test]
+    fn on_the_wire_a_section_is_its_code() {
+        // postcard writes a unit variant as its declaration index: the same as the code, so a
+        // new section appended keeps every older one's bytes.
+        for s in Section::SYNCED {
+            assert_eq!(postcard::to_stdvec(&s).unwrap(), [s.code()], "{s}");
+        }
+        let unknown: Result<Section, _> = postcard::from_bytes(&[20]);
+        assert!(
+            unknown.is_err(),
+            "a code this version does not know is refused, not guessed"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::AccessSet;
 use crate::entry::{
-    Allergy, Condition, Contact, Coverage, Document, EntryKind, Goal, Medication, PATIENT_ENTRY, Patient, SessionNote,
+    Allergy, Condition, Contact, Coverage, Document, EntryKind, Goal, Immunization, Medication, PATIENT_ENTRY, Patient,
+    Procedure, SessionNote, VitalSign,
 };
 use crate::error::{Error, Refusal, Result};
 use crate::identity::PublicKey;
@@ -65,18 +66,19 @@ impl Audience {
             Audience::Iep => {
                 "patient (name, date of birth, language, school, guardians), current goals with progress \
                  charts, therapy notes by discipline, session counts, allergies, active medications \
-                 (name, dose, schedule, route; not why or by whom prescribed), documents; never insurance, \
-                 diagnoses or stopped medications"
+                 (name, dose, schedule, route; not why or by whom prescribed), immunizations only if the \
+                 family adds them (--with-immunizations), documents; never insurance, diagnoses, \
+                 procedures or stopped medications"
             }
             Audience::Specialist => {
-                "patient, diagnoses, allergies, active and stopped medications, current goals with \
-                 progress charts, therapy notes by discipline with amendments, session counts, documents; \
-                 no insurance"
+                "patient, diagnoses, procedures, allergies, active and stopped medications, immunizations, \
+                 the latest vital signs, current goals with progress charts, therapy notes by discipline \
+                 with amendments, session counts, documents; no insurance"
             }
             Audience::Insurer => {
-                "patient (name, date of birth, sex, guardians), coverage, active diagnoses, current goals \
-                 with progress charts, sessions and minutes per discipline, documents; no note text, \
-                 medications or allergies"
+                "patient (name, date of birth, sex, guardians), coverage, active diagnoses, procedures done, \
+                 current goals with progress charts, sessions and minutes per discipline, documents; no \
+                 note text, medications, allergies, immunizations or vital signs"
             }
         }
     }
@@ -86,8 +88,21 @@ impl Audience {
         use Section::*;
         match self {
             Audience::Iep => vec![Profile, Allergies, Medications, Goals, Notes, Documents],
-            Audience::Specialist => vec![Profile, Conditions, Allergies, Medications, Goals, Notes, Documents],
-            Audience::Insurer => vec![Profile, Insurance, Conditions, Goals, Notes, Documents],
+            Audience::Specialist => vec![
+                Profile,
+                Conditions,
+                Procedures,
+                Allergies,
+                Medications,
+                Immunizations,
+                Vitals,
+                Goals,
+                Notes,
+                Documents,
+            ],
+            // A payer reviews the services given: the procedures done (with their codes) are
+            // what claims cite; vaccines and vital signs are not theirs to see.
+            Audience::Insurer => vec![Profile, Insurance, Conditions, Procedures, Goals, Notes, Documents],
         }
     }
 }
@@ -119,6 +134,26 @@ pub struct Options {
     pub since: Option<NaiveDate>,
     /// The day the report is made; the period ends on it. Given, so building stays pure.
     pub today: NaiveDate,
+    /// The family chose to put immunizations in a school's (IEP) report: a school may ask for
+    /// them, but the report does not offer them unless told. A specialist's report always has
+    /// them, an insurer's never.
+    pub with_immunizations: bool,
+}
+
+impl Options {
+    /// The sections this report draws on (and so discloses), in print order: the audience's,
+    /// and immunizations in a school's report when the family added them.
+    pub fn sections(&self) -> Vec<Section> {
+        let mut sections = self.audience.sections();
+        if self.audience == Audience::Iep && self.with_immunizations {
+            let at = sections
+                .iter()
+                .position(|s| *s == Section::Medications)
+                .map_or(sections.len(), |i| i + 1);
+            sections.insert(at, Section::Immunizations);
+        }
+        sections
+    }
 }
 
 /// The patient as a report shows them; fields the audience does not get are left empty.
@@ -241,12 +276,18 @@ pub struct Summary {
     pub coverage: Option<Vec<Coverage>>,
     /// Diagnoses and conditions, active first.
     pub diagnoses: Option<Vec<Condition>>,
+    /// Procedures, newest first (an insurer's: those done).
+    pub procedures: Option<Vec<Procedure>>,
     /// Active allergies.
     pub allergies: Option<Vec<Allergy>>,
     /// Medications being taken.
     pub medications: Option<Vec<Medication>>,
     /// Medications stopped, most recently stopped first.
     pub stopped_medications: Option<Vec<Medication>>,
+    /// Immunizations, newest first.
+    pub immunizations: Option<Vec<Immunization>>,
+    /// The latest measurement of each vital sign, by name.
+    pub vitals: Option<Vec<VitalSign>>,
     /// Current goals (active or on hold), by discipline.
     pub goals: Option<Vec<GoalPart>>,
     /// Session counts and minutes per discipline in the period.
@@ -282,9 +323,12 @@ impl Summary {
         let optional = [
             ("coverage", self.coverage.is_some()),
             ("diagnoses", self.diagnoses.is_some()),
+            ("procedures", self.procedures.is_some()),
             ("allergies", self.allergies.is_some()),
             ("active medications", self.medications.is_some()),
             ("stopped medications", self.stopped_medications.is_some()),
+            ("immunizations", self.immunizations.is_some()),
+            ("vital signs", self.vitals.is_some()),
             ("goals", self.goals.is_some()),
             ("session counts", self.sessions.is_some()),
             ("therapy notes", self.notes.is_some()),
@@ -361,7 +405,8 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
         record,
         skipped: Vec::new(),
     };
-    let wants = |s: Section| audience.sections().contains(&s);
+    let sections = opts.sections();
+    let wants = |s: Section| sections.contains(&s);
 
     // In this order: entries that do not read are listed as skipped in it.
     let patient = reader.patient(audience)?;
@@ -375,6 +420,11 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
     } else {
         None
     };
+    let procedures = if wants(Section::Procedures) {
+        Some(reader.procedures(audience)?)
+    } else {
+        None
+    };
     let allergies = if wants(Section::Allergies) {
         Some(reader.allergies()?)
     } else {
@@ -385,6 +435,16 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
         (Some(active), stopped)
     } else {
         (None, None)
+    };
+    let immunizations = if wants(Section::Immunizations) {
+        Some(reader.immunizations()?)
+    } else {
+        None
+    };
+    let vitals = if wants(Section::Vitals) {
+        Some(reader.vitals()?)
+    } else {
+        None
     };
     let goals = if wants(Section::Goals) {
         Some(reader.goals()?)
@@ -410,9 +470,12 @@ pub fn build(record: &Record, access: &AccessSet, opts: &Options) -> Result<Summ
         patient,
         coverage,
         diagnoses,
+        procedures,
         allergies,
         medications,
         stopped_medications,
+        immunizations,
+        vitals,
         goals,
         sessions,
         notes,
@@ -455,6 +518,38 @@ impl Reader<'_> {
             .filter(|c| audience != Audience::Insurer || c.status == "active")
             .collect();
         list.sort_by_key(|c| c.status != "active");
+        Ok(list)
+    }
+
+    fn procedures(&mut self, audience: Audience) -> Result<Vec<Procedure>> {
+        let mut list: Vec<Procedure> = self
+            .all::<Procedure>()?
+            .into_iter()
+            .map(|(_, p)| p)
+            // A payer reviews what was done, not what was planned or not done.
+            .filter(|p| audience != Audience::Insurer || p.status == "completed")
+            .collect();
+        list.sort_by_key(|p| std::cmp::Reverse(p.date));
+        Ok(list)
+    }
+
+    fn immunizations(&mut self) -> Result<Vec<Immunization>> {
+        let mut list: Vec<Immunization> = self.all::<Immunization>()?.into_iter().map(|(_, i)| i).collect();
+        list.sort_by_key(|i| std::cmp::Reverse(i.date));
+        Ok(list)
+    }
+
+    /// The newest measurement of each vital sign (by name), newest first.
+    fn vitals(&mut self) -> Result<Vec<VitalSign>> {
+        let mut latest: BTreeMap<String, VitalSign> = BTreeMap::new();
+        for (_, v) in self.all::<VitalSign>()? {
+            let newer = latest.get(&v.name).is_none_or(|seen| v.date > seen.date);
+            if newer {
+                latest.insert(v.name.clone(), v);
+            }
+        }
+        let mut list: Vec<VitalSign> = latest.into_values().collect();
+        list.sort_by_key(|v| std::cmp::Reverse(v.date));
         Ok(list)
     }
 
@@ -732,6 +827,28 @@ mod tests {
             fields(json!({"title": "Card", "kind": "insurance-card"})),
         )
         .unwrap();
+        r.add(
+            Section::Procedures,
+            fields(json!({"name": "Tympanostomy", "date": "2023-02-01", "code": "http://snomed.info/sct|34068001"})),
+        )
+        .unwrap();
+        r.add(
+            Section::Procedures,
+            fields(json!({"name": "Hearing test", "status": "not-done"})),
+        )
+        .unwrap();
+        r.add(
+            Section::Immunizations,
+            fields(json!({"vaccine": "MMR", "date": "2018-05-01"})),
+        )
+        .unwrap();
+        for (d, kg) in [("2024-01-05", "20.1"), ("2024-03-05", "20.6")] {
+            r.add(
+                Section::Vitals,
+                fields(json!({"name": "Body weight", "date": d, "value": kg, "unit": "kg"})),
+            )
+            .unwrap();
+        }
         (r, access)
     }
 
@@ -741,6 +858,7 @@ mod tests {
             audience,
             since: since.map(day),
             today: day("2024-03-31"),
+            with_immunizations: false,
         };
         build(&r, &access, &opts).unwrap()
     }
@@ -837,6 +955,7 @@ mod tests {
                 "patient",
                 "coverage",
                 "diagnoses",
+                "procedures",
                 "goals",
                 "session counts",
                 "documents"
@@ -851,6 +970,42 @@ mod tests {
         assert_eq!(s.documents.unwrap().len(), 2, "the insurance card is theirs");
         let p = s.patient.unwrap();
         assert_eq!((p.language, p.guardians[0].phone.clone()), (None, None));
+    }
+
+    #[test]
+    fn a_specialist_reads_procedures_immunizations_and_the_latest_vitals_under_their_own_parts() {
+        let s = build_for(Audience::Specialist, None);
+        let procedures = s.procedures.unwrap();
+        assert_eq!(procedures.len(), 2);
+        assert_eq!(procedures[0].name, "Tympanostomy");
+        assert!(s.diagnoses.unwrap().iter().all(|c| c.name != "Tympanostomy"));
+        assert_eq!(s.immunizations.unwrap()[0].vaccine, "MMR");
+        let vitals = s.vitals.unwrap();
+        assert_eq!(vitals.len(), 1, "the latest of each: {vitals:?}");
+        assert_eq!(vitals[0].value.as_deref(), Some("20.6"));
+        let insurer = build_for(Audience::Insurer, None);
+        assert_eq!(insurer.procedures.unwrap().len(), 1, "only what was done");
+        assert!(insurer.immunizations.is_none() && insurer.vitals.is_none());
+    }
+
+    #[test]
+    fn a_school_gets_immunizations_only_when_the_family_adds_them() {
+        let (r, access) = record();
+        let mut opts = Options {
+            audience: Audience::Iep,
+            since: None,
+            today: day("2024-03-31"),
+            with_immunizations: false,
+        };
+        let s = build(&r, &access, &opts).unwrap();
+        assert!(s.immunizations.is_none() && s.procedures.is_none());
+        assert!(!opts.sections().contains(&Section::Immunizations));
+        opts.with_immunizations = true;
+        let s = build(&r, &access, &opts).unwrap();
+        assert!(s.parts().contains(&"immunizations"));
+        assert_eq!(s.immunizations.unwrap()[0].vaccine, "MMR");
+        assert!(opts.sections().contains(&Section::Immunizations));
+        assert!(s.vitals.is_none() && s.diagnoses.is_none());
     }
 
     #[test]
@@ -879,6 +1034,7 @@ mod tests {
             audience: Audience::Iep,
             since: None,
             today: day("2024-03-31"),
+            with_immunizations: false,
         };
         let s = build(&r, &access, &opts).unwrap();
         assert_eq!(s.goals.unwrap().len(), 1);

@@ -74,7 +74,7 @@ impl Host for Replica {
         Ok(vec![RecordHello {
             record,
             credential: device.credential().clone(),
-            clocks: device.clocks(),
+            clocks: in_hello(device.clocks()),
         }])
     }
 
@@ -410,7 +410,7 @@ impl Host for LibraryHost {
             out.push(RecordHello {
                 record: id,
                 credential,
-                clocks: lib.clocks(&id)?,
+                clocks: in_hello(lib.clocks(&id)?),
             });
         }
         Ok(out)
@@ -544,6 +544,14 @@ fn merge_verdicts(verdicts: Vec<Option<Received>>, taken: Vec<Received>) -> Vec<
         .into_iter()
         .map(|v| v.unwrap_or_else(|| taken.next().unwrap_or_default()))
         .collect()
+}
+
+/// The clocks a hello carries: those of the sections that hold changes. A section left out is
+/// one its peer reads as empty (as it reads any section missing from a hello), so an older phr,
+/// which cannot decode a section it does not know, still syncs a record with nothing in the
+/// sections added after it (docs/PROTOCOL.md, "Sections a peer does not know").
+fn in_hello(clocks: Vec<(Section, exchange::WireClock)>) -> Vec<(Section, exchange::WireClock)> {
+    clocks.into_iter().filter(|(_, clock)| !clock.is_empty()).collect()
 }
 
 /// Decode a hello's clocks.

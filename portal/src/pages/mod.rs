@@ -175,14 +175,7 @@ pub fn missing(app: &App, who: &SignedIn, rights: &Rights) -> Result<Response, E
 
 /// The day an entry is about (a session's date, a medication's start), if it has one.
 pub fn day(e: &EntryView) -> Option<&str> {
-    let field = match e.section {
-        Section::Labs | Section::Notes | Section::CaregiverLog | Section::Documents => "date",
-        Section::Medications => "started",
-        Section::Conditions => "onset",
-        Section::Allergies => "recorded",
-        Section::Plans | Section::Insurance | Section::Appointments => "start",
-        _ => return None,
-    };
+    let field = phr_engine::entry::day_field(e.section)?;
     e.fields
         .get(field)
         .and_then(Value::as_str)

@@ -7,7 +7,8 @@ use phr_model::summary::{Audience, Summary};
 use crate::model::{Block, Style, Table, para};
 use crate::text::{day, opt};
 
-/// Coverage, diagnoses, allergies and medications, those the audience gets, in print order.
+/// Coverage, diagnoses, procedures, allergies, medications, immunizations and vital signs, those
+/// the audience gets, in print order.
 pub(super) fn parts(blocks: &mut Vec<Block>, s: &Summary) {
     if let Some(coverage) = &s.coverage {
         blocks.push(Block::Heading("Insurance coverage".into()));
@@ -17,6 +18,7 @@ pub(super) fn parts(blocks: &mut Vec<Block>, s: &Summary) {
         blocks.push(Block::Heading("Diagnoses".into()));
         blocks.push(table_or("No diagnoses recorded.", diagnoses_table(dx)));
     }
+    super::history::procedures(blocks, s);
     if let Some(allergies) = &s.allergies {
         blocks.push(Block::Heading("Allergies".into()));
         blocks.push(table_or("No active allergies recorded.", allergies_table(allergies)));
@@ -33,6 +35,7 @@ pub(super) fn parts(blocks: &mut Vec<Block>, s: &Summary) {
         blocks.push(Block::Subheading("Stopped medications".into()));
         blocks.push(table_or("None recorded.", stopped_table(stopped)));
     }
+    super::history::immunizations_and_vitals(blocks, s);
 }
 
 /// The documents part, when the audience gets it: listed, not attached.

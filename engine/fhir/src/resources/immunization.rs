@@ -1,5 +1,6 @@
-//! `Immunization`: a document of the immunization record; not written (it goes out as that
-//! document).
+//! `Immunization`: an immunization, both ways.
+
+use serde_json::{Value, json};
 
 use phr_model::error::Result;
 use phr_model::section::Section;
@@ -9,8 +10,11 @@ use crate::date::*;
 use crate::elements::*;
 use crate::json::*;
 use crate::reading::*;
+use crate::resources::Out;
+use crate::resources::procedure::{read_who_where, write_who_where};
 
-/// Immunization → a document of the immunization record ("Immunization: …").
+/// Immunization → an immunization: the vaccine and its code, given or not (and why), when,
+/// which dose, lot, site, route, by whom and where.
 pub(crate) fn immunization(root: &At, cx: &Cx) -> Result<Mapping> {
     let status_at = root.get("status")?;
     let given = match status_at.text()?.as_deref() {
@@ -28,83 +32,118 @@ pub(crate) fn immunization(root: &At, cx: &Cx) -> Result<Mapping> {
         return Ok(Skip("no vaccine code"));
     };
     let mut fields = Fields::new();
-    let title = if given {
-        format!("Immunization: {label}")
-    } else {
-        format!("Immunization not given: {label}")
-    };
-    fields.insert("title".into(), title.into());
-    fields.insert("kind".into(), "other".into());
-    put(
-        &mut fields,
-        "date",
-        first_date(&[root.get("occurrenceDateTime")?, root.get("recorded")?])?,
-    );
-    let mut about = Vec::new();
-    for c in codings(&vaccine)? {
-        if let Some(code) = c.code {
-            let system = match c.system.as_deref() {
-                Some("http://hl7.org/fhir/sid/cvx") => "CVX",
-                Some("http://hl7.org/fhir/sid/ndc") => "NDC",
-                Some("http://snomed.info/sct") => "SNOMED",
-                _ => "code",
-            };
-            about.push(format!("{system} {code}"));
-            break;
-        }
+    fields.insert("vaccine".into(), label.into());
+    put(&mut fields, "code", coded(&vaccine)?);
+    fields.insert("status".into(), if given { "completed" } else { "not-done" }.into());
+    put(&mut fields, "date", date(root, "occurrenceDateTime")?);
+    put(&mut fields, "when", root.get("occurrenceString")?.text()?);
+    if !given {
+        put(
+            &mut fields,
+            "not_given_reason",
+            concept_label(&root.get("statusReason")?)?,
+        );
     }
-    if let Some(when) = root.get("occurrenceString")?.text()? {
-        about.push(format!("When: {when}"));
-    }
-    if let Some(reason) = concept_label(&root.get("statusReason")?)? {
-        about.push(format!("Not given: {reason}"));
-    }
-    for dose in root.get("protocolApplied")?.items()? {
-        let number = dose.get("doseNumberPositiveInt")?.number()?.map(ToString::to_string);
-        let number = match number {
-            Some(n) => Some(n),
+    if let Some(dose) = root.get("protocolApplied")?.items()?.first() {
+        let number = match dose.get("doseNumberPositiveInt")?.number()? {
+            Some(n) => Some(n.to_string()),
             None => dose.get("doseNumberString")?.text()?,
         };
-        if let Some(n) = number {
-            let of = dose.get("seriesDosesPositiveInt")?.number()?;
-            about.push(match of {
-                Some(of) => format!("Dose {n} of {of}"),
-                None => format!("Dose {n}"),
-            });
+        put(&mut fields, "dose", number);
+    }
+    put(&mut fields, "lot", root.get("lotNumber")?.text()?);
+    put(&mut fields, "site", concept_label(&root.get("site")?)?);
+    put(&mut fields, "route", concept_label(&root.get("route")?)?);
+    read_who_where(root, cx, &mut fields)?;
+    Ok(Entry(Section::Immunizations, fields))
+}
+
+/// An immunization as an `Immunization`. R4 requires when it happened: a date, else the words
+/// kept for it, else `unknown`.
+pub(crate) fn immunization_to_fhir(id: &str, fields: &Fields) -> Value {
+    let mut i = base("Immunization", id, fields);
+    i.insert(
+        "status".into(),
+        text_field(fields, "status").unwrap_or("completed").into(),
+    );
+    if let Some(why) = text_field(fields, "not_given_reason") {
+        i.insert("statusReason".into(), json!({ "text": why }));
+    }
+    let vaccine = text_field(fields, "vaccine");
+    if let Some(code) = concept(text_field(fields, "code"), vaccine) {
+        i.insert("vaccineCode".into(), code);
+    }
+    match (text_field(fields, "date"), text_field(fields, "when")) {
+        (Some(day), _) => i.insert("occurrenceDateTime".into(), day.into()),
+        (None, Some(words)) => i.insert("occurrenceString".into(), words.into()),
+        (None, None) => i.insert("occurrenceString".into(), "unknown".into()),
+    };
+    if let Some(lot) = text_field(fields, "lot") {
+        i.insert("lotNumber".into(), lot.into());
+    }
+    for key in ["site", "route"] {
+        if let Some(words) = text_field(fields, key) {
+            i.insert(key.into(), json!({ "text": words }));
         }
     }
-    if let Some(lot) = root.get("lotNumber")?.text()? {
-        about.push(format!("Lot {lot}"));
+    write_who_where(&mut i, fields);
+    if let Some(dose) = text_field(fields, "dose") {
+        let number = match dose.parse::<u32>() {
+            Ok(n) if n > 0 => json!({ "doseNumberPositiveInt": n }),
+            _ => json!({ "doseNumberString": dose }),
+        };
+        i.insert("protocolApplied".into(), json!([number]));
     }
-    let quantity = root.get("doseQuantity")?;
-    if let Some(n) = quantity.get("value")?.number()? {
-        let unit = quantity.get("unit")?.text()?.unwrap_or_default();
-        about.push(format!("Amount {n} {unit}").trim_end().to_string());
+    Value::Object(i)
+}
+
+pub(crate) fn write(_: &Out, _: Section, id: &str, fields: &Fields) -> Value {
+    immunization_to_fhir(id, fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::*;
+    use phr_model::entry;
+
+    #[test]
+    fn a_synthea_immunization_keeps_its_cvx_code_and_date() {
+        let res = json!({
+            "resourceType": "Immunization", "id": "i1", "status": "completed",
+            "vaccineCode": { "coding": [{ "system": "http://hl7.org/fhir/sid/cvx", "code": "20", "display": "DTaP" }], "text": "DTaP" },
+            "occurrenceDateTime": "2011-05-20T15:44:30+00:00", "primarySource": true,
+            "lotNumber": "A12", "site": { "coding": [{ "display": "Left arm" }] },
+            "protocolApplied": [{ "doseNumberPositiveInt": 2, "seriesDosesPositiveInt": 5 }]
+        });
+        let fields = read_entry(&res, Section::Immunizations);
+        assert_eq!(fields["vaccine"], "DTaP");
+        assert_eq!(fields["code"], "http://hl7.org/fhir/sid/cvx|20");
+        assert_eq!(fields["date"], "2011-05-20");
+        assert_eq!(
+            (fields["lot"].as_str(), fields["site"].as_str()),
+            (Some("A12"), Some("Left arm"))
+        );
+        assert_eq!(fields["dose"], "2");
+        let out = immunization_to_fhir("x", &fields);
+        assert_eq!(out["vaccineCode"]["coding"][0]["system"], "http://hl7.org/fhir/sid/cvx");
+        assert_eq!(read_entry(&out, Section::Immunizations), fields, "{out:#}");
     }
-    if let Some(site) = concept_label(&root.get("site")?)? {
-        about.push(format!("Site: {site}"));
+
+    #[test]
+    fn an_immunization_not_given_says_why_both_ways() {
+        let typed = entry::validate(
+            Section::Immunizations,
+            &fields(
+                json!({ "vaccine": "MMR", "status": "not-done", "not_given_reason": "Fever", "when": "spring 2020" }),
+            ),
+        )
+        .unwrap();
+        let out = immunization_to_fhir("m", &typed);
+        assert_eq!(out["statusReason"]["text"], "Fever");
+        assert_eq!(out["occurrenceString"], "spring 2020");
+        assert_eq!(read_entry(&out, Section::Immunizations), typed);
+        let bad = json!({ "resourceType": "Immunization", "status": "given", "vaccineCode": { "text": "MMR" } });
+        assert_eq!(fault(&bad).0, "Immunization.status");
     }
-    if let Some(route) = concept_label(&root.get("route")?)? {
-        about.push(format!("Route: {route}"));
-    }
-    let mut performers = Vec::new();
-    for p in root.get("performer")?.items()? {
-        performers.extend(cx.name(&p.get("actor")?)?);
-    }
-    if !performers.is_empty() {
-        about.push(format!("Given by {}", performers.join(", ")));
-    }
-    if let Some(place) = cx.name(&root.get("location")?)? {
-        about.push(format!("At {place}"));
-    }
-    if root.get("primarySource")?.boolean()? == Some(false) {
-        about.push("Reported by someone other than who gave it".into());
-    }
-    let mut parts = Vec::new();
-    if !about.is_empty() {
-        parts.push(format!("{}.", about.join(". ")));
-    }
-    parts.extend(note_texts(root)?);
-    put(&mut fields, "description", paragraphs(parts));
-    Ok(Entry(Section::Documents, fields))
 }

@@ -22,6 +22,7 @@ use crate::reading::{Cx, Mapping};
 pub(crate) mod allergy_intolerance;
 pub(crate) mod appointment;
 pub(crate) mod care_plan;
+pub(crate) mod care_team;
 pub(crate) mod communication;
 pub(crate) mod composition;
 pub(crate) mod condition;
@@ -36,6 +37,7 @@ pub(crate) mod patient;
 pub(crate) mod procedure;
 pub(crate) mod questionnaire;
 pub(crate) mod questionnaire_response;
+pub(crate) mod vital_signs;
 
 /// Reads one resource of a bundle into what it becomes.
 pub(crate) type Reader = fn(&At, &Cx) -> Result<Mapping>;
@@ -145,11 +147,11 @@ pub static RESOURCES: &[Resource] = &[
     },
     Resource {
         push: Some(observation::lab_from_fhir),
-        writes: &[Section::Labs, Section::CaregiverLog],
+        writes: &[Section::Labs, Section::Vitals, Section::CaregiverLog],
         write: Some(observation::write),
         ..row(
             "Observation",
-            &[Section::Labs, Section::CaregiverLog],
+            &[Section::Labs, Section::Vitals, Section::CaregiverLog],
             observation::read,
         )
     },
@@ -185,7 +187,17 @@ pub static RESOURCES: &[Resource] = &[
         write: Some(condition::write),
         ..row("Condition", &[Section::Conditions], condition::condition)
     },
-    row("Procedure", &[Section::Conditions], procedure::procedure),
+    // An older phr exported a procedure tagged as a condition (and an immunization as a document,
+    // an encounter as an appointment): those tags still import, into the new sections.
+    Resource {
+        writes: &[Section::Procedures],
+        write: Some(procedure::write),
+        ..row(
+            "Procedure",
+            &[Section::Procedures, Section::Conditions],
+            procedure::procedure,
+        )
+    },
     Resource {
         writes: &[Section::Allergies],
         write: Some(allergy_intolerance::write),
@@ -205,8 +217,29 @@ pub static RESOURCES: &[Resource] = &[
             medication::read_statement,
         )
     },
-    row("Immunization", &[Section::Documents], immunization::immunization),
-    row("Encounter", &[Section::Appointments], encounter::encounter),
+    Resource {
+        writes: &[Section::Immunizations],
+        write: Some(immunization::write),
+        ..row(
+            "Immunization",
+            &[Section::Immunizations, Section::Documents],
+            immunization::immunization,
+        )
+    },
+    Resource {
+        writes: &[Section::Encounters],
+        write: Some(encounter::write),
+        ..row(
+            "Encounter",
+            &[Section::Encounters, Section::Appointments],
+            encounter::encounter,
+        )
+    },
+    Resource {
+        writes: &[Section::CareTeam],
+        write: Some(care_team::write),
+        ..row("CareTeam", &[Section::CareTeam], care_team::care_team)
+    },
     Resource {
         writes: &[Section::Goals],
         write: Some(goal::write),

@@ -12,7 +12,7 @@ use crate::date::*;
 use crate::elements::*;
 use crate::json::*;
 use crate::reading::*;
-use crate::resources::Out;
+use crate::resources::{Out, vital_signs};
 use crate::vocab::*;
 
 /// The value elements [`crate::lab_from_fhir`] reads; an Observation with none of them (and no
@@ -123,12 +123,7 @@ pub fn lab_from_fhir(res: &Value) -> Result<Map<String, Value>> {
 
 /// A lab result as an `Observation` (category laboratory, status final).
 pub fn lab_to_fhir(id: &str, fields: &Map<String, Value>) -> Value {
-    let mut obs = base("Observation", id, fields);
-    obs.insert("status".into(), "final".into());
-    obs.insert(
-        "category".into(),
-        json!([{ "coding": [{ "system": CATEGORY, "code": "laboratory", "display": "Laboratory" }] }]),
-    );
+    let mut obs = final_observation(id, fields, ("laboratory", "Laboratory"));
     let mut code = Map::new();
     if let Some(loinc) = text_field(fields, "code") {
         code.insert("coding".into(), json!([{ "system": LOINC, "code": loinc }]));
@@ -142,28 +137,8 @@ pub fn lab_to_fhir(id: &str, fields: &Map<String, Value>) -> Value {
     }
     let unit = text_field(fields, "unit");
     if let Some(value) = text_field(fields, "value") {
-        let (comparator, number) = split_comparator(value);
-        match exact_number(number) {
-            Some(n) => {
-                let mut q = Map::new();
-                q.insert("value".into(), Value::Number(n));
-                if !comparator.is_empty() {
-                    q.insert("comparator".into(), comparator.into());
-                }
-                if let Some(unit) = unit {
-                    q.insert("unit".into(), unit.into());
-                }
-                obs.insert("valueQuantity".into(), Value::Object(q));
-            }
-            // A string value has no unit of its own, so a unit given with one is kept beside it.
-            None => {
-                let text = match unit {
-                    Some(unit) => format!("{value} {unit}"),
-                    None => value.to_string(),
-                };
-                obs.insert("valueString".into(), text.into());
-            }
-        }
+        let (key, v) = value_element(value, unit);
+        obs.insert(key.into(), v);
     }
     let mut range = Map::new();
     for key in ["low", "high"] {
@@ -192,6 +167,55 @@ pub fn lab_to_fhir(id: &str, fields: &Map<String, Value>) -> Value {
         obs.insert("note".into(), json!([{ "text": notes }]));
     }
     Value::Object(obs)
+}
+
+/// Whether an Observation has a value of its own or a component with one.
+pub(crate) fn has_any_value(res: &Value) -> bool {
+    let has_value = |v: &Value| {
+        OBSERVATION_VALUES
+            .iter()
+            .any(|k| v.get(*k).is_some_and(|x| !x.is_null()))
+    };
+    let components = res.get("component").and_then(Value::as_array);
+    has_value(res) || components.is_some_and(|cs| cs.iter().any(has_value))
+}
+
+/// An Observation's skeleton as phr writes one: final, in one category (code, display).
+pub(crate) fn final_observation(id: &str, fields: &Fields, (code, display): (&str, &str)) -> Map<String, Value> {
+    let mut obs = base("Observation", id, fields);
+    obs.insert("status".into(), "final".into());
+    obs.insert(
+        "category".into(),
+        json!([{ "coding": [{ "system": CATEGORY, "code": code, "display": display }] }]),
+    );
+    obs
+}
+
+/// A value as the record keeps it (text, with its unit) as an Observation's or a component's
+/// `value[x]`: a `valueQuantity` when it is a number (with its comparator), else a
+/// `valueString`, which has no unit of its own, so a unit given with one is kept beside it.
+pub(crate) fn value_element(value: &str, unit: Option<&str>) -> (&'static str, Value) {
+    let (comparator, number) = split_comparator(value);
+    match exact_number(number) {
+        Some(n) => {
+            let mut q = Map::new();
+            q.insert("value".into(), Value::Number(n));
+            if !comparator.is_empty() {
+                q.insert("comparator".into(), comparator.into());
+            }
+            if let Some(unit) = unit {
+                q.insert("unit".into(), unit.into());
+            }
+            ("valueQuantity", Value::Object(q))
+        }
+        None => {
+            let text = match unit {
+                Some(unit) => format!("{value} {unit}"),
+                None => value.to_string(),
+            };
+            ("valueString", text.into())
+        }
+    }
 }
 
 pub(crate) fn missing_value(root: &At) -> Error {
@@ -379,13 +403,7 @@ pub(crate) fn observation(res: &Value, root: &At, from_phr: bool) -> Result<Mapp
             }
         }
     }
-    let has_value = |v: &Value| {
-        OBSERVATION_VALUES
-            .iter()
-            .any(|k| v.get(*k).is_some_and(|x| !x.is_null()))
-    };
-    let components = res.get("component").and_then(Value::as_array);
-    if !has_value(res) && !components.is_some_and(|cs| cs.iter().any(has_value)) {
+    if !has_any_value(res) {
         return Ok(Mapping::Skip("no value"));
     }
     let dated = ["effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"]
@@ -428,12 +446,7 @@ pub(crate) fn log_entry(root: &At, _cx: &Cx) -> Result<Mapping> {
 
 /// A caregivers' log line as an `Observation`: the text is the value, the category a code.
 pub(crate) fn log_to_fhir(id: &str, fields: &Fields) -> Value {
-    let mut o = base("Observation", id, fields);
-    o.insert("status".into(), "final".into());
-    o.insert(
-        "category".into(),
-        json!([{ "coding": [{ "system": CATEGORY, "code": "activity", "display": "Activity" }] }]),
-    );
+    let mut o = final_observation(id, fields, ("activity", "Activity"));
     let category = text_field(fields, "category").unwrap_or("other");
     o.insert(
         "code".into(),
@@ -457,22 +470,23 @@ pub(crate) fn log_to_fhir(id: &str, fields: &Fields) -> Value {
     Value::Object(o)
 }
 
-/// An Observation of a bundle: a line of the caregivers' log when phr's tag says so, else a
-/// lab result.
+/// An Observation of a bundle: a line of the caregivers' log or a vital sign when phr's tag
+/// says so; from an EHR, a vital sign when its category is `vital-signs`; else a lab result.
 pub(crate) fn read(root: &At, cx: &Cx) -> Result<Mapping> {
-    if cx.tag == Some(Section::CaregiverLog) {
-        log_entry(root, cx)
-    } else {
-        observation(cx.res, root, cx.from_phr)
+    match cx.tag {
+        Some(Section::CaregiverLog) => log_entry(root, cx),
+        Some(Section::Vitals) => vital_signs::vital_sign(root),
+        None if vital_signs::is_vital_sign(root)? => vital_signs::vital_sign(root),
+        _ => observation(cx.res, root, cx.from_phr),
     }
 }
 
-/// A lab result, or a line of the caregivers' log, as an `Observation`.
+/// A lab result, a vital sign or a line of the caregivers' log, as an `Observation`.
 pub(crate) fn write(_: &Out, section: Section, id: &str, fields: &Fields) -> Value {
-    if section == Section::Labs {
-        lab_to_fhir(id, fields)
-    } else {
-        log_to_fhir(id, fields)
+    match section {
+        Section::Labs => lab_to_fhir(id, fields),
+        Section::Vitals => vital_signs::vital_to_fhir(id, fields),
+        _ => log_to_fhir(id, fields),
     }
 }
 

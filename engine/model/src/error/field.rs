@@ -135,6 +135,12 @@ pub enum EntryProblem {
     /// A form response that does not name its form.
     #[error("a form response must name its template")]
     ResponseWithoutTemplate,
+    /// A reason a vaccine was not given, on one that was given.
+    #[error("a reason not given belongs to an immunization whose status is not-done")]
+    ReasonButGiven,
+    /// A vital sign with neither a value nor a component.
+    #[error("a vital sign needs a value or at least one component")]
+    NoVitalValue,
     /// A field the record holds as a list that is something else in this entry.
     #[error("`{field}` is not a list")]
     NotAList {
