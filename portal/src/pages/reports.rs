@@ -70,7 +70,7 @@ fn make(app: &App, who: &SignedIn, sent: &Submitted) -> Result<Response, Error> 
     let detail = summary.disclosure("downloaded from the portal");
     // Recorded first: a report never leaves the device unrecorded.
     app.replica
-        .write(|r| r.audit("export", &detail, None, &summary.audience.sections()))?;
+        .write(|r| r.audit("export", &detail, None, &opts.sections()))?;
     let (ext, media) = match format {
         Format::Pdf => ("pdf", "application/pdf"),
         Format::Html => ("html", "text/html"),
@@ -108,8 +108,21 @@ fn read(app: &App, sent: &Submitted, today: NaiveDate) -> Result<(Options, Forma
             }
         },
     };
+    // Immunizations go in a school's report only when the family chooses so.
+    let with_immunizations = sent.text("immunizations") == "yes";
+    if with_immunizations && audience.is_some_and(|a| a != Audience::Iep) {
+        errors.insert("immunizations".into(), app.m.get("report-immunizations-iep-only"));
+    }
     match (audience, format) {
-        (Some(audience), Some(format)) if errors.is_empty() => Ok((Options { audience, since, today }, format)),
+        (Some(audience), Some(format)) if errors.is_empty() => Ok((
+            Options {
+                audience,
+                since,
+                today,
+                with_immunizations,
+            },
+            format,
+        )),
         _ => Err(errors),
     }
 }
@@ -150,6 +163,18 @@ fn draw(
         "format",
         vec![("pdf", app.m.get("report-pdf")), ("html", app.m.get("report-html"))],
     );
+    let mut immunizations = select(
+        "immunizations",
+        vec![
+            ("no", app.m.get("report-immunizations-no")),
+            ("yes", app.m.get("report-immunizations-yes")),
+        ],
+    );
+    immunizations.required = false;
+    immunizations.hint = app.m.get("report-immunizations-hint");
+    immunizations.described_by = format!("h-immunizations {}", immunizations.described_by)
+        .trim()
+        .to_string();
     let mut since = forms::plain(
         "since",
         app.m.get("report-since"),
@@ -166,7 +191,7 @@ fn draw(
         action: "/reports".into(),
         cancel: "/".into(),
         has_errors: !errors.is_empty(),
-        fields: vec![audience, format, since],
+        fields: vec![audience, format, immunizations, since],
         general: None,
         submit: app.m.get("report-submit"),
         upload: false,
