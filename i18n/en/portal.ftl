@@ -221,6 +221,16 @@ import-unmapped-count = { $count ->
 }
 import-again = Import or export another
 
+## A goal's page
+goal-chart = Progress over time
+goal-quick-label = Today's measurement
+goal-quick-add = Add
+goal-milestones = Milestones
+goal-milestones-none = No milestones set.
+goal-milestone-reached = Reached
+goal-milestone-open = Not reached yet
+goal-milestone-due = Not reached yet, due { $date }
+
 ## Values
 value-yes = Yes
 value-no = No

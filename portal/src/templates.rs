@@ -97,6 +97,17 @@ pub struct Change {
     pub when: String,
 }
 
+/// A goal's own parts of its page.
+pub struct GoalParts {
+    /// The progress chart, an `<svg>` drawn by `phr-report` (its words escaped there).
+    pub chart: Option<String>,
+    pub milestones: Vec<Line>,
+    /// Where the short "add progress" form posts, where this home may add progress.
+    pub quick: Option<String>,
+    pub today: String,
+    pub unit: String,
+}
+
 /// One entry with its history.
 #[derive(Template)]
 #[template(path = "entry.html")]
@@ -114,6 +125,7 @@ pub struct EntryPage {
     pub back: String,
     /// The attached file to download: its link and words (name, size, kind).
     pub file: Option<Line>,
+    pub goal: Option<GoalParts>,
 }
 
 /// An option of a choice.
