@@ -56,6 +56,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/reports", get(pages::reports::form).post(pages::reports::download))
         .route("/transfer", get(pages::transfer::page))
         .route("/transfer/export", post(pages::transfer::export))
+        .route(
+            pages::conflicts::PATH,
+            get(pages::conflicts::show).post(pages::conflicts::pick),
+        )
         .route("/events", get(live::events))
         .route("/logout", post(pages::auth::logout))
         .route_layer(from_fn_with_state(app.clone(), guard::session));

@@ -65,6 +65,8 @@ pub struct HomePage {
     pub blocks: Vec<HomeBlock>,
     /// Documents, reports, import / export.
     pub places: Vec<Link>,
+    /// Fields changed on two devices at once, to settle.
+    pub conflicts: Option<Link>,
 }
 
 /// A section's entries.
@@ -208,4 +210,33 @@ pub struct ImportedPage {
     pub rows: Vec<ImportRow>,
     pub kept: Option<String>,
     pub unmapped: Vec<Line>,
+}
+
+/// One value of a conflicting field, and who wrote it when.
+pub struct Side {
+    pub value: String,
+    pub by: String,
+}
+
+/// A field changed on several devices at once.
+pub struct ConflictShown {
+    pub heading: String,
+    /// The entry's page.
+    pub href: String,
+    pub section: String,
+    pub entry: String,
+    pub field: String,
+    /// Whether this home may keep one of the values.
+    pub may_pick: bool,
+    pub sides: Vec<Side>,
+}
+
+/// The conflicts page.
+#[derive(Template)]
+#[template(path = "conflicts.html")]
+pub struct ConflictsPage {
+    pub page: Page,
+    /// Why a choice was not kept.
+    pub problem: Option<String>,
+    pub conflicts: Vec<ConflictShown>,
 }

@@ -202,7 +202,7 @@ fn history(app: &App, device: &mut Device, section: Section, id: &str) -> Vec<Ch
 fn what(app: &App, section: Section, message: &str) -> String {
     let verb = message.split_whitespace().next().unwrap_or_default();
     let id = match verb {
-        "add" | "edit" | "stop" | "amend" | "progress" => format!("history-{verb}"),
+        "add" | "edit" | "stop" | "amend" | "progress" | "resolve" => format!("history-{verb}"),
         _ => "history-other".into(),
     };
     let mut text = app.m.get(&id);

@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod auth;
+pub mod conflicts;
 pub mod documents;
 pub mod edit;
 pub mod entry;
