@@ -246,6 +246,22 @@ home-conflicts = { $count ->
 }
 history-resolve = Chose one of two values changed at once
 
+## Messages by thread
+messages-new = Start a new conversation
+messages-subject = Subject
+messages-body = Message
+messages-reply = Your reply
+messages-send = Send
+messages-all = All conversations
+messages-no-subject = (no subject)
+messages-needs-subject = A new conversation needs a subject.
+messages-count = { $count ->
+    [one] One message
+   *[other] { $count } messages
+}
+messages-latest = latest from { $name }, { $when }
+messages-sent-by = { $from } (sent by { $name })
+
 ## Values
 value-yes = Yes
 value-no = No

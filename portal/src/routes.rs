@@ -57,6 +57,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/transfer", get(pages::transfer::page))
         .route("/transfer/export", post(pages::transfer::export))
         .route(
+            pages::messages::PATH,
+            get(pages::messages::list).post(pages::messages::start),
+        )
+        .route(
+            "/messages/{id}",
+            get(pages::messages::thread).post(pages::messages::reply),
+        )
+        .route(
             pages::conflicts::PATH,
             get(pages::conflicts::show).post(pages::conflicts::pick),
         )

@@ -240,3 +240,34 @@ pub struct ConflictsPage {
     pub problem: Option<String>,
     pub conflicts: Vec<ConflictShown>,
 }
+
+/// The threads of messages, newest first, and the form to start one.
+#[derive(Template)]
+#[template(path = "threads.html")]
+pub struct ThreadsPage {
+    pub page: Page,
+    pub rows: Vec<Line>,
+    /// Whether this home may write messages.
+    pub may_write: bool,
+    /// The new thread's subject and first message.
+    pub fields: Vec<Input>,
+    pub has_errors: bool,
+}
+
+/// One message of a thread.
+pub struct Said {
+    pub from: String,
+    pub when: String,
+    pub body: String,
+}
+
+/// One thread's messages, oldest first, and the reply form.
+#[derive(Template)]
+#[template(path = "thread.html")]
+pub struct ThreadPage {
+    pub page: Page,
+    pub said: Vec<Said>,
+    pub action: String,
+    pub reply: Option<Input>,
+    pub has_errors: bool,
+}

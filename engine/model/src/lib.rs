@@ -18,6 +18,7 @@ pub mod identity;
 pub mod limits;
 pub mod record;
 pub mod section;
+pub mod threads;
 pub mod summary;
 pub mod verify;
 pub mod visible;

@@ -20,6 +20,7 @@ use phr_model::record::Record;
 use phr_model::section::Section;
 
 mod peer;
+mod sender;
 
 /// File name of the store inside a home directory.
 pub const STORE_FILE: &str = "phr.redb";

@@ -10,6 +10,7 @@ pub mod goal;
 pub mod home;
 pub mod list;
 pub mod medication;
+pub mod messages;
 pub mod note;
 pub mod reports;
 pub mod transfer;
