@@ -18,8 +18,8 @@ pub mod identity;
 pub mod limits;
 pub mod record;
 pub mod section;
-pub mod threads;
 pub mod summary;
+pub mod threads;
 pub mod verify;
 pub mod visible;
 

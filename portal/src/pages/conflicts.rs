@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
-use phr_engine::record::{Conflict, HistoryItem};
 use phr_engine::Device;
+use phr_engine::record::{Conflict, HistoryItem};
 
 use crate::error::Error;
 use crate::forms::Submitted;
@@ -62,7 +62,14 @@ fn settle(app: &App, who: &SignedIn, sent: &Submitted) -> Result<Response, Error
         let all = device.record().conflicts()?;
         let found = all.iter().find(wanted).filter(|c| settles(&rights, c));
         let at = sent.get("pick").and_then(|p| p.parse::<usize>().ok());
-        found.and_then(|c| Some((c.section, c.entry.clone(), c.field.clone(), c.values.get(at?)?.value.clone())))
+        found.and_then(|c| {
+            Some((
+                c.section,
+                c.entry.clone(),
+                c.field.clone(),
+                c.values.get(at?)?.value.clone(),
+            ))
+        })
     };
     let Some((section, id, field, value)) = chosen else {
         // Settled meanwhile (on this or another device), or never offered: show what is left.
@@ -107,7 +114,13 @@ fn draw(app: &App, who: &SignedIn, problem: Option<String>) -> Result<Response, 
     html(status, &p)
 }
 
-fn one(app: &App, device: &Device, rights: &Rights, history: &[HistoryItem], c: &Conflict) -> Result<ConflictShown, Error> {
+fn one(
+    app: &App,
+    device: &Device,
+    rights: &Rights,
+    history: &[HistoryItem],
+    c: &Conflict,
+) -> Result<ConflictShown, Error> {
     let entry = device.record().read_entry(c.section, &c.entry)?;
     let title = entry
         .as_ref()
@@ -165,4 +178,3 @@ fn when(history: &[HistoryItem], c: &Conflict, author: &str) -> Option<String> {
         .find(about)
         .map(|h| people::unix(h.time))
 }
-

@@ -72,7 +72,15 @@ fn draw(app: &App, who: &SignedIn) -> Result<Response, Error> {
         label: app.m.with("home-conflicts", &[("count", Arg::Number(n as f64))]),
         current: false,
     });
-    html(StatusCode::OK, &HomePage { page, blocks, places, conflicts })
+    html(
+        StatusCode::OK,
+        &HomePage {
+            page,
+            blocks,
+            places,
+            conflicts,
+        },
+    )
 }
 
 type Picker = fn(&App, Vec<EntryView>) -> Vec<Line>;

@@ -26,7 +26,8 @@ pub const PATH: &str = "/messages";
 
 /// `GET /messages`.
 pub async fn list(State(app): State<Arc<App>>, Extension(who): Extension<SignedIn>) -> Response {
-    app.blocking(move |app| draw_list(app, &who, &Submitted::default(), None)).await
+    app.blocking(move |app| draw_list(app, &who, &Submitted::default(), None))
+        .await
 }
 
 /// `POST /messages`: a new thread (`thread`, `body`).
@@ -111,14 +112,37 @@ fn draw_list(app: &App, who: &SignedIn, sent: &Submitted, error: Option<(&str, S
     }
     let mut all = threads::threads(device.record())?;
     all.reverse();
-    let rows = all.iter().filter_map(|(s, msgs)| thread_line(app, &device, s, msgs)).collect();
+    let rows = all
+        .iter()
+        .filter_map(|(s, msgs)| thread_line(app, &device, s, msgs))
+        .collect();
     let err = |name: &str| error.as_ref().filter(|(n, _)| *n == name).map(|(_, e)| e.clone());
     let fields = vec![
-        forms::plain("thread", app.m.get("messages-subject"), "text", sent.text("thread"), true, err("thread")),
-        forms::plain("body", app.m.get("messages-body"), "textarea", sent.text("body"), false, err("body")),
+        forms::plain(
+            "thread",
+            app.m.get("messages-subject"),
+            "text",
+            sent.text("thread"),
+            true,
+            err("thread"),
+        ),
+        forms::plain(
+            "body",
+            app.m.get("messages-body"),
+            "textarea",
+            sent.text("body"),
+            false,
+            err("body"),
+        ),
     ];
     let p = ThreadsPage {
-        page: super::page(app, Some(who), Some(&rights), people::section(app.m, Section::Messages), PATH),
+        page: super::page(
+            app,
+            Some(who),
+            Some(&rights),
+            people::section(app.m, Section::Messages),
+            PATH,
+        ),
         rows,
         may_write: rights.adds(Section::Messages),
         has_errors: error.is_some(),
@@ -138,7 +162,9 @@ fn status(refused: bool) -> StatusCode {
 /// A thread in the list: its subject, how many messages, and the newest one's sender and time.
 fn thread_line(app: &App, device: &Device, subject: &str, msgs: &[EntryView]) -> Option<Line> {
     let (first, newest) = (msgs.first()?, msgs.last()?);
-    let count = app.m.with("messages-count", &[("count", Arg::Number(msgs.len() as f64))]);
+    let count = app
+        .m
+        .with("messages-count", &[("count", Arg::Number(msgs.len() as f64))]);
     let last = app.m.with(
         "messages-latest",
         &[
@@ -175,7 +201,13 @@ fn sender(app: &App, device: &Device, m: &EntryView) -> String {
     }
 }
 
-fn draw_thread(app: &App, who: &SignedIn, id: &str, sent: &Submitted, error: Option<String>) -> Result<Response, Error> {
+fn draw_thread(
+    app: &App,
+    who: &SignedIn,
+    id: &str,
+    sent: &Submitted,
+    error: Option<String>,
+) -> Result<Response, Error> {
     let device = app.replica.lock();
     let rights = Rights::of(&device);
     let Some(wanted) = thread_of(&device, id)?.filter(|_| rights.reads(Section::Messages)) else {
@@ -195,7 +227,14 @@ fn draw_thread(app: &App, who: &SignedIn, id: &str, sent: &Submitted, error: Opt
             body: people::text(m.fields.get("body").and_then(Value::as_str).unwrap_or_default()),
         })
         .collect();
-    let body = forms::plain("body", app.m.get("messages-reply"), "textarea", sent.text("body"), true, error.clone());
+    let body = forms::plain(
+        "body",
+        app.m.get("messages-reply"),
+        "textarea",
+        sent.text("body"),
+        true,
+        error.clone(),
+    );
     let p = ThreadPage {
         page: super::page(app, Some(who), Some(&rights), title(app, &wanted), PATH),
         said,

@@ -64,7 +64,9 @@ pub enum Refusal {
         field: String,
     },
     /// A choice between concurrent values of a field that has none.
-    #[error("`{field}` of {section} entry {id} was not changed on several devices at once: there is nothing to choose between")]
+    #[error(
+        "`{field}` of {section} entry {id} was not changed on several devices at once: there is nothing to choose between"
+    )]
     NoConflict {
         /// Section of the entry.
         section: Section,
