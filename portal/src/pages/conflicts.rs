@@ -12,7 +12,7 @@ use phr_engine::record::{Conflict, HistoryItem};
 
 use crate::error::Error;
 use crate::forms::Submitted;
-use crate::guard::{self, SignedIn};
+use crate::guard::SignedIn;
 use crate::i18n::Arg;
 use crate::people;
 use crate::rights::Rights;
@@ -34,11 +34,7 @@ pub async fn pick(
     Extension(who): Extension<SignedIn>,
     Form(sent): Form<Vec<(String, String)>>,
 ) -> Response {
-    let sent = Submitted(sent);
-    if let Some(r) = guard::without_token(&app, &who, &sent) {
-        return r;
-    }
-    app.blocking(move |app| settle(app, &who, &sent)).await
+    super::action::posted(app, who, sent, settle).await
 }
 
 /// How many conflicts this home may see (for the home page's notice).

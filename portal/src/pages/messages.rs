@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Error;
 use crate::forms::{self, Submitted};
-use crate::guard::{self, SignedIn};
+use crate::guard::SignedIn;
 use crate::i18n::Arg;
 use crate::people;
 use crate::rights::Rights;
@@ -36,19 +36,15 @@ pub async fn start(
     Extension(who): Extension<SignedIn>,
     Form(sent): Form<Vec<(String, String)>>,
 ) -> Response {
-    let sent = Submitted(sent);
-    if let Some(r) = guard::without_token(&app, &who, &sent) {
-        return r;
-    }
-    app.blocking(move |app| {
+    super::action::posted(app, who, sent, |app, who, sent| {
         let subject = sent.text("thread");
         if subject.trim().is_empty() {
             let error = app.m.get("messages-needs-subject");
-            return draw_list(app, &who, &sent, Some(("thread", error)));
+            return draw_list(app, who, sent, Some(("thread", error)));
         }
         match send(app, &subject, &sent.text("body")) {
             Ok(id) => Ok(super::see_other(&format!("{PATH}/{id}"))),
-            Err(e) => draw_list(app, &who, &sent, Some(("body", forms::place(&e).1))),
+            Err(e) => draw_list(app, who, sent, Some(("body", forms::place(&e).1))),
         }
     })
     .await
@@ -71,18 +67,17 @@ pub async fn reply(
     Path(id): Path<String>,
     Form(sent): Form<Vec<(String, String)>>,
 ) -> Response {
-    let sent = Submitted(sent);
-    if let Some(r) = guard::without_token(&app, &who, &sent) {
-        return r;
-    }
-    app.blocking(move |app| {
-        let Some(subject) = thread_of(&app.replica.lock(), &id)? else {
+    super::action::posted(app, who, sent, move |app, who, sent| {
+        let subject = {
             let device = app.replica.lock();
-            return super::missing(app, &who, &Rights::of(&device));
+            match thread_of(&device, &id)? {
+                Some(s) => s,
+                None => return super::missing(app, who, &Rights::of(&device)),
+            }
         };
         match send(app, &subject, &sent.text("body")) {
             Ok(_) => Ok(super::see_other(&format!("{PATH}/{id}"))),
-            Err(e) => draw_thread(app, &who, &id, &sent, Some(forms::place(&e).1)),
+            Err(e) => draw_thread(app, who, &id, sent, Some(forms::place(&e).1)),
         }
     })
     .await
