@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::Home;
 use common::http::{self, Reply};
-use common::processes::{Dev, Proc, run, spawn_phr};
+use common::processes::{Dev, Node, Proc, run, spawn_phr};
 
 /// A running `phr portal` and the one-time sign-in link it printed.
 struct Portal {
@@ -719,6 +719,14 @@ fn a_caregivers_portal_shows_only_what_the_grant_reads_and_offers_only_its_write
     );
     let log = portal.get("/s/caregiver_log", Some(&s.cookie));
     assert!(log.body.contains("/s/caregiver_log/new"), "{}", log.body);
+    // Messages may be written; the clinic's form templates are not offered for editing.
+    let threads = portal.get("/messages", Some(&s.cookie));
+    assert!(threads.body.contains("action=\"/messages\""), "{}", threads.body);
+    let message = format!("csrf={}&thread=Pick-up&body=I+will+bring+her", s.csrf);
+    assert_eq!(post_as_browser(&portal, "/messages", &s, &message).status, 303);
+    let forms = portal.get("/s/forms", Some(&s.cookie));
+    assert!(!forms.body.contains("/s/forms/new"), "{}", forms.body);
+    assert_eq!(portal.get("/s/forms/new", Some(&s.cookie)).status, 403);
 }
 
 /// A `multipart/form-data` body of text `fields` and one `file` (its name and contents), as a
@@ -1022,12 +1030,6 @@ fn confirm_passphrase(portal: &Portal, s: &Session, next: &str, passphrase: &str
     post_as_browser(portal, &format!("/confirm?next={next}"), s, &form)
 }
 
-/// Where a `303 See Other` sends the browser.
-fn location(reply: &Reply) -> &str {
-    assert_eq!(reply.status, 303, "{reply:?}");
-    reply.header("location").unwrap_or_default()
-}
-
 #[test]
 fn a_parent_shares_with_grandma_in_the_portal_sees_her_join_and_stops_sharing() {
     let phone = Dev::init("Mia Lopez", "Mia's phone");
@@ -1213,4 +1215,210 @@ fn sharing_devices_and_the_activity_log_work_in_a_real_browser() {
         out.stdout,
         out.stderr
     );
+}
+
+/// Where a form's `303 See Other` sends the browser.
+fn location(reply: &Reply) -> String {
+    assert_eq!(reply.status, 303, "{reply:?}");
+    reply.header("location").expect("a Location header").to_string()
+}
+
+/// The `<svg>` chart on a page, if it has one.
+fn chart(page: &str) -> Option<String> {
+    let start = page.find("<svg")?;
+    let end = page[start..].find("</svg>")?;
+    Some(page[start..start + end].to_string())
+}
+
+#[test]
+fn a_goals_page_shows_its_chart_and_progress_added_in_two_taps_changes_it() {
+    let home = Dev::init("Mia Lopez", "Mia's phone");
+    home.ok([
+        "add",
+        "goals",
+        "--goal",
+        "Walk 10 steps",
+        "--target",
+        "10",
+        "--unit",
+        "steps",
+        "--milestone",
+        "text=First steps; due=2099-01-01",
+    ]);
+    let portal = Portal::on(home.spawn(["portal", "--listen", "127.0.0.1:0"]));
+    let s = portal.sign_in();
+    let goal = home.list("goals")[0]["id"].as_str().expect("an id").to_string();
+    let page = portal.get(&format!("/s/goals/{goal}"), Some(&s.cookie)).body;
+    assert!(chart(&page).is_none(), "a chart without measurements: {page}");
+    assert!(page.contains("First steps") && page.contains("Milestones"), "{page}");
+    let today = chrono::Local::now().date_naive().to_string();
+    let mut charts = Vec::new();
+    for value in ["4", "7"] {
+        // The short form on the goal's page: type the value, press Add.
+        let form = format!("csrf={}&date={today}&value={value}", s.csrf);
+        let to = location(&post_as_browser(
+            &portal,
+            &format!("/s/goals/{goal}/progress"),
+            &s,
+            &form,
+        ));
+        assert_eq!(to, format!("/s/goals/{goal}"));
+        let page = portal.get(&to, Some(&s.cookie)).body;
+        charts.push(chart(&page).unwrap_or_else(|| panic!("no chart after progress: {page}")));
+    }
+    assert_ne!(charts[0], charts[1], "the second measurement did not change the chart");
+    assert!(charts[1].contains("role=\"img\""), "{}", charts[1]);
+    let goals = home.json(["list", "goals", "--json"]);
+    assert_eq!(goals[0]["fields"]["progress"][1]["value"], 7.0, "{goals}");
+    // A value that is no number is refused beside its field, and nothing is written.
+    let form = format!("csrf={}&date={today}&value=lots", s.csrf);
+    let refused = post_as_browser(&portal, &format!("/s/goals/{goal}/progress"), &s, &form);
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert!(refused.body.contains("id=\"e-value\""), "{}", refused.body);
+}
+
+#[test]
+fn a_family_writes_to_the_clinic_by_thread_and_others_script_stays_text() {
+    let home = Dev::init("Mia Lopez", "Mia's phone");
+    home.ok([
+        "messages",
+        "send",
+        "--thread",
+        "Homework",
+        "--from",
+        "Dr. <b>Ames</b>",
+        "Practise /s/ daily",
+    ]);
+    let portal = Portal::on(home.spawn(["portal", "--listen", "127.0.0.1:0"]));
+    let s = portal.sign_in();
+    // The section's list is read by thread.
+    assert_eq!(location(&portal.get("/s/messages", Some(&s.cookie))), "/messages");
+    let threads = portal.get("/messages", Some(&s.cookie)).body;
+    assert!(
+        threads.contains("Homework") && threads.contains("One message"),
+        "{threads}"
+    );
+    assert!(threads.contains("Ames") && !threads.contains("<b>Ames"), "{threads}");
+
+    let form = format!(
+        "csrf={}&thread=Trains+%3Cscript%3Ealert(1)%3C%2Fscript%3E&body=%3Cscript%3Ealert(2)%3C%2Fscript%3E+loves+trains",
+        s.csrf
+    );
+    let thread = location(&post_as_browser(&portal, "/messages", &s, &form));
+    let reply = format!("csrf={}&body=We+practised+every+day", s.csrf);
+    assert_eq!(location(&post_as_browser(&portal, &thread, &s, &reply)), thread);
+    let page = portal.get(&thread, Some(&s.cookie)).body;
+    assert!(
+        !page.contains("<script>alert"),
+        "a message's script reached the page: {page}"
+    );
+    assert!(page.contains("alert(2)&#60;/script&#62; loves trains"), "{page}");
+    assert!(page.contains("We practised every day"), "{page}");
+    // Written as `phr messages send` writes them: one thread of two, signed by this device.
+    let listed = home.json(["messages", "list", "--json"]);
+    let trains = listed
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["thread"] == "Trains <script>alert(1)</script>"))
+        .unwrap_or_else(|| panic!("no new thread: {listed:#}"));
+    assert_eq!(trains["messages"].as_array().map(Vec::len), Some(2), "{trains:#}");
+    assert_eq!(
+        trains["messages"][1]["fields"]["from"], "Mia Lopez via Mia's phone",
+        "{trains:#}"
+    );
+    // The newest thread comes first.
+    let threads = portal.get("/messages", Some(&s.cookie)).body;
+    let (trains_at, homework_at) = (threads.find("Trains"), threads.find("Homework"));
+    assert!(trains_at < homework_at, "{threads}");
+    // A new conversation needs its subject, said beside it.
+    let form = format!("csrf={}&thread=+&body=Hello", s.csrf);
+    let refused = post_as_browser(&portal, "/messages", &s, &form);
+    assert_eq!(refused.status, 422, "{refused:?}");
+    assert!(refused.body.contains("needs a subject"), "{}", refused.body);
+}
+
+#[test]
+fn a_conflict_made_on_two_devices_is_shown_and_settled_in_the_portal() {
+    let phone = Dev::init("Mia Lopez", "phone");
+    let laptop = phone.pair("laptop");
+    phone.ok(["add", "medications", "--name", "Ibuprofen", "--dose", "100 mg"]);
+    let mut serving = phone.spawn(["portal", "--listen", "127.0.0.1:0"]);
+    let reach = serving.wait_line(|l| l.contains("phr sync --peer"));
+    let peer = reach.rsplit(' ').next().expect("the phone's address").to_string();
+    let portal = Portal::on(serving);
+    assert_eq!(laptop.sync_with(&peer).code, Some(0));
+    let med = laptop.list("medications")[0]["id"].as_str().expect("an id").to_string();
+    // Both change the dose while apart, then meet.
+    phone.ok(["edit", "medications", &med, "--dose", "150 mg"]);
+    laptop.ok(["edit", "medications", &med, "--dose", "200 mg"]);
+    assert_eq!(laptop.sync_with(&peer).code, Some(0));
+
+    let s = portal.sign_in();
+    let home = portal.get("/", Some(&s.cookie)).body;
+    assert!(home.contains("href=\"/conflicts\""), "{home}");
+    let page = portal.get("/conflicts", Some(&s.cookie)).body;
+    for want in [
+        "150 mg",
+        "200 mg",
+        "Dose",
+        "Ibuprofen",
+        "this device",
+        "laptop",
+        "Keep this one",
+    ] {
+        assert!(page.contains(want), "no {want}: {page}");
+    }
+    // Keep the value shown now: an edit to it would change nothing, the choice settles it.
+    let listed = phone.json(["conflicts", "--json"]);
+    let shown = phone.list("medications")[0]["fields"]["dose"].clone();
+    let values = listed[0]["values"].as_array().cloned().unwrap_or_default();
+    let pick = values
+        .iter()
+        .position(|v| v["value"] == shown)
+        .expect("the shown value is one side");
+    let form = format!("csrf={}&section=medications&entry={med}&field=dose&pick={pick}", s.csrf);
+    assert_eq!(
+        location(&post_as_browser(&portal, "/conflicts", &s, &form)),
+        "/conflicts"
+    );
+    assert_eq!(phone.json(["conflicts", "--json"]), serde_json::json!([]));
+    let page = portal.get("/conflicts", Some(&s.cookie)).body;
+    assert!(page.contains("Nothing to choose"), "{page}");
+    // The choice is a change like any other: the laptop gets it and is settled too.
+    assert_eq!(laptop.sync_with(&peer).code, Some(0));
+    assert_eq!(laptop.json(["conflicts", "--json"]), serde_json::json!([]));
+    assert_eq!(laptop.list("medications")[0]["fields"]["dose"], shown);
+    // Choosing again is refused with the engine's words, and writes nothing.
+    let again = post_as_browser(&portal, "/conflicts", &s, &form);
+    assert_eq!(again.status, 409, "{again:?}");
+}
+
+#[test]
+fn an_appointment_requested_in_the_portal_shows_the_clinics_confirmation() {
+    let node = Node::start_new();
+    node.staff("Ana Diaz", "front desk");
+    let phone = Dev::init("Mia Lopez", "Mia's phone");
+    phone.connect(&node);
+    let mia = phone.record();
+    let portal = Portal::on(phone.spawn(["portal", "--listen", "127.0.0.1:0"]));
+    let s = portal.sign_in();
+    let form = format!(
+        "csrf={}&reason=Speech+evaluation&start=2099-05-02T14%3A30&status=requested&discipline=speech",
+        s.csrf
+    );
+    let to = location(&post_as_browser(&portal, "/s/appointments/new", &s, &form));
+    let id = to.rsplit('/').next().expect("the new entry's id").to_string();
+    let page = portal.get(&to, Some(&s.cookie)).body;
+    assert!(page.contains("Requested"), "{page}");
+    phone.sync(&node);
+    let path = format!("/v1/patients/{mia}/appointments/{id}/confirm?clinician=Ana+Diaz");
+    let (status, body) = node.call("POST", &path, Some(&node.token), None);
+    assert_eq!(status, 200, "{body}");
+    phone.sync(&node);
+    let list = portal.get("/s/appointments", Some(&s.cookie)).body;
+    assert!(
+        list.contains("Confirmed") && list.contains("Speech evaluation"),
+        "{list}"
+    );
+    let page = portal.get(&to, Some(&s.cookie)).body;
+    assert!(page.contains("Confirmed"), "{page}");
 }

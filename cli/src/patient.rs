@@ -7,9 +7,10 @@ use std::io::{BufRead, Write};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
 use phr_engine::capability::Right;
-use phr_engine::entry::{self, FieldKind, PATIENT_ENTRY, QuestionKind};
+use phr_engine::entry::{self, FieldKind, QuestionKind};
 use phr_engine::record::EntryView;
 use phr_engine::sync::Replica;
+use phr_engine::threads;
 use phr_engine::{Device, PublicKey, Record, Section};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -151,7 +152,7 @@ pub(crate) fn messages(cmd: MessagesCmd, replica: &Replica, out: &mut dyn Write)
                 bail!("a message needs a thread subject: --thread \"…\"");
             }
             // Unsigned text, for display: who really wrote a message is its author key.
-            let from = from.unwrap_or_else(|| default_sender(&replica.lock()));
+            let from = from.unwrap_or_else(|| replica.lock().sender());
             let mut fields = Map::new();
             fields.insert("thread".into(), json!(thread));
             fields.insert("body".into(), json!(text));
@@ -166,10 +167,10 @@ pub(crate) fn messages(cmd: MessagesCmd, replica: &Replica, out: &mut dyn Write)
         MessagesCmd::List { thread, json } => {
             let device = replica.lock();
             let names = Names::of(&device);
-            let mut threads = threads(device.record())?;
+            let mut threads = threads::threads(device.record())?;
             let known: Vec<String> = threads.iter().map(|(t, _)| t.clone()).collect();
             if let Some(wanted) = &thread {
-                threads.retain(|(t, _)| same_subject(t, wanted));
+                threads.retain(|(t, _)| threads::same_subject(t, wanted));
             }
             if json.json {
                 let rows = threads
@@ -202,63 +203,6 @@ pub(crate) fn messages(cmd: MessagesCmd, replica: &Replica, out: &mut dyn Write)
             Ok(())
         }
     }
-}
-
-/// Who a message written on `device` is from, unless `--from` says: on the patient's own
-/// devices the person writing with the device (`Ana Lopez (guardian) via Mia's phone`, or
-/// the patient's name when the profile names no guardian); for anyone else the name their
-/// access was granted under.
-fn default_sender(device: &Device) -> String {
-    match (device.cert(), person(device.record())) {
-        (Some(_), Some(person)) => format!("{person} via {}", device.name()),
-        _ => device.name().to_string(),
-    }
-}
-
-/// The person behind the patient's devices, from the profile: the one guardian it names (a
-/// parent writing for a child), the family when it names several, else the patient.
-fn person(record: &Record) -> Option<String> {
-    let profile = record.read_entry(Section::Profile, PATIENT_ENTRY).ok().flatten()?;
-    let named = |v: &Value| {
-        v.get("name")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_string)
-    };
-    let patient = named(&Value::Object(profile.fields.clone()))?;
-    let guardians: Vec<String> = match profile.fields.get("guardians") {
-        Some(Value::Array(items)) => items.iter().filter_map(named).collect(),
-        _ => Vec::new(),
-    };
-    Some(match guardians.as_slice() {
-        [] => patient,
-        [one] => format!("{one} (guardian)"),
-        _ => format!("{patient}'s family"),
-    })
-}
-
-fn same_subject(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
-}
-
-/// Messages by thread, oldest first within each; the thread with the newest message last.
-fn threads(record: &Record) -> Result<Vec<(String, Vec<EntryView>)>> {
-    // Each thread with the position of its newest message in write order.
-    let mut threads: Vec<(usize, String, Vec<EntryView>)> = Vec::new();
-    let messages = record.in_write_order(Section::Messages, record.list(Section::Messages)?);
-    for (i, m) in messages.into_iter().enumerate() {
-        let subject = text_field(&m, "thread").unwrap_or_default().to_string();
-        match threads.iter_mut().find(|(_, t, _)| same_subject(t, &subject)) {
-            Some((newest, _, msgs)) => {
-                *newest = i;
-                msgs.push(m);
-            }
-            None => threads.push((i, subject, vec![m])),
-        }
-    }
-    threads.sort_by_key(|(newest, _, _)| *newest);
-    Ok(threads.into_iter().map(|(_, t, msgs)| (t, msgs)).collect())
 }
 
 /// Who a message is from: its `from` text, and the name of the key that wrote it when that

@@ -9,8 +9,8 @@
 
 pub use phr_fhir as fhir;
 pub use phr_model::{
-    access, capability, change, crypto, duration, entry, error, identity, limits, record, section, summary, verify,
-    visible,
+    access, capability, change, crypto, duration, entry, error, identity, limits, record, section, summary, threads,
+    verify, visible,
 };
 pub use phr_store::{db_error, device, exchange, library, private_file, store};
 

@@ -231,6 +231,47 @@ import-unmapped-count = { $count ->
 }
 import-again = Import or export another
 
+## A goal's page
+goal-chart = Progress over time
+goal-quick-label = Today's measurement
+goal-quick-add = Add
+goal-milestones = Milestones
+goal-milestones-none = No milestones set.
+goal-milestone-reached = Reached
+goal-milestone-open = Not reached yet
+goal-milestone-due = Not reached yet, due { $date }
+
+## Conflicts: a field changed on two devices at once
+conflicts-title = Changes made at the same time
+conflicts-intro = These were changed on two devices at the same time. Both are kept until you choose the one that is right.
+conflicts-none = Nothing to choose: no field was changed on two devices at once.
+conflicts-heading = { $field } of { $entry } ({ $section })
+conflicts-by = Written by { $name }
+conflicts-by-when = Written by { $name }, { $when }
+conflicts-keep = Keep this one
+conflicts-gone = That choice is no longer open: it may have been settled already. Here is what is left.
+home-conflicts = { $count ->
+    [one] One change was made on two devices at once: choose which to keep
+   *[other] { $count } changes were made on two devices at once: choose which to keep
+}
+history-resolve = Chose one of two values changed at once
+
+## Messages by thread
+messages-new = Start a new conversation
+messages-subject = Subject
+messages-body = Message
+messages-reply = Your reply
+messages-send = Send
+messages-all = All conversations
+messages-no-subject = (no subject)
+messages-needs-subject = A new conversation needs a subject.
+messages-count = { $count ->
+    [one] One message
+   *[other] { $count } messages
+}
+messages-latest = latest from { $name }, { $when }
+messages-sent-by = { $from } (sent by { $name })
+
 ## Values
 value-yes = Yes
 value-no = No

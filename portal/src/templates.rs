@@ -71,6 +71,8 @@ pub struct HomePage {
     pub blocks: Vec<HomeBlock>,
     /// Documents, reports, import / export.
     pub places: Vec<Link>,
+    /// Fields changed on two devices at once, to settle.
+    pub conflicts: Option<Link>,
 }
 
 /// A section's entries.
@@ -103,6 +105,17 @@ pub struct Change {
     pub when: String,
 }
 
+/// A goal's own parts of its page.
+pub struct GoalParts {
+    /// The progress chart, an `<svg>` drawn by `phr-report` (its words escaped there).
+    pub chart: Option<String>,
+    pub milestones: Vec<Line>,
+    /// Where the short "add progress" form posts, where this home may add progress.
+    pub quick: Option<String>,
+    pub today: String,
+    pub unit: String,
+}
+
 /// One entry with its history.
 #[derive(Template)]
 #[template(path = "entry.html")]
@@ -120,6 +133,7 @@ pub struct EntryPage {
     pub back: String,
     /// The attached file to download: its link and words (name, size, kind).
     pub file: Option<Line>,
+    pub goal: Option<GoalParts>,
 }
 
 /// An option of a choice.
@@ -202,4 +216,64 @@ pub struct ImportedPage {
     pub rows: Vec<ImportRow>,
     pub kept: Option<String>,
     pub unmapped: Vec<Line>,
+}
+
+/// One value of a conflicting field, and who wrote it when.
+pub struct Side {
+    pub value: String,
+    pub by: String,
+}
+
+/// A field changed on several devices at once.
+pub struct ConflictShown {
+    pub heading: String,
+    /// The entry's page.
+    pub href: String,
+    pub section: String,
+    pub entry: String,
+    pub field: String,
+    /// Whether this home may keep one of the values.
+    pub may_pick: bool,
+    pub sides: Vec<Side>,
+}
+
+/// The conflicts page.
+#[derive(Template)]
+#[template(path = "conflicts.html")]
+pub struct ConflictsPage {
+    pub page: Page,
+    /// Why a choice was not kept.
+    pub problem: Option<String>,
+    pub conflicts: Vec<ConflictShown>,
+}
+
+/// The threads of messages, newest first, and the form to start one.
+#[derive(Template)]
+#[template(path = "threads.html")]
+pub struct ThreadsPage {
+    pub page: Page,
+    pub rows: Vec<Line>,
+    /// Whether this home may write messages.
+    pub may_write: bool,
+    /// The new thread's subject and first message.
+    pub fields: Vec<Input>,
+    pub has_errors: bool,
+}
+
+/// One message of a thread.
+pub struct Said {
+    pub from: String,
+    pub when: String,
+    pub body: String,
+}
+
+/// One thread's messages, oldest first, and the reply form.
+#[derive(Template)]
+#[template(path = "thread.html")]
+pub struct ThreadPage {
+    pub page: Page,
+    pub said: Vec<Said>,
+    pub action: String,
+    pub reply: Option<Input>,
+    pub has_errors: bool,
 }

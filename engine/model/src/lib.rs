@@ -19,6 +19,7 @@ pub mod limits;
 pub mod record;
 pub mod section;
 pub mod summary;
+pub mod threads;
 pub mod verify;
 pub mod visible;
 

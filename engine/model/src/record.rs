@@ -568,6 +568,45 @@ impl Record {
         self.commit(section, format!("{verb} {section} {id}: {}", touched.join(", ")))
     }
 
+    /// Settle a field that was changed on several devices at once: `value` (one of the
+    /// concurrent values, or any other) becomes its only value, written as a new change over
+    /// all of them, even when it equals the value shown now (which an edit would leave
+    /// untouched, and the conflict with it). Only a top-level field that
+    /// [`conflicts`](Self::conflicts) lists; notes are not rewritten, so not settled either.
+    pub fn resolve(&mut self, section: Section, id: &str, field: &str, value: Value) -> Result<()> {
+        self.check_right(section, Right::Write)?;
+        if section == Section::Notes {
+            return Err(Error::NotAllowed(Refusal::NoteRewrite));
+        }
+        if META_KEYS.contains(&field) {
+            return Err(Error::NotAllowed(Refusal::KeptField { field: field.into() }));
+        }
+        let open = self
+            .conflicts()?
+            .iter()
+            .any(|c| c.section == section && c.entry == id && c.field == field);
+        if !open {
+            return Err(Error::NotAllowed(Refusal::NoConflict {
+                section,
+                id: id.into(),
+                field: field.into(),
+            }));
+        }
+        let obj = self
+            .entry_obj(section, id)?
+            .ok_or_else(|| Error::NoSuchEntry { section, id: id.into() })?;
+        let mut fields = self.read_entry(section, id)?.map(|e| e.fields).unwrap_or_default();
+        fields.insert(field.into(), value);
+        let normal = entry::validate(section, &fields)?;
+        let doc = self.doc(section);
+        match normal.get(field) {
+            Some(v) => put_json(doc, &obj, field, v)?,
+            None => doc.delete(&obj, field)?,
+        }
+        doc.put(&obj, "updated", now_rfc3339())?;
+        self.commit(section, format!("resolve {section} {id}: {field}"))
+    }
+
     /// Mark a medication stopped on a date; it stays in the record.
     pub fn stop_medication(&mut self, id: &str, date: chrono::NaiveDate, reason: Option<&str>) -> Result<()> {
         self.check_right(Section::Medications, Right::Write)?;

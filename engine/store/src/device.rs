@@ -20,6 +20,7 @@ use phr_model::record::Record;
 use phr_model::section::Section;
 
 mod peer;
+mod sender;
 
 /// File name of the store inside a home directory.
 pub const STORE_FILE: &str = "phr.redb";
@@ -790,5 +791,22 @@ mod tests {
             .map(|v| v.value.as_str().unwrap().to_string())
             .collect();
         assert!(values.contains(&"150 mg".to_string()) && values.contains(&"200 mg".to_string()));
+
+        // Picking the value shown now still settles it: an edit to it would change nothing.
+        let shown = a.record().read_entry(Section::Medications, &id).unwrap().unwrap();
+        let shown = shown.fields["dose"].clone();
+        a.write(|r| r.resolve(Section::Medications, &id, "dose", shown.clone()))
+            .unwrap();
+        assert!(a.record().conflicts().unwrap().is_empty());
+        let after = a.record().read_entry(Section::Medications, &id).unwrap().unwrap();
+        assert_eq!(after.fields["dose"], shown);
+        let hist = a.record_mut().history(Some(Section::Medications));
+        assert!(hist.last().unwrap().message.starts_with("resolve medications"));
+        // Nothing left to choose between: refused, naming the field.
+        let again = a.write(|r| r.resolve(Section::Medications, &id, "dose", shown));
+        assert!(
+            matches!(again, Err(Error::NotAllowed(Refusal::NoConflict { ref field, .. })) if field == "dose"),
+            "{again:?}"
+        );
     }
 }

@@ -38,6 +38,19 @@ pub async fn take(
     app.blocking(move |app| submit(app, &who, &name, &id, Some(sent))).await
 }
 
+/// `POST` of a form that is not about one entry: refused without its session's form token,
+/// else `handle`d on a blocking thread.
+pub async fn posted<F>(app: Arc<App>, who: SignedIn, sent: Vec<(String, String)>, handle: F) -> Response
+where
+    F: FnOnce(&App, &SignedIn, &Submitted) -> Result<Response, Error> + Send + 'static,
+{
+    let sent = Submitted(sent);
+    if let Some(r) = guard::without_token(&app, &who, &sent) {
+        return r;
+    }
+    app.blocking(move |app| handle(app, &who, &sent)).await
+}
+
 /// The home's rights when `name`/`id` is an entry of `section` and `may` lets this home act on
 /// it; otherwise the page to answer with (not found, or not allowed).
 pub fn allowed(

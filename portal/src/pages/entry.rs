@@ -20,9 +20,10 @@ use crate::server::{App, html};
 use crate::templates::{Amendment, Change, EntryPage, Line, Link, Shown};
 
 /// Keys shown in their own parts of the page, or not at all here.
-const APART: [&str; 7] = [
+const APART: [&str; 8] = [
     "amendments",
     "progress",
+    "milestones",
     "author",
     "created",
     "updated",
@@ -68,6 +69,7 @@ fn draw(app: &App, who: &SignedIn, name: &str, id: &str) -> Result<Response, Err
         history: history(app, &mut device, section, id),
         back: format!("/s/{}", section.name()),
         file: super::documents::file_line(app, &e),
+        goal: super::goal::parts(app, &e, rights.logs_progress(section)),
         page: super::page(app, Some(who), Some(&rights), title, &format!("/s/{}", section.name())),
     };
     html(StatusCode::OK, &p)
@@ -200,7 +202,7 @@ fn history(app: &App, device: &mut Device, section: Section, id: &str) -> Vec<Ch
 fn what(app: &App, section: Section, message: &str) -> String {
     let verb = message.split_whitespace().next().unwrap_or_default();
     let id = match verb {
-        "add" | "edit" | "stop" | "amend" | "progress" => format!("history-{verb}"),
+        "add" | "edit" | "stop" | "amend" | "progress" | "resolve" => format!("history-{verb}"),
         _ => "history-other".into(),
     };
     let mut text = app.m.get(&id);

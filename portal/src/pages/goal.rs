@@ -1,4 +1,6 @@
-//! Recording a goal's progress: a measured value on a day, with a note.
+//! A goal's own parts of its page (the progress chart, drawn on the server as the printed
+//! report draws it; its milestones; the short form to add a measurement), and recording a
+//! goal's progress: a measured value on a day, with a note.
 
 use std::sync::Arc;
 
@@ -6,14 +8,54 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
+use phr_engine::entry::Goal;
+use phr_engine::record::EntryView;
 use phr_engine::{Section, entry};
 
 use crate::error::Error;
 use crate::forms::{self, Submitted};
 use crate::guard::SignedIn;
+use crate::i18n::Arg;
+use crate::people;
 use crate::rights::Rights;
 use crate::server::{App, html};
-use crate::templates::FormPage;
+use crate::templates::{FormPage, GoalParts, Line};
+
+/// The chart, milestones and short progress form of goal `e` (`progress`: whether this home
+/// may add a measurement); `None` for an entry that is not a goal, or one that does not read
+/// as one.
+pub fn parts(app: &App, e: &EntryView, progress: bool) -> Option<GoalParts> {
+    if e.section != Section::Goals {
+        return None;
+    }
+    let mut goal = e.typed::<Goal>().ok()?;
+    goal.progress.sort_by_key(|p| p.date);
+    let milestones = goal
+        .milestones
+        .iter()
+        .map(|m| Line {
+            href: String::new(),
+            title: people::text(&m.text),
+            detail: milestone_state(app, m.done, m.due),
+        })
+        .collect();
+    Some(GoalParts {
+        chart: phr_report::chart(&goal).map(|c| phr_report::html::svg(&c)),
+        milestones,
+        quick: progress.then(|| format!("/s/goals/{}/progress", e.id)),
+        today: chrono::Local::now().date_naive().to_string(),
+        unit: goal.unit.as_deref().map(people::text).unwrap_or_default(),
+    })
+}
+
+/// "Reached", or "Open, due 3 June 2024".
+fn milestone_state(app: &App, done: bool, due: Option<chrono::NaiveDate>) -> String {
+    match (done, due.map(|d| people::date(&d.to_string()))) {
+        (true, _) => app.m.get("goal-milestone-reached"),
+        (false, Some(day)) => app.m.with("goal-milestone-due", &[("date", Arg::Text(day))]),
+        (false, None) => app.m.get("goal-milestone-open"),
+    }
+}
 
 /// `GET /s/goals/{id}/progress`.
 pub async fn form(

@@ -17,7 +17,7 @@ use crate::i18n::Arg;
 use crate::people;
 use crate::rights::Rights;
 use crate::server::{App, html};
-use crate::templates::{HomeBlock, HomePage, Line};
+use crate::templates::{HomeBlock, HomePage, Line, Link};
 
 /// `GET /`.
 pub async fn show(State(app): State<Arc<App>>, Extension(who): Extension<SignedIn>) -> Response {
@@ -66,7 +66,21 @@ fn draw(app: &App, who: &SignedIn) -> Result<Response, Error> {
     }
     let page = super::page(app, Some(who), Some(&rights), title, "/");
     let places = super::places(app, &rights, "/");
-    html(StatusCode::OK, &HomePage { page, blocks, places })
+    let n = super::conflicts::count(&device, &rights);
+    let conflicts = (n > 0).then(|| Link {
+        href: super::conflicts::PATH.into(),
+        label: app.m.with("home-conflicts", &[("count", Arg::Number(n as f64))]),
+        current: false,
+    });
+    html(
+        StatusCode::OK,
+        &HomePage {
+            page,
+            blocks,
+            places,
+            conflicts,
+        },
+    )
 }
 
 type Picker = fn(&App, Vec<EntryView>) -> Vec<Line>;

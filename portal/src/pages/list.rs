@@ -31,6 +31,10 @@ fn draw(app: &App, who: &SignedIn, name: &str) -> Result<Response, Error> {
     let Some(section) = super::readable(&rights, name) else {
         return super::missing(app, who, &rights);
     };
+    if section == Section::Messages {
+        // Messages are read by thread.
+        return Ok(super::see_other(super::messages::PATH));
+    }
     let mut entries = device.record().list(section)?;
     entries.sort_by(|a, b| (super::day(b), &b.created).cmp(&(super::day(a), &a.created)));
     let rows = entries

@@ -63,6 +63,18 @@ pub enum Refusal {
         /// The field given.
         field: String,
     },
+    /// A choice between concurrent values of a field that has none.
+    #[error(
+        "`{field}` of {section} entry {id} was not changed on several devices at once: there is nothing to choose between"
+    )]
+    NoConflict {
+        /// Section of the entry.
+        section: Section,
+        /// The entry.
+        id: String,
+        /// The field named.
+        field: String,
+    },
     /// A word that names no right.
     #[error("`{given}` is not a right: use read, write, progress (goals) or request (appointments)")]
     UnknownRight {
