@@ -556,7 +556,10 @@ impl Record {
         let mut touched: Vec<String> = Vec::new();
         let doc = self.doc(section);
         for (k, v) in &normal {
-            if current.get(k) != Some(v) {
+            // A field changed on two devices at once is written even when the value asked
+            // for is the one shown now: writing it is what settles the conflict.
+            let settles = changes.contains_key(k) && doc.get_all(&obj, k.as_str())?.len() > 1;
+            if current.get(k) != Some(v) || settles {
                 put_json(doc, &obj, k, v)?;
                 touched.push(k.clone());
             }
@@ -570,8 +573,8 @@ impl Record {
 
     /// Settle a field that was changed on several devices at once: `value` (one of the
     /// concurrent values, or any other) becomes its only value, written as a new change over
-    /// all of them, even when it equals the value shown now (which an edit would leave
-    /// untouched, and the conflict with it). Only a top-level field that
+    /// all of them, even when it equals the value shown now. Unlike an edit (which settles a
+    /// conflicted field it is given too), it refuses a field with no conflict. Only a top-level field that
     /// [`conflicts`](Self::conflicts) lists; notes are not rewritten, so not settled either.
     pub fn resolve(&mut self, section: Section, id: &str, field: &str, value: Value) -> Result<()> {
         self.check_right(section, Right::Write)?;

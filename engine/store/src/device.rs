@@ -759,8 +759,9 @@ mod tests {
         assert!(hist[1].message.starts_with("amend notes"));
     }
 
-    #[test]
-    fn concurrent_edits_of_one_field_are_listed_as_conflicts() {
+    /// A device whose medication's dose was changed on it (150 mg) and, at the same time, on
+    /// another writer (200 mg); returns its folder, the device and the entry's id.
+    fn dose_changed_on_two_devices() -> (tempfile::TempDir, Device, String) {
         let dir = tempfile::tempdir().unwrap();
         let mut a = Device::init(dir.path(), "pw", opts()).unwrap();
         let med = parse_fields(
@@ -782,6 +783,22 @@ mod tests {
         b.edit(Section::Medications, &id, dose("200 mg")).unwrap();
         let from_b: Vec<_> = b.take_pending().iter().map(|c| c.decode().unwrap()).collect();
         a.write(|r| r.apply_verified(Section::Medications, from_b)).unwrap();
+        (dir, a, id)
+    }
+
+    #[test]
+    fn an_edit_to_the_value_shown_settles_a_conflict_on_that_field() {
+        let (_dir, mut a, id) = dose_changed_on_two_devices();
+        let shown = a.record().read_entry(Section::Medications, &id).unwrap().unwrap();
+        let mut dose = Map::new();
+        dose.insert("dose".into(), shown.fields["dose"].clone());
+        a.write(|r| r.edit(Section::Medications, &id, dose)).unwrap();
+        assert!(a.record().conflicts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn concurrent_edits_of_one_field_are_listed_as_conflicts() {
+        let (_dir, mut a, id) = dose_changed_on_two_devices();
         let conflicts = a.record().conflicts().unwrap();
         assert_eq!(conflicts.len(), 1, "{conflicts:?}");
         assert_eq!(conflicts[0].field, "dose");
