@@ -55,6 +55,15 @@ fn rough_history() -> Value {
     })
 }
 
+/// A fresh record with `bundle` imported.
+fn imported(bundle: &Value) -> Record {
+    let mut record = empty_record();
+    fhir::map_bundle(bundle)
+        .and_then(|m| m.import(&mut record, "test"))
+        .unwrap_or_else(|e| panic!("import: {e}"));
+    record
+}
+
 /// The one entry of `section`, its fields.
 fn only(record: &Record, section: Section) -> Map<String, Value> {
     let list = record.list(section).unwrap_or_else(|e| panic!("{section}: {e}"));
@@ -75,10 +84,7 @@ const KEPT_AS_WRITTEN: &[(Section, &str, &str)] = &[
 
 #[test]
 fn dates_known_to_a_year_or_month_are_imported_as_written() {
-    let mut record = empty_record();
-    fhir::map_bundle(&rough_history())
-        .and_then(|m| m.import(&mut record, "test"))
-        .unwrap_or_else(|e| panic!("import: {e}"));
+    let record = imported(&rough_history());
     for (section, field, written) in KEPT_AS_WRITTEN {
         assert_eq!(only(&record, *section)[*field], *written, "{section}.{field}");
     }
@@ -123,11 +129,7 @@ fn resource<'a>(bundle: &'a Value, kind: &str) -> &'a Value {
 
 #[test]
 fn an_entry_without_its_source_exports_its_dates_at_their_precision() {
-    let mut imported = empty_record();
-    fhir::map_bundle(&rough_history())
-        .and_then(|m| m.import(&mut imported, "test"))
-        .unwrap_or_else(|e| panic!("import: {e}"));
-    let typed = typed_copy(&imported);
+    let typed = typed_copy(&imported(&rough_history()));
     let out = fhir::export_bundle(&typed, &AccessSet::default(), &Section::ALL, fhir::Zone::UTC)
         .unwrap_or_else(|e| panic!("export: {e}"))
         .bundle;
@@ -147,10 +149,7 @@ fn an_entry_without_its_source_exports_its_dates_at_their_precision() {
         "{procedure}"
     );
 
-    let mut again = empty_record();
-    fhir::map_bundle(&out)
-        .and_then(|m| m.import(&mut again, "test"))
-        .unwrap_or_else(|e| panic!("import of the export: {e}"));
+    let again = imported(&out);
     for (section, field, written) in KEPT_AS_WRITTEN {
         assert_eq!(
             only(&again, *section)[*field],
