@@ -13,12 +13,14 @@ use crate::error::{EntryProblem, Error, FieldProblem, Result};
 use crate::section::Section;
 
 mod clinical;
+mod coded;
 mod partial_date;
 
 pub use clinical::{
     CARE_TEAM_STATUSES, CareTeam, Component, ENCOUNTER_STATUSES, Encounter, IMMUNIZATION_STATUSES, Immunization,
     Member, PROCEDURE_STATUSES, Procedure, VitalSign,
 };
+pub use coded::{Coded, Coding};
 pub use partial_date::{PartialDate, Precision};
 
 /// Keys every entry map carries besides its fields; not settable by hand.
