@@ -392,6 +392,7 @@ pub fn fields(out: &mut dyn Write, section: Section) -> Result<()> {
         let kind = match f.kind {
             FieldKind::Text => "text".to_string(),
             FieldKind::Date => "YYYY-MM-DD".into(),
+            FieldKind::PartialDate => "YYYY, YYYY-MM or YYYY-MM-DD".into(),
             FieldKind::DateTime => "YYYY-MM-DD HH:MM".into(),
             FieldKind::Number => "number".into(),
             FieldKind::Bool => "yes|no".into(),

@@ -107,6 +107,8 @@ fn input(m: &Messages, section: Section, spec: &FieldSpec, value: Option<&String
     let (kind, inputmode) = match spec.kind {
         FieldKind::Date => ("date", ""),
         FieldKind::DateTime => ("datetime-local", ""),
+        // A browser's date picker cannot say "2015" or "March 2015"; plain text can.
+        FieldKind::PartialDate => ("text", ""),
         FieldKind::Number => ("text", "decimal"),
         FieldKind::Bool | FieldKind::Choice(_) => ("select", ""),
         FieldKind::List | FieldKind::Items(_) => ("textarea", ""),

@@ -14,12 +14,28 @@ pub fn text(s: &str) -> String {
     visible::escape(s, true).into_owned()
 }
 
-/// A calendar day (`YYYY-MM-DD`) as people write it; other text as it is.
+/// A calendar day (`YYYY-MM-DD`) as people write it, a year or month alone at that precision
+/// (see [`partial_date`]); other text as it is.
 pub fn date(s: &str) -> String {
     match chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d") {
         Ok(d) => dates::day(d).unwrap_or_else(|| text(s)),
-        Err(_) => text(s),
+        // A day an entry is about may be known only to its year or month.
+        Err(_) => partial_date(s),
     }
+}
+
+/// A date known to a year, month or day, at that precision: `2015`, `March 2015`,
+/// `March 14, 2015`; text that is not such a date is shown as it is.
+pub fn partial_date(s: &str) -> String {
+    let Ok(d) = entry::PartialDate::parse(s) else {
+        return text(s);
+    };
+    let shown = match d.year_month() {
+        (year, Some(month)) if d.precision() == entry::Precision::Month => dates::month(year, month),
+        (year, None) => Some(year.to_string()),
+        _ => dates::day(d.earliest()),
+    };
+    shown.unwrap_or_else(|| text(s))
 }
 
 /// A date and time (RFC 3339 or `YYYY-MM-DDTHH:MM:SS`) as people write it, in local time
@@ -53,6 +69,8 @@ mod dates {
     thread_local! {
         static DAYS: Option<DateTimeFormatter<fieldsets::YMD>> =
             DateTimeFormatter::try_new(locale!("en").into(), fieldsets::YMD::long()).ok();
+        static MONTHS: Option<DateTimeFormatter<fieldsets::YM>> =
+            DateTimeFormatter::try_new(locale!("en").into(), fieldsets::YM::long()).ok();
         static MOMENTS: Option<DateTimeFormatter<fieldsets::YMDT>> =
             DateTimeFormatter::try_new(locale!("en").into(), fieldsets::YMD::long().with_time_hm()).ok();
     }
@@ -61,6 +79,12 @@ mod dates {
     pub fn day(d: NaiveDate) -> Option<String> {
         let date = Date::try_new_iso(d.year(), u8::try_from(d.month()).ok()?, u8::try_from(d.day()).ok()?).ok()?;
         DAYS.with(|f| f.as_ref().map(|f| f.format(&date).to_string()))
+    }
+
+    /// `March 2024`.
+    pub fn month(year: i32, month: u32) -> Option<String> {
+        let date = Date::try_new_iso(year, u8::try_from(month).ok()?, 1).ok()?;
+        MONTHS.with(|f| f.as_ref().map(|f| f.format(&date).to_string()))
     }
 
     /// `May 2, 2024 at 2:30 PM`.
@@ -107,7 +131,7 @@ pub fn kind_of(section: Section, key: &str) -> Option<FieldKind> {
     match (spec_of(section, key), key) {
         (Some(spec), _) => Some(spec.kind),
         (None, "status") => Some(FieldKind::Choice(&[])),
-        (None, "stopped") => Some(FieldKind::Date),
+        (None, "stopped") => Some(FieldKind::PartialDate),
         _ => None,
     }
 }
@@ -117,6 +141,7 @@ pub fn value(m: &Messages, kind: Option<FieldKind>, v: &Value) -> String {
     match (kind, v) {
         (_, Value::Null) => m.get("value-none"),
         (Some(FieldKind::Date), Value::String(s)) => date(s),
+        (Some(FieldKind::PartialDate), Value::String(s)) => partial_date(s),
         (Some(FieldKind::DateTime), Value::String(s)) => datetime(s),
         (Some(FieldKind::Choice(_)), Value::String(s)) => choice(m, s),
         (_, Value::String(s)) => text(s),
@@ -188,6 +213,14 @@ mod tests {
         assert_eq!(number(2.5), "2.5");
         assert_eq!(text("a\u{1b}[2Kb\u{202e}c"), "a\\u{1b}[2Kb\\u{202e}c");
         assert_eq!(text("one\ntwo"), "one\ntwo");
+    }
+
+    #[test]
+    fn a_date_known_to_a_year_or_month_is_shown_at_that_precision() {
+        assert_eq!(partial_date("2015"), "2015");
+        assert_eq!(partial_date("2015-03"), "March 2015");
+        assert_eq!(partial_date("2015-03-14"), "March 14, 2015");
+        assert_eq!(partial_date("sometime"), "sometime");
     }
 
     #[test]

@@ -20,9 +20,9 @@ pub(crate) fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
 
-/// An optional date, empty when absent.
-pub(crate) fn day(d: &Option<NaiveDate>) -> String {
-    d.map(|d| d.to_string()).unwrap_or_default()
+/// An optional date as written (`2015`, `2015-03`, `2015-03-14`), empty when absent.
+pub(crate) fn day<D: ToString>(d: &Option<D>) -> String {
+    d.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
 /// A measurement with its unit: `60% correct`, `6 words`.

@@ -10,6 +10,7 @@
 use chrono::offset::LocalResult;
 use chrono::{FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, SecondsFormat, TimeDelta, TimeZone};
 
+use phr_model::entry::PartialDate;
 use phr_model::error::Result;
 
 use crate::json::*;
@@ -103,6 +104,42 @@ pub(crate) fn date_at(at: &At) -> Result<Option<String>> {
             None => Err(at.fail(format!("`{s}` {BAD_DATE}"))),
         },
     }
+}
+
+/// The date at `at` at the precision it was written (`YYYY`, `YYYY-MM` or `YYYY-MM-DD`), for a
+/// field that keeps a partial date; a time of day is dropped.
+pub(crate) fn partial_date_at(at: &At) -> Result<Option<String>> {
+    match at.text()? {
+        None => Ok(None),
+        Some(s) => match parse_when(&s) {
+            Some(_) => {
+                let written = s.trim();
+                Ok(Some(
+                    written.split_once('T').map_or(written, |(day, _)| day).to_string(),
+                ))
+            }
+            None => Err(at.fail(format!("`{s}` {BAD_DATE}"))),
+        },
+    }
+}
+
+/// Whether the span of partial date `a` ends before `b`'s begins (both as
+/// [`partial_date_at`] gives them); text that is not a date is never before anything.
+pub(crate) fn wholly_before(a: &str, b: &str) -> bool {
+    match (PartialDate::parse(a), PartialDate::parse(b)) {
+        (Ok(a), Ok(b)) => a.wholly_before(&b),
+        _ => false,
+    }
+}
+
+/// The first date found among `places`, at the precision it was written; see [`first_date`].
+pub(crate) fn first_partial_date(places: &[At]) -> Result<Option<String>> {
+    for at in places {
+        if let Some(date) = partial_date_at(at)? {
+            return Ok(Some(date));
+        }
+    }
+    Ok(None)
 }
 
 /// The first date found among `places`, in order; a malformed one is an error even if a later
@@ -200,6 +237,25 @@ pub(crate) fn date(root: &At, key: &'static str) -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partial_date_keeps_the_precision_it_was_written_at() {
+        let json = serde_json::json!({
+            "year": "2015", "month": "2015-03", "day": "2015-03-14",
+            "moment": "2015-03-14T10:00:00+01:00", "bad": "2015-3"
+        });
+        let root = At {
+            value: Some(&json),
+            path: Path::new("Condition"),
+        };
+        let read = |key: &'static str| root.get(key).and_then(|at| partial_date_at(&at));
+        assert_eq!(read("year").ok().flatten().as_deref(), Some("2015"));
+        assert_eq!(read("month").ok().flatten().as_deref(), Some("2015-03"));
+        assert_eq!(read("day").ok().flatten().as_deref(), Some("2015-03-14"));
+        assert_eq!(read("moment").ok().flatten().as_deref(), Some("2015-03-14"));
+        assert!(read("bad").is_err());
+        assert_eq!(read("absent").ok().flatten(), None);
+    }
 
     #[test]
     fn fhir_dates_are_read_in_every_precision() {

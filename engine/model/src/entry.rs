@@ -13,11 +13,15 @@ use crate::error::{EntryProblem, Error, FieldProblem, Result};
 use crate::section::Section;
 
 mod clinical;
+mod coded;
+mod partial_date;
 
 pub use clinical::{
     CARE_TEAM_STATUSES, CareTeam, Component, ENCOUNTER_STATUSES, Encounter, IMMUNIZATION_STATUSES, Immunization,
     Member, PROCEDURE_STATUSES, Procedure, VitalSign,
 };
+pub use coded::{Coded, Coding};
+pub use partial_date::{PartialDate, Precision};
 
 /// Keys every entry map carries besides its fields; not settable by hand.
 pub const META_KEYS: [&str; 3] = ["author", "created", "updated"];
@@ -45,6 +49,9 @@ pub enum FieldKind {
     Text,
     /// A calendar date, `YYYY-MM-DD`.
     Date,
+    /// A date known to a year, month or day (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`), kept as
+    /// written; see [`PartialDate`].
+    PartialDate,
     /// A date and time, `YYYY-MM-DD HH:MM`.
     DateTime,
     /// A number.
@@ -188,8 +195,8 @@ const CONDITIONS: &[FieldSpec] = &[
         false,
         "clinical status (default active)",
     ),
-    f("onset", Date, false, "when it started"),
-    f("resolved", Date, false, "when it resolved"),
+    f("onset", FieldKind::PartialDate, false, "when it started"),
+    f("resolved", FieldKind::PartialDate, false, "when it resolved"),
     f("notes", Text, false, "notes"),
 ];
 
@@ -203,7 +210,7 @@ const ALLERGIES: &[FieldSpec] = &[
         false,
         "status (default active)",
     ),
-    f("recorded", Date, false, "when it was noted"),
+    f("recorded", FieldKind::PartialDate, false, "when it was noted"),
     f("notes", Text, false, "notes"),
 ];
 
@@ -214,7 +221,7 @@ const MEDICATIONS: &[FieldSpec] = &[
     f("route", Text, false, "oral, topical, …"),
     f("prescriber", Text, false, "who prescribed it"),
     f("reason", Text, false, "why it is taken"),
-    f("started", Date, false, "start date"),
+    f("started", FieldKind::PartialDate, false, "start date"),
     f("notes", Text, false, "notes"),
 ];
 
@@ -483,10 +490,10 @@ pub struct Condition {
     pub status: String,
     /// Onset date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub onset: Option<NaiveDate>,
+    pub onset: Option<PartialDate>,
     /// Resolution date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resolved: Option<NaiveDate>,
+    pub resolved: Option<PartialDate>,
     /// Notes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -508,7 +515,7 @@ pub struct Allergy {
     pub status: String,
     /// When noted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recorded: Option<NaiveDate>,
+    pub recorded: Option<PartialDate>,
     /// Notes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -536,13 +543,13 @@ pub struct Medication {
     pub reason: Option<String>,
     /// Start date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started: Option<NaiveDate>,
+    pub started: Option<PartialDate>,
     /// `active` or `stopped`.
     #[serde(default = "active")]
     pub status: String,
     /// When it was stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped: Option<NaiveDate>,
+    pub stopped: Option<PartialDate>,
     /// Why it was stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
@@ -945,7 +952,7 @@ impl EntryKind for Condition {
     fn validate(&self) -> Result<()> {
         non_empty(Self::SECTION, "name", &self.name)?;
         if let (Some(on), Some(off)) = (self.onset, self.resolved)
-            && off < on
+            && off.wholly_before(&on)
         {
             return Err(invalid(Self::SECTION, EntryProblem::ResolvedBeforeOnset));
         }
@@ -966,7 +973,7 @@ impl EntryKind for Medication {
             return Err(invalid(Self::SECTION, EntryProblem::StoppedWithoutDate));
         }
         if let (Some(start), Some(stop)) = (self.started, self.stopped)
-            && stop < start
+            && stop.wholly_before(&start)
         {
             return Err(invalid(Self::SECTION, EntryProblem::StopBeforeStart));
         }
@@ -1210,6 +1217,10 @@ fn parse_value(section: Section, spec: &FieldSpec, raw: &str) -> Result<Value> {
             parse_date(raw).map_err(|_| bad(FieldProblem::NotADate { given: raw.into() }))?;
             Value::String(raw.trim().to_string())
         }
+        FieldKind::PartialDate => {
+            let date = PartialDate::parse(raw).map_err(|_| bad(FieldProblem::NotAPartialDate { given: raw.into() }))?;
+            Value::String(date.to_string())
+        }
         DateTime => {
             let dt = parse_datetime(raw).map_err(|_| bad(FieldProblem::NotADateTime { given: raw.into() }))?;
             Value::String(dt.format("%Y-%m-%dT%H:%M:%S").to_string())
@@ -1338,6 +1349,41 @@ mod tests {
         assert!(e.to_string().contains("speech"), "{e}");
         let e = parse_fields(Section::Medications, &args(&[("colour", "red")])).unwrap_err();
         assert!(e.to_string().contains("has no field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn a_condition_known_only_to_its_year_or_month_keeps_that_precision() {
+        let typed = parse_fields(
+            Section::Conditions,
+            &args(&[("name", "Asthma"), ("onset", "2015"), ("resolved", " 2015-03 ")]),
+        )
+        .and_then(|m| validate(Section::Conditions, &m))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(typed["onset"], "2015");
+        assert_eq!(typed["resolved"], "2015-03");
+        let e = parse_fields(Section::Conditions, &args(&[("onset", "03/2015")])).unwrap_err();
+        assert!(e.to_string().contains("YYYY, YYYY-MM or YYYY-MM-DD"), "{e}");
+        let backwards = serde_json::json!({"name": "Asthma", "onset": "2016", "resolved": "2015-12"});
+        let e = validate(Section::Conditions, backwards.as_object().unwrap_or(&Map::new())).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidEntry {
+                    problem: EntryProblem::ResolvedBeforeOnset,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn full_dates_stored_before_partial_dates_still_read() {
+        let old = serde_json::json!({"name": "Amoxicillin", "started": "2024-01-05", "status": "stopped", "stopped": "2024-02-01"});
+        let kept =
+            validate(Section::Medications, old.as_object().unwrap_or(&Map::new())).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(kept["started"], "2024-01-05");
+        assert_eq!(kept["stopped"], "2024-02-01");
     }
 
     #[test]

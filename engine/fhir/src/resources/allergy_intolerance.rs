@@ -79,7 +79,7 @@ pub(crate) fn allergy(root: &At, _cx: &Cx) -> Result<Mapping> {
     put(
         &mut fields,
         "recorded",
-        first_date(&[root.get("recordedDate")?, root.get("onsetDateTime")?])?,
+        first_partial_date(&[root.get("recordedDate")?, root.get("onsetDateTime")?])?,
     );
     let mut about = Vec::new();
     let mut categories = Vec::new();

@@ -29,9 +29,9 @@ pub(crate) fn condition(root: &At, _cx: &Cx) -> Result<Mapping> {
     let mut fields = Fields::new();
     fields.insert("name".into(), name.into());
     put(&mut fields, "code", first_code(&code)?);
-    let onset = first_date(&[root.get("onsetDateTime")?, root.get("onsetPeriod")?.get("start")?])?;
+    let onset = first_partial_date(&[root.get("onsetDateTime")?, root.get("onsetPeriod")?.get("start")?])?;
     let abatement = root.get("abatementPeriod")?;
-    let resolved = first_date(&[
+    let resolved = first_partial_date(&[
         root.get("abatementDateTime")?,
         abatement.get("end")?,
         abatement.get("start")?,

@@ -35,7 +35,7 @@ pub(crate) fn immunization(root: &At, cx: &Cx) -> Result<Mapping> {
     fields.insert("vaccine".into(), label.into());
     put(&mut fields, "code", coded(&vaccine)?);
     fields.insert("status".into(), if given { "completed" } else { "not-done" }.into());
-    put(&mut fields, "date", date(root, "occurrenceDateTime")?);
+    put(&mut fields, "date", partial_date_at(&root.get("occurrenceDateTime")?)?);
     put(&mut fields, "when", root.get("occurrenceString")?.text()?);
     if !given {
         put(

@@ -59,19 +59,19 @@ pub(crate) fn medication(root: &At, cx: &Cx, request: bool) -> Result<Mapping> {
         };
         let validity = root.get("dispenseRequest")?.get("validityPeriod")?;
         (
-            first_date(&[root.get("authoredOn")?, bounds.get("start")?])?,
-            first_date(&[bounds.get("end")?, validity.get("end")?])?,
+            first_partial_date(&[root.get("authoredOn")?, bounds.get("start")?])?,
+            first_partial_date(&[bounds.get("end")?, validity.get("end")?])?,
         )
     } else {
         put(&mut fields, "prescriber", cx.person(&[root.get("informationSource")?])?);
         let period = root.get("effectivePeriod")?;
         (
-            first_date(&[
+            first_partial_date(&[
                 root.get("effectiveDateTime")?,
                 period.get("start")?,
                 root.get("dateAsserted")?,
             ])?,
-            first_date(&[period.get("end")?])?,
+            first_partial_date(&[period.get("end")?])?,
         )
     };
     put(&mut fields, "started", started);

@@ -36,10 +36,10 @@ pub(crate) fn procedure(root: &At, cx: &Cx) -> Result<Mapping> {
     put(&mut fields, "code", coded(&code)?);
     fields.insert("status".into(), status.into());
     let period = root.get("performedPeriod")?;
-    let start = first_date(&[root.get("performedDateTime")?, period.get("start")?])?;
-    let end = first_date(&[period.get("end")?])?;
+    let start = first_partial_date(&[root.get("performedDateTime")?, period.get("start")?])?;
+    let end = first_partial_date(&[period.get("end")?])?;
     // A period that ends before it starts says nothing sure about its end.
-    let end = end.filter(|e| start.as_ref().is_none_or(|s| e >= s));
+    let end = end.filter(|e| start.as_deref().is_none_or(|s| !wholly_before(e, s)));
     put(&mut fields, "date", start);
     put(&mut fields, "end", end);
     let mut reasons = labels(&root.get("reasonCode")?)?;

@@ -10,7 +10,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use super::FieldKind::*;
-use super::{EntryKind, FieldSpec, f, invalid, non_empty};
+use super::{EntryKind, FieldKind, FieldSpec, PartialDate, f, invalid, non_empty};
 use crate::error::{EntryProblem, Result};
 use crate::section::Section;
 
@@ -57,8 +57,8 @@ pub(super) const PROCEDURES: &[FieldSpec] = &[
         false,
         "status (default completed)",
     ),
-    f("date", Date, false, "when it was done, or began"),
-    f("end", Date, false, "when it ended"),
+    f("date", FieldKind::PartialDate, false, "when it was done, or began"),
+    f("end", FieldKind::PartialDate, false, "when it ended"),
     f("reason", Text, false, "why it was done"),
     f("status_reason", Text, false, "why it was not done, or stopped"),
     f("performer", Text, false, "who did it"),
@@ -80,7 +80,7 @@ pub(super) const IMMUNIZATIONS: &[FieldSpec] = &[
         false,
         "completed (given, the default) or not-done",
     ),
-    f("date", Date, false, "when it was given"),
+    f("date", FieldKind::PartialDate, false, "when it was given"),
     f("when", Text, false, "when, in words, if no date is known"),
     f(
         "not_given_reason",
@@ -187,10 +187,10 @@ pub struct Procedure {
     pub status: String,
     /// When it was done or began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date: Option<NaiveDate>,
+    pub date: Option<PartialDate>,
     /// When it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<NaiveDate>,
+    pub end: Option<PartialDate>,
     /// Why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -221,7 +221,7 @@ pub struct Immunization {
     pub status: String,
     /// When it was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date: Option<NaiveDate>,
+    pub date: Option<PartialDate>,
     /// When, in words, when no date is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
@@ -401,7 +401,12 @@ impl EntryKind for Procedure {
     const SECTION: Section = Section::Procedures;
     fn validate(&self) -> Result<()> {
         non_empty(Self::SECTION, "name", &self.name)?;
-        in_order(Self::SECTION, self.date, self.end)
+        match (self.date, self.end) {
+            (Some(start), Some(end)) if end.wholly_before(&start) => {
+                Err(invalid(Self::SECTION, EntryProblem::EndBeforeStart))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -529,7 +534,7 @@ mod tests {
             matches!(
                 e,
                 Error::InvalidField {
-                    problem: FieldProblem::NotADate { .. },
+                    problem: FieldProblem::NotAPartialDate { .. },
                     ..
                 }
             ),

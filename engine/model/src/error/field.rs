@@ -18,6 +18,12 @@ pub enum FieldProblem {
         /// What was given.
         given: String,
     },
+    /// Text that is not a date at a year's, month's or day's precision.
+    #[error("`{given}` is not a date: use YYYY, YYYY-MM or YYYY-MM-DD")]
+    NotAPartialDate {
+        /// What was given.
+        given: String,
+    },
     /// Text that is not a date and time.
     #[error("`{given}` is not a date and time: use YYYY-MM-DD HH:MM")]
     NotADateTime {
