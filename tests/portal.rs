@@ -552,7 +552,7 @@ fn other_peoples_script_renders_as_text_and_every_page_carries_the_security_head
     let home = full_record();
     let portal = Portal::start(&home);
     let s = portal.sign_in();
-    let list = portal.get("/s/messages", Some(&s.cookie));
+    let list = portal.get("/messages", Some(&s.cookie));
     assert_eq!(list.status, 200);
     // Escaped as character references (askama writes `&#60;`), shown as the text it is.
     assert!(
@@ -564,11 +564,11 @@ fn other_peoples_script_renders_as_text_and_every_page_carries_the_security_head
     assert!(!list.body.contains("<script>window"), "{}", list.body);
     let id = list
         .body
-        .split("class=\"title\" href=\"/s/messages/")
+        .split("class=\"title\" href=\"/messages/")
         .nth(1)
         .and_then(|r| r.split('"').next())
-        .expect("a message");
-    let entry = portal.get(&format!("/s/messages/{id}"), Some(&s.cookie));
+        .expect("a thread");
+    let entry = portal.get(&format!("/messages/{id}"), Some(&s.cookie));
     assert!(!entry.body.contains("<script>window"), "{}", entry.body);
     assert!(entry.body.contains("&#60;script&#62;"), "{}", entry.body);
     for (path, cookie) in [
