@@ -655,8 +655,8 @@ fn the_portal_will_not_listen_beyond_this_computer() {
     assert!(out.refused().contains("TLS"));
 }
 
-#[test]
-fn a_caregivers_portal_shows_only_what_the_grant_reads_and_offers_only_its_writes() {
+/// Mia's phone, holding what a caregiver must not see (insurance) and must not rewrite (a note).
+fn phone_with_insurance_and_a_note() -> Dev {
     let phone = Dev::init("Mia Lopez", "Mia's phone");
     phone.ok(["add", "insurance", "--payer", "Blue Cross", "--member_id", "X123"]);
     phone.ok([
@@ -671,6 +671,12 @@ fn a_caregivers_portal_shows_only_what_the_grant_reads_and_offers_only_its_write
         "--subjective",
         "Tired",
     ]);
+    phone
+}
+
+#[test]
+fn a_caregivers_portal_shows_only_what_the_grant_reads_and_offers_only_its_writes() {
+    let phone = phone_with_insurance_and_a_note();
     phone.ok(["add", "goals", "--goal", "Walk 10 steps", "--target", "10"]);
     let grandma = phone.share("Grandma's phone", &["--preset", "caregiver", "--label", "Grandma"]);
     let portal = Portal::on(grandma.spawn(["portal", "--listen", "127.0.0.1:0"]));
@@ -1032,20 +1038,7 @@ fn confirm_passphrase(portal: &Portal, s: &Session, next: &str, passphrase: &str
 
 #[test]
 fn a_parent_shares_with_grandma_in_the_portal_sees_her_join_and_stops_sharing() {
-    let phone = Dev::init("Mia Lopez", "Mia's phone");
-    phone.ok(["add", "insurance", "--payer", "Blue Cross", "--member_id", "X123"]);
-    phone.ok([
-        "add",
-        "notes",
-        "--discipline",
-        "speech",
-        "--clinician",
-        "J. Ames",
-        "--date",
-        "2024-03-02",
-        "--subjective",
-        "Tired",
-    ]);
+    let phone = phone_with_insurance_and_a_note();
     let mut serving = phone.spawn(["portal", "--listen", "127.0.0.1:0"]);
     let reach = serving.wait_line(|l| l.contains("phr sync --peer"));
     let phone_addr = reach.rsplit(' ').next().expect("the phone's address").to_string();
