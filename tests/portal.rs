@@ -554,6 +554,11 @@ fn other_peoples_script_renders_as_text_and_every_page_carries_the_security_head
     let s = portal.sign_in();
     let list = portal.get("/messages", Some(&s.cookie));
     assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains("<a href=\"/messages\" aria-current=\"page\">"),
+        "the nav marks where the reader is: {}",
+        list.body
+    );
     // Escaped as character references (askama writes `&#60;`), shown as the text it is.
     assert!(
         list.body

@@ -53,7 +53,11 @@ pub fn page(app: &App, who: Option<&SignedIn>, rights: Option<&Rights>, title: S
             });
         }
         for s in rights.listed() {
-            let href = format!("/s/{}", s.name());
+            // Messages are read by thread, at their own place.
+            let href = match s {
+                Section::Messages => messages::PATH.to_string(),
+                _ => format!("/s/{}", s.name()),
+            };
             nav.push(Link {
                 current: current == href,
                 label: people::section(app.m, s),
