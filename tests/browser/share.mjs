@@ -46,7 +46,13 @@ await page.selectOption("#f-preset", "caregiver");
 await page.selectOption("#f-right-documents", "none");
 await page.click("main button[type=submit]");
 await page.waitForURL((u) => u.pathname.startsWith("/offers/"));
-const drawn = await page.$eval("img.qr", (img) => img.complete && img.naturalWidth > 0);
+// The page may arrive by htmx (no load event): wait for the image itself to finish loading.
+const drawn = await page
+  .waitForFunction(() => {
+    const img = document.querySelector("img.qr");
+    return img !== null && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 15000 })
+  .then(() => true, () => false);
 check(drawn, "the QR code is drawn");
 check((await page.textContent("pre.ticket")).startsWith("PHRPAIR"), "the ticket's text is shown");
 await look("share-offer");
