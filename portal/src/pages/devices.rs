@@ -22,7 +22,7 @@ use crate::server::{App, html};
 use crate::templates::Link;
 use crate::templates::access::{ActPage, Holder};
 
-use super::sharing::{Listing, listing, owner_only};
+use super::sharing::{Listing, listing, owner_act, owner_only};
 
 /// `GET /devices`.
 pub async fn list(State(app): State<Arc<App>>, Extension(who): Extension<SignedIn>) -> Response {
@@ -158,16 +158,9 @@ pub async fn remove(
     Path(key): Path<String>,
     Form(sent): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(r) = guard::without_token(&app, &who, &Submitted(sent)) {
-        return r;
-    }
-    app.blocking(move |app| {
-        let rights = match owner_only(app) {
-            Ok(r) => r,
-            Err(refusal) => return Ok(*refusal),
-        };
+    owner_act(app, who, sent, move |app, who, rights| {
         let Some((device, _)) = other_device(app, &key) else {
-            return super::missing(app, &who, &rights);
+            return super::missing(app, who, rights);
         };
         let removal = app.replica.lock().remove_device(&device)?;
         app.replica.publish_access(None, vec![Statement::Removal(removal)]);

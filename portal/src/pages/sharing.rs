@@ -31,6 +31,23 @@ pub fn owner_only(app: &App) -> Result<Rights, Box<Response>> {
     }
 }
 
+/// A confirmed POST that only the record's owner may make (stopping a share, removing a
+/// device): the form's token checked, then `act` run on a blocking thread with this home's
+/// rights, or the refusal.
+pub async fn owner_act<F>(app: Arc<App>, who: SignedIn, sent: Vec<(String, String)>, act: F) -> Response
+where
+    F: FnOnce(&App, &SignedIn, &Rights) -> Result<Response, Error> + Send + 'static,
+{
+    if let Some(r) = guard::without_token(&app, &who, &Submitted(sent)) {
+        return r;
+    }
+    app.blocking(move |app| match owner_only(app) {
+        Ok(rights) => act(app, &who, &rights),
+        Err(refusal) => Ok(*refusal),
+    })
+    .await
+}
+
 /// `GET /sharing`.
 pub async fn list(State(app): State<Arc<App>>, Extension(who): Extension<SignedIn>) -> Response {
     app.blocking(move |app| {
@@ -182,16 +199,9 @@ pub async fn revoke(
     Path(id): Path<String>,
     Form(sent): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(r) = guard::without_token(&app, &who, &Submitted(sent)) {
-        return r;
-    }
-    app.blocking(move |app| {
-        let rights = match owner_only(app) {
-            Ok(r) => r,
-            Err(refusal) => return Ok(*refusal),
-        };
+    owner_act(app, who, sent, move |app, who, rights| {
         if grant(app, &id).is_none() {
-            return super::missing(app, &who, &rights);
+            return super::missing(app, who, rights);
         }
         let rev = app.replica.lock().revoke(&id)?;
         app.replica.publish_access(None, vec![Statement::Revocation(rev)]);
